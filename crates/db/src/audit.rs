@@ -1,0 +1,243 @@
+//! The audit log: reading a record's history as sentences, and verifying the hash chains.
+//!
+//! Events are written only by the database trigger `proplink.audit_row` (see
+//! `sql/functions.sql`); nothing in Rust inserts them.
+
+use crate::error::DbError;
+use crate::pools::PlatformPool;
+use crate::tenant::TenantTx;
+use proplink_domain::dates::uk_long_date;
+use proplink_domain::{ActorKind, Channel, OrgId};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub table_name: String,
+    pub record_id: String,
+    pub operation: String,
+    pub changes: serde_json::Value,
+    pub actor_id: Option<Uuid>,
+    pub actor_kind: String,
+    pub actor_name: Option<String>,
+    pub channel: String,
+    pub request_id: Option<String>,
+    pub occurred_at: OffsetDateTime,
+}
+
+impl AuditEvent {
+    /// "Created by Jane Doe via admin on 10 May 2026".
+    pub fn sentence(&self) -> String {
+        let what = match self.operation.as_str() {
+            "insert" => "Created".to_owned(),
+            "delete" => "Deleted".to_owned(),
+            _ => self.describe_update(),
+        };
+        format!("{what} by {} via {} on {}", self.who(), self.via(), uk_long_date(self.occurred_at))
+    }
+
+    fn who(&self) -> String {
+        if let Some(name) = self.actor_name.as_deref().filter(|n| !n.is_empty()) {
+            return match ActorKind::from_db(&self.actor_kind) {
+                Some(ActorKind::Webhook) => format!("{name} (webhook)"),
+                _ => name.to_owned(),
+            };
+        }
+        match ActorKind::from_db(&self.actor_kind) {
+            Some(ActorKind::Staff) => "a staff member",
+            Some(ActorKind::Leaseholder) => "a leaseholder",
+            Some(ActorKind::Contractor) => "a contractor",
+            Some(ActorKind::SiteManager) => "a site manager",
+            Some(ActorKind::Regulator) => "the Building Safety Regulator",
+            Some(ActorKind::Webhook) => "a provider webhook",
+            Some(ActorKind::Platform) => "PropLink support",
+            Some(ActorKind::System) | None => "PropLink",
+        }
+        .to_owned()
+    }
+
+    fn via(&self) -> &'static str {
+        match Channel::from_db(&self.channel) {
+            Some(c) => c.display_name(),
+            None => "a direct database change",
+        }
+    }
+
+    fn describe_update(&self) -> String {
+        let Some(fields) = self.changes.as_object() else {
+            return "Changed".to_owned();
+        };
+        let mut names: Vec<&String> = fields.keys().filter(|k| k.as_str() != "updated_at").collect();
+        if names.is_empty() {
+            names = fields.keys().collect();
+        }
+        if let [only] = names.as_slice() {
+            let change = &fields[only.as_str()];
+            if let (Some(old), Some(new)) = (scalar(&change["old"]), scalar(&change["new"])) {
+                return format!("{} changed from {old} to {new}", capitalise(&humanise(only)));
+            }
+        }
+        let mut words: Vec<String> = names.iter().take(3).map(|n| humanise(n)).collect();
+        if names.len() > 3 {
+            words.push(format!("{} more", names.len() - 3));
+        }
+        let list = match words.len() {
+            0 => String::new(),
+            1 => words.remove(0),
+            _ => {
+                let last = words.pop().unwrap_or_default();
+                format!("{} and {last}", words.join(", "))
+            }
+        };
+        format!("{} changed", capitalise(&list))
+    }
+}
+
+fn scalar(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if s.chars().count() <= 60 => Some(format!("“{s}”")),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(if *b { "yes" } else { "no" }.to_owned()),
+        serde_json::Value::Null => Some("nothing".to_owned()),
+        _ => None,
+    }
+}
+
+fn humanise(column: &str) -> String {
+    column.trim_end_matches("_id").replace('_', " ")
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+macro_rules! event_columns {
+    () => {
+        "seq, table_name, record_id, operation, changes, actor_id, actor_kind, actor_name, channel, request_id, occurred_at"
+    };
+}
+
+/// One record's history, newest first.
+pub async fn history(tx: &mut TenantTx, table: &str, record_id: &str) -> Result<Vec<AuditEvent>, DbError> {
+    Ok(sqlx::query_as(concat!(
+        "select ", event_columns!(), " from audit_event
+          where organisation_id = $1 and table_name = $2 and record_id = $3
+          order by seq desc"
+    ))
+    .bind(tx.org().0)
+    .bind(table)
+    .bind(record_id)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// The organisation's most recent events, newest first.
+pub async fn recent(tx: &mut TenantTx, limit: i64) -> Result<Vec<AuditEvent>, DbError> {
+    Ok(sqlx::query_as(concat!(
+        "select ", event_columns!(), " from audit_event where organisation_id = $1 order by seq desc limit $2"
+    ))
+    .bind(tx.org().0)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// What `proplink audit verify` found in one organisation's chain.
+#[derive(Debug, Clone)]
+pub struct ChainReport {
+    pub org: OrgId,
+    pub slug: String,
+    pub events: u64,
+    pub broken: Option<ChainBreak>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    pub seq: i64,
+    pub reason: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChainRow {
+    seq: i64,
+    prev_hash: String,
+    hash: String,
+    table_name: String,
+    record_id: String,
+    operation: String,
+    canonical: String,
+}
+
+/// Walks one organisation's chain from the first event, recomputing every hash.
+pub async fn verify_chain(pool: &PlatformPool, org: OrgId) -> Result<ChainReport, DbError> {
+    let (slug, head_seq, head_hash): (String, i64, String) =
+        sqlx::query_as("select slug, audit_seq, audit_head from organisation where id = $1")
+            .bind(org.0)
+            .fetch_one(pool.raw())
+            .await?;
+    let mut expected_seq = 1_i64;
+    let mut expected_prev = String::new();
+    let mut events = 0_u64;
+    let broken = 'walk: loop {
+        let rows: Vec<ChainRow> = sqlx::query_as(
+            "select seq, prev_hash, hash, table_name, record_id, operation,
+                    proplink.audit_canonical(prev_hash, seq, organisation_id, table_name, record_id,
+                        operation, actor_id, actor_kind, actor_name, channel, request_id,
+                        occurred_at, changes) as canonical
+               from audit_event where organisation_id = $1 and seq >= $2
+              order by seq limit 5000",
+        )
+        .bind(org.0)
+        .bind(expected_seq)
+        .fetch_all(pool.raw())
+        .await?;
+        if rows.is_empty() {
+            break None;
+        }
+        for row in rows {
+            let label = format!("#{} ({} on {} {})", row.seq, row.operation, row.table_name, row.record_id);
+            if row.seq != expected_seq {
+                break 'walk Some(ChainBreak {
+                    seq: expected_seq,
+                    reason: format!(
+                        "event #{expected_seq} is missing: the chain jumps to event {label}"
+                    ),
+                });
+            }
+            if row.prev_hash != expected_prev {
+                break 'walk Some(ChainBreak {
+                    seq: row.seq,
+                    reason: format!("event {label} does not link to the event before it"),
+                });
+            }
+            let digest = hex::encode(Sha256::digest(row.canonical.as_bytes()));
+            if digest != row.hash {
+                break 'walk Some(ChainBreak {
+                    seq: row.seq,
+                    reason: format!(
+                        "event {label} was altered after it was written: its content no longer matches its hash"
+                    ),
+                });
+            }
+            events += 1;
+            expected_seq += 1;
+            expected_prev = row.hash;
+        }
+    };
+    let broken = broken.or_else(|| {
+        let last = expected_seq - 1;
+        (last != head_seq || expected_prev != head_hash).then(|| ChainBreak {
+            seq: last + 1,
+            reason: format!(
+                "the chain ends at event #{last} but the organisation's head records event #{head_seq}: events were removed or the head was altered"
+            ),
+        })
+    });
+    Ok(ChainReport { org, slug, events, broken })
+}

@@ -1,0 +1,23 @@
+//! PropLink's database layer.
+//!
+//! - [`cluster`]: the embedded PostgreSQL cluster used by `proplink demo` and the tests.
+//! - [`setup`]: roles, databases and migrations.
+//! - [`tenant`]: [`TenantTx`], the only handle to tenant data (DESIGN.md §2).
+//! - [`organisation`], [`audit`], [`jobs`], [`email`], [`webhook`]: repositories by area.
+//! - [`lint`]: the schema rules every tenant table must follow, checked against the catalogue.
+
+pub mod audit;
+pub mod cluster;
+pub mod email;
+pub mod error;
+pub mod jobs;
+pub mod lint;
+pub mod organisation;
+pub mod pools;
+pub mod setup;
+pub mod tenant;
+pub mod webhook;
+
+pub use error::DbError;
+pub use pools::{AppPool, PlatformPool};
+pub use tenant::{Actor, TenantContext, TenantTx};

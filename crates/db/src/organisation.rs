@@ -1,0 +1,146 @@
+//! Organisations: the tenant boundary. A platform table; creating and changing one is
+//! platform work, reading one (to resolve a host) is open to the server.
+
+use crate::error::DbError;
+use crate::pools::{AppPool, PlatformPool};
+use proplink_domain::{OrgId, OrgSlug};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgStatus {
+    Active,
+    ReadOnly,
+    Closed,
+}
+
+impl OrgStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::ReadOnly => "read_only",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "read_only" | "read-only" => Some(Self::ReadOnly),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Organisation {
+    pub id: OrgId,
+    pub slug: String,
+    pub name: String,
+    pub status: OrgStatus,
+    pub brand_colour: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    id: Uuid,
+    slug: String,
+    name: String,
+    status: String,
+    brand_colour: Option<String>,
+    created_at: OffsetDateTime,
+}
+
+impl From<OrgRow> for Organisation {
+    fn from(r: OrgRow) -> Self {
+        Self {
+            id: OrgId(r.id),
+            slug: r.slug,
+            name: r.name,
+            // The column's check constraint allows only the three values.
+            status: OrgStatus::parse(&r.status).unwrap_or(OrgStatus::Closed),
+            brand_colour: r.brand_colour,
+            created_at: r.created_at,
+        }
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "id, slug, name, status, brand_colour, created_at"
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateOrgError {
+    #[error("an organisation with the subdomain \"{0}\" already exists")]
+    SlugTaken(String),
+    #[error("the organisation's name must be between 1 and 200 characters")]
+    BadName,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Looks an organisation up by its subdomain (any status).
+pub async fn find_by_slug(pool: &AppPool, slug: &str) -> Result<Option<Organisation>, DbError> {
+    let row: Option<OrgRow> =
+        sqlx::query_as(concat!("select ", columns!(), " from organisation where slug = $1"))
+            .bind(slug)
+            .fetch_optional(pool.raw())
+            .await?;
+    Ok(row.map(Into::into))
+}
+
+pub async fn find_by_id(pool: &AppPool, id: OrgId) -> Result<Option<Organisation>, DbError> {
+    let row: Option<OrgRow> =
+        sqlx::query_as(concat!("select ", columns!(), " from organisation where id = $1"))
+            .bind(id.0)
+            .fetch_optional(pool.raw())
+            .await?;
+    Ok(row.map(Into::into))
+}
+
+pub async fn list(pool: &PlatformPool) -> Result<Vec<Organisation>, DbError> {
+    let rows: Vec<OrgRow> =
+        sqlx::query_as(concat!("select ", columns!(), " from organisation order by slug"))
+            .fetch_all(pool.raw())
+            .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub async fn create(pool: &PlatformPool, slug: &OrgSlug, name: &str) -> Result<Organisation, CreateOrgError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(CreateOrgError::BadName);
+    }
+    let row: Result<OrgRow, sqlx::Error> = sqlx::query_as(concat!(
+        "insert into organisation (id, slug, name) values ($1, $2, $3) returning ",
+        columns!()
+    ))
+    .bind(Uuid::now_v7())
+    .bind(slug.as_str())
+    .bind(name)
+    .fetch_one(pool.raw())
+    .await;
+    match row {
+        Ok(r) => Ok(r.into()),
+        Err(e) => match DbError::from(e) {
+            DbError::Duplicate { .. } => Err(CreateOrgError::SlugTaken(slug.to_string())),
+            other => Err(other.into()),
+        },
+    }
+}
+
+/// Changes an organisation's status (closure lifecycle, support). Returns false if none matched.
+pub async fn set_status(pool: &PlatformPool, id: OrgId, status: OrgStatus) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "update organisation set status = $2, status_changed_at = now() where id = $1",
+    )
+    .bind(id.0)
+    .bind(status.as_str())
+    .execute(pool.raw())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

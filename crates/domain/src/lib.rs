@@ -1,0 +1,13 @@
+//! PropLink's domain types. Everything here is pure: no database, no network, no clock.
+//! A value of one of these types is valid by construction ("parse, don't validate").
+
+pub mod actor;
+pub mod dates;
+pub mod slug;
+
+pub use actor::{ActorKind, Channel};
+pub use slug::{OrgSlug, SlugError};
+pub mod ids;
+pub use ids::OrgId;
+pub mod email;
+pub use email::EmailAddress;
