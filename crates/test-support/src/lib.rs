@@ -198,3 +198,5 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+pub mod probe;

@@ -1,0 +1,174 @@
+//! The audit log: events for every write, append-only for the server, hash-chained per
+//! organisation without forks, and verifiable.
+
+use proplink_db::audit;
+use proplink_db::email::{self, NewEmail};
+use proplink_test_support::TestDb;
+use sqlx::Connection;
+
+fn note(to: &str) -> NewEmail {
+    NewEmail {
+        to_address: to.into(),
+        to_name: Some("Mr Patel".into()),
+        subject: "Your demand".into(),
+        body_text: "Your one-time code is 123456".into(),
+        body_html: None,
+        category: "general".into(),
+    }
+}
+
+#[tokio::test]
+async fn every_write_is_recorded_with_actor_channel_and_changes_and_reads_as_sentences() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let ctx = db.staff(&org, "Jane Doe");
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    let id = email::queue(&mut tx, note("patel@example.com")).await.unwrap();
+    email::mark_sent(&mut tx, id, "outbox", None).await.unwrap();
+    let history = audit::history(&mut tx, "email_message", &id.to_string()).await.unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(history.len(), 2);
+    let (update, insert) = (&history[0], &history[1]);
+    assert_eq!(insert.operation, "insert");
+    assert_eq!(insert.actor_kind, "staff");
+    assert_eq!(insert.actor_name.as_deref(), Some("Jane Doe"));
+    assert_eq!(insert.actor_id, ctx.actor.id);
+    assert_eq!(insert.channel, "admin");
+    assert_eq!(insert.request_id, ctx.request_id);
+    assert_eq!(insert.changes["to_address"]["new"], "patel@example.com");
+    // Secrets in bodies never reach the audit log.
+    assert_eq!(insert.changes["body_text"]["new"], "[redacted]");
+    assert_eq!(update.changes["status"], serde_json::json!({"old": "queued", "new": "sent"}));
+
+    let today = proplink_domain::dates::uk_long_date(time::OffsetDateTime::now_utc());
+    assert_eq!(insert.sentence(), format!("Created by Jane Doe via admin on {today}"));
+    assert_eq!(update.sentence(), format!("Provider, sent at and status changed by Jane Doe via admin on {today}"));
+}
+
+#[tokio::test]
+async fn a_single_field_change_reads_from_old_to_new() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
+    let id = email::queue(&mut tx, note("patel@example.com")).await.unwrap();
+    email::mark_failed(&mut tx, id, "mailbox full").await.unwrap();
+    let history = audit::history(&mut tx, "email_message", &id.to_string()).await.unwrap();
+    let sentence = history[0].sentence();
+    assert!(sentence.starts_with("Status and status detail changed by Jane Doe via admin on "), "{sentence}");
+}
+
+#[tokio::test]
+async fn the_server_role_cannot_change_or_remove_audit_events() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
+    email::queue(&mut tx, note("patel@example.com")).await.unwrap();
+    tx.commit().await.unwrap();
+
+    for sql in [
+        "update audit_event set actor_name = 'Someone else'",
+        "delete from audit_event",
+        "truncate audit_event",
+        "insert into audit_event (organisation_id, seq, table_name, record_id, operation, changes, actor_kind, channel, occurred_at, prev_hash, hash) select organisation_id, seq + 100, table_name, record_id, operation, changes, actor_kind, channel, occurred_at, prev_hash, hash from audit_event",
+    ] {
+        let mut tx = db.app.begin(&db.staff(&org, "Mallory")).await.unwrap();
+        let err = sqlx::query(sql).execute(tx.conn()).await.unwrap_err();
+        let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+        assert_eq!(code.as_deref(), Some("42501"), "{sql} was not refused: {err}");
+    }
+    let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
+    assert_eq!(report.broken, None);
+    assert_eq!(report.events, 2, "the message and its send job, nothing more");
+}
+
+#[tokio::test]
+async fn verify_passes_an_untouched_chain_and_names_the_first_altered_event() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let other = db.org("acme", "Acme Property Group").await;
+    for o in [&org, &other] {
+        let mut tx = db.app.begin(&db.staff(o, "Jane Doe")).await.unwrap();
+        for i in 0..3 {
+            email::queue(&mut tx, note(&format!("p{i}@example.com"))).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
+    assert_eq!((report.events, report.broken), (6, None));
+
+    // Someone with the owner's rights edits event #3 behind the application's back.
+    let mut owner = db.owner.begin().await.unwrap();
+    sqlx::query("select set_config('app.organisation_id', $1, true)").bind(org.id.to_string()).execute(&mut *owner).await.unwrap();
+    let changed = sqlx::query("update audit_event set actor_name = 'Someone else' where seq = 3")
+        .execute(&mut *owner)
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    owner.commit().await.unwrap();
+
+    let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
+    let broken = report.broken.expect("tampering detected");
+    assert_eq!(broken.seq, 3);
+    assert!(broken.reason.contains("was altered after it was written"), "{}", broken.reason);
+    // The other organisation's chain is untouched.
+    assert_eq!(audit::verify_chain(&db.platform, other.id).await.unwrap().broken, None);
+}
+
+#[tokio::test]
+async fn verify_detects_a_deleted_event_and_a_truncated_tail() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
+    for i in 0..3 {
+        email::queue(&mut tx, note(&format!("p{i}@example.com"))).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut su = db.superuser().await;
+    sqlx::query("delete from audit_event where seq = 6").execute(&mut su).await.unwrap();
+    let broken = audit::verify_chain(&db.platform, org.id).await.unwrap().broken.unwrap();
+    assert_eq!(broken.seq, 6);
+    assert!(broken.reason.contains("removed"), "{}", broken.reason);
+
+    sqlx::query("delete from audit_event where seq = 2").execute(&mut su).await.unwrap();
+    let broken = audit::verify_chain(&db.platform, org.id).await.unwrap().broken.unwrap();
+    assert_eq!(broken.seq, 2);
+    assert!(broken.reason.contains("missing"), "{}", broken.reason);
+    su.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_extend_one_chain_without_forks() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let writers = 8;
+    let per_writer = 10;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let app = db.app.clone();
+        let ctx = db.staff(&org, &format!("Writer {w}"));
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_writer {
+                let mut tx = app.begin(&ctx).await.unwrap();
+                email::queue(&mut tx, note(&format!("w{w}-{i}@example.com"))).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
+    assert_eq!(report.broken, None);
+    // Two events per message (the message and its send job), one chain, no gaps, no forks.
+    assert_eq!(report.events, (writers * per_writer * 2) as u64);
+    let mut su = db.superuser().await;
+    let forks: i64 = sqlx::query_scalar(
+        "select count(*) from (select prev_hash from audit_event where organisation_id = $1 group by prev_hash having count(*) > 1) f",
+    )
+    .bind(org.id.0)
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert_eq!(forks, 0);
+}
