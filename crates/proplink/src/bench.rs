@@ -1,0 +1,257 @@
+//! `proplink bench tenancy`: what row-level security and the audit trigger cost.
+//!
+//! Builds a private throwaway cluster, loads a tenant table of `--rows` rows across `--orgs`
+//! organisations, and times the same queries (a) through `TenantTx` with RLS and (b) as a
+//! role that bypasses RLS with an explicit `WHERE organisation_id = $1`. Then times single-row
+//! inserts into an audited table and an identical table without the audit trigger.
+//! Prints figures; asserts nothing (machines are shared and noisy: read the ratios).
+
+use clap::Subcommand;
+use proplink_db::cluster::{Cluster, Durability, PgBinaries, SUPERUSER};
+use proplink_db::organisation;
+use proplink_db::pools::{APP_ROLE, OWNER_ROLE, PLATFORM_ROLE, PoolSettings};
+use proplink_db::setup::{self, quote_ident};
+use proplink_db::{Actor, AppPool, PlatformPool, TenantContext};
+use proplink_domain::{Channel, OrgId, OrgSlug};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// RLS through TenantTx versus an explicit filter; audited versus un-audited inserts.
+    Tenancy {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 100)]
+        orgs: u64,
+        /// Measured operations per case.
+        #[arg(long, default_value_t = 3000)]
+        ops: usize,
+        /// Where the throwaway cluster lives (deleted afterwards).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+}
+
+pub async fn run(cmd: BenchCommand) -> Result<(), String> {
+    match cmd {
+        BenchCommand::Tenancy { rows, orgs, ops, dir } => {
+            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("proplink-bench-{}", std::process::id())));
+            let bins = PgBinaries::discover().map_err(|e| e.to_string())?;
+            let cluster = Cluster::prepare(bins, &dir, Durability::Durable).map_err(|e| e.to_string())?;
+            cluster.start().map_err(|e| e.to_string())?;
+            let result = tenancy(&cluster, rows, orgs.max(1), ops.max(10)).await;
+            let _ = cluster.stop();
+            let _ = std::fs::remove_dir_all(&dir);
+            result
+        }
+    }
+}
+
+fn e<E: std::fmt::Display>(err: E) -> String {
+    err.to_string()
+}
+
+async fn exec(conn: &mut PgConnection, sql: &str) -> Result<(), String> {
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(conn).await.map(|_| ()).map_err(e)
+}
+
+struct Timing {
+    per_op: Duration,
+}
+
+fn report(label: &str, rls: &Timing, explicit: &Timing) {
+    let ratio = rls.per_op.as_secs_f64() / explicit.per_op.as_secs_f64();
+    println!(
+        "  {label:<44} RLS {:>8.1} µs   explicit {:>8.1} µs   ratio {ratio:.2}×",
+        rls.per_op.as_secs_f64() * 1e6,
+        explicit.per_op.as_secs_f64() * 1e6
+    );
+}
+
+async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<(), String> {
+    let db = "bench";
+    let mut su = PgConnection::connect(&cluster.url(SUPERUSER, "postgres")).await.map_err(e)?;
+    setup::ensure_roles(&mut su).await.map_err(e)?;
+    exec(&mut su, &format!("drop database if exists {db} with (force)")).await?;
+    setup::ensure_database(&mut su, db).await.map_err(e)?;
+    su.close().await.map_err(e)?;
+    setup::migrate(&cluster.url(OWNER_ROLE, db)).await.map_err(e)?;
+
+    let mut owner = PgConnection::connect(&cluster.url(OWNER_ROLE, db)).await.map_err(e)?;
+    for t in ["bench_item", "bench_plain"] {
+        exec(&mut owner, &format!(
+            "create table {t} (organisation_id uuid not null references organisation (id), id uuid not null,
+                               name text not null, amount_pence bigint not null, created_at timestamptz not null,
+                               primary key (organisation_id, id));
+             create index {t}_recent on {t} (organisation_id, created_at desc, id desc);
+             select proplink.make_tenant_table('{t}');"
+        )).await?;
+    }
+    exec(&mut owner, "drop trigger audit on bench_plain").await?;
+    owner.close().await.map_err(e)?;
+
+    let settings = PoolSettings { max_connections: 4, ..PoolSettings::default() };
+    let platform = PlatformPool::new(&cluster.url(PLATFORM_ROLE, db), &settings).map_err(e)?;
+    let app = AppPool::new(&cluster.url(APP_ROLE, db), &settings).map_err(e)?;
+    let mut org_ids = Vec::new();
+    for i in 0..orgs {
+        let slug = OrgSlug::parse(&format!("bench{i}")).map_err(e)?;
+        org_ids.push(organisation::create(&platform, &slug, &format!("Bench {i}")).await.map_err(e)?.id);
+    }
+
+    println!("Loading {rows} rows across {orgs} organisations …");
+    let started = Instant::now();
+    let mut su = PgConnection::connect(&cluster.url(SUPERUSER, db)).await.map_err(e)?;
+    let per_org = rows / orgs;
+    exec(&mut su, "alter table bench_item disable trigger audit").await?;
+    exec(&mut su, &format!(
+        "insert into bench_item select o.id, gen_random_uuid(), 'Item ' || g, g * 100,
+                now() - make_interval(secs => g)
+           from organisation o cross join generate_series(1, {per_org}) g"
+    )).await?;
+    exec(&mut su, "alter table bench_item enable trigger audit; analyze bench_item").await?;
+    println!("  loaded in {:.1} s", started.elapsed().as_secs_f64());
+
+    let samples: Vec<(Uuid, Uuid)> = sqlx::query_as(AssertSqlSafe(format!(
+        "select organisation_id, id from bench_item tablesample system (1) limit {ops}"
+    )))
+    .fetch_all(&mut su)
+    .await
+    .map_err(e)?;
+    if samples.is_empty() {
+        return Err("the sample is empty: use more rows".into());
+    }
+
+    println!("\nRow-level security (each query inside an open transaction; {} operations):", samples.len());
+    // Warm both paths' caches and prepared statements.
+    let ctx = |org: Uuid| TenantContext { org: OrgId(org), actor: Actor::system(), channel: Channel::Platform, request_id: None };
+    let lookup_rls = "select id, name, amount_pence, created_at from bench_item where id = $1";
+    let lookup_explicit = "select id, name, amount_pence, created_at from bench_item where organisation_id = $1 and id = $2";
+    let list_rls = "select id, name, amount_pence, created_at from bench_item order by created_at desc, id desc limit 50 offset 100";
+    let list_explicit = "select id, name, amount_pence, created_at from bench_item where organisation_id = $1 order by created_at desc, id desc limit 50 offset 100";
+
+    let mut tx = app.begin(&ctx(samples[0].0)).await.map_err(e)?;
+    let mut su_tx = su.begin().await.map_err(e)?;
+    let mut rls_total = Duration::ZERO;
+    let mut explicit_total = Duration::ZERO;
+    for round in 0..2 {
+        rls_total = Duration::ZERO;
+        explicit_total = Duration::ZERO;
+        for (org, id) in &samples {
+            drop(tx);
+            tx = app.begin(&ctx(*org)).await.map_err(e)?;
+            let t = Instant::now();
+            sqlx::query(lookup_rls).bind(id).fetch_one(tx.conn()).await.map_err(e)?;
+            rls_total += t.elapsed();
+            let t = Instant::now();
+            sqlx::query(lookup_explicit).bind(org).bind(id).fetch_one(&mut *su_tx).await.map_err(e)?;
+            explicit_total += t.elapsed();
+        }
+        if round == 0 {
+            continue; // warm-up
+        }
+    }
+    let n = u32::try_from(samples.len()).unwrap_or(u32::MAX);
+    report("indexed lookup by id", &Timing { per_op: rls_total / n }, &Timing { per_op: explicit_total / n });
+
+    rls_total = Duration::ZERO;
+    explicit_total = Duration::ZERO;
+    for round in 0..2 {
+        rls_total = Duration::ZERO;
+        explicit_total = Duration::ZERO;
+        for (org, _) in &samples {
+            drop(tx);
+            tx = app.begin(&ctx(*org)).await.map_err(e)?;
+            let t = Instant::now();
+            let a = sqlx::query(list_rls).fetch_all(tx.conn()).await.map_err(e)?;
+            rls_total += t.elapsed();
+            let t = Instant::now();
+            let b = sqlx::query(list_explicit).bind(org).fetch_all(&mut *su_tx).await.map_err(e)?;
+            explicit_total += t.elapsed();
+            if a.len() != b.len() {
+                return Err(format!("the two list queries disagree: {} rows against {}", a.len(), b.len()));
+            }
+        }
+        let _ = round;
+    }
+    report("paginated list (50 rows, offset 100)", &Timing { per_op: rls_total / n }, &Timing { per_op: explicit_total / n });
+    drop(tx);
+    su_tx.rollback().await.map_err(e)?;
+
+    // Whole request shape: TenantTx begin + set_config + query + commit vs one plain query.
+    let mut rls_total = Duration::ZERO;
+    let mut explicit_total = Duration::ZERO;
+    for (org, id) in &samples {
+        let t = Instant::now();
+        let mut tx = app.begin(&ctx(*org)).await.map_err(e)?;
+        sqlx::query(lookup_rls).bind(id).fetch_one(tx.conn()).await.map_err(e)?;
+        tx.commit().await.map_err(e)?;
+        rls_total += t.elapsed();
+        let t = Instant::now();
+        sqlx::query(lookup_explicit).bind(org).bind(id).fetch_one(&mut su).await.map_err(e)?;
+        explicit_total += t.elapsed();
+    }
+    println!("\nWhole request (TenantTx: begin, set context, query, commit; explicit: one autocommit query):");
+    report("indexed lookup by id", &Timing { per_op: rls_total / n }, &Timing { per_op: explicit_total / n });
+
+    println!("\nSingle-row inserts, each its own TenantTx and commit ({ops} each, durable commits):");
+    let org = org_ids[0].0;
+    let mut audited = Duration::ZERO;
+    let mut plain = Duration::ZERO;
+    for i in 0..ops {
+        for (table, total) in [("bench_item", &mut audited), ("bench_plain", &mut plain)] {
+            let t = Instant::now();
+            let mut tx = app.begin(&ctx(org)).await.map_err(e)?;
+            sqlx::query(AssertSqlSafe(format!(
+                "insert into {} (organisation_id, id, name, amount_pence, created_at) values ($1, $2, $3, $4, now())",
+                quote_ident(table)
+            )))
+            .bind(org)
+            .bind(Uuid::now_v7())
+            .bind(format!("New item {i}"))
+            .bind(i64::try_from(i).unwrap_or(0))
+            .execute(tx.conn())
+            .await
+            .map_err(e)?;
+            tx.commit().await.map_err(e)?;
+            *total += t.elapsed();
+        }
+    }
+    let per = |d: Duration| d.as_secs_f64() / ops as f64;
+    println!(
+        "  audited {:>7.0} inserts/s ({:.1} µs)   un-audited {:>7.0} inserts/s ({:.1} µs)   audit cost {:.2}×",
+        1.0 / per(audited), per(audited) * 1e6, 1.0 / per(plain), per(plain) * 1e6, per(audited) / per(plain)
+    );
+
+    println!("\nSingle-row inserts inside one transaction ({ops} each; statement cost without commit):");
+    let mut audited = Duration::ZERO;
+    let mut plain = Duration::ZERO;
+    let mut tx = app.begin(&ctx(org)).await.map_err(e)?;
+    for i in 0..ops {
+        for (table, total) in [("bench_item", &mut audited), ("bench_plain", &mut plain)] {
+            let t = Instant::now();
+            sqlx::query(AssertSqlSafe(format!(
+                "insert into {} (organisation_id, id, name, amount_pence, created_at) values ($1, $2, $3, $4, now())",
+                quote_ident(table)
+            )))
+            .bind(org)
+            .bind(Uuid::now_v7())
+            .bind(format!("Batch item {i}"))
+            .bind(i64::try_from(i).unwrap_or(0))
+            .execute(tx.conn())
+            .await
+            .map_err(e)?;
+            *total += t.elapsed();
+        }
+    }
+    tx.rollback().await.map_err(e)?;
+    println!(
+        "  audited {:>7.0} inserts/s ({:.1} µs)   un-audited {:>7.0} inserts/s ({:.1} µs)   audit cost {:.2}×",
+        1.0 / per(audited), per(audited) * 1e6, 1.0 / per(plain), per(plain) * 1e6, per(audited) / per(plain)
+    );
+    app.close().await;
+    platform.close().await;
+    Ok(())
+}

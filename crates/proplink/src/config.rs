@@ -1,0 +1,183 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `PROPLINK_*` environment
+//! variables (nested keys joined by `__`, e.g. `PROPLINK_MAIL__PROVIDER=smtp`). Database URLs
+//! come from `DATABASE_URL` (server role), `DATABASE_PLATFORM_URL` and `DATABASE_OWNER_URL`.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use proplink_integrations::mail::sendgrid::{self, WebhookKey};
+use proplink_integrations::mail::smtp::{SmtpSecurity, SmtpSettings};
+use proplink_web::{Domains, WebSettings};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the web server listens on.
+    pub listen: SocketAddr,
+    /// Public URLs use https (sends HSTS).
+    pub tls: bool,
+    pub domains: Domains,
+    pub mail: MailConfig,
+    pub storage: StorageConfig,
+    /// Bearer token that lets non-loopback callers read /metrics.
+    pub metrics_token: Option<String>,
+    pub worker: WorkerConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub provider: MailProvider,
+    pub from_address: String,
+    pub from_name: String,
+    pub smtp: Option<SmtpConfig>,
+    pub sendgrid: Option<SendGridConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailProvider {
+    /// Embedded default: messages stay in the database, readable in the development mailbox.
+    Outbox,
+    Smtp,
+    Sendgrid,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendGridConfig {
+    pub api_key: String,
+    #[serde(default = "default_sendgrid_url")]
+    pub base_url: String,
+    /// The event webhook's verification key (base64 DER), from SendGrid's Mail Settings.
+    pub webhook_verification_key: Option<String>,
+}
+
+fn default_sendgrid_url() -> String {
+    sendgrid::DEFAULT_BASE_URL.to_owned()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `local` (a directory) is the embedded default; S3-compatible stores arrive with files.
+    pub kind: StorageKind,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    Local,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    pub concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: false,
+            domains: Domains::default(),
+            mail: MailConfig {
+                provider: MailProvider::Outbox,
+                from_address: "no-reply@proplink.localhost".into(),
+                from_name: "PropLink".into(),
+                smtp: None,
+                sendgrid: None,
+            },
+            storage: StorageConfig { kind: StorageKind::Local, path: PathBuf::from(".proplink/files") },
+            metrics_token: None,
+            worker: WorkerConfig { concurrency: 4 },
+        }
+    }
+}
+
+impl Config {
+    /// Loads and checks the configuration. The error is one readable paragraph.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(format!("the configuration file {} does not exist", path.display()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("PROPLINK_").split("__"))
+            .extract()
+            .map_err(|e| format!("the configuration is not valid: {e}"))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let d = &self.domains;
+        for (name, value) in [("admin", &d.admin), ("residence", &d.residence), ("contractor", &d.contractor), ("building", &d.building)] {
+            let ok = !value.is_empty()
+                && value.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+            if !ok {
+                return Err(format!("the configuration is not valid: domains.{name} \"{value}\" is not a lower-case domain name"));
+            }
+        }
+        proplink_domain::EmailAddress::parse(&self.mail.from_address)
+            .map_err(|e| format!("the configuration is not valid: mail.from_address: {e}"))?;
+        match self.mail.provider {
+            MailProvider::Smtp if self.mail.smtp.is_none() => {
+                return Err("the configuration is not valid: mail.provider is smtp but there is no [mail.smtp] section (host, port, security)".into());
+            }
+            MailProvider::Sendgrid if self.mail.sendgrid.is_none() => {
+                return Err("the configuration is not valid: mail.provider is sendgrid but mail.sendgrid.api_key is not set".into());
+            }
+            _ => {}
+        }
+        if let Some(key) = self.mail.sendgrid.as_ref().and_then(|s| s.webhook_verification_key.as_deref()) {
+            WebhookKey::parse(key).map_err(|e| format!("the configuration is not valid: {e}"))?;
+        }
+        if self.worker.concurrency == 0 || self.worker.concurrency > 64 {
+            return Err("the configuration is not valid: worker.concurrency must be between 1 and 64".into());
+        }
+        Ok(())
+    }
+
+    pub fn web_settings(&self) -> WebSettings {
+        let mut s = WebSettings::new(self.domains.clone());
+        s.tls = self.tls;
+        s.metrics_token = self.metrics_token.clone().map(SecretString::from);
+        s.dev_mailbox = self.mail.provider == MailProvider::Outbox;
+        s.sendgrid_webhook_key = self
+            .mail
+            .sendgrid
+            .as_ref()
+            .and_then(|sg| sg.webhook_verification_key.as_deref())
+            .and_then(|k| WebhookKey::parse(k).ok());
+        s
+    }
+
+    pub fn smtp_settings(&self) -> Option<SmtpSettings> {
+        self.mail.smtp.as_ref().map(|s| SmtpSettings {
+            host: s.host.clone(),
+            port: s.port,
+            security: s.security,
+            username: s.username.clone(),
+            password: s.password.clone().map(SecretString::from),
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! `proplink demo`: the embedded default, from a fresh machine to a running product.
+
+use crate::config::Config;
+use crate::embedded::Embedded;
+use crate::runtime;
+use proplink_db::cluster::Durability;
+use proplink_db::email::{self, NewEmail};
+use proplink_db::organisation::{self, Organisation};
+use proplink_db::{Actor, AppPool, PlatformPool, TenantContext, setup};
+use proplink_domain::{ActorKind, Channel, OrgSlug};
+use std::io::Write;
+use std::path::Path;
+
+/// The demo organisations: (slug, name).
+pub const DEMO_ORGS: [(&str, &str); 2] = [("goldcrest", "Goldcrest Estates"), ("acme", "Acme Property Group")];
+
+/// Holds the data directory for one demo at a time.
+struct DemoLock(#[expect(dead_code, reason = "held only for its lock")] std::fs::File);
+
+fn lock(data_dir: &Path) -> Result<DemoLock, String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create the data directory {}: {e}", data_dir.display()))?;
+    let path = data_dir.join("demo.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.set_len(0);
+            let _ = writeln!(file, "{}", std::process::id());
+            Ok(DemoLock(file))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            Err(format!(
+                "another `proplink demo` (process {}) is already running with the data directory {}: stop it first, or pass a different --data-dir",
+                pid.trim(),
+                data_dir.display()
+            ))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
+pub async fn run(mut config: Config, data_dir: &Path, port: u16) -> Result<(), String> {
+    runtime::init_logging("warn");
+    let _lock = lock(data_dir)?;
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    println!("Starting the embedded PostgreSQL under {} …", data_dir.display());
+    let embedded = Embedded::start(data_dir, Durability::Durable).await?;
+    let result = run_with(&config, &embedded).await;
+    embedded.cluster.stop().map_err(|e| format!("stopping the embedded database: {e}"))?;
+    if result.is_ok() {
+        println!("Stopped. Your data is kept in {}.", data_dir.display());
+    }
+    result
+}
+
+async fn run_with(config: &Config, embedded: &Embedded) -> Result<(), String> {
+    setup::migrate(&embedded.owner_url()).await.map_err(|e| e.to_string())?;
+    let (app, platform) = runtime::connect(&embedded.app_url(), Some(&embedded.platform_url())).await?;
+    let platform = platform.ok_or("the platform pool is missing")?;
+    load_demo_data(&app, &platform).await?;
+    let listener = runtime::bind(config).await?;
+    let worker = runtime::build_worker(config, app.clone(), platform.clone())?;
+    print_banner(config, embedded);
+
+    let shutdown = runtime::shutdown_on_signal();
+    let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+    let state = proplink_web::AppState::new(app.clone(), config.web_settings());
+    let served = proplink_web::serve(listener, state, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = worker_task.await;
+    app.close().await;
+    platform.close().await;
+    println!("\nShutting down …");
+    served.map_err(|e| format!("the server stopped: {e}"))
+}
+
+/// Loads the demo organisations once; later runs find them and change nothing.
+pub async fn load_demo_data(app: &AppPool, platform: &PlatformPool) -> Result<(), String> {
+    for (slug, name) in DEMO_ORGS {
+        if organisation::find_by_slug(app, slug).await.map_err(|e| e.to_string())?.is_some() {
+            continue;
+        }
+        let slug = OrgSlug::parse(slug).map_err(|e| e.to_string())?;
+        let org = organisation::create(platform, &slug, name).await.map_err(|e| e.to_string())?;
+        welcome(app, &org).await?;
+    }
+    Ok(())
+}
+
+async fn welcome(app: &AppPool, org: &Organisation) -> Result<(), String> {
+    let ctx = TenantContext {
+        org: org.id,
+        actor: Actor { id: None, kind: ActorKind::System, name: Some("the demo loader".into()) },
+        channel: Channel::Platform,
+        request_id: None,
+    };
+    let mut tx = app.begin(&ctx).await.map_err(|e| e.to_string())?;
+    email::queue(
+        &mut tx,
+        NewEmail {
+            to_address: format!("owner@{}.example.co.uk", org.slug),
+            to_name: Some(format!("{} owner", org.name)),
+            subject: format!("Welcome to PropLink, {}", org.name),
+            body_text: format!(
+                "Hello,\n\n{} is set up on PropLink at http://{}.proplink.localhost:8080/.\n\nThis message was kept in the development mailbox because the demo uses the embedded mailer.\n\nPropLink",
+                org.name, org.slug
+            ),
+            body_html: None,
+            category: "welcome".into(),
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())
+}
+
+fn print_banner(config: &Config, embedded: &Embedded) {
+    let port = config.listen.port();
+    let admin = &config.domains.admin;
+    println!();
+    println!("PropLink is running on the embedded default. Open:");
+    for (slug, name) in DEMO_ORGS {
+        println!("  {name:<22} admin app:           http://{slug}.{admin}:{port}/");
+        println!("  {:<22} development mailbox: http://{slug}.{admin}:{port}/dev/mailbox", "");
+    }
+    println!("  Health:   http://{admin}:{port}/healthz  ·  readiness: /readyz  ·  metrics: /metrics", admin = format!("login.{admin}"));
+    println!();
+    println!("Demo sign-ins: staff accounts arrive with sign-in (the next issue); no password is needed yet.");
+    println!("E-mail is kept on this machine and shown in each organisation's development mailbox.");
+    println!();
+    println!("Database (owner role): {}", embedded.cluster.psql_command(proplink_db::pools::OWNER_ROLE, crate::embedded::DATABASE));
+    println!("Press Ctrl-C to stop (the database stops too; data is kept).");
+}

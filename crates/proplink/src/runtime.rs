@@ -1,0 +1,241 @@
+//! The production commands and operator commands, and the pieces `demo` shares with them.
+
+use crate::config::{Config, MailProvider};
+use crate::embedded::Embedded;
+use proplink_db::cluster::Durability;
+use proplink_db::jobs::{Worker, WorkerConfig};
+use proplink_db::organisation::{self, OrgStatus};
+use proplink_db::pools::PoolSettings;
+use proplink_db::{AppPool, PlatformPool, audit, email, jobs, setup};
+use proplink_domain::OrgSlug;
+use proplink_integrations::mail::sendgrid::SendGrid;
+use proplink_integrations::mail::smtp::Smtp;
+use proplink_integrations::mail::{Mailer, PROVIDER_EVENT_JOB, ProviderEventJob, SendEmailJob, Sender, outbox::Outbox};
+use secrecy::SecretString;
+use std::path::Path;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub fn init_logging(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn env_url(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set: it must hold the PostgreSQL URL (see README.md, Production)"))
+}
+
+/// Pools for the server role and the platform role, checked once so a wrong URL or a database
+/// that is down gives one clear sentence at start-up.
+pub async fn connect(app_url: &str, platform_url: Option<&str>) -> Result<(AppPool, Option<PlatformPool>), String> {
+    let settings = PoolSettings::default();
+    let app = AppPool::new(app_url, &settings).map_err(|e| e.to_string())?;
+    app.verify().await.map_err(|e| format!("cannot use DATABASE_URL: {e}"))?;
+    let platform = match platform_url {
+        Some(url) => {
+            let p = PlatformPool::new(url, &PoolSettings { max_connections: 8, ..settings }).map_err(|e| e.to_string())?;
+            p.verify().await.map_err(|e| format!("cannot use DATABASE_PLATFORM_URL: {e}"))?;
+            Some(p)
+        }
+        None => None,
+    };
+    Ok((app, platform))
+}
+
+pub fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, String> {
+    Ok(match config.mail.provider {
+        MailProvider::Outbox => Arc::new(Outbox),
+        MailProvider::Smtp => {
+            let settings = config.smtp_settings().ok_or("mail.smtp is not configured")?;
+            Arc::new(Smtp::new(&settings)?)
+        }
+        MailProvider::Sendgrid => {
+            let sg = config.mail.sendgrid.as_ref().ok_or("mail.sendgrid is not configured")?;
+            Arc::new(SendGrid::new(&sg.base_url, SecretString::from(sg.api_key.clone()))?)
+        }
+    })
+}
+
+pub fn build_worker(config: &Config, app: AppPool, platform: PlatformPool) -> Result<Worker, String> {
+    let mut worker = Worker::new(app, platform, WorkerConfig { concurrency: config.worker.concurrency, ..WorkerConfig::default() });
+    let sender = Sender { address: config.mail.from_address.clone(), name: config.mail.from_name.clone() };
+    worker.register(email::SEND_JOB, Arc::new(SendEmailJob { mailer: mailer(config)?, sender }));
+    worker.register(PROVIDER_EVENT_JOB, Arc::new(ProviderEventJob));
+    Ok(worker)
+}
+
+/// Cancels the token on Ctrl-C or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    t.cancel();
+                    return;
+                }
+            };
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        t.cancel();
+    });
+    token
+}
+
+pub async fn bind(config: &Config) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!("{} is already in use: stop the other program or choose another port", config.listen)
+        } else {
+            format!("cannot listen on {}: {e}", config.listen)
+        }
+    })
+}
+
+pub async fn serve(config: Config) -> Result<(), String> {
+    init_logging("info");
+    let (app, _) = connect(&env_url("DATABASE_URL")?, None).await?;
+    let listener = bind(&config).await?;
+    let shutdown = shutdown_on_signal();
+    tracing::info!(listen = %config.listen, "serving");
+    let state = proplink_web::AppState::new(app.clone(), config.web_settings());
+    proplink_web::serve(listener, state, shutdown).await.map_err(|e| format!("the server stopped: {e}"))?;
+    app.close().await;
+    Ok(())
+}
+
+pub async fn worker(config: Config) -> Result<(), String> {
+    init_logging("info");
+    let (app, platform) = connect(&env_url("DATABASE_URL")?, Some(&env_url("DATABASE_PLATFORM_URL")?)).await?;
+    let platform = platform.ok_or("DATABASE_PLATFORM_URL is required")?;
+    let worker = build_worker(&config, app, platform)?;
+    tracing::info!(worker = worker.id(), "worker started");
+    worker.run(shutdown_on_signal()).await;
+    Ok(())
+}
+
+pub async fn migrate() -> Result<(), String> {
+    let url = std::env::var("DATABASE_OWNER_URL").or_else(|_| env_url("DATABASE_URL"))?;
+    setup::migrate(&url).await.map_err(|e| e.to_string())?;
+    println!("The database schema is up to date.");
+    Ok(())
+}
+
+/// The platform pool for operator commands: DATABASE_PLATFORM_URL, else the embedded cluster.
+async fn platform_pool(data_dir: &Path) -> Result<(PlatformPool, Option<Embedded>), String> {
+    if let Ok(url) = std::env::var("DATABASE_PLATFORM_URL") {
+        let (_, p) = connect_platform_only(&url).await?;
+        return Ok((p, None));
+    }
+    let embedded = Embedded::start(data_dir, Durability::Durable).await?;
+    setup::migrate(&embedded.owner_url()).await.map_err(|e| e.to_string())?;
+    let (_, p) = connect_platform_only(&embedded.platform_url()).await?;
+    Ok((p, Some(embedded)))
+}
+
+async fn connect_platform_only(url: &str) -> Result<((), PlatformPool), String> {
+    let p = PlatformPool::new(url, &PoolSettings { max_connections: 2, ..PoolSettings::default() }).map_err(|e| e.to_string())?;
+    p.verify().await.map_err(|e| format!("cannot use the platform database role: {e}"))?;
+    Ok(((), p))
+}
+
+async fn finish(pool: PlatformPool, embedded: Option<Embedded>) {
+    pool.close().await;
+    if let Some(e) = embedded {
+        e.stop_if_started_here();
+    }
+}
+
+pub async fn org_create(data_dir: &Path, slug: &str, name: &str) -> Result<(), String> {
+    let slug = OrgSlug::parse(slug).map_err(|e| format!("{e}: a subdomain is 1–63 lower-case letters, digits or hyphens"))?;
+    let (pool, embedded) = platform_pool(data_dir).await?;
+    let result = organisation::create(&pool, &slug, name).await;
+    finish(pool, embedded).await;
+    let org = result.map_err(|e| e.to_string())?;
+    println!("Created organisation \"{}\" ({}) with id {}.", org.name, org.slug, org.id);
+    Ok(())
+}
+
+pub async fn org_list(data_dir: &Path) -> Result<(), String> {
+    let (pool, embedded) = platform_pool(data_dir).await?;
+    let result = organisation::list(&pool).await;
+    finish(pool, embedded).await;
+    for org in result.map_err(|e| e.to_string())? {
+        println!("{:<24} {:<10} {}", org.slug, org.status.as_str(), org.name);
+    }
+    Ok(())
+}
+
+pub async fn org_set_status(data_dir: &Path, slug: &str, status: &str) -> Result<(), String> {
+    let status = OrgStatus::parse(status).ok_or_else(|| format!("\"{status}\" is not a status: use active, read-only or closed"))?;
+    let (pool, embedded) = platform_pool(data_dir).await?;
+    let orgs = organisation::list(&pool).await;
+    let result = match orgs.map(|o| o.into_iter().find(|o| o.slug == slug)) {
+        Ok(Some(org)) => organisation::set_status(&pool, org.id, status).await.map_err(|e| e.to_string()),
+        Ok(None) => Err(format!("there is no organisation with the subdomain \"{slug}\"")),
+        Err(e) => Err(e.to_string()),
+    };
+    finish(pool, embedded).await;
+    result?;
+    println!("{slug} is now {}.", status.as_str().replace('_', "-"));
+    Ok(())
+}
+
+pub async fn audit_verify(data_dir: &Path, only: Option<&str>) -> Result<(), String> {
+    let (pool, embedded) = platform_pool(data_dir).await?;
+    let outcome = verify_all(&pool, only).await;
+    finish(pool, embedded).await;
+    outcome
+}
+
+async fn verify_all(pool: &PlatformPool, only: Option<&str>) -> Result<(), String> {
+    let orgs = organisation::list(pool).await.map_err(|e| e.to_string())?;
+    let selected: Vec<_> = orgs.into_iter().filter(|o| only.is_none_or(|s| s == o.slug)).collect();
+    if let (Some(slug), true) = (only, selected.is_empty()) {
+        return Err(format!("there is no organisation with the subdomain \"{slug}\""));
+    }
+    let mut broken = Vec::new();
+    for org in selected {
+        let report = audit::verify_chain(pool, org.id).await.map_err(|e| e.to_string())?;
+        match &report.broken {
+            None => println!("{}: {} events, chain intact", report.slug, report.events),
+            Some(b) => {
+                println!("{}: BROKEN at event #{}: {}", report.slug, b.seq, b.reason);
+                broken.push(report.slug.clone());
+            }
+        }
+    }
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("the audit chain is broken for: {}", broken.join(", ")))
+    }
+}
+
+pub async fn jobs_dead(data_dir: &Path, limit: i64) -> Result<(), String> {
+    let (pool, embedded) = platform_pool(data_dir).await?;
+    let result = jobs::dead_jobs(&pool, limit).await;
+    finish(pool, embedded).await;
+    let dead = result.map_err(|e| e.to_string())?;
+    if dead.is_empty() {
+        println!("No dead jobs.");
+    }
+    for j in dead {
+        println!("{} {} org {} after {} attempts: {}", j.id, j.kind, j.organisation_id, j.attempts, j.last_error.unwrap_or_default());
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! How errors reach people.
+//!
+//! Policy: a page never shows internals. Each error renders the shared error page with a
+//! sentence the reader can act on, and the request's reference so support can find the log
+//! line. Database trouble is a 503 ("nothing was saved"), a read-only organisation a 409 with
+//! the database's own sentence, anything unexpected a 500 that is logged in full.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use proplink_db::DbError;
+
+tokio::task_local! {
+    /// The current request's id, for error pages (set by the request-context middleware).
+    pub static REQUEST_ID: String;
+}
+
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    ReadOnly(String),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+
+impl From<DbError> for WebError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => Self::NotFound,
+            DbError::ReadOnly(m) => Self::ReadOnly(m),
+            DbError::Unavailable(m) => Self::Unavailable(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+    pub reference: Option<String>,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let reference = current_request_id();
+        let (status, title, message) = match &self {
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "There is nothing at this address. Check the link you followed, or ask the person who sent it.".to_owned(),
+            ),
+            Self::ReadOnly(m) => (StatusCode::CONFLICT, "This organisation is read-only", m.clone()),
+            Self::Unavailable(detail) => {
+                tracing::error!(error = %detail, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "PropLink is briefly unavailable",
+                    "We cannot reach our database just now. Nothing you sent was saved; please try again in a minute.".to_owned(),
+                )
+            }
+            Self::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Something went wrong on our side and nothing was changed. If it happens again, contact support and quote the reference below.".to_owned(),
+                )
+            }
+        };
+        let page = ErrorPage { title: title.to_owned(), message, reference };
+        (status, page).into_response()
+    }
+}

@@ -1,0 +1,88 @@
+//! PropLink's web server.
+//!
+//! One axum app serves every front door. [`host::FrontDoor`] is read from the `Host` header;
+//! organisation-scoped doors resolve the organisation by subdomain before any handler runs
+//! (unknown, or closed → a 404 that reveals nothing). Each door has its own router; a handful of
+//! operational routes (`/healthz`, `/readyz`, `/metrics`, `/static/…`) answer on every host.
+
+pub mod error;
+pub mod host;
+mod middleware;
+mod pages;
+mod state;
+mod webhooks;
+
+pub use host::{Domains, FrontDoor};
+pub use state::{AppState, WebSettings};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// The per-door routers.
+#[derive(Clone)]
+struct Doors {
+    admin: Router,
+    api: Router,
+}
+
+/// Builds the whole application.
+pub fn app(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/", get(pages::org_home))
+        .route("/dev/mailbox", get(pages::mailbox).post(pages::send_test_email))
+        .route("/dev/mailbox/{id}", get(pages::mailbox_message))
+        .fallback(pages::not_found)
+        .with_state(state.clone());
+    let api = Router::new()
+        .route("/webhooks/sendgrid", post(webhooks::sendgrid))
+        .fallback(pages::not_found)
+        .with_state(state.clone());
+    let doors = Doors { admin, api };
+
+    let dispatch = Router::new().fallback(dispatch).with_state((state.clone(), doors));
+    let operational = Router::new()
+        .route("/healthz", get(pages::healthz))
+        .route("/readyz", get(pages::readyz))
+        .route("/metrics", get(pages::metrics))
+        .route("/static/proplink.css", get(pages::stylesheet))
+        .with_state(state.clone());
+    middleware::stack(operational.merge(dispatch), &state)
+}
+
+/// Routes a request to its front door's router, after resolving the organisation.
+async fn dispatch(State((state, doors)): State<(AppState, Doors)>, mut req: Request) -> Response {
+    let host = host::request_host(&req);
+    let door = host.as_deref().and_then(|h| state.domains().parse(h));
+    tracing::Span::current().record("door", door.as_ref().map(FrontDoor::label).unwrap_or("unknown"));
+    let router = match &door {
+        Some(FrontDoor::Admin(slug)) => {
+            match host::resolve_org(&state, slug).await {
+                Ok(org) => {
+                    tracing::Span::current().record("org", org.slug.as_str());
+                    req.extensions_mut().insert(org);
+                    doors.admin
+                }
+                Err(resp) => return resp,
+            }
+        }
+        Some(FrontDoor::Api) => doors.api,
+        // Sign-in, the operators' host and the portals arrive with their own issues: until then
+        // they answer 404 like any unknown page.
+        Some(_) | None => return pages::not_found().await.into_response(),
+    };
+    req.extensions_mut().insert(door.unwrap_or(FrontDoor::Api));
+    match router.oneshot(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
+}
+
+/// Serves until `shutdown` is cancelled, then finishes in-flight requests.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+}

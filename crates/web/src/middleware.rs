@@ -1,0 +1,92 @@
+//! The middleware every request passes through, outermost first: request id, trace span,
+//! request-id echo, security headers, compression, body limit, timeout, CSRF, request context.
+
+use crate::error::REQUEST_ID;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::time::Instant;
+use tower_http::compression::CompressionLayer;
+use tower_http::csrf::CsrfLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+pub fn stack(router: Router, state: &AppState) -> Router {
+    let settings = state.settings();
+    let mut router = router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(CsrfLayer::new())
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
+        .layer(RequestBodyLimitLayer::new(settings.body_limit))
+        .layer(CompressionLayer::new());
+    let headers: [(&str, &str); 6] = [
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    ];
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    if settings.tls {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("strict-transport-security"),
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        ));
+    }
+    router
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %id,
+                        door = tracing::field::Empty,
+                        org = tracing::field::Empty,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Makes the request id available to error pages and records the request's metrics.
+async fn request_context(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let door = crate::host::request_host(&req)
+        .and_then(|h| state.domains().parse(&h))
+        .map(|d| d.label())
+        .unwrap_or("other");
+    let started = Instant::now();
+    let response = REQUEST_ID.scope(id, next.run(req)).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "door" => door, "status" => status).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "door" => door).record(started.elapsed().as_secs_f64());
+    response
+}

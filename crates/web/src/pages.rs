@@ -1,0 +1,245 @@
+//! Pages of the admin door that exist in the platform core, and the operational endpoints.
+
+use crate::error::{WebError, current_request_id};
+use crate::state::AppState;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{ConnectInfo, Form, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use proplink_db::email::{self, NewEmail};
+use proplink_db::organisation::{OrgStatus, Organisation};
+use proplink_db::{Actor, TenantContext, audit};
+use proplink_domain::dates::{long_date_time, uk_offset};
+use proplink_domain::{ActorKind, Channel, EmailAddress};
+use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub async fn not_found() -> WebError {
+    WebError::NotFound
+}
+
+/// Liveness: the process answers.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers too.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.db().ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the database is unavailable").into_response()
+        }
+    }
+}
+
+/// Prometheus metrics: for loopback callers, or with the configured bearer token.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap, req: Request) -> Response {
+    let loopback = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
+    let token_ok = match (&state.settings().metrics_token, headers.get(header::AUTHORIZATION)) {
+        (Some(token), Some(given)) => given
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|v| constant_time_eq(v.as_bytes(), token.expose_secret().as_bytes())),
+        _ => false,
+    };
+    if !(loopback || token_ok) {
+        return WebError::NotFound.into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics().render()).into_response()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../static/proplink.css"),
+    )
+        .into_response()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "org_home.html")]
+pub struct OrgHome {
+    name: String,
+    slug: String,
+    read_only: bool,
+    dev_mailbox: bool,
+}
+
+pub async fn org_home(State(state): State<AppState>, Extension(org): Extension<Organisation>) -> OrgHome {
+    OrgHome {
+        read_only: org.status == OrgStatus::ReadOnly,
+        name: org.name,
+        slug: org.slug,
+        dev_mailbox: state.settings().dev_mailbox,
+    }
+}
+
+/// The development mailbox acts as the machine's own user, through the admin door.
+fn mailbox_context(org: &Organisation) -> TenantContext {
+    TenantContext {
+        org: org.id,
+        actor: Actor { id: None, kind: ActorKind::System, name: Some("the development mailbox".into()) },
+        channel: Channel::Admin,
+        request_id: current_request_id(),
+    }
+}
+
+fn uk_time(t: OffsetDateTime) -> String {
+    long_date_time(t, uk_offset(t))
+}
+
+pub struct MessageRow {
+    id: Uuid,
+    to: String,
+    subject: String,
+    status: String,
+    queued: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "mailbox.html")]
+pub struct Mailbox {
+    org_name: String,
+    messages: Vec<MessageRow>,
+    error: Option<String>,
+    form_to: String,
+    form_subject: String,
+    form_body: String,
+}
+
+async fn mailbox_page(state: &AppState, org: &Organisation, error: Option<String>, form: TestEmailForm) -> Result<Mailbox, WebError> {
+    let mut tx = state.db().begin(&mailbox_context(org)).await?;
+    let messages = email::recent(&mut tx, 100).await?;
+    tx.commit().await?;
+    Ok(Mailbox {
+        org_name: org.name.clone(),
+        messages: messages
+            .into_iter()
+            .map(|m| MessageRow {
+                id: m.id,
+                to: match m.to_name {
+                    Some(n) => format!("{n} <{}>", m.to_address),
+                    None => m.to_address,
+                },
+                subject: m.subject,
+                status: m.status,
+                queued: uk_time(m.created_at),
+            })
+            .collect(),
+        error,
+        form_to: form.to,
+        form_subject: form.subject,
+        form_body: form.body,
+    })
+}
+
+pub async fn mailbox(State(state): State<AppState>, Extension(org): Extension<Organisation>) -> Result<Mailbox, WebError> {
+    if !state.settings().dev_mailbox {
+        return Err(WebError::NotFound);
+    }
+    let form = TestEmailForm { subject: "Test message from PropLink".into(), ..TestEmailForm::default() };
+    mailbox_page(&state, &org, None, form).await
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct TestEmailForm {
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    body: String,
+}
+
+pub async fn send_test_email(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organisation>,
+    Form(form): Form<TestEmailForm>,
+) -> Result<Response, WebError> {
+    if !state.settings().dev_mailbox {
+        return Err(WebError::NotFound);
+    }
+    let subject = form.subject.trim().to_owned();
+    let problem = match EmailAddress::parse(&form.to) {
+        Err(e) => Some(format!("Enter an e-mail address like name@example.co.uk: {e}.")),
+        Ok(_) if subject.is_empty() => Some("Enter a subject.".to_owned()),
+        Ok(_) if subject.chars().count() > 200 => Some("The subject must be 200 characters or fewer.".to_owned()),
+        Ok(_) if form.body.chars().count() > 10_000 => Some("The message must be 10,000 characters or fewer.".to_owned()),
+        Ok(_) => None,
+    };
+    let to = match (problem, EmailAddress::parse(&form.to)) {
+        (None, Ok(to)) => to,
+        (problem, _) => {
+            let page = mailbox_page(&state, &org, problem, form).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+    };
+    let mut tx = state.db().begin(&mailbox_context(&org)).await?;
+    email::queue(
+        &mut tx,
+        NewEmail {
+            to_address: to.to_string(),
+            to_name: None,
+            subject,
+            body_text: if form.body.trim().is_empty() { "This is a test message.".into() } else { form.body },
+            body_html: None,
+            category: "test".into(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/dev/mailbox").into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    org_name: String,
+    subject: String,
+    to: String,
+    status: String,
+    queued: String,
+    body: String,
+    history: Vec<String>,
+}
+
+pub async fn mailbox_message(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organisation>,
+    Path(id): Path<String>,
+) -> Result<MessagePage, WebError> {
+    if !state.settings().dev_mailbox {
+        return Err(WebError::NotFound);
+    }
+    let id = Uuid::parse_str(&id).map_err(|_| WebError::NotFound)?;
+    let mut tx = state.db().begin(&mailbox_context(&org)).await?;
+    let message = email::get(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    let history = audit::history(&mut tx, "email_message", &id.to_string()).await?;
+    tx.commit().await?;
+    Ok(MessagePage {
+        org_name: org.name,
+        subject: message.subject,
+        to: message.to_address,
+        status: match message.status_detail {
+            Some(d) => format!("{} ({d})", message.status),
+            None => message.status,
+        },
+        queued: uk_time(message.created_at),
+        body: message.body_text,
+        history: history.iter().map(|e| e.sentence()).collect(),
+    })
+}
