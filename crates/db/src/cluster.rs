@@ -42,9 +42,13 @@ pub struct PgBinaries {
 }
 
 impl PgBinaries {
-    /// PATH first, then the newest `/usr/lib/postgresql/<version>/bin`.
+    /// `PROPLINK_PG_BINDIR` when set; else PATH, then the newest `/usr/lib/postgresql/<version>/bin`.
     pub fn discover() -> Result<Self, ClusterError> {
         let has_all = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
+        if let Some(dir) = std::env::var_os("PROPLINK_PG_BINDIR") {
+            let dir = PathBuf::from(dir);
+            return if has_all(&dir) { Ok(Self { dir }) } else { Err(ClusterError::BinariesMissing) };
+        }
         if let Some(path) = std::env::var_os("PATH") {
             for dir in std::env::split_paths(&path) {
                 if has_all(&dir) {

@@ -121,7 +121,12 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         let config: Config = figment
-            .merge(Env::prefixed("PROPLINK_").split("__"))
+            .merge(
+                Env::prefixed("PROPLINK_")
+                    // Variables that are not configuration keys: read by clap and the cluster.
+                    .filter(|k| !["config", "pg_bindir"].iter().any(|n| k.as_str().eq_ignore_ascii_case(n)))
+                    .split("__"),
+            )
             .extract()
             .map_err(|e| format!("the configuration is not valid: {e}"))?;
         config.check()?;

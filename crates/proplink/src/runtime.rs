@@ -214,7 +214,7 @@ async fn verify_all(pool: &PlatformPool, only: Option<&str>) -> Result<(), Strin
         match &report.broken {
             None => println!("{}: {} events, chain intact", report.slug, report.events),
             Some(b) => {
-                println!("{}: BROKEN at event #{}: {}", report.slug, b.seq, b.reason);
+                println!("{}: BROKEN: {}", report.slug, b.reason);
                 broken.push(report.slug.clone());
             }
         }
