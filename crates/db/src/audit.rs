@@ -35,7 +35,12 @@ impl AuditEvent {
             "delete" => "Deleted".to_owned(),
             _ => self.describe_update(),
         };
-        format!("{what} by {} via {} on {}", self.who(), self.via(), uk_long_date(self.occurred_at))
+        format!(
+            "{what} by {} via {} on {}",
+            self.who(),
+            self.via(),
+            uk_long_date(self.occurred_at)
+        )
     }
 
     fn who(&self) -> String {
@@ -69,14 +74,20 @@ impl AuditEvent {
         let Some(fields) = self.changes.as_object() else {
             return "Changed".to_owned();
         };
-        let mut names: Vec<&String> = fields.keys().filter(|k| k.as_str() != "updated_at").collect();
+        let mut names: Vec<&String> = fields
+            .keys()
+            .filter(|k| k.as_str() != "updated_at")
+            .collect();
         if names.is_empty() {
             names = fields.keys().collect();
         }
         if let [only] = names.as_slice() {
             let change = &fields[only.as_str()];
             if let (Some(old), Some(new)) = (scalar(&change["old"]), scalar(&change["new"])) {
-                return format!("{} changed from {old} to {new}", capitalise(&humanise(only)));
+                return format!(
+                    "{} changed from {old} to {new}",
+                    capitalise(&humanise(only))
+                );
             }
         }
         let mut words: Vec<String> = names.iter().take(3).map(|n| humanise(n)).collect();
@@ -124,9 +135,15 @@ macro_rules! event_columns {
 }
 
 /// One record's history, newest first.
-pub async fn history(tx: &mut TenantTx, table: &str, record_id: &str) -> Result<Vec<AuditEvent>, DbError> {
+pub async fn history(
+    tx: &mut TenantTx,
+    table: &str,
+    record_id: &str,
+) -> Result<Vec<AuditEvent>, DbError> {
     Ok(sqlx::query_as(concat!(
-        "select ", event_columns!(), " from audit_event
+        "select ",
+        event_columns!(),
+        " from audit_event
           where organisation_id = $1 and table_name = $2 and record_id = $3
           order by seq desc"
     ))
@@ -140,7 +157,9 @@ pub async fn history(tx: &mut TenantTx, table: &str, record_id: &str) -> Result<
 /// The organisation's most recent events, newest first.
 pub async fn recent(tx: &mut TenantTx, limit: i64) -> Result<Vec<AuditEvent>, DbError> {
     Ok(sqlx::query_as(concat!(
-        "select ", event_columns!(), " from audit_event where organisation_id = $1 order by seq desc limit $2"
+        "select ",
+        event_columns!(),
+        " from audit_event where organisation_id = $1 order by seq desc limit $2"
     ))
     .bind(tx.org().0)
     .bind(limit)
@@ -201,7 +220,10 @@ pub async fn verify_chain(pool: &PlatformPool, org: OrgId) -> Result<ChainReport
             break None;
         }
         for row in rows {
-            let label = format!("#{} ({} on {} {})", row.seq, row.operation, row.table_name, row.record_id);
+            let label = format!(
+                "#{} ({} on {} {})",
+                row.seq, row.operation, row.table_name, row.record_id
+            );
             if row.seq != expected_seq {
                 break 'walk Some(ChainBreak {
                     seq: expected_seq,
@@ -239,5 +261,10 @@ pub async fn verify_chain(pool: &PlatformPool, org: OrgId) -> Result<ChainReport
             ),
         })
     });
-    Ok(ChainReport { org, slug, events, broken })
+    Ok(ChainReport {
+        org,
+        slug,
+        events,
+        broken,
+    })
 }

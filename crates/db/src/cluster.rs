@@ -47,7 +47,11 @@ impl PgBinaries {
         let has_all = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
         if let Some(dir) = std::env::var_os("PROPLINK_PG_BINDIR") {
             let dir = PathBuf::from(dir);
-            return if has_all(&dir) { Ok(Self { dir }) } else { Err(ClusterError::BinariesMissing) };
+            return if has_all(&dir) {
+                Ok(Self { dir })
+            } else {
+                Err(ClusterError::BinariesMissing)
+            };
         }
         if let Some(path) = std::env::var_os("PATH") {
             for dir in std::env::split_paths(&path) {
@@ -99,7 +103,11 @@ impl Cluster {
     /// Lays out (and on first use initialises) a cluster under `root`: `root/pg` holds the data,
     /// `root/pg.log` the server log. The socket goes in `root/run`, or in a short directory
     /// under /tmp when `root` is too deep for a unix socket path.
-    pub fn prepare(bins: PgBinaries, root: &Path, durability: Durability) -> Result<Self, ClusterError> {
+    pub fn prepare(
+        bins: PgBinaries,
+        root: &Path,
+        durability: Durability,
+    ) -> Result<Self, ClusterError> {
         std::fs::create_dir_all(root).map_err(|e| io(format!("creating {}", root.display()), e))?;
         let root = root
             .canonicalize()
@@ -126,7 +134,14 @@ impl Cluster {
             root.hash(&mut h);
             socket_dir = std::env::temp_dir().join(format!("proplink-{:016x}", h.finish()));
         }
-        let cluster = Self { bins, data_dir, socket_dir, log_file, run_as, durability };
+        let cluster = Self {
+            bins,
+            data_dir,
+            socket_dir,
+            log_file,
+            run_as,
+            durability,
+        };
         cluster.make_private_dir(&cluster.socket_dir)?;
         if !cluster.data_dir.join("PG_VERSION").is_file() {
             cluster.make_private_dir(&cluster.data_dir)?;
@@ -150,7 +165,9 @@ impl Cluster {
         let mut cmd = Command::new(self.bins.program(program));
         // The server's OS user must be able to read its working directory.
         cmd.current_dir("/");
-        cmd.env_remove("PGDATA").env_remove("PGHOST").env_remove("PGPORT");
+        cmd.env_remove("PGDATA")
+            .env_remove("PGHOST")
+            .env_remove("PGPORT");
         if let Some((uid, gid)) = self.run_as {
             cmd.uid(uid).gid(gid).env("HOME", "/tmp");
         }
@@ -158,7 +175,9 @@ impl Cluster {
     }
 
     fn run(&self, what: &str, mut cmd: Command) -> Result<Output, ClusterError> {
-        let out = cmd.output().map_err(|e| io(format!("starting {what}"), e))?;
+        let out = cmd
+            .output()
+            .map_err(|e| io(format!("starting {what}"), e))?;
         if out.status.success() {
             Ok(out)
         } else {
@@ -166,15 +185,24 @@ impl Cluster {
             if detail.is_empty() {
                 detail = String::from_utf8_lossy(&out.stdout).trim().to_owned();
             }
-            Err(ClusterError::Command { what: what.to_owned(), detail })
+            Err(ClusterError::Command {
+                what: what.to_owned(),
+                detail,
+            })
         }
     }
 
     fn initdb(&self) -> Result<(), ClusterError> {
         let mut cmd = self.command("initdb");
-        cmd.arg("-D")
-            .arg(&self.data_dir)
-            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"]);
+        cmd.arg("-D").arg(&self.data_dir).args([
+            "-U",
+            SUPERUSER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]);
         if self.durability == Durability::Throwaway {
             cmd.arg("--no-sync");
         }
@@ -197,8 +225,12 @@ impl Cluster {
                 .map_err(|e| io(format!("creating {}", self.log_file.display()), e))?;
         }
         if let Some((uid, gid)) = self.run_as {
-            std::os::unix::fs::chown(&self.log_file, Some(uid), Some(gid))
-                .map_err(|e| io(format!("handing {} to the postgres user", self.log_file.display()), e))?;
+            std::os::unix::fs::chown(&self.log_file, Some(uid), Some(gid)).map_err(|e| {
+                io(
+                    format!("handing {} to the postgres user", self.log_file.display()),
+                    e,
+                )
+            })?;
         }
         let mut options = format!(
             "-c listen_addresses='' -c unix_socket_directories='{}' -p {PORT} -c max_connections=200",
@@ -213,13 +245,15 @@ impl Cluster {
             .arg("-l")
             .arg(&self.log_file)
             .args(["-w", "-t", "60", "-o", &options, "start"]);
-        self.run("starting PostgreSQL", cmd).map(|_| ()).map_err(|e| match e {
-            ClusterError::Command { what, detail } => ClusterError::Command {
-                what,
-                detail: format!("{detail} (see {})", self.log_file.display()),
-            },
-            other => other,
-        })
+        self.run("starting PostgreSQL", cmd)
+            .map(|_| ())
+            .map_err(|e| match e {
+                ClusterError::Command { what, detail } => ClusterError::Command {
+                    what,
+                    detail: format!("{detail} (see {})", self.log_file.display()),
+                },
+                other => other,
+            })
     }
 
     /// Fast shutdown: open transactions roll back, committed data is safe.
@@ -228,7 +262,9 @@ impl Cluster {
             return Ok(());
         }
         let mut cmd = self.command("pg_ctl");
-        cmd.arg("-D").arg(&self.data_dir).args(["-m", "fast", "-w", "stop"]);
+        cmd.arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", "fast", "-w", "stop"]);
         self.run("stopping PostgreSQL", cmd).map(|_| ())
     }
 
@@ -256,9 +292,15 @@ fn io(what: String, e: std::io::Error) -> ClusterError {
 /// The postgres OS user must be able to traverse every ancestor of the data directory.
 fn check_reachable(root: &Path, uid: u32) -> Result<(), ClusterError> {
     for dir in root.ancestors().skip(1) {
-        let Ok(meta) = std::fs::metadata(dir) else { continue };
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue;
+        };
         let mode = meta.mode();
-        let ok = if meta.uid() == uid { mode & 0o100 != 0 } else { mode & 0o001 != 0 };
+        let ok = if meta.uid() == uid {
+            mode & 0o100 != 0
+        } else {
+            mode & 0o001 != 0
+        };
         if !ok {
             return Err(ClusterError::Unreachable(root.to_path_buf()));
         }

@@ -63,7 +63,8 @@ pub async fn queue(tx: &mut TenantTx, email: NewEmail) -> Result<Uuid, DbError> 
     .await?;
     jobs::enqueue(
         tx,
-        NewJob::new(SEND_JOB, serde_json::json!({ "message_id": id })).idempotency_key(format!("email:{id}")),
+        NewJob::new(SEND_JOB, serde_json::json!({ "message_id": id }))
+            .idempotency_key(format!("email:{id}")),
     )
     .await?;
     Ok(id)
@@ -71,7 +72,9 @@ pub async fn queue(tx: &mut TenantTx, email: NewEmail) -> Result<Uuid, DbError> 
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<Option<EmailMessage>, DbError> {
     Ok(sqlx::query_as(concat!(
-        "select ", columns!(), " from email_message where organisation_id = $1 and id = $2"
+        "select ",
+        columns!(),
+        " from email_message where organisation_id = $1 and id = $2"
     ))
     .bind(tx.org().0)
     .bind(id)
@@ -82,7 +85,9 @@ pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<Option<EmailMessage>, Db
 /// Newest first.
 pub async fn recent(tx: &mut TenantTx, limit: i64) -> Result<Vec<EmailMessage>, DbError> {
     Ok(sqlx::query_as(concat!(
-        "select ", columns!(), " from email_message where organisation_id = $1 order by created_at desc, id desc limit $2"
+        "select ",
+        columns!(),
+        " from email_message where organisation_id = $1 order by created_at desc, id desc limit $2"
     ))
     .bind(tx.org().0)
     .bind(limit)

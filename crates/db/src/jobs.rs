@@ -35,7 +35,13 @@ pub struct NewJob {
 
 impl NewJob {
     pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
-        Self { kind: kind.into(), payload, idempotency_key: None, max_attempts: 8, delay: None }
+        Self {
+            kind: kind.into(),
+            payload,
+            idempotency_key: None,
+            max_attempts: 8,
+            delay: None,
+        }
     }
 
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
@@ -53,7 +59,10 @@ impl NewJob {
 /// organisation, returns the existing job's id and queues nothing.
 pub async fn enqueue(tx: &mut TenantTx, job: NewJob) -> Result<Uuid, DbError> {
     let org = tx.org().0;
-    let delay_ms = job.delay.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0);
+    let delay_ms = job
+        .delay
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "insert into job (organisation_id, id, kind, payload, idempotency_key, max_attempts, run_at)
          values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7::double precision / 1000))
@@ -116,7 +125,9 @@ macro_rules! status_columns {
 
 pub async fn status(tx: &mut TenantTx, id: Uuid) -> Result<Option<JobStatus>, DbError> {
     Ok(sqlx::query_as(concat!(
-        "select ", status_columns!(), " from job where organisation_id = $1 and id = $2"
+        "select ",
+        status_columns!(),
+        " from job where organisation_id = $1 and id = $2"
     ))
     .bind(tx.org().0)
     .bind(id)
@@ -127,7 +138,9 @@ pub async fn status(tx: &mut TenantTx, id: Uuid) -> Result<Option<JobStatus>, Db
 /// Dead jobs across organisations, newest first, for operators.
 pub async fn dead_jobs(pool: &PlatformPool, limit: i64) -> Result<Vec<JobStatus>, DbError> {
     Ok(sqlx::query_as(concat!(
-        "select ", status_columns!(), " from job where state = 'dead' order by finished_at desc nulls last limit $1"
+        "select ",
+        status_columns!(),
+        " from job where state = 'dead' order by finished_at desc nulls last limit $1"
     ))
     .bind(limit)
     .fetch_all(pool.raw())
@@ -143,11 +156,17 @@ pub struct JobError {
 
 impl JobError {
     pub fn retry(message: impl Into<String>) -> Self {
-        Self { message: message.into(), permanent: false }
+        Self {
+            message: message.into(),
+            permanent: false,
+        }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), permanent: true }
+        Self {
+            message: message.into(),
+            permanent: true,
+        }
     }
 }
 
@@ -192,18 +211,33 @@ impl Default for WorkerConfig {
 
 /// The delay before retry number `attempts` (1-based): base × 2^(attempts−1), capped.
 pub fn backoff(config: &WorkerConfig, attempts: i32) -> Duration {
-    let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(30);
-    config.backoff_base.saturating_mul(2_u32.saturating_pow(exp)).min(config.backoff_cap)
+    let exp = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
+    config
+        .backoff_base
+        .saturating_mul(2_u32.saturating_pow(exp))
+        .min(config.backoff_cap)
 }
 
 /// What one claim-and-run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Done { id: Uuid },
-    Retrying { id: Uuid, error: String },
-    Dead { id: Uuid, error: String },
+    Done {
+        id: Uuid,
+    },
+    Retrying {
+        id: Uuid,
+        error: String,
+    },
+    Dead {
+        id: Uuid,
+        error: String,
+    },
     /// Another worker took over the job (our lease ran out); our work was rolled back.
-    LeaseLost { id: Uuid },
+    LeaseLost {
+        id: Uuid,
+    },
 }
 
 pub struct Worker {
@@ -218,11 +252,20 @@ impl Worker {
     pub fn new(app: AppPool, platform: PlatformPool, config: WorkerConfig) -> Self {
         let id = format!(
             "{}-{}-{}",
-            nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default(),
             std::process::id(),
             &Uuid::new_v4().simple().to_string()[..6]
         );
-        Self { app, platform, handlers: HashMap::new(), config, id }
+        Self {
+            app,
+            platform,
+            handlers: HashMap::new(),
+            config,
+            id,
+        }
     }
 
     pub fn register(&mut self, kind: &str, handler: Arc<dyn JobHandler>) {
@@ -292,7 +335,10 @@ impl Worker {
     /// Ok(false): the lease was lost, everything rolled back.
     async fn execute(&self, job: &Job) -> Result<bool, JobError> {
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
-            return Err(JobError::permanent(format!("no handler is registered for jobs of kind \"{}\"", job.kind)));
+            return Err(JobError::permanent(format!(
+                "no handler is registered for jobs of kind \"{}\"",
+                job.kind
+            )));
         };
         let ctx = TenantContext {
             org: OrgId(job.organisation_id),
@@ -303,7 +349,12 @@ impl Worker {
         let mut tx = self.app.begin(&ctx).await?;
         let budget = self.config.lease.mul_f64(0.9);
         match tokio::time::timeout(budget, handler.run(&mut tx, job)).await {
-            Err(_) => return Err(JobError::retry(format!("timed out after {} s", budget.as_secs()))),
+            Err(_) => {
+                return Err(JobError::retry(format!(
+                    "timed out after {} s",
+                    budget.as_secs()
+                )));
+            }
             Ok(Err(e)) => return Err(e),
             Ok(Ok(())) => {}
         }
@@ -344,9 +395,15 @@ impl Worker {
         .execute(self.platform.raw())
         .await?;
         Ok(if dead {
-            Outcome::Dead { id: job.id, error: message }
+            Outcome::Dead {
+                id: job.id,
+                error: message,
+            }
         } else {
-            Outcome::Retrying { id: job.id, error: message }
+            Outcome::Retrying {
+                id: job.id,
+                error: message,
+            }
         })
     }
 
@@ -354,7 +411,11 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) {
         let worker = Arc::new(self);
         let wake = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(worker.platform.clone(), wake.clone(), shutdown.clone()));
+        let listener = tokio::spawn(listen(
+            worker.platform.clone(),
+            wake.clone(),
+            shutdown.clone(),
+        ));
         let mut loops = Vec::new();
         for _ in 0..worker.config.concurrency.max(1) {
             let (worker, wake, shutdown) = (worker.clone(), wake.clone(), shutdown.clone());

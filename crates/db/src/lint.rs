@@ -87,7 +87,9 @@ pub async fn check(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> 
             problems.push(format!("{name}: row-level security is not enabled"));
         }
         if !t.forced {
-            problems.push(format!("{name}: row-level security is not forced (FORCE ROW LEVEL SECURITY)"));
+            problems.push(format!(
+                "{name}: row-level security is not forced (FORCE ROW LEVEL SECURITY)"
+            ));
         }
         if !t.tenant_policy {
             problems.push(format!(
@@ -104,7 +106,9 @@ pub async fn check(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> 
         }
         let exempt = AUDIT_EXEMPT.iter().any(|(t, _)| t == name);
         if !t.has_audit_trigger && !exempt {
-            problems.push(format!("{name}: has no audit trigger (select proplink.make_tenant_table('{name}'))"));
+            problems.push(format!(
+                "{name}: has no audit trigger (select proplink.make_tenant_table('{name}'))"
+            ));
         }
     }
     for fk in &fks {

@@ -85,32 +85,45 @@ pub enum CreateOrgError {
 
 /// Looks an organisation up by its subdomain (any status).
 pub async fn find_by_slug(pool: &AppPool, slug: &str) -> Result<Option<Organisation>, DbError> {
-    let row: Option<OrgRow> =
-        sqlx::query_as(concat!("select ", columns!(), " from organisation where slug = $1"))
-            .bind(slug)
-            .fetch_optional(pool.raw())
-            .await?;
+    let row: Option<OrgRow> = sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from organisation where slug = $1"
+    ))
+    .bind(slug)
+    .fetch_optional(pool.raw())
+    .await?;
     Ok(row.map(Into::into))
 }
 
 pub async fn find_by_id(pool: &AppPool, id: OrgId) -> Result<Option<Organisation>, DbError> {
-    let row: Option<OrgRow> =
-        sqlx::query_as(concat!("select ", columns!(), " from organisation where id = $1"))
-            .bind(id.0)
-            .fetch_optional(pool.raw())
-            .await?;
+    let row: Option<OrgRow> = sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from organisation where id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(pool.raw())
+    .await?;
     Ok(row.map(Into::into))
 }
 
 pub async fn list(pool: &PlatformPool) -> Result<Vec<Organisation>, DbError> {
-    let rows: Vec<OrgRow> =
-        sqlx::query_as(concat!("select ", columns!(), " from organisation order by slug"))
-            .fetch_all(pool.raw())
-            .await?;
+    let rows: Vec<OrgRow> = sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from organisation order by slug"
+    ))
+    .fetch_all(pool.raw())
+    .await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-pub async fn create(pool: &PlatformPool, slug: &OrgSlug, name: &str) -> Result<Organisation, CreateOrgError> {
+pub async fn create(
+    pool: &PlatformPool,
+    slug: &OrgSlug,
+    name: &str,
+) -> Result<Organisation, CreateOrgError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(CreateOrgError::BadName);
@@ -134,13 +147,16 @@ pub async fn create(pool: &PlatformPool, slug: &OrgSlug, name: &str) -> Result<O
 }
 
 /// Changes an organisation's status (closure lifecycle, support). Returns false if none matched.
-pub async fn set_status(pool: &PlatformPool, id: OrgId, status: OrgStatus) -> Result<bool, DbError> {
-    let done = sqlx::query(
-        "update organisation set status = $2, status_changed_at = now() where id = $1",
-    )
-    .bind(id.0)
-    .bind(status.as_str())
-    .execute(pool.raw())
-    .await?;
+pub async fn set_status(
+    pool: &PlatformPool,
+    id: OrgId,
+    status: OrgStatus,
+) -> Result<bool, DbError> {
+    let done =
+        sqlx::query("update organisation set status = $2, status_changed_at = now() where id = $1")
+            .bind(id.0)
+            .bind(status.as_str())
+            .execute(pool.raw())
+            .await?;
     Ok(done.rows_affected() == 1)
 }

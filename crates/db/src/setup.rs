@@ -30,8 +30,14 @@ pub fn schema_fingerprint() -> String {
 pub async fn ensure_roles(superuser: &mut PgConnection) -> Result<(), DbError> {
     for (role, attrs) in [
         (OWNER_ROLE, "login nosuperuser nobypassrls nocreaterole"),
-        (APP_ROLE, "login nosuperuser nobypassrls nocreaterole nocreatedb noinherit"),
-        (PLATFORM_ROLE, "login nosuperuser nobypassrls nocreaterole nocreatedb noinherit"),
+        (
+            APP_ROLE,
+            "login nosuperuser nobypassrls nocreaterole nocreatedb noinherit",
+        ),
+        (
+            PLATFORM_ROLE,
+            "login nosuperuser nobypassrls nocreaterole nocreatedb noinherit",
+        ),
     ] {
         let exists: bool =
             sqlx::query_scalar("select exists (select from pg_roles where rolname = $1)")
@@ -39,7 +45,9 @@ pub async fn ensure_roles(superuser: &mut PgConnection) -> Result<(), DbError> {
                 .fetch_one(&mut *superuser)
                 .await?;
         if !exists {
-            sqlx::raw_sql(AssertSqlSafe(format!("create role {role} {attrs}"))).execute(&mut *superuser).await?;
+            sqlx::raw_sql(AssertSqlSafe(format!("create role {role} {attrs}")))
+                .execute(&mut *superuser)
+                .await?;
         }
     }
     Ok(())
@@ -47,14 +55,18 @@ pub async fn ensure_roles(superuser: &mut PgConnection) -> Result<(), DbError> {
 
 /// Creates `database` owned by the owner role unless it exists.
 pub async fn ensure_database(superuser: &mut PgConnection, database: &str) -> Result<(), DbError> {
-    let exists: bool = sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
-        .bind(database)
-        .fetch_one(&mut *superuser)
-        .await?;
-    if !exists {
-        sqlx::raw_sql(AssertSqlSafe(format!("create database {} owner {OWNER_ROLE}", quote_ident(database))))
-            .execute(&mut *superuser)
+    let exists: bool =
+        sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
+            .bind(database)
+            .fetch_one(&mut *superuser)
             .await?;
+    if !exists {
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "create database {} owner {OWNER_ROLE}",
+            quote_ident(database)
+        )))
+        .execute(&mut *superuser)
+        .await?;
     }
     Ok(())
 }
@@ -107,7 +119,10 @@ pub async fn migrate(owner_url: &str) -> Result<(), MigrateError> {
             .map_err(|e| MigrateError::Migration(e.to_string()))
     }
     .await;
-    let _ = sqlx::query("select pg_advisory_unlock($1)").bind(MIGRATE_LOCK).execute(&mut conn).await;
+    let _ = sqlx::query("select pg_advisory_unlock($1)")
+        .bind(MIGRATE_LOCK)
+        .execute(&mut conn)
+        .await;
     let _ = conn.close().await;
     result
 }

@@ -20,11 +20,19 @@ pub struct Actor {
 
 impl Actor {
     pub fn system() -> Self {
-        Self { id: None, kind: ActorKind::System, name: None }
+        Self {
+            id: None,
+            kind: ActorKind::System,
+            name: None,
+        }
     }
 
     pub fn webhook(provider: &str) -> Self {
-        Self { id: None, kind: ActorKind::Webhook, name: Some(provider.to_owned()) }
+        Self {
+            id: None,
+            kind: ActorKind::Webhook,
+            name: Some(provider.to_owned()),
+        }
     }
 }
 

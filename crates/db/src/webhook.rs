@@ -30,10 +30,12 @@ pub async fn store_once(
 
 /// Whether an organisation exists (webhook payloads name theirs in custom arguments).
 pub async fn organisation_exists(pool: &AppPool, org: OrgId) -> Result<bool, DbError> {
-    Ok(sqlx::query_scalar("select exists (select from organisation where id = $1)")
-        .bind(org.0)
-        .fetch_one(pool.raw())
-        .await?)
+    Ok(
+        sqlx::query_scalar("select exists (select from organisation where id = $1)")
+            .bind(org.0)
+            .fetch_one(pool.raw())
+            .await?,
+    )
 }
 
 /// Stores a routed event inside the organisation's transaction, so that storing it and queueing

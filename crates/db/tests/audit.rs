@@ -1,6 +1,11 @@
 //! The audit log: events for every write, append-only for the server, hash-chained per
 //! organisation without forks, and verifiable.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use proplink_db::audit;
 use proplink_db::email::{self, NewEmail};
 use proplink_test_support::TestDb;
@@ -23,9 +28,13 @@ async fn every_write_is_recorded_with_actor_channel_and_changes_and_reads_as_sen
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let ctx = db.staff(&org, "Jane Doe");
     let mut tx = db.app.begin(&ctx).await.unwrap();
-    let id = email::queue(&mut tx, note("patel@example.com")).await.unwrap();
+    let id = email::queue(&mut tx, note("patel@example.com"))
+        .await
+        .unwrap();
     email::mark_sent(&mut tx, id, "outbox", None).await.unwrap();
-    let history = audit::history(&mut tx, "email_message", &id.to_string()).await.unwrap();
+    let history = audit::history(&mut tx, "email_message", &id.to_string())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     assert_eq!(history.len(), 2);
@@ -39,11 +48,20 @@ async fn every_write_is_recorded_with_actor_channel_and_changes_and_reads_as_sen
     assert_eq!(insert.changes["to_address"]["new"], "patel@example.com");
     // Secrets in bodies never reach the audit log.
     assert_eq!(insert.changes["body_text"]["new"], "[redacted]");
-    assert_eq!(update.changes["status"], serde_json::json!({"old": "queued", "new": "sent"}));
+    assert_eq!(
+        update.changes["status"],
+        serde_json::json!({"old": "queued", "new": "sent"})
+    );
 
     let today = proplink_domain::dates::uk_long_date(time::OffsetDateTime::now_utc());
-    assert_eq!(insert.sentence(), format!("Created by Jane Doe via admin on {today}"));
-    assert_eq!(update.sentence(), format!("Provider, sent at and status changed by Jane Doe via admin on {today}"));
+    assert_eq!(
+        insert.sentence(),
+        format!("Created by Jane Doe via admin on {today}")
+    );
+    assert_eq!(
+        update.sentence(),
+        format!("Provider, sent at and status changed by Jane Doe via admin on {today}")
+    );
 }
 
 #[tokio::test]
@@ -51,11 +69,20 @@ async fn a_single_field_change_reads_from_old_to_new() {
     let db = TestDb::new().await;
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
-    let id = email::queue(&mut tx, note("patel@example.com")).await.unwrap();
-    email::mark_failed(&mut tx, id, "mailbox full").await.unwrap();
-    let history = audit::history(&mut tx, "email_message", &id.to_string()).await.unwrap();
+    let id = email::queue(&mut tx, note("patel@example.com"))
+        .await
+        .unwrap();
+    email::mark_failed(&mut tx, id, "mailbox full")
+        .await
+        .unwrap();
+    let history = audit::history(&mut tx, "email_message", &id.to_string())
+        .await
+        .unwrap();
     let sentence = history[0].sentence();
-    assert!(sentence.starts_with("Status and status detail changed by Jane Doe via admin on "), "{sentence}");
+    assert!(
+        sentence.starts_with("Status and status detail changed by Jane Doe via admin on "),
+        "{sentence}"
+    );
 }
 
 #[tokio::test]
@@ -63,7 +90,9 @@ async fn the_server_role_cannot_change_or_remove_audit_events() {
     let db = TestDb::new().await;
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
-    email::queue(&mut tx, note("patel@example.com")).await.unwrap();
+    email::queue(&mut tx, note("patel@example.com"))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     for sql in [
@@ -74,12 +103,22 @@ async fn the_server_role_cannot_change_or_remove_audit_events() {
     ] {
         let mut tx = db.app.begin(&db.staff(&org, "Mallory")).await.unwrap();
         let err = sqlx::query(sql).execute(tx.conn()).await.unwrap_err();
-        let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
-        assert_eq!(code.as_deref(), Some("42501"), "{sql} was not refused: {err}");
+        let code = err
+            .as_database_error()
+            .and_then(|e| e.code())
+            .map(|c| c.into_owned());
+        assert_eq!(
+            code.as_deref(),
+            Some("42501"),
+            "{sql} was not refused: {err}"
+        );
     }
     let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
     assert_eq!(report.broken, None);
-    assert_eq!(report.events, 2, "the message and its send job, nothing more");
+    assert_eq!(
+        report.events, 2,
+        "the message and its send job, nothing more"
+    );
 }
 
 #[tokio::test]
@@ -90,7 +129,9 @@ async fn verify_passes_an_untouched_chain_and_names_the_first_altered_event() {
     for o in [&org, &other] {
         let mut tx = db.app.begin(&db.staff(o, "Jane Doe")).await.unwrap();
         for i in 0..3 {
-            email::queue(&mut tx, note(&format!("p{i}@example.com"))).await.unwrap();
+            email::queue(&mut tx, note(&format!("p{i}@example.com")))
+                .await
+                .unwrap();
         }
         tx.commit().await.unwrap();
     }
@@ -99,7 +140,11 @@ async fn verify_passes_an_untouched_chain_and_names_the_first_altered_event() {
 
     // Someone with the owner's rights edits event #3 behind the application's back.
     let mut owner = db.owner.begin().await.unwrap();
-    sqlx::query("select set_config('app.organisation_id', $1, true)").bind(org.id.to_string()).execute(&mut *owner).await.unwrap();
+    sqlx::query("select set_config('app.organisation_id', $1, true)")
+        .bind(org.id.to_string())
+        .execute(&mut *owner)
+        .await
+        .unwrap();
     let changed = sqlx::query("update audit_event set actor_name = 'Someone else' where seq = 3")
         .execute(&mut *owner)
         .await
@@ -110,9 +155,19 @@ async fn verify_passes_an_untouched_chain_and_names_the_first_altered_event() {
     let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
     let broken = report.broken.expect("tampering detected");
     assert_eq!(broken.seq, 3);
-    assert!(broken.reason.contains("was altered after it was written"), "{}", broken.reason);
+    assert!(
+        broken.reason.contains("was altered after it was written"),
+        "{}",
+        broken.reason
+    );
     // The other organisation's chain is untouched.
-    assert_eq!(audit::verify_chain(&db.platform, other.id).await.unwrap().broken, None);
+    assert_eq!(
+        audit::verify_chain(&db.platform, other.id)
+            .await
+            .unwrap()
+            .broken,
+        None
+    );
 }
 
 #[tokio::test]
@@ -121,17 +176,33 @@ async fn verify_detects_a_deleted_event_and_a_truncated_tail() {
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
     for i in 0..3 {
-        email::queue(&mut tx, note(&format!("p{i}@example.com"))).await.unwrap();
+        email::queue(&mut tx, note(&format!("p{i}@example.com")))
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     let mut su = db.superuser().await;
-    sqlx::query("delete from audit_event where seq = 6").execute(&mut su).await.unwrap();
-    let broken = audit::verify_chain(&db.platform, org.id).await.unwrap().broken.unwrap();
+    sqlx::query("delete from audit_event where seq = 6")
+        .execute(&mut su)
+        .await
+        .unwrap();
+    let broken = audit::verify_chain(&db.platform, org.id)
+        .await
+        .unwrap()
+        .broken
+        .unwrap();
     assert_eq!(broken.seq, 6);
     assert!(broken.reason.contains("removed"), "{}", broken.reason);
 
-    sqlx::query("delete from audit_event where seq = 2").execute(&mut su).await.unwrap();
-    let broken = audit::verify_chain(&db.platform, org.id).await.unwrap().broken.unwrap();
+    sqlx::query("delete from audit_event where seq = 2")
+        .execute(&mut su)
+        .await
+        .unwrap();
+    let broken = audit::verify_chain(&db.platform, org.id)
+        .await
+        .unwrap()
+        .broken
+        .unwrap();
     assert_eq!(broken.seq, 2);
     assert!(broken.reason.contains("missing"), "{}", broken.reason);
     su.close().await.unwrap();
@@ -150,7 +221,9 @@ async fn concurrent_writers_extend_one_chain_without_forks() {
         tasks.push(tokio::spawn(async move {
             for i in 0..per_writer {
                 let mut tx = app.begin(&ctx).await.unwrap();
-                email::queue(&mut tx, note(&format!("w{w}-{i}@example.com"))).await.unwrap();
+                email::queue(&mut tx, note(&format!("w{w}-{i}@example.com")))
+                    .await
+                    .unwrap();
                 tx.commit().await.unwrap();
             }
         }));

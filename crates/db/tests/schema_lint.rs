@@ -1,5 +1,10 @@
 //! The schema rules of DESIGN.md §2, checked against the migrated catalogue.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use proplink_db::lint;
 use proplink_test_support::TestDb;
 
@@ -8,9 +13,16 @@ async fn every_tenant_table_follows_the_tenancy_rules() {
     let db = TestDb::new().await;
     let mut su = db.superuser().await;
     let tables = lint::tenant_tables(&mut su).await.unwrap();
-    assert!(tables.contains(&"email_message".to_owned()), "tenant tables found: {tables:?}");
+    assert!(
+        tables.contains(&"email_message".to_owned()),
+        "tenant tables found: {tables:?}"
+    );
     let problems = lint::check(&mut su).await.unwrap();
-    assert!(problems.is_empty(), "schema lint failed:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "schema lint failed:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -40,6 +52,9 @@ async fn the_lint_catches_each_kind_of_mistake() {
         "pointer: row-level security is not forced",
         "pointer: foreign key pointer_message_id_fkey to tenant table careless must include organisation_id",
     ] {
-        assert!(problems.contains(expected), "lint missed {expected:?}; it said:\n{problems}");
+        assert!(
+            problems.contains(expected),
+            "lint missed {expected:?}; it said:\n{problems}"
+        );
     }
 }

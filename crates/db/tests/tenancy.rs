@@ -1,6 +1,11 @@
 //! Tenancy enforced by the database: isolation between organisations, and read-only
 //! organisations refusing every write while still being readable.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use proplink_db::DbError;
 use proplink_db::email::{self, NewEmail};
 use proplink_db::organisation::{self, OrgStatus};
@@ -33,15 +38,23 @@ async fn without_a_tenant_context_the_server_role_sees_no_tenant_rows() {
     let db = TestDb::new().await;
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     probe::seed(&db, &org).await;
-    let mut conn = sqlx::PgConnection::connect(&db.url("proplink_app")).await.unwrap();
-    let n: i64 = sqlx::query_scalar("select count(*) from email_message").fetch_one(&mut conn).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&db.url("proplink_app"))
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("select count(*) from email_message")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
     let err = sqlx::query("insert into email_message (organisation_id, id, to_address, subject, body_text) values ($1, gen_random_uuid(), 'a@b.co', 's', 'b')")
         .bind(org.id.0)
         .execute(&mut conn)
         .await
         .unwrap_err();
-    assert_eq!(err.as_database_error().and_then(|e| e.code()).as_deref(), Some("42501"));
+    assert_eq!(
+        err.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("42501")
+    );
 }
 
 use sqlx::Connection;
@@ -52,16 +65,27 @@ async fn a_read_only_organisation_refuses_writes_but_still_reads() {
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let ctx = db.staff(&org, "Jane Doe");
     let mut tx = db.app.begin(&ctx).await.unwrap();
-    let id = email::queue(&mut tx, test_email("one@example.com")).await.unwrap();
+    let id = email::queue(&mut tx, test_email("one@example.com"))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
-    assert!(organisation::set_status(&db.platform, org.id, OrgStatus::ReadOnly).await.unwrap());
+    assert!(
+        organisation::set_status(&db.platform, org.id, OrgStatus::ReadOnly)
+            .await
+            .unwrap()
+    );
 
     let mut tx = db.app.begin(&ctx).await.unwrap();
-    let err = email::queue(&mut tx, test_email("two@example.com")).await.unwrap_err();
+    let err = email::queue(&mut tx, test_email("two@example.com"))
+        .await
+        .unwrap_err();
     match err {
         DbError::ReadOnly(message) => {
-            assert_eq!(message, "The organisation \"goldcrest\" is read-only: nothing in it can be changed.")
+            assert_eq!(
+                message,
+                "The organisation \"goldcrest\" is read-only: nothing in it can be changed."
+            )
         }
         other => panic!("expected ReadOnly, got {other:?}"),
     }
@@ -74,10 +98,19 @@ async fn a_read_only_organisation_refuses_writes_but_still_reads() {
     // The owner is subject to FORCE RLS: with no context it sees no rows, so set one.
     assert!(err.map(|r| r.rows_affected()).unwrap_or(0) == 0);
     let mut owner = db.owner.begin().await.unwrap();
-    sqlx::query("select set_config('app.organisation_id', $1, true)").bind(org.id.to_string()).execute(&mut *owner).await.unwrap();
-    let err = sqlx::query("delete from email_event").execute(&mut *owner).await;
+    sqlx::query("select set_config('app.organisation_id', $1, true)")
+        .bind(org.id.to_string())
+        .execute(&mut *owner)
+        .await
+        .unwrap();
+    let err = sqlx::query("delete from email_event")
+        .execute(&mut *owner)
+        .await;
     assert!(err.is_ok(), "no events to delete, so nothing fires");
-    let err = sqlx::query("update email_message set subject = 'changed'").execute(&mut *owner).await.unwrap_err();
+    let err = sqlx::query("update email_message set subject = 'changed'")
+        .execute(&mut *owner)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
     drop(owner);
 

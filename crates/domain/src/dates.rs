@@ -3,19 +3,39 @@
 use time::{Date, OffsetDateTime, UtcOffset};
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 
 /// "10 May 2026".
 pub fn long_date(d: Date) -> String {
-    format!("{} {} {}", d.day(), MONTHS[usize::from(u8::from(d.month())) - 1], d.year())
+    format!(
+        "{} {} {}",
+        d.day(),
+        MONTHS[usize::from(u8::from(d.month())) - 1],
+        d.year()
+    )
 }
 
 /// "10 May 2026 at 14:05" in the given offset (UK local time is the caller's choice).
 pub fn long_date_time(t: OffsetDateTime, offset: UtcOffset) -> String {
     let t = t.to_offset(offset);
-    format!("{} at {:02}:{:02}", long_date(t.date()), t.hour(), t.minute())
+    format!(
+        "{} at {:02}:{:02}",
+        long_date(t.date()),
+        t.hour(),
+        t.minute()
+    )
 }
 
 #[cfg(test)]
@@ -42,7 +62,9 @@ pub fn uk_offset(t: OffsetDateTime) -> UtcOffset {
     let starts = last_sunday_0100(year, time::Month::March);
     let ends = last_sunday_0100(year, time::Month::October);
     match (starts, ends) {
-        (Some(s), Some(e)) if t >= s && t < e => UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC),
+        (Some(s), Some(e)) if t >= s && t < e => {
+            UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC)
+        }
         _ => UtcOffset::UTC,
     }
 }
@@ -73,6 +95,9 @@ mod uk_time_tests {
         assert_eq!(uk_offset(datetime!(2026-10-25 01:00 UTC)), UtcOffset::UTC);
         // 23:30 UTC on 10 May is already 11 May in London.
         assert_eq!(uk_long_date(datetime!(2026-05-10 23:30 UTC)), "11 May 2026");
-        assert_eq!(uk_long_date(datetime!(2026-01-10 23:30 UTC)), "10 January 2026");
+        assert_eq!(
+            uk_long_date(datetime!(2026-01-10 23:30 UTC)),
+            "10 January 2026"
+        );
     }
 }

@@ -27,7 +27,8 @@ impl EmailAddress {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
         };
         if labels.len() < 2 || !labels.iter().all(label_ok) {
             return Err(bad());
@@ -52,13 +53,24 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses_and_normalises_the_domain() {
-        assert_eq!(EmailAddress::parse(" Jane.Doe@Goldcrest.CO.UK ").map(|e| e.to_string()),
-                   Ok("Jane.Doe@goldcrest.co.uk".to_owned()));
+        assert_eq!(
+            EmailAddress::parse(" Jane.Doe@Goldcrest.CO.UK ").map(|e| e.to_string()),
+            Ok("Jane.Doe@goldcrest.co.uk".to_owned())
+        );
     }
 
     #[test]
     fn rejects_what_cannot_be_delivered() {
-        for bad in ["", "jane", "jane@", "@x.com", "jane@localhost", "ja ne@x.com", "jane@-x.com", "a@b@c.com"] {
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@x.com",
+            "jane@localhost",
+            "ja ne@x.com",
+            "jane@-x.com",
+            "a@b@c.com",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad} accepted");
         }
     }

@@ -6,9 +6,35 @@ use std::fmt;
 
 /// Host labels that belong to the platform and can never name an organisation.
 pub const RESERVED: &[&str] = &[
-    "admin", "api", "app", "assets", "auth", "billing", "cdn", "contractorport", "demo", "dev",
-    "docs", "ftp", "help", "imap", "login", "mail", "mx", "ns1", "ns2", "pop", "proplink",
-    "residenceport", "buildingthread", "smtp", "static", "status", "support", "test", "www",
+    "admin",
+    "api",
+    "app",
+    "assets",
+    "auth",
+    "billing",
+    "cdn",
+    "contractorport",
+    "demo",
+    "dev",
+    "docs",
+    "ftp",
+    "help",
+    "imap",
+    "login",
+    "mail",
+    "mx",
+    "ns1",
+    "ns2",
+    "pop",
+    "proplink",
+    "residenceport",
+    "buildingthread",
+    "smtp",
+    "static",
+    "status",
+    "support",
+    "test",
+    "www",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,7 +65,10 @@ impl OrgSlug {
         if s.len() > 63 {
             return Err(SlugError::TooLong(s.to_owned()));
         }
-        if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(SlugError::BadCharacter(s.to_owned()));
         }
         if s.starts_with('-') || s.ends_with('-') {
@@ -68,21 +97,54 @@ mod tests {
 
     #[test]
     fn accepts_dns_labels() {
-        for ok in ["goldcrest", "acme-property-group", "a", "x9", &"a".repeat(63)] {
-            assert_eq!(OrgSlug::parse(ok).map(|s| s.to_string()), Ok(ok.to_string()));
+        for ok in [
+            "goldcrest",
+            "acme-property-group",
+            "a",
+            "x9",
+            &"a".repeat(63),
+        ] {
+            assert_eq!(
+                OrgSlug::parse(ok).map(|s| s.to_string()),
+                Ok(ok.to_string())
+            );
         }
     }
 
     #[test]
     fn rejects_what_is_not_a_dns_label_or_is_reserved() {
         assert_eq!(OrgSlug::parse(""), Err(SlugError::Empty));
-        assert!(matches!(OrgSlug::parse(&"a".repeat(64)), Err(SlugError::TooLong(_))));
-        assert!(matches!(OrgSlug::parse("Goldcrest"), Err(SlugError::BadCharacter(_))));
-        assert!(matches!(OrgSlug::parse("gold_crest"), Err(SlugError::BadCharacter(_))));
-        assert!(matches!(OrgSlug::parse("gold.crest"), Err(SlugError::BadCharacter(_))));
-        assert!(matches!(OrgSlug::parse("-gold"), Err(SlugError::EdgeHyphen(_))));
-        assert!(matches!(OrgSlug::parse("gold-"), Err(SlugError::EdgeHyphen(_))));
-        assert!(matches!(OrgSlug::parse("login"), Err(SlugError::Reserved(_))));
-        assert!(matches!(OrgSlug::parse("admin"), Err(SlugError::Reserved(_))));
+        assert!(matches!(
+            OrgSlug::parse(&"a".repeat(64)),
+            Err(SlugError::TooLong(_))
+        ));
+        assert!(matches!(
+            OrgSlug::parse("Goldcrest"),
+            Err(SlugError::BadCharacter(_))
+        ));
+        assert!(matches!(
+            OrgSlug::parse("gold_crest"),
+            Err(SlugError::BadCharacter(_))
+        ));
+        assert!(matches!(
+            OrgSlug::parse("gold.crest"),
+            Err(SlugError::BadCharacter(_))
+        ));
+        assert!(matches!(
+            OrgSlug::parse("-gold"),
+            Err(SlugError::EdgeHyphen(_))
+        ));
+        assert!(matches!(
+            OrgSlug::parse("gold-"),
+            Err(SlugError::EdgeHyphen(_))
+        ));
+        assert!(matches!(
+            OrgSlug::parse("login"),
+            Err(SlugError::Reserved(_))
+        ));
+        assert!(matches!(
+            OrgSlug::parse("admin"),
+            Err(SlugError::Reserved(_))
+        ));
     }
 }

@@ -1,6 +1,11 @@
 //! Mail delivery against local stand-ins that answer as the real services do: a wiremock
 //! server speaking SendGrid's v3 mail-send API, and a minimal SMTP server.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use proplink_domain::OrgId;
 use proplink_integrations::mail::sendgrid::SendGrid;
 use proplink_integrations::mail::smtp::{Smtp, SmtpSecurity, SmtpSettings};
@@ -16,7 +21,10 @@ fn email() -> OutgoingEmail {
     OutgoingEmail {
         message_id: Uuid::now_v7(),
         org: OrgId(Uuid::now_v7()),
-        from: Sender { address: "no-reply@goldcrest.example.co.uk".into(), name: "Goldcrest Estates".into() },
+        from: Sender {
+            address: "no-reply@goldcrest.example.co.uk".into(),
+            name: "Goldcrest Estates".into(),
+        },
         to_address: "patel@example.com".into(),
         to_name: Some("Mr Patel".into()),
         subject: "Your service charge demand".into(),
@@ -52,7 +60,12 @@ async fn sendgrid_accepts_with_202_and_returns_the_message_id() {
         .mount(&server)
         .await;
     let accepted = client(&server).send(&msg).await.unwrap();
-    assert_eq!(accepted, Accepted { provider_message_id: Some("14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0".into()) });
+    assert_eq!(
+        accepted,
+        Accepted {
+            provider_message_id: Some("14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0".into())
+        }
+    );
 }
 
 #[tokio::test]
@@ -111,8 +124,14 @@ async fn sendgrid_429_waits_for_the_rate_limit_reset_and_retries() {
         .await;
     let started = std::time::Instant::now();
     let accepted = client(&server).send(&email()).await.unwrap();
-    assert_eq!(accepted.provider_message_id.as_deref(), Some("after-the-wait"));
-    assert!(started.elapsed() >= Duration::from_millis(900), "it did not wait for the reset");
+    assert_eq!(
+        accepted.provider_message_id.as_deref(),
+        Some("after-the-wait")
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "it did not wait for the reset"
+    );
 }
 
 #[tokio::test]
@@ -120,12 +139,18 @@ async fn sendgrid_429_with_a_long_reset_hands_back_to_the_queue() {
     let server = MockServer::start().await;
     let reset = time::OffsetDateTime::now_utc().unix_timestamp() + 120;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(429).insert_header("X-RateLimit-Reset", reset.to_string().as_str()))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("X-RateLimit-Reset", reset.to_string().as_str()),
+        )
         .expect(1)
         .mount(&server)
         .await;
     match client(&server).send(&email()).await {
-        Err(SendError::Transient { retry_after: Some(wait), .. }) => assert!(wait > Duration::from_secs(100)),
+        Err(SendError::Transient {
+            retry_after: Some(wait),
+            ..
+        }) => assert!(wait > Duration::from_secs(100)),
         other => panic!("{other:?}"),
     }
 }
@@ -139,7 +164,10 @@ async fn sendgrid_5xx_is_retried_then_reported_as_transient() {
         .mount(&server)
         .await;
     match client(&server).send(&email()).await {
-        Err(SendError::Transient { message, .. }) => assert_eq!(message, "SendGrid had a server error (503 Service Unavailable)"),
+        Err(SendError::Transient { message, .. }) => assert_eq!(
+            message,
+            "SendGrid had a server error (503 Service Unavailable)"
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -147,8 +175,13 @@ async fn sendgrid_5xx_is_retried_then_reported_as_transient() {
 #[tokio::test]
 async fn sendgrid_unreachable_is_transient() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let sg = SendGrid::new("http://127.0.0.1:1", SecretString::from("k".to_owned())).unwrap().with_max_wait(Duration::from_millis(10));
-    assert!(matches!(sg.send(&email()).await, Err(SendError::Transient { .. })));
+    let sg = SendGrid::new("http://127.0.0.1:1", SecretString::from("k".to_owned()))
+        .unwrap()
+        .with_max_wait(Duration::from_millis(10));
+    assert!(matches!(
+        sg.send(&email()).await,
+        Err(SendError::Transient { .. })
+    ));
 }
 
 /// A minimal SMTP server: accepts one message, or refuses the recipient with `rcpt_reply`.
@@ -197,7 +230,14 @@ async fn smtp_server(rcpt_reply: &'static str) -> (u16, tokio::task::JoinHandle<
 }
 
 fn smtp(port: u16) -> Smtp {
-    Smtp::new(&SmtpSettings { host: "127.0.0.1".into(), port, security: SmtpSecurity::None, username: None, password: None }).unwrap()
+    Smtp::new(&SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        security: SmtpSecurity::None,
+        username: None,
+        password: None,
+    })
+    .unwrap()
 }
 
 #[tokio::test]
@@ -205,10 +245,22 @@ async fn smtp_delivers_a_multipart_message() {
     let (port, server) = smtp_server("250 2.1.5 Ok\r\n").await;
     let msg = email();
     let accepted = smtp(port).send(&msg).await.unwrap();
-    assert_eq!(accepted.provider_message_id, Some(format!("{}@proplink", msg.message_id)));
-    let data = tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
-    assert!(data.contains("Subject: Your service charge demand"), "{data}");
-    assert!(data.contains("To: \"Mr Patel\" <patel@example.com>"), "{data}");
+    assert_eq!(
+        accepted.provider_message_id,
+        Some(format!("{}@proplink", msg.message_id))
+    );
+    let data = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        data.contains("Subject: Your service charge demand"),
+        "{data}"
+    );
+    assert!(
+        data.contains("To: \"Mr Patel\" <patel@example.com>"),
+        "{data}"
+    );
     assert!(data.contains("multipart/alternative"), "{data}");
 }
 
@@ -224,12 +276,18 @@ async fn smtp_permanent_refusal_is_permanent() {
 #[tokio::test]
 async fn smtp_temporary_refusal_is_transient() {
     let (port, _server) = smtp_server("451 4.3.0 Try again later\r\n").await;
-    assert!(matches!(smtp(port).send(&email()).await, Err(SendError::Transient { .. })));
+    assert!(matches!(
+        smtp(port).send(&email()).await,
+        Err(SendError::Transient { .. })
+    ));
 }
 
 #[tokio::test]
 async fn an_invalid_recipient_address_is_permanent_before_any_connection() {
     let mut msg = email();
     msg.to_address = "not an address".into();
-    assert!(matches!(smtp(1).send(&msg).await, Err(SendError::Permanent(_))));
+    assert!(matches!(
+        smtp(1).send(&msg).await,
+        Err(SendError::Permanent(_))
+    ));
 }

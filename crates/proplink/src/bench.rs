@@ -36,10 +36,18 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand) -> Result<(), String> {
     match cmd {
-        BenchCommand::Tenancy { rows, orgs, ops, dir } => {
-            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("proplink-bench-{}", std::process::id())));
+        BenchCommand::Tenancy {
+            rows,
+            orgs,
+            ops,
+            dir,
+        } => {
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("proplink-bench-{}", std::process::id()))
+            });
             let bins = PgBinaries::discover().map_err(|e| e.to_string())?;
-            let cluster = Cluster::prepare(bins, &dir, Durability::Durable).map_err(|e| e.to_string())?;
+            let cluster =
+                Cluster::prepare(bins, &dir, Durability::Durable).map_err(|e| e.to_string())?;
             cluster.start().map_err(|e| e.to_string())?;
             let result = tenancy(&cluster, rows, orgs.max(1), ops.max(10)).await;
             let _ = cluster.stop();
@@ -54,7 +62,11 @@ fn e<E: std::fmt::Display>(err: E) -> String {
 }
 
 async fn exec(conn: &mut PgConnection, sql: &str) -> Result<(), String> {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(conn).await.map(|_| ()).map_err(e)
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(e)
 }
 
 struct Timing {
@@ -72,14 +84,24 @@ fn report(label: &str, rls: &Timing, explicit: &Timing) {
 
 async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<(), String> {
     let db = "bench";
-    let mut su = PgConnection::connect(&cluster.url(SUPERUSER, "postgres")).await.map_err(e)?;
+    let mut su = PgConnection::connect(&cluster.url(SUPERUSER, "postgres"))
+        .await
+        .map_err(e)?;
     setup::ensure_roles(&mut su).await.map_err(e)?;
-    exec(&mut su, &format!("drop database if exists {db} with (force)")).await?;
+    exec(
+        &mut su,
+        &format!("drop database if exists {db} with (force)"),
+    )
+    .await?;
     setup::ensure_database(&mut su, db).await.map_err(e)?;
     su.close().await.map_err(e)?;
-    setup::migrate(&cluster.url(OWNER_ROLE, db)).await.map_err(e)?;
+    setup::migrate(&cluster.url(OWNER_ROLE, db))
+        .await
+        .map_err(e)?;
 
-    let mut owner = PgConnection::connect(&cluster.url(OWNER_ROLE, db)).await.map_err(e)?;
+    let mut owner = PgConnection::connect(&cluster.url(OWNER_ROLE, db))
+        .await
+        .map_err(e)?;
     for t in ["bench_item", "bench_plain"] {
         exec(&mut owner, &format!(
             "create table {t} (organisation_id uuid not null references organisation (id), id uuid not null,
@@ -92,26 +114,44 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
     exec(&mut owner, "drop trigger audit on bench_plain").await?;
     owner.close().await.map_err(e)?;
 
-    let settings = PoolSettings { max_connections: 4, ..PoolSettings::default() };
+    let settings = PoolSettings {
+        max_connections: 4,
+        ..PoolSettings::default()
+    };
     let platform = PlatformPool::new(&cluster.url(PLATFORM_ROLE, db), &settings).map_err(e)?;
     let app = AppPool::new(&cluster.url(APP_ROLE, db), &settings).map_err(e)?;
     let mut org_ids = Vec::new();
     for i in 0..orgs {
         let slug = OrgSlug::parse(&format!("bench{i}")).map_err(e)?;
-        org_ids.push(organisation::create(&platform, &slug, &format!("Bench {i}")).await.map_err(e)?.id);
+        org_ids.push(
+            organisation::create(&platform, &slug, &format!("Bench {i}"))
+                .await
+                .map_err(e)?
+                .id,
+        );
     }
 
     println!("Loading {rows} rows across {orgs} organisations …");
     let started = Instant::now();
-    let mut su = PgConnection::connect(&cluster.url(SUPERUSER, db)).await.map_err(e)?;
+    let mut su = PgConnection::connect(&cluster.url(SUPERUSER, db))
+        .await
+        .map_err(e)?;
     let per_org = rows / orgs;
     exec(&mut su, "alter table bench_item disable trigger audit").await?;
-    exec(&mut su, &format!(
-        "insert into bench_item select o.id, gen_random_uuid(), 'Item ' || g, g * 100,
+    exec(
+        &mut su,
+        &format!(
+            "insert into bench_item select o.id, gen_random_uuid(), 'Item ' || g, g * 100,
                 now() - make_interval(secs => g)
            from organisation o cross join generate_series(1, {per_org}) g"
-    )).await?;
-    exec(&mut su, "alter table bench_item enable trigger audit; analyze bench_item").await?;
+        ),
+    )
+    .await?;
+    exec(
+        &mut su,
+        "alter table bench_item enable trigger audit; analyze bench_item",
+    )
+    .await?;
     println!("  loaded in {:.1} s", started.elapsed().as_secs_f64());
 
     let samples: Vec<(Uuid, Uuid)> = sqlx::query_as(AssertSqlSafe(format!(
@@ -124,9 +164,17 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
         return Err("the sample is empty: use more rows".into());
     }
 
-    println!("\nRow-level security (each query inside an open transaction; {} operations):", samples.len());
+    println!(
+        "\nRow-level security (each query inside an open transaction; {} operations):",
+        samples.len()
+    );
     // Warm both paths' caches and prepared statements.
-    let ctx = |org: Uuid| TenantContext { org: OrgId(org), actor: Actor::system(), channel: Channel::Platform, request_id: None };
+    let ctx = |org: Uuid| TenantContext {
+        org: OrgId(org),
+        actor: Actor::system(),
+        channel: Channel::Platform,
+        request_id: None,
+    };
     let lookup_rls = "select id, name, amount_pence, created_at from bench_item where id = $1";
     let lookup_explicit = "select id, name, amount_pence, created_at from bench_item where organisation_id = $1 and id = $2";
     let list_rls = "select id, name, amount_pence, created_at from bench_item order by created_at desc, id desc limit 50 offset 100";
@@ -143,10 +191,19 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
             drop(tx);
             tx = app.begin(&ctx(*org)).await.map_err(e)?;
             let t = Instant::now();
-            sqlx::query(lookup_rls).bind(id).fetch_one(tx.conn()).await.map_err(e)?;
+            sqlx::query(lookup_rls)
+                .bind(id)
+                .fetch_one(tx.conn())
+                .await
+                .map_err(e)?;
             rls_total += t.elapsed();
             let t = Instant::now();
-            sqlx::query(lookup_explicit).bind(org).bind(id).fetch_one(&mut *su_tx).await.map_err(e)?;
+            sqlx::query(lookup_explicit)
+                .bind(org)
+                .bind(id)
+                .fetch_one(&mut *su_tx)
+                .await
+                .map_err(e)?;
             explicit_total += t.elapsed();
         }
         if round == 0 {
@@ -154,7 +211,15 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
         }
     }
     let n = u32::try_from(samples.len()).unwrap_or(u32::MAX);
-    report("indexed lookup by id", &Timing { per_op: rls_total / n }, &Timing { per_op: explicit_total / n });
+    report(
+        "indexed lookup by id",
+        &Timing {
+            per_op: rls_total / n,
+        },
+        &Timing {
+            per_op: explicit_total / n,
+        },
+    );
 
     rls_total = Duration::ZERO;
     explicit_total = Duration::ZERO;
@@ -165,18 +230,37 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
             drop(tx);
             tx = app.begin(&ctx(*org)).await.map_err(e)?;
             let t = Instant::now();
-            let a = sqlx::query(list_rls).fetch_all(tx.conn()).await.map_err(e)?;
+            let a = sqlx::query(list_rls)
+                .fetch_all(tx.conn())
+                .await
+                .map_err(e)?;
             rls_total += t.elapsed();
             let t = Instant::now();
-            let b = sqlx::query(list_explicit).bind(org).fetch_all(&mut *su_tx).await.map_err(e)?;
+            let b = sqlx::query(list_explicit)
+                .bind(org)
+                .fetch_all(&mut *su_tx)
+                .await
+                .map_err(e)?;
             explicit_total += t.elapsed();
             if a.len() != b.len() {
-                return Err(format!("the two list queries disagree: {} rows against {}", a.len(), b.len()));
+                return Err(format!(
+                    "the two list queries disagree: {} rows against {}",
+                    a.len(),
+                    b.len()
+                ));
             }
         }
         let _ = round;
     }
-    report("paginated list (50 rows, offset 100)", &Timing { per_op: rls_total / n }, &Timing { per_op: explicit_total / n });
+    report(
+        "paginated list (50 rows, offset 100)",
+        &Timing {
+            per_op: rls_total / n,
+        },
+        &Timing {
+            per_op: explicit_total / n,
+        },
+    );
     drop(tx);
     su_tx.rollback().await.map_err(e)?;
 
@@ -186,17 +270,38 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
     for (org, id) in &samples {
         let t = Instant::now();
         let mut tx = app.begin(&ctx(*org)).await.map_err(e)?;
-        sqlx::query(lookup_rls).bind(id).fetch_one(tx.conn()).await.map_err(e)?;
+        sqlx::query(lookup_rls)
+            .bind(id)
+            .fetch_one(tx.conn())
+            .await
+            .map_err(e)?;
         tx.commit().await.map_err(e)?;
         rls_total += t.elapsed();
         let t = Instant::now();
-        sqlx::query(lookup_explicit).bind(org).bind(id).fetch_one(&mut su).await.map_err(e)?;
+        sqlx::query(lookup_explicit)
+            .bind(org)
+            .bind(id)
+            .fetch_one(&mut su)
+            .await
+            .map_err(e)?;
         explicit_total += t.elapsed();
     }
-    println!("\nWhole request (TenantTx: begin, set context, query, commit; explicit: one autocommit query):");
-    report("indexed lookup by id", &Timing { per_op: rls_total / n }, &Timing { per_op: explicit_total / n });
+    println!(
+        "\nWhole request (TenantTx: begin, set context, query, commit; explicit: one autocommit query):"
+    );
+    report(
+        "indexed lookup by id",
+        &Timing {
+            per_op: rls_total / n,
+        },
+        &Timing {
+            per_op: explicit_total / n,
+        },
+    );
 
-    println!("\nSingle-row inserts, each its own TenantTx and commit ({ops} each, durable commits):");
+    println!(
+        "\nSingle-row inserts, each its own TenantTx and commit ({ops} each, durable commits):"
+    );
     let org = org_ids[0].0;
     let mut audited = Duration::ZERO;
     let mut plain = Duration::ZERO;
@@ -222,10 +327,16 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
     let per = |d: Duration| d.as_secs_f64() / ops as f64;
     println!(
         "  audited {:>7.0} inserts/s ({:.1} µs)   un-audited {:>7.0} inserts/s ({:.1} µs)   audit cost {:.2}×",
-        1.0 / per(audited), per(audited) * 1e6, 1.0 / per(plain), per(plain) * 1e6, per(audited) / per(plain)
+        1.0 / per(audited),
+        per(audited) * 1e6,
+        1.0 / per(plain),
+        per(plain) * 1e6,
+        per(audited) / per(plain)
     );
 
-    println!("\nSingle-row inserts inside one transaction ({ops} each; statement cost without commit):");
+    println!(
+        "\nSingle-row inserts inside one transaction ({ops} each; statement cost without commit):"
+    );
     let mut audited = Duration::ZERO;
     let mut plain = Duration::ZERO;
     let mut tx = app.begin(&ctx(org)).await.map_err(e)?;
@@ -249,7 +360,11 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
     tx.rollback().await.map_err(e)?;
     println!(
         "  audited {:>7.0} inserts/s ({:.1} µs)   un-audited {:>7.0} inserts/s ({:.1} µs)   audit cost {:.2}×",
-        1.0 / per(audited), per(audited) * 1e6, 1.0 / per(plain), per(plain) * 1e6, per(audited) / per(plain)
+        1.0 / per(audited),
+        per(audited) * 1e6,
+        1.0 / per(plain),
+        per(plain) * 1e6,
+        per(audited) / per(plain)
     );
     app.close().await;
     platform.close().await;

@@ -103,7 +103,10 @@ impl Default for Config {
                 smtp: None,
                 sendgrid: None,
             },
-            storage: StorageConfig { kind: StorageKind::Local, path: PathBuf::from(".proplink/files") },
+            storage: StorageConfig {
+                kind: StorageKind::Local,
+                path: PathBuf::from(".proplink/files"),
+            },
             metrics_token: None,
             worker: WorkerConfig { concurrency: 4 },
         }
@@ -116,7 +119,10 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(format!("the configuration file {} does not exist", path.display()));
+                return Err(format!(
+                    "the configuration file {} does not exist",
+                    path.display()
+                ));
             }
             figment = figment.merge(Toml::file_exact(path));
         }
@@ -124,7 +130,11 @@ impl Config {
             .merge(
                 Env::prefixed("PROPLINK_")
                     // Variables that are not configuration keys: read by clap and the cluster.
-                    .filter(|k| !["config", "pg_bindir"].iter().any(|n| k.as_str().eq_ignore_ascii_case(n)))
+                    .filter(|k| {
+                        !["config", "pg_bindir"]
+                            .iter()
+                            .any(|n| k.as_str().eq_ignore_ascii_case(n))
+                    })
                     .split("__"),
             )
             .extract()
@@ -135,11 +145,22 @@ impl Config {
 
     fn check(&self) -> Result<(), String> {
         let d = &self.domains;
-        for (name, value) in [("admin", &d.admin), ("residence", &d.residence), ("contractor", &d.contractor), ("building", &d.building)] {
+        for (name, value) in [
+            ("admin", &d.admin),
+            ("residence", &d.residence),
+            ("contractor", &d.contractor),
+            ("building", &d.building),
+        ] {
             let ok = !value.is_empty()
-                && value.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+                && value.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                });
             if !ok {
-                return Err(format!("the configuration is not valid: domains.{name} \"{value}\" is not a lower-case domain name"));
+                return Err(format!(
+                    "the configuration is not valid: domains.{name} \"{value}\" is not a lower-case domain name"
+                ));
             }
         }
         proplink_domain::EmailAddress::parse(&self.mail.from_address)
@@ -153,11 +174,19 @@ impl Config {
             }
             _ => {}
         }
-        if let Some(key) = self.mail.sendgrid.as_ref().and_then(|s| s.webhook_verification_key.as_deref()) {
+        if let Some(key) = self
+            .mail
+            .sendgrid
+            .as_ref()
+            .and_then(|s| s.webhook_verification_key.as_deref())
+        {
             WebhookKey::parse(key).map_err(|e| format!("the configuration is not valid: {e}"))?;
         }
         if self.worker.concurrency == 0 || self.worker.concurrency > 64 {
-            return Err("the configuration is not valid: worker.concurrency must be between 1 and 64".into());
+            return Err(
+                "the configuration is not valid: worker.concurrency must be between 1 and 64"
+                    .into(),
+            );
         }
         Ok(())
     }

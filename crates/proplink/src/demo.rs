@@ -12,13 +12,21 @@ use std::io::Write;
 use std::path::Path;
 
 /// The demo organisations: (slug, name).
-pub const DEMO_ORGS: [(&str, &str); 2] = [("goldcrest", "Goldcrest Estates"), ("acme", "Acme Property Group")];
+pub const DEMO_ORGS: [(&str, &str); 2] = [
+    ("goldcrest", "Goldcrest Estates"),
+    ("acme", "Acme Property Group"),
+];
 
 /// Holds the data directory for one demo at a time.
 struct DemoLock(#[expect(dead_code, reason = "held only for its lock")] std::fs::File);
 
 fn lock(data_dir: &Path) -> Result<DemoLock, String> {
-    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create the data directory {}: {e}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        format!(
+            "cannot create the data directory {}: {e}",
+            data_dir.display()
+        )
+    })?;
     let path = data_dir.join("demo.lock");
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -49,10 +57,16 @@ pub async fn run(mut config: Config, data_dir: &Path, port: u16) -> Result<(), S
     runtime::init_logging("warn");
     let _lock = lock(data_dir)?;
     config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    println!("Starting the embedded PostgreSQL under {} …", data_dir.display());
+    println!(
+        "Starting the embedded PostgreSQL under {} …",
+        data_dir.display()
+    );
     let embedded = Embedded::start(data_dir, Durability::Durable).await?;
     let result = run_with(&config, &embedded).await;
-    embedded.cluster.stop().map_err(|e| format!("stopping the embedded database: {e}"))?;
+    embedded
+        .cluster
+        .stop()
+        .map_err(|e| format!("stopping the embedded database: {e}"))?;
     if result.is_ok() {
         println!("Stopped. Your data is kept in {}.", data_dir.display());
     }
@@ -60,8 +74,11 @@ pub async fn run(mut config: Config, data_dir: &Path, port: u16) -> Result<(), S
 }
 
 async fn run_with(config: &Config, embedded: &Embedded) -> Result<(), String> {
-    setup::migrate(&embedded.owner_url()).await.map_err(|e| e.to_string())?;
-    let (app, platform) = runtime::connect(&embedded.app_url(), Some(&embedded.platform_url())).await?;
+    setup::migrate(&embedded.owner_url())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (app, platform) =
+        runtime::connect(&embedded.app_url(), Some(&embedded.platform_url())).await?;
     let platform = platform.ok_or("the platform pool is missing")?;
     load_demo_data(&app, &platform).await?;
     let listener = runtime::bind(config).await?;
@@ -83,11 +100,17 @@ async fn run_with(config: &Config, embedded: &Embedded) -> Result<(), String> {
 /// Loads the demo organisations once; later runs find them and change nothing.
 pub async fn load_demo_data(app: &AppPool, platform: &PlatformPool) -> Result<(), String> {
     for (slug, name) in DEMO_ORGS {
-        if organisation::find_by_slug(app, slug).await.map_err(|e| e.to_string())?.is_some() {
+        if organisation::find_by_slug(app, slug)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
             continue;
         }
         let slug = OrgSlug::parse(slug).map_err(|e| e.to_string())?;
-        let org = organisation::create(platform, &slug, name).await.map_err(|e| e.to_string())?;
+        let org = organisation::create(platform, &slug, name)
+            .await
+            .map_err(|e| e.to_string())?;
         welcome(app, &org).await?;
     }
     Ok(())
@@ -96,7 +119,11 @@ pub async fn load_demo_data(app: &AppPool, platform: &PlatformPool) -> Result<()
 async fn welcome(app: &AppPool, org: &Organisation) -> Result<(), String> {
     let ctx = TenantContext {
         org: org.id,
-        actor: Actor { id: None, kind: ActorKind::System, name: Some("the demo loader".into()) },
+        actor: Actor {
+            id: None,
+            kind: ActorKind::System,
+            name: Some("the demo loader".into()),
+        },
         channel: Channel::Platform,
         request_id: None,
     };
@@ -127,13 +154,27 @@ fn print_banner(config: &Config, embedded: &Embedded) {
     println!("PropLink is running on the embedded default. Open:");
     for (slug, name) in DEMO_ORGS {
         println!("  {name:<22} admin app:           http://{slug}.{admin}:{port}/");
-        println!("  {:<22} development mailbox: http://{slug}.{admin}:{port}/dev/mailbox", "");
+        println!(
+            "  {:<22} development mailbox: http://{slug}.{admin}:{port}/dev/mailbox",
+            ""
+        );
     }
-    println!("  Health:   http://{admin}:{port}/healthz  ·  readiness: /readyz  ·  metrics: /metrics", admin = format!("login.{admin}"));
+    println!(
+        "  Health:   http://login.{admin}:{port}/healthz  ·  readiness: /readyz  ·  metrics: /metrics"
+    );
     println!();
-    println!("Demo sign-ins: staff accounts arrive with sign-in (the next issue); no password is needed yet.");
-    println!("E-mail is kept on this machine and shown in each organisation's development mailbox.");
+    println!(
+        "Demo sign-ins: staff accounts arrive with sign-in (the next issue); no password is needed yet."
+    );
+    println!(
+        "E-mail is kept on this machine and shown in each organisation's development mailbox."
+    );
     println!();
-    println!("Database (owner role): {}", embedded.cluster.psql_command(proplink_db::pools::OWNER_ROLE, crate::embedded::DATABASE));
+    println!(
+        "Database (owner role): {}",
+        embedded
+            .cluster
+            .psql_command(proplink_db::pools::OWNER_ROLE, crate::embedded::DATABASE)
+    );
     println!("Press Ctrl-C to stop (the database stops too; data is kept).");
 }

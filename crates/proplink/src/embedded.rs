@@ -19,16 +19,24 @@ impl Embedded {
     /// database exist.
     pub async fn start(data_dir: &Path, durability: Durability) -> Result<Self, String> {
         let bins = PgBinaries::discover().map_err(|e| e.to_string())?;
-        let cluster = Cluster::prepare(bins, &data_dir.join("db"), durability).map_err(|e| e.to_string())?;
+        let cluster =
+            Cluster::prepare(bins, &data_dir.join("db"), durability).map_err(|e| e.to_string())?;
         let started_here = !cluster.is_running();
         cluster.start().map_err(|e| e.to_string())?;
         let mut su = PgConnection::connect(&cluster.url(SUPERUSER, "postgres"))
             .await
             .map_err(|e| format!("cannot connect to the embedded database: {e}"))?;
-        setup::ensure_roles(&mut su).await.map_err(|e| e.to_string())?;
-        setup::ensure_database(&mut su, DATABASE).await.map_err(|e| e.to_string())?;
+        setup::ensure_roles(&mut su)
+            .await
+            .map_err(|e| e.to_string())?;
+        setup::ensure_database(&mut su, DATABASE)
+            .await
+            .map_err(|e| e.to_string())?;
         let _ = su.close().await;
-        Ok(Self { cluster, started_here })
+        Ok(Self {
+            cluster,
+            started_here,
+        })
     }
 
     pub fn app_url(&self) -> String {
@@ -44,10 +52,10 @@ impl Embedded {
     }
 
     pub fn stop_if_started_here(&self) {
-        if self.started_here {
-            if let Err(e) = self.cluster.stop() {
-                eprintln!("warning: could not stop the embedded database: {e}");
-            }
+        if self.started_here
+            && let Err(e) = self.cluster.stop()
+        {
+            eprintln!("warning: could not stop the embedded database: {e}");
         }
     }
 }

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "proplink", version, about = "PropLink: block management, facilities, building safety and lettings on one platform")]
+#[command(
+    name = "proplink",
+    version,
+    about = "PropLink: block management, facilities, building safety and lettings on one platform"
+)]
 struct Cli {
     /// Optional TOML configuration file (environment variables PROPLINK_* override it).
     #[arg(long, global = true, env = "PROPLINK_CONFIG")]
@@ -101,7 +105,10 @@ fn main() -> ExitCode {
     // One TLS crypto provider for the whole process (STACK-NOTES §2).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("proplink: cannot start the async runtime: {e}");
@@ -125,12 +132,20 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Worker => runtime::worker(config()?).await,
         Command::Migrate => runtime::migrate().await,
         Command::Org { command } => match command {
-            OrgCommand::Create { slug, name } => runtime::org_create(&cli.data_dir, &slug, &name).await,
+            OrgCommand::Create { slug, name } => {
+                runtime::org_create(&cli.data_dir, &slug, &name).await
+            }
             OrgCommand::List => runtime::org_list(&cli.data_dir).await,
-            OrgCommand::SetStatus { slug, status } => runtime::org_set_status(&cli.data_dir, &slug, &status).await,
+            OrgCommand::SetStatus { slug, status } => {
+                runtime::org_set_status(&cli.data_dir, &slug, &status).await
+            }
         },
-        Command::Audit { command: AuditCommand::Verify { org } } => runtime::audit_verify(&cli.data_dir, org.as_deref()).await,
-        Command::Jobs { command: JobsCommand::Dead { limit } } => runtime::jobs_dead(&cli.data_dir, limit).await,
+        Command::Audit {
+            command: AuditCommand::Verify { org },
+        } => runtime::audit_verify(&cli.data_dir, org.as_deref()).await,
+        Command::Jobs {
+            command: JobsCommand::Dead { limit },
+        } => runtime::jobs_dead(&cli.data_dir, limit).await,
         Command::Bench { command } => bench::run(command).await,
     }
 }

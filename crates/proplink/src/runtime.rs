@@ -10,7 +10,9 @@ use proplink_db::{AppPool, PlatformPool, audit, email, jobs, setup};
 use proplink_domain::OrgSlug;
 use proplink_integrations::mail::sendgrid::SendGrid;
 use proplink_integrations::mail::smtp::Smtp;
-use proplink_integrations::mail::{Mailer, PROVIDER_EVENT_JOB, ProviderEventJob, SendEmailJob, Sender, outbox::Outbox};
+use proplink_integrations::mail::{
+    Mailer, PROVIDER_EVENT_JOB, ProviderEventJob, SendEmailJob, Sender, outbox::Outbox,
+};
 use secrecy::SecretString;
 use std::path::Path;
 use std::sync::Arc;
@@ -29,19 +31,35 @@ pub fn init_logging(default_filter: &str) {
 }
 
 fn env_url(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("{name} is not set: it must hold the PostgreSQL URL (see README.md, Production)"))
+    std::env::var(name).map_err(|_| {
+        format!("{name} is not set: it must hold the PostgreSQL URL (see README.md, Production)")
+    })
 }
 
 /// Pools for the server role and the platform role, checked once so a wrong URL or a database
 /// that is down gives one clear sentence at start-up.
-pub async fn connect(app_url: &str, platform_url: Option<&str>) -> Result<(AppPool, Option<PlatformPool>), String> {
+pub async fn connect(
+    app_url: &str,
+    platform_url: Option<&str>,
+) -> Result<(AppPool, Option<PlatformPool>), String> {
     let settings = PoolSettings::default();
     let app = AppPool::new(app_url, &settings).map_err(|e| e.to_string())?;
-    app.verify().await.map_err(|e| format!("cannot use DATABASE_URL: {e}"))?;
+    app.verify()
+        .await
+        .map_err(|e| format!("cannot use DATABASE_URL: {e}"))?;
     let platform = match platform_url {
         Some(url) => {
-            let p = PlatformPool::new(url, &PoolSettings { max_connections: 8, ..settings }).map_err(|e| e.to_string())?;
-            p.verify().await.map_err(|e| format!("cannot use DATABASE_PLATFORM_URL: {e}"))?;
+            let p = PlatformPool::new(
+                url,
+                &PoolSettings {
+                    max_connections: 8,
+                    ..settings
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            p.verify()
+                .await
+                .map_err(|e| format!("cannot use DATABASE_PLATFORM_URL: {e}"))?;
             Some(p)
         }
         None => None,
@@ -53,20 +71,49 @@ pub fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, String> {
     Ok(match config.mail.provider {
         MailProvider::Outbox => Arc::new(Outbox),
         MailProvider::Smtp => {
-            let settings = config.smtp_settings().ok_or("mail.smtp is not configured")?;
+            let settings = config
+                .smtp_settings()
+                .ok_or("mail.smtp is not configured")?;
             Arc::new(Smtp::new(&settings)?)
         }
         MailProvider::Sendgrid => {
-            let sg = config.mail.sendgrid.as_ref().ok_or("mail.sendgrid is not configured")?;
-            Arc::new(SendGrid::new(&sg.base_url, SecretString::from(sg.api_key.clone()))?)
+            let sg = config
+                .mail
+                .sendgrid
+                .as_ref()
+                .ok_or("mail.sendgrid is not configured")?;
+            Arc::new(SendGrid::new(
+                &sg.base_url,
+                SecretString::from(sg.api_key.clone()),
+            )?)
         }
     })
 }
 
-pub fn build_worker(config: &Config, app: AppPool, platform: PlatformPool) -> Result<Worker, String> {
-    let mut worker = Worker::new(app, platform, WorkerConfig { concurrency: config.worker.concurrency, ..WorkerConfig::default() });
-    let sender = Sender { address: config.mail.from_address.clone(), name: config.mail.from_name.clone() };
-    worker.register(email::SEND_JOB, Arc::new(SendEmailJob { mailer: mailer(config)?, sender }));
+pub fn build_worker(
+    config: &Config,
+    app: AppPool,
+    platform: PlatformPool,
+) -> Result<Worker, String> {
+    let mut worker = Worker::new(
+        app,
+        platform,
+        WorkerConfig {
+            concurrency: config.worker.concurrency,
+            ..WorkerConfig::default()
+        },
+    );
+    let sender = Sender {
+        address: config.mail.from_address.clone(),
+        name: config.mail.from_name.clone(),
+    };
+    worker.register(
+        email::SEND_JOB,
+        Arc::new(SendEmailJob {
+            mailer: mailer(config)?,
+            sender,
+        }),
+    );
     worker.register(PROVIDER_EVENT_JOB, Arc::new(ProviderEventJob));
     Ok(worker)
 }
@@ -79,14 +126,15 @@ pub fn shutdown_on_signal() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    t.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        t.cancel();
+                        return;
+                    }
+                };
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         }
         #[cfg(not(unix))]
@@ -97,13 +145,18 @@ pub fn shutdown_on_signal() -> CancellationToken {
 }
 
 pub async fn bind(config: &Config) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            format!("{} is already in use: stop the other program or choose another port", config.listen)
-        } else {
-            format!("cannot listen on {}: {e}", config.listen)
-        }
-    })
+    tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                format!(
+                    "{} is already in use: stop the other program or choose another port",
+                    config.listen
+                )
+            } else {
+                format!("cannot listen on {}: {e}", config.listen)
+            }
+        })
 }
 
 pub async fn serve(config: Config) -> Result<(), String> {
@@ -113,14 +166,20 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let shutdown = shutdown_on_signal();
     tracing::info!(listen = %config.listen, "serving");
     let state = proplink_web::AppState::new(app.clone(), config.web_settings());
-    proplink_web::serve(listener, state, shutdown).await.map_err(|e| format!("the server stopped: {e}"))?;
+    proplink_web::serve(listener, state, shutdown)
+        .await
+        .map_err(|e| format!("the server stopped: {e}"))?;
     app.close().await;
     Ok(())
 }
 
 pub async fn worker(config: Config) -> Result<(), String> {
     init_logging("info");
-    let (app, platform) = connect(&env_url("DATABASE_URL")?, Some(&env_url("DATABASE_PLATFORM_URL")?)).await?;
+    let (app, platform) = connect(
+        &env_url("DATABASE_URL")?,
+        Some(&env_url("DATABASE_PLATFORM_URL")?),
+    )
+    .await?;
     let platform = platform.ok_or("DATABASE_PLATFORM_URL is required")?;
     let worker = build_worker(&config, app, platform)?;
     tracing::info!(worker = worker.id(), "worker started");
@@ -142,14 +201,25 @@ async fn platform_pool(data_dir: &Path) -> Result<(PlatformPool, Option<Embedded
         return Ok((p, None));
     }
     let embedded = Embedded::start(data_dir, Durability::Durable).await?;
-    setup::migrate(&embedded.owner_url()).await.map_err(|e| e.to_string())?;
+    setup::migrate(&embedded.owner_url())
+        .await
+        .map_err(|e| e.to_string())?;
     let (_, p) = connect_platform_only(&embedded.platform_url()).await?;
     Ok((p, Some(embedded)))
 }
 
 async fn connect_platform_only(url: &str) -> Result<((), PlatformPool), String> {
-    let p = PlatformPool::new(url, &PoolSettings { max_connections: 2, ..PoolSettings::default() }).map_err(|e| e.to_string())?;
-    p.verify().await.map_err(|e| format!("cannot use the platform database role: {e}"))?;
+    let p = PlatformPool::new(
+        url,
+        &PoolSettings {
+            max_connections: 2,
+            ..PoolSettings::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    p.verify()
+        .await
+        .map_err(|e| format!("cannot use the platform database role: {e}"))?;
     Ok(((), p))
 }
 
@@ -161,12 +231,16 @@ async fn finish(pool: PlatformPool, embedded: Option<Embedded>) {
 }
 
 pub async fn org_create(data_dir: &Path, slug: &str, name: &str) -> Result<(), String> {
-    let slug = OrgSlug::parse(slug).map_err(|e| format!("{e}: a subdomain is 1–63 lower-case letters, digits or hyphens"))?;
+    let slug = OrgSlug::parse(slug)
+        .map_err(|e| format!("{e}: a subdomain is 1–63 lower-case letters, digits or hyphens"))?;
     let (pool, embedded) = platform_pool(data_dir).await?;
     let result = organisation::create(&pool, &slug, name).await;
     finish(pool, embedded).await;
     let org = result.map_err(|e| e.to_string())?;
-    println!("Created organisation \"{}\" ({}) with id {}.", org.name, org.slug, org.id);
+    println!(
+        "Created organisation \"{}\" ({}) with id {}.",
+        org.name, org.slug, org.id
+    );
     Ok(())
 }
 
@@ -181,12 +255,17 @@ pub async fn org_list(data_dir: &Path) -> Result<(), String> {
 }
 
 pub async fn org_set_status(data_dir: &Path, slug: &str, status: &str) -> Result<(), String> {
-    let status = OrgStatus::parse(status).ok_or_else(|| format!("\"{status}\" is not a status: use active, read-only or closed"))?;
+    let status = OrgStatus::parse(status)
+        .ok_or_else(|| format!("\"{status}\" is not a status: use active, read-only or closed"))?;
     let (pool, embedded) = platform_pool(data_dir).await?;
     let orgs = organisation::list(&pool).await;
     let result = match orgs.map(|o| o.into_iter().find(|o| o.slug == slug)) {
-        Ok(Some(org)) => organisation::set_status(&pool, org.id, status).await.map_err(|e| e.to_string()),
-        Ok(None) => Err(format!("there is no organisation with the subdomain \"{slug}\"")),
+        Ok(Some(org)) => organisation::set_status(&pool, org.id, status)
+            .await
+            .map_err(|e| e.to_string()),
+        Ok(None) => Err(format!(
+            "there is no organisation with the subdomain \"{slug}\""
+        )),
         Err(e) => Err(e.to_string()),
     };
     finish(pool, embedded).await;
@@ -204,13 +283,20 @@ pub async fn audit_verify(data_dir: &Path, only: Option<&str>) -> Result<(), Str
 
 async fn verify_all(pool: &PlatformPool, only: Option<&str>) -> Result<(), String> {
     let orgs = organisation::list(pool).await.map_err(|e| e.to_string())?;
-    let selected: Vec<_> = orgs.into_iter().filter(|o| only.is_none_or(|s| s == o.slug)).collect();
+    let selected: Vec<_> = orgs
+        .into_iter()
+        .filter(|o| only.is_none_or(|s| s == o.slug))
+        .collect();
     if let (Some(slug), true) = (only, selected.is_empty()) {
-        return Err(format!("there is no organisation with the subdomain \"{slug}\""));
+        return Err(format!(
+            "there is no organisation with the subdomain \"{slug}\""
+        ));
     }
     let mut broken = Vec::new();
     for org in selected {
-        let report = audit::verify_chain(pool, org.id).await.map_err(|e| e.to_string())?;
+        let report = audit::verify_chain(pool, org.id)
+            .await
+            .map_err(|e| e.to_string())?;
         match &report.broken {
             None => println!("{}: {} events, chain intact", report.slug, report.events),
             Some(b) => {
@@ -222,7 +308,10 @@ async fn verify_all(pool: &PlatformPool, only: Option<&str>) -> Result<(), Strin
     if broken.is_empty() {
         Ok(())
     } else {
-        Err(format!("the audit chain is broken for: {}", broken.join(", ")))
+        Err(format!(
+            "the audit chain is broken for: {}",
+            broken.join(", ")
+        ))
     }
 }
 
@@ -235,7 +324,14 @@ pub async fn jobs_dead(data_dir: &Path, limit: i64) -> Result<(), String> {
         println!("No dead jobs.");
     }
     for j in dead {
-        println!("{} {} org {} after {} attempts: {}", j.id, j.kind, j.organisation_id, j.attempts, j.last_error.unwrap_or_default());
+        println!(
+            "{} {} org {} after {} attempts: {}",
+            j.id,
+            j.kind,
+            j.organisation_id,
+            j.attempts,
+            j.last_error.unwrap_or_default()
+        );
     }
     Ok(())
 }

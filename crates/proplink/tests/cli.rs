@@ -1,5 +1,10 @@
 //! The `proplink` binary as a newcomer and an operator use it.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use proplink_db::email::{self, NewEmail};
 use proplink_test_support::TestDb;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -8,7 +13,12 @@ use std::time::{Duration, Instant};
 
 fn proplink() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_proplink"));
-    for var in ["DATABASE_URL", "DATABASE_PLATFORM_URL", "DATABASE_OWNER_URL", "PROPLINK_CONFIG"] {
+    for var in [
+        "DATABASE_URL",
+        "DATABASE_PLATFORM_URL",
+        "DATABASE_OWNER_URL",
+        "PROPLINK_CONFIG",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -27,19 +37,38 @@ async fn org_create_explains_bad_and_taken_subdomains() {
     let db = TestDb::new().await;
     db.org("goldcrest", "Goldcrest Estates").await;
     let run = |slug: &str| {
-        proplink().env("DATABASE_PLATFORM_URL", db.url("proplink_platform")).args(["org", "create", "--slug", slug, "--name", "Goldcrest Estates"]).output().unwrap()
+        proplink()
+            .env("DATABASE_PLATFORM_URL", db.url("proplink_platform"))
+            .args([
+                "org",
+                "create",
+                "--slug",
+                slug,
+                "--name",
+                "Goldcrest Estates",
+            ])
+            .output()
+            .unwrap()
     };
     let out = run("Gold_Crest");
     assert!(!out.status.success());
-    assert_eq!(stderr(&out).trim(), "proplink: the subdomain \"Gold_Crest\" may contain only lower-case letters a-z, digits 0-9 and hyphens: a subdomain is 1–63 lower-case letters, digits or hyphens");
+    assert_eq!(
+        stderr(&out).trim(),
+        "proplink: the subdomain \"Gold_Crest\" may contain only lower-case letters a-z, digits 0-9 and hyphens: a subdomain is 1–63 lower-case letters, digits or hyphens"
+    );
     let out = run("goldcrest");
     assert!(!out.status.success());
-    assert_eq!(stderr(&out).trim(), "proplink: an organisation with the subdomain \"goldcrest\" already exists");
+    assert_eq!(
+        stderr(&out).trim(),
+        "proplink: an organisation with the subdomain \"goldcrest\" already exists"
+    );
     let out = run("login");
     assert!(stderr(&out).contains("reserved by PropLink"));
     let out = run("goldcrest-north");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).starts_with("Created organisation \"Goldcrest Estates\" (goldcrest-north)"));
+    assert!(
+        stdout(&out).starts_with("Created organisation \"Goldcrest Estates\" (goldcrest-north)")
+    );
 }
 
 #[tokio::test]
@@ -48,67 +77,160 @@ async fn audit_verify_passes_an_intact_chain_and_fails_naming_the_altered_event(
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     db.org("acme", "Acme Property Group").await;
     let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
-    email::queue(&mut tx, NewEmail { to_address: "a@example.com".into(), to_name: None, subject: "s".into(), body_text: "b".into(), body_html: None, category: "general".into() }).await.unwrap();
+    email::queue(
+        &mut tx,
+        NewEmail {
+            to_address: "a@example.com".into(),
+            to_name: None,
+            subject: "s".into(),
+            body_text: "b".into(),
+            body_html: None,
+            category: "general".into(),
+        },
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let verify = |args: &[&str]| {
-        proplink().env("DATABASE_PLATFORM_URL", db.url("proplink_platform")).args(["audit", "verify"]).args(args).output().unwrap()
+        proplink()
+            .env("DATABASE_PLATFORM_URL", db.url("proplink_platform"))
+            .args(["audit", "verify"])
+            .args(args)
+            .output()
+            .unwrap()
     };
     let out = verify(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "acme: 0 events, chain intact\ngoldcrest: 2 events, chain intact\n");
+    assert_eq!(
+        stdout(&out),
+        "acme: 0 events, chain intact\ngoldcrest: 2 events, chain intact\n"
+    );
 
     let mut owner = db.owner.begin().await.unwrap();
-    sqlx::query("select set_config('app.organisation_id', $1, true)").bind(org.id.to_string()).execute(&mut *owner).await.unwrap();
-    sqlx::query("update audit_event set changes = '{}' where seq = 1").execute(&mut *owner).await.unwrap();
+    sqlx::query("select set_config('app.organisation_id', $1, true)")
+        .bind(org.id.to_string())
+        .execute(&mut *owner)
+        .await
+        .unwrap();
+    sqlx::query("update audit_event set changes = '{}' where seq = 1")
+        .execute(&mut *owner)
+        .await
+        .unwrap();
     owner.commit().await.unwrap();
 
     let out = verify(&["--org", "goldcrest"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).starts_with("goldcrest: BROKEN: event #1 (insert on email_message "), "{}", stdout(&out));
-    assert_eq!(stderr(&out).trim(), "proplink: the audit chain is broken for: goldcrest");
+    assert!(
+        stdout(&out).starts_with("goldcrest: BROKEN: event #1 (insert on email_message "),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        stderr(&out).trim(),
+        "proplink: the audit chain is broken for: goldcrest"
+    );
     let out = verify(&["--org", "nosuch"]);
-    assert_eq!(stderr(&out).trim(), "proplink: there is no organisation with the subdomain \"nosuch\"");
+    assert_eq!(
+        stderr(&out).trim(),
+        "proplink: there is no organisation with the subdomain \"nosuch\""
+    );
 }
 
 #[test]
 fn a_database_that_is_down_at_start_up_gets_one_clear_sentence() {
-    let out = proplink().env("DATABASE_URL", "postgres://proplink_app@localhost:1/proplink?host=/nonexistent").arg("serve").output().unwrap();
+    let out = proplink()
+        .env(
+            "DATABASE_URL",
+            "postgres://proplink_app@localhost:1/proplink?host=/nonexistent",
+        )
+        .arg("serve")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.starts_with("proplink: cannot use DATABASE_URL: the database is unavailable"), "{err}");
+    assert!(
+        err.starts_with("proplink: cannot use DATABASE_URL: the database is unavailable"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     let out = proplink().arg("serve").output().unwrap();
-    assert_eq!(stderr(&out).trim(), "proplink: DATABASE_URL is not set: it must hold the PostgreSQL URL (see README.md, Production)");
+    assert_eq!(
+        stderr(&out).trim(),
+        "proplink: DATABASE_URL is not set: it must hold the PostgreSQL URL (see README.md, Production)"
+    );
 }
 
 #[tokio::test]
 async fn the_server_refuses_a_role_that_could_bypass_row_level_security() {
     let db = TestDb::new().await;
-    let out = proplink().env("DATABASE_URL", db.url("proplink_owner")).arg("serve").output().unwrap();
+    let out = proplink()
+        .env("DATABASE_URL", db.url("proplink_owner"))
+        .arg("serve")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("connected as role \"proplink_owner\" but expected \"proplink_app\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("connected as role \"proplink_owner\" but expected \"proplink_app\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn malformed_configuration_is_refused_with_the_key_at_fault() {
-    let out = proplink().env("PROPLINK_LISTEN", "not-an-address").arg("serve").output().unwrap();
+    let out = proplink()
+        .env("PROPLINK_LISTEN", "not-an-address")
+        .arg("serve")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.starts_with("proplink: the configuration is not valid") && err.contains("LISTEN"), "{err}");
+    assert!(
+        err.starts_with("proplink: the configuration is not valid") && err.contains("LISTEN"),
+        "{err}"
+    );
 
     let dir = std::env::temp_dir().join(format!("proplink-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("proplink.toml");
-    std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[mail]\nprovider = \"carrier-pigeon\"\n").unwrap();
-    let out = proplink().arg("--config").arg(&file).arg("serve").output().unwrap();
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:9000\"\n[mail]\nprovider = \"carrier-pigeon\"\n",
+    )
+    .unwrap();
+    let out = proplink()
+        .arg("--config")
+        .arg(&file)
+        .arg("serve")
+        .output()
+        .unwrap();
     assert!(stderr(&out).contains("carrier-pigeon"), "{}", stderr(&out));
     std::fs::write(&file, "[mail]\nprovider = \"smtp\"\n").unwrap();
-    let out = proplink().arg("--config").arg(&file).arg("serve").output().unwrap();
-    assert!(stderr(&out).contains("mail.provider is smtp but there is no [mail.smtp] section"), "{}", stderr(&out));
+    let out = proplink()
+        .arg("--config")
+        .arg(&file)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("mail.provider is smtp but there is no [mail.smtp] section"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::write(&file, "colour = \"blue\"\n").unwrap();
-    let out = proplink().arg("--config").arg(&file).arg("serve").output().unwrap();
+    let out = proplink()
+        .arg("--config")
+        .arg(&file)
+        .arg("serve")
+        .output()
+        .unwrap();
     assert!(stderr(&out).contains("colour"), "{}", stderr(&out));
-    let out = proplink().arg("--config").arg(dir.join("missing.toml")).arg("serve").output().unwrap();
+    let out = proplink()
+        .arg("--config")
+        .arg(dir.join("missing.toml"))
+        .arg("serve")
+        .output()
+        .unwrap();
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -116,19 +238,37 @@ fn malformed_configuration_is_refused_with_the_key_at_fault() {
 #[test]
 fn demo_without_postgresql_says_what_to_install() {
     let dir = std::env::temp_dir().join(format!("proplink-nopg-{}", std::process::id()));
-    let out = proplink().env("PROPLINK_PG_BINDIR", "/nonexistent").arg("--data-dir").arg(&dir).args(["demo", "--port", "0"]).output().unwrap();
+    let out = proplink()
+        .env("PROPLINK_PG_BINDIR", "/nonexistent")
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["demo", "--port", "0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("install PostgreSQL 15 or newer"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("install PostgreSQL 15 or newer"),
+        "{}",
+        stderr(&out)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn http_get(port: u16, host: &str, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
     reply
@@ -136,9 +276,19 @@ fn http_get(port: u16, host: &str, path: &str) -> String {
 
 #[test]
 fn demo_runs_end_to_end_refuses_a_second_copy_and_stops_cleanly() {
-    let dir = std::env::temp_dir().join(format!("proplink-demo-test-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "proplink-demo-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let port = free_port();
-    let mut demo = proplink().arg("--data-dir").arg(&dir).args(["demo", "--port", &port.to_string()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut demo = proplink()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["demo", "--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut out = BufReader::new(demo.stdout.take().unwrap());
     let mut banner = String::new();
     let started = Instant::now();
@@ -151,13 +301,19 @@ fn demo_runs_end_to_end_refuses_a_second_copy_and_stops_cleanly() {
         }
         banner.push_str(&line);
     }
-    assert!(banner.contains(&format!("http://goldcrest.proplink.localhost:{port}/")), "{banner}");
+    assert!(
+        banner.contains(&format!("http://goldcrest.proplink.localhost:{port}/")),
+        "{banner}"
+    );
     assert!(banner.contains("psql \"host="), "{banner}");
 
     assert!(http_get(port, "login.proplink.localhost", "/healthz").ends_with("\r\n\r\nok"));
     assert!(http_get(port, "login.proplink.localhost", "/readyz").ends_with("ready"));
     let home = http_get(port, &format!("goldcrest.proplink.localhost:{port}"), "/");
-    assert!(home.starts_with("HTTP/1.1 200") && home.contains("Goldcrest Estates"), "{home}");
+    assert!(
+        home.starts_with("HTTP/1.1 200") && home.contains("Goldcrest Estates"),
+        "{home}"
+    );
     // The welcome message reaches the development mailbox through the worker.
     let mut mailbox = String::new();
     for _ in 0..50 {
@@ -167,11 +323,24 @@ fn demo_runs_end_to_end_refuses_a_second_copy_and_stops_cleanly() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(mailbox.contains("Welcome to PropLink, Acme Property Group") && mailbox.contains("<td>sent</td>"), "{mailbox}");
+    assert!(
+        mailbox.contains("Welcome to PropLink, Acme Property Group")
+            && mailbox.contains("<td>sent</td>"),
+        "{mailbox}"
+    );
 
-    let second = proplink().arg("--data-dir").arg(&dir).args(["demo", "--port", &free_port().to_string()]).output().unwrap();
+    let second = proplink()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["demo", "--port", &free_port().to_string()])
+        .output()
+        .unwrap();
     assert_eq!(second.status.code(), Some(1));
-    assert!(stderr(&second).contains("another `proplink demo` (process"), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("another `proplink demo` (process"),
+        "{}",
+        stderr(&second)
+    );
 
     nix_kill_int(demo.id());
     let status = demo.wait().unwrap();
@@ -180,15 +349,26 @@ fn demo_runs_end_to_end_refuses_a_second_copy_and_stops_cleanly() {
     out.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("Stopped. Your data is kept in"), "{rest}");
     let pid_file = dir.join("db/pg/postmaster.pid");
-    assert!(!pid_file.exists(), "the embedded PostgreSQL is still running");
+    assert!(
+        !pid_file.exists(),
+        "the embedded PostgreSQL is still running"
+    );
 
     // A second run reuses the cluster and does not load the demo data twice.
-    let out = proplink().arg("--data-dir").arg(&dir).args(["org", "list"]).output().unwrap();
+    let out = proplink()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["org", "list"])
+        .output()
+        .unwrap();
     assert_eq!(stdout(&out).lines().count(), 2, "{}", stdout(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn nix_kill_int(pid: u32) {
-    let status = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }

@@ -8,7 +8,10 @@
 //!
 //! A missing PostgreSQL is a failure with the reason, never a skip.
 
-#![expect(clippy::expect_used, reason = "test harness: failing loudly is the point")]
+#![expect(
+    clippy::expect_used,
+    reason = "test harness: failing loudly is the point"
+)]
 
 use proplink_db::cluster::{Cluster, Durability, PgBinaries, SUPERUSER};
 use proplink_db::organisation::{self, Organisation};
@@ -34,7 +37,10 @@ pub fn cluster_root() -> PathBuf {
     use std::hash::{DefaultHasher, Hash, Hasher};
     let mut h = DefaultHasher::new();
     env!("CARGO_MANIFEST_DIR").hash(&mut h);
-    std::env::temp_dir().join(format!("proplink-test-{:012x}", h.finish() & 0xffff_ffff_ffff))
+    std::env::temp_dir().join(format!(
+        "proplink-test-{:012x}",
+        h.finish() & 0xffff_ffff_ffff
+    ))
 }
 
 async fn shared() -> &'static Shared {
@@ -48,25 +54,40 @@ async fn shared() -> &'static Shared {
             let bins = PgBinaries::discover().unwrap_or_else(|e| panic!("{e}"));
             let cluster = Cluster::prepare(bins, &root, Durability::Throwaway)
                 .unwrap_or_else(|e| panic!("test cluster: {e}"));
-            cluster.start().unwrap_or_else(|e| panic!("test cluster: {e}"));
+            cluster
+                .start()
+                .unwrap_or_else(|e| panic!("test cluster: {e}"));
             let mut su = PgConnection::connect(&cluster.url(SUPERUSER, "postgres"))
                 .await
                 .expect("connect to the test cluster as superuser");
             setup::ensure_roles(&mut su).await.expect("create roles");
             let template = format!("proplink_tpl_{}", setup::schema_fingerprint());
-            let exists: bool = sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
-                .bind(&template)
-                .fetch_one(&mut su)
-                .await
-                .expect("look for the template");
+            let exists: bool =
+                sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
+                    .bind(&template)
+                    .fetch_one(&mut su)
+                    .await
+                    .expect("look for the template");
             if !exists {
                 let wip = format!("{template}_wip");
-                exec(&mut su, &format!("drop database if exists {wip} with (force)")).await;
-                exec(&mut su, &format!("create database {wip} owner {OWNER_ROLE}")).await;
+                exec(
+                    &mut su,
+                    &format!("drop database if exists {wip} with (force)"),
+                )
+                .await;
+                exec(
+                    &mut su,
+                    &format!("create database {wip} owner {OWNER_ROLE}"),
+                )
+                .await;
                 setup::migrate(&cluster.url(OWNER_ROLE, &wip))
                     .await
                     .unwrap_or_else(|e| panic!("migrating the test template: {e}"));
-                exec(&mut su, &format!("alter database {wip} rename to {template}")).await;
+                exec(
+                    &mut su,
+                    &format!("alter database {wip} rename to {template}"),
+                )
+                .await;
             }
             sweep_stale(&mut su).await;
             let _ = su.close().await;
@@ -84,7 +105,10 @@ async fn exec(conn: &mut PgConnection, sql: &str) {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Drops test databases left behind by runs that were killed, and templates of old schemas.
@@ -98,13 +122,18 @@ async fn sweep_stale(su: &mut PgConnection) {
     let current = format!("proplink_tpl_{}", setup::schema_fingerprint());
     for name in names {
         let stale = match name.strip_prefix("t_").and_then(|r| r.split('_').next()) {
-            Some(secs) => secs.parse::<u64>().map(|s| now_secs().saturating_sub(s) > 3 * 3600).unwrap_or(false),
+            Some(secs) => secs
+                .parse::<u64>()
+                .map(|s| now_secs().saturating_sub(s) > 3 * 3600)
+                .unwrap_or(false),
             None => !name.starts_with(&current),
         };
         if stale {
-            let _ = sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {name} with (force)")))
-                .execute(&mut *su)
-                .await;
+            let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                "drop database if exists {name} with (force)"
+            )))
+            .execute(&mut *su)
+            .await;
         }
     }
 }
@@ -122,14 +151,24 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> Self {
         let shared = shared().await;
-        let name = format!("t_{}_{}", now_secs(), &Uuid::new_v4().simple().to_string()[..12]);
+        let name = format!(
+            "t_{}_{}",
+            now_secs(),
+            &Uuid::new_v4().simple().to_string()[..12]
+        );
         let mut su = PgConnection::connect(&shared.cluster.url(SUPERUSER, "postgres"))
             .await
             .expect("connect as superuser");
-        let sql = format!("create database {name} template {} owner {OWNER_ROLE}", shared.template);
+        let sql = format!(
+            "create database {name} template {} owner {OWNER_ROLE}",
+            shared.template
+        );
         let mut tries = 0;
         loop {
-            match sqlx::raw_sql(AssertSqlSafe(sql.clone())).execute(&mut su).await {
+            match sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut su)
+                .await
+            {
                 Ok(_) => break,
                 // "source database is being accessed by other users": a clone in progress.
                 Err(e) if tries < 50 && e.to_string().contains("being accessed") => {
@@ -140,11 +179,15 @@ impl TestDb {
             }
         }
         let _ = su.close().await;
-        let settings = PoolSettings { max_connections: 10, ..PoolSettings::default() };
+        let settings = PoolSettings {
+            max_connections: 10,
+            ..PoolSettings::default()
+        };
         let cluster = shared.cluster.clone();
         Self {
             app: AppPool::new(&cluster.url(APP_ROLE, &name), &settings).expect("app pool"),
-            platform: PlatformPool::new(&cluster.url(PLATFORM_ROLE, &name), &settings).expect("platform pool"),
+            platform: PlatformPool::new(&cluster.url(PLATFORM_ROLE, &name), &settings)
+                .expect("platform pool"),
             owner: PgPool::connect_lazy(&cluster.url(OWNER_ROLE, &name)).expect("owner pool"),
             name,
             cluster,
@@ -157,20 +200,28 @@ impl TestDb {
 
     /// A superuser connection to this test's database (for catalogue checks and sabotage).
     pub async fn superuser(&self) -> PgConnection {
-        PgConnection::connect(&self.url(SUPERUSER)).await.expect("superuser connection")
+        PgConnection::connect(&self.url(SUPERUSER))
+            .await
+            .expect("superuser connection")
     }
 
     /// Creates an organisation through the platform role, as `proplink org create` does.
     pub async fn org(&self, slug: &str, name: &str) -> Organisation {
         let slug = OrgSlug::parse(slug).expect("valid slug");
-        organisation::create(&self.platform, &slug, name).await.expect("create organisation")
+        organisation::create(&self.platform, &slug, name)
+            .await
+            .expect("create organisation")
     }
 
     /// A staff member's context in `org`, through the admin app.
     pub fn staff(&self, org: &Organisation, name: &str) -> TenantContext {
         TenantContext {
             org: org.id,
-            actor: Actor { id: Some(Uuid::now_v7()), kind: ActorKind::Staff, name: Some(name.to_owned()) },
+            actor: Actor {
+                id: Some(Uuid::now_v7()),
+                kind: ActorKind::Staff,
+                name: Some(name.to_owned()),
+            },
             channel: Channel::Admin,
             request_id: Some(format!("test-{}", Uuid::new_v4().simple())),
         }
@@ -183,14 +234,19 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs inside the test's runtime, which cannot be blocked on: use a thread.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
                 if let Ok(mut su) = PgConnection::connect(&url).await {
-                    let _ = sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {name} with (force)")))
-                        .execute(&mut su)
-                        .await;
+                    let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                        "drop database if exists {name} with (force)"
+                    )))
+                    .execute(&mut su)
+                    .await;
                     let _ = su.close().await;
                 }
             });

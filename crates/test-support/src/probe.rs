@@ -53,17 +53,32 @@ fn time_now() -> sqlx::types::time::OffsetDateTime {
 
 async fn count(tx: &mut TenantTx, table: &str, filter: &str) -> i64 {
     let sql = format!("select count(*) from {} {filter}", quote_ident(table));
-    sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(tx.conn()).await.unwrap()
+    sqlx::query_scalar(AssertSqlSafe(sql))
+        .fetch_one(tx.conn())
+        .await
+        .unwrap()
 }
 
 async fn platform_count(db: &TestDb, table: &str, org: &Organisation) -> i64 {
     let mut su = db.superuser().await;
-    let sql = format!("select count(*) from {} where organisation_id = $1", quote_ident(table));
-    sqlx::query_scalar(AssertSqlSafe(sql)).bind(org.id.0).fetch_one(&mut su).await.unwrap()
+    let sql = format!(
+        "select count(*) from {} where organisation_id = $1",
+        quote_ident(table)
+    );
+    sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(org.id.0)
+        .fetch_one(&mut su)
+        .await
+        .unwrap()
 }
 
 /// Runs `sql` as `a` in a transaction that is then rolled back. Ok(rows) or Err(SQLSTATE).
-async fn attempt(db: &TestDb, a: &Organisation, sql: &str, bind: Option<serde_json::Value>) -> Result<u64, String> {
+async fn attempt(
+    db: &TestDb,
+    a: &Organisation,
+    sql: &str,
+    bind: Option<serde_json::Value>,
+) -> Result<u64, String> {
     let mut tx = db.app.begin(&db.staff(a, "Prober")).await.unwrap();
     let mut q = sqlx::query(AssertSqlSafe(sql.to_owned()));
     if let Some(v) = bind {
@@ -71,9 +86,12 @@ async fn attempt(db: &TestDb, a: &Organisation, sql: &str, bind: Option<serde_js
     }
     let result = q.execute(tx.conn()).await;
     let _ = tx.rollback().await;
-    result
-        .map(|r| r.rows_affected())
-        .map_err(|e| e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned()).unwrap_or_else(|| e.to_string()))
+    result.map(|r| r.rows_affected()).map_err(|e| {
+        e.as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned())
+            .unwrap_or_else(|| e.to_string())
+    })
 }
 
 /// Proves, table by table, that `a` can neither see nor change `b`'s rows.
@@ -93,18 +111,32 @@ pub async fn assert_isolated(db: &TestDb, a: &Organisation, b: &Organisation) {
         let t = quote_ident(table);
         let b_rows = platform_count(db, table, b).await;
         let a_rows = platform_count(db, table, a).await;
-        assert!(b_rows > 0 && a_rows > 0, "the probe's seed puts no rows in tenant table {table}: extend proplink_test_support::probe::seed");
+        assert!(
+            b_rows > 0 && a_rows > 0,
+            "the probe's seed puts no rows in tenant table {table}: extend proplink_test_support::probe::seed"
+        );
 
         // Reads: nothing of B's, and all of A's.
         let mut tx = db.app.begin(&db.staff(a, "Prober")).await.unwrap();
         let b_filter = format!("where organisation_id = '{}'", b.id);
-        assert_eq!(count(&mut tx, table, &b_filter).await, 0, "{table}: A sees B's rows");
-        assert_eq!(count(&mut tx, table, "").await, a_rows, "{table}: A's view is not exactly A's rows");
+        assert_eq!(
+            count(&mut tx, table, &b_filter).await,
+            0,
+            "{table}: A sees B's rows"
+        );
+        assert_eq!(
+            count(&mut tx, table, "").await,
+            a_rows,
+            "{table}: A's view is not exactly A's rows"
+        );
         tx.rollback().await.unwrap();
 
         // Updates and deletes aimed at B change nothing (hidden rows, or no privilege at all).
         for sql in [
-            format!("update {t} set organisation_id = organisation_id where organisation_id = '{}'", b.id),
+            format!(
+                "update {t} set organisation_id = organisation_id where organisation_id = '{}'",
+                b.id
+            ),
             format!("delete from {t} where organisation_id = '{}'", b.id),
         ] {
             match attempt(db, a, &sql, None).await {
@@ -124,7 +156,11 @@ pub async fn assert_isolated(db: &TestDb, a: &Organisation, b: &Organisation) {
         .get("j");
         let insert = format!("insert into {t} select * from jsonb_populate_record(null::{t}, $1)");
         let copied = attempt(db, a, &insert, Some(row.clone())).await;
-        assert_eq!(copied, Err("42501".to_owned()), "{table}: inserting a row labelled with B was not refused");
+        assert_eq!(
+            copied,
+            Err("42501".to_owned()),
+            "{table}: inserting a row labelled with B was not refused"
+        );
 
         // Relabelled as A but pointing at B's records: the composite foreign keys refuse it.
         if with_tenant_fk.contains(table) {
@@ -134,9 +170,17 @@ pub async fn assert_isolated(db: &TestDb, a: &Organisation, b: &Organisation) {
                 relabelled["id"] = serde_json::json!(Uuid::now_v7());
             }
             let pointed = attempt(db, a, &insert, Some(relabelled)).await;
-            assert_eq!(pointed, Err("23503".to_owned()), "{table}: A inserted a row referencing B's records");
+            assert_eq!(
+                pointed,
+                Err("23503".to_owned()),
+                "{table}: A inserted a row referencing B's records"
+            );
         }
 
-        assert_eq!(platform_count(db, table, b).await, b_rows, "{table}: B's rows changed");
+        assert_eq!(
+            platform_count(db, table, b).await,
+            b_rows,
+            "{table}: B's rows changed"
+        );
     }
 }

@@ -32,7 +32,6 @@ pub enum WebError {
     Internal(String),
 }
 
-
 impl From<DbError> for WebError {
     fn from(e: DbError) -> Self {
         match e {
@@ -79,7 +78,11 @@ impl IntoResponse for WebError {
                 )
             }
         };
-        let page = ErrorPage { title: title.to_owned(), message, reference };
+        let page = ErrorPage {
+            title: title.to_owned(),
+            message,
+            reference,
+        };
         (status, page).into_response()
     }
 }

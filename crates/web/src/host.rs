@@ -71,7 +71,11 @@ impl Domains {
         if host == self.contractor {
             return Some(FrontDoor::ContractorPort);
         }
-        let sub = |base: &str| host.strip_suffix(base).and_then(|s| s.strip_suffix('.')).map(str::to_owned);
+        let sub = |base: &str| {
+            host.strip_suffix(base)
+                .and_then(|s| s.strip_suffix('.'))
+                .map(str::to_owned)
+        };
         if let Some(label) = sub(&self.admin) {
             return match label.as_str() {
                 "login" => Some(FrontDoor::Login),

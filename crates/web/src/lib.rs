@@ -33,7 +33,10 @@ struct Doors {
 pub fn app(state: AppState) -> Router {
     let admin = Router::new()
         .route("/", get(pages::org_home))
-        .route("/dev/mailbox", get(pages::mailbox).post(pages::send_test_email))
+        .route(
+            "/dev/mailbox",
+            get(pages::mailbox).post(pages::send_test_email),
+        )
         .route("/dev/mailbox/{id}", get(pages::mailbox_message))
         .fallback(pages::not_found)
         .with_state(state.clone());
@@ -43,7 +46,9 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone());
     let doors = Doors { admin, api };
 
-    let dispatch = Router::new().fallback(dispatch).with_state((state.clone(), doors));
+    let dispatch = Router::new()
+        .fallback(dispatch)
+        .with_state((state.clone(), doors));
     let operational = Router::new()
         .route("/healthz", get(pages::healthz))
         .route("/readyz", get(pages::readyz))
@@ -57,18 +62,19 @@ pub fn app(state: AppState) -> Router {
 async fn dispatch(State((state, doors)): State<(AppState, Doors)>, mut req: Request) -> Response {
     let host = host::request_host(&req);
     let door = host.as_deref().and_then(|h| state.domains().parse(h));
-    tracing::Span::current().record("door", door.as_ref().map(FrontDoor::label).unwrap_or("unknown"));
+    tracing::Span::current().record(
+        "door",
+        door.as_ref().map(FrontDoor::label).unwrap_or("unknown"),
+    );
     let router = match &door {
-        Some(FrontDoor::Admin(slug)) => {
-            match host::resolve_org(&state, slug).await {
-                Ok(org) => {
-                    tracing::Span::current().record("org", org.slug.as_str());
-                    req.extensions_mut().insert(org);
-                    doors.admin
-                }
-                Err(resp) => return resp,
+        Some(FrontDoor::Admin(slug)) => match host::resolve_org(&state, slug).await {
+            Ok(org) => {
+                tracing::Span::current().record("org", org.slug.as_str());
+                req.extensions_mut().insert(org);
+                doors.admin
             }
-        }
+            Err(resp) => return resp,
+        },
         Some(FrontDoor::Api) => doors.api,
         // Sign-in, the operators' host and the portals arrive with their own issues: until then
         // they answer 404 like any unknown page.
@@ -82,7 +88,13 @@ async fn dispatch(State((state, doors)): State<(AppState, Doors)>, mut req: Requ
 }
 
 /// Serves until `shutdown` is cancelled, then finishes in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
 }

@@ -22,9 +22,15 @@ const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; s
 pub fn stack(router: Router, state: &AppState) -> Router {
     let settings = state.settings();
     let mut router = router
-        .layer(axum::middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_context,
+        ))
         .layer(CsrfLayer::new())
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ))
         .layer(RequestBodyLimitLayer::new(settings.body_limit))
         .layer(CompressionLayer::new());
     let headers: [(&str, &str); 6] = [
@@ -33,7 +39,10 @@ pub fn stack(router: Router, state: &AppState) -> Router {
         ("x-frame-options", "DENY"),
         ("referrer-policy", "strict-origin-when-cross-origin"),
         ("cross-origin-opener-policy", "same-origin"),
-        ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
     ];
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
@@ -52,7 +61,11 @@ pub fn stack(router: Router, state: &AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
                     tracing::info_span!(
                         "request",
                         method = %req.method(),
@@ -87,6 +100,7 @@ async fn request_context(
     let response = REQUEST_ID.scope(id, next.run(req)).await;
     let status = response.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "door" => door, "status" => status).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "door" => door).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", "door" => door)
+        .record(started.elapsed().as_secs_f64());
     response
 }

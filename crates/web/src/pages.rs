@@ -4,10 +4,10 @@ use crate::error::{WebError, current_request_id};
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Extension;
 use axum::extract::{ConnectInfo, Form, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use proplink_db::email::{self, NewEmail};
 use proplink_db::organisation::{OrgStatus, Organisation};
 use proplink_db::{Actor, TenantContext, audit};
@@ -33,7 +33,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the database is unavailable").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the database is unavailable",
+            )
+                .into_response()
         }
     }
 }
@@ -44,7 +48,10 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap, req: Req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
-    let token_ok = match (&state.settings().metrics_token, headers.get(header::AUTHORIZATION)) {
+    let token_ok = match (
+        &state.settings().metrics_token,
+        headers.get(header::AUTHORIZATION),
+    ) {
         (Some(token), Some(given)) => given
             .to_str()
             .ok()
@@ -55,7 +62,11 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap, req: Req
     if !(loopback || token_ok) {
         return WebError::NotFound.into_response();
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics().render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics().render(),
+    )
+        .into_response()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -64,7 +75,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 pub async fn stylesheet() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../static/proplink.css"),
     )
         .into_response()
@@ -79,7 +93,10 @@ pub struct OrgHome {
     dev_mailbox: bool,
 }
 
-pub async fn org_home(State(state): State<AppState>, Extension(org): Extension<Organisation>) -> OrgHome {
+pub async fn org_home(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organisation>,
+) -> OrgHome {
     OrgHome {
         read_only: org.status == OrgStatus::ReadOnly,
         name: org.name,
@@ -92,7 +109,11 @@ pub async fn org_home(State(state): State<AppState>, Extension(org): Extension<O
 fn mailbox_context(org: &Organisation) -> TenantContext {
     TenantContext {
         org: org.id,
-        actor: Actor { id: None, kind: ActorKind::System, name: Some("the development mailbox".into()) },
+        actor: Actor {
+            id: None,
+            kind: ActorKind::System,
+            name: Some("the development mailbox".into()),
+        },
         channel: Channel::Admin,
         request_id: current_request_id(),
     }
@@ -121,7 +142,12 @@ pub struct Mailbox {
     form_body: String,
 }
 
-async fn mailbox_page(state: &AppState, org: &Organisation, error: Option<String>, form: TestEmailForm) -> Result<Mailbox, WebError> {
+async fn mailbox_page(
+    state: &AppState,
+    org: &Organisation,
+    error: Option<String>,
+    form: TestEmailForm,
+) -> Result<Mailbox, WebError> {
     let mut tx = state.db().begin(&mailbox_context(org)).await?;
     let messages = email::recent(&mut tx, 100).await?;
     tx.commit().await?;
@@ -147,11 +173,17 @@ async fn mailbox_page(state: &AppState, org: &Organisation, error: Option<String
     })
 }
 
-pub async fn mailbox(State(state): State<AppState>, Extension(org): Extension<Organisation>) -> Result<Mailbox, WebError> {
+pub async fn mailbox(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organisation>,
+) -> Result<Mailbox, WebError> {
     if !state.settings().dev_mailbox {
         return Err(WebError::NotFound);
     }
-    let form = TestEmailForm { subject: "Test message from PropLink".into(), ..TestEmailForm::default() };
+    let form = TestEmailForm {
+        subject: "Test message from PropLink".into(),
+        ..TestEmailForm::default()
+    };
     mailbox_page(&state, &org, None, form).await
 }
 
@@ -175,10 +207,16 @@ pub async fn send_test_email(
     }
     let subject = form.subject.trim().to_owned();
     let problem = match EmailAddress::parse(&form.to) {
-        Err(e) => Some(format!("Enter an e-mail address like name@example.co.uk: {e}.")),
+        Err(e) => Some(format!(
+            "Enter an e-mail address like name@example.co.uk: {e}."
+        )),
         Ok(_) if subject.is_empty() => Some("Enter a subject.".to_owned()),
-        Ok(_) if subject.chars().count() > 200 => Some("The subject must be 200 characters or fewer.".to_owned()),
-        Ok(_) if form.body.chars().count() > 10_000 => Some("The message must be 10,000 characters or fewer.".to_owned()),
+        Ok(_) if subject.chars().count() > 200 => {
+            Some("The subject must be 200 characters or fewer.".to_owned())
+        }
+        Ok(_) if form.body.chars().count() > 10_000 => {
+            Some("The message must be 10,000 characters or fewer.".to_owned())
+        }
         Ok(_) => None,
     };
     let to = match (problem, EmailAddress::parse(&form.to)) {
@@ -195,7 +233,11 @@ pub async fn send_test_email(
             to_address: to.to_string(),
             to_name: None,
             subject,
-            body_text: if form.body.trim().is_empty() { "This is a test message.".into() } else { form.body },
+            body_text: if form.body.trim().is_empty() {
+                "This is a test message.".into()
+            } else {
+                form.body
+            },
             body_html: None,
             category: "test".into(),
         },

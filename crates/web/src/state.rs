@@ -46,7 +46,11 @@ struct Inner {
 
 impl AppState {
     pub fn new(db: AppPool, settings: WebSettings) -> Self {
-        Self(Arc::new(Inner { db, settings, metrics: metrics_handle() }))
+        Self(Arc::new(Inner {
+            db,
+            settings,
+            metrics: metrics_handle(),
+        }))
     }
 
     pub fn db(&self) -> &AppPool {
@@ -72,9 +76,13 @@ fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
-                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
                 .map(|b| b.build_recorder())
-                .unwrap_or_else(|_| metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder());
+                .unwrap_or_else(|_| {
+                    metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder()
+                });
             let handle = recorder.handle();
             let _ = metrics::set_global_recorder(recorder);
             handle

@@ -22,7 +22,10 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
 /// SendGrid's event webhook: delivered, bounced, dropped and deferred events update messages.
 pub async fn sendgrid(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(key) = &state.settings().sendgrid_webhook_key else {
-        return refuse(StatusCode::NOT_FOUND, "SendGrid event webhooks are not configured on this server");
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "SendGrid event webhooks are not configured on this server",
+        );
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Err(e) = key.verify(header(SIGNATURE_HEADER), header(TIMESTAMP_HEADER), &body) {
@@ -41,50 +44,77 @@ pub async fn sendgrid(State(state): State<AppState>, headers: HeaderMap, body: B
             Err(e) => {
                 // SendGrid retries the whole batch; events already stored are skipped then.
                 tracing::error!(error = %e, event_id = %event.event_id, "SendGrid event not stored");
-                return refuse(StatusCode::SERVICE_UNAVAILABLE, "the events could not be stored; please retry");
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the events could not be stored; please retry",
+                );
             }
         }
     }
-    (StatusCode::OK, Json(json!({ "received": events.len(), "new": new }))).into_response()
+    (
+        StatusCode::OK,
+        Json(json!({ "received": events.len(), "new": new })),
+    )
+        .into_response()
 }
 
 async fn store_and_queue(state: &AppState, event: &sendgrid::ParsedEvent) -> Result<bool, DbError> {
-    if let Some((org, payload)) = &event.route {
-        if webhook::organisation_exists(state.db(), *org).await? {
-            let ctx = TenantContext {
-                org: *org,
-                actor: Actor::webhook("SendGrid"),
-                channel: Channel::Api,
-                request_id: current_request_id(),
-            };
-            let mut tx = state.db().begin(&ctx).await?;
-            let stored = webhook::store_once_tx(&mut tx, "sendgrid", &event.event_id, &event.raw).await;
-            let queued = match stored {
-                Ok(true) => {
-                    let payload = serde_json::to_value(payload).unwrap_or_default();
-                    jobs::enqueue(
-                        &mut tx,
-                        NewJob::new(PROVIDER_EVENT_JOB, payload).idempotency_key(format!("sendgrid:{}", event.event_id)),
-                    )
-                    .await
-                    .map(|_| true)
-                }
-                other => other,
-            };
-            return match queued {
-                Ok(new) => {
-                    tx.commit().await?;
-                    Ok(new)
-                }
-                // The organisation is read-only: keep the event, unrouted, for the record.
-                Err(DbError::ReadOnly(reason)) => {
-                    drop(tx);
-                    webhook::store_once(state.db(), "sendgrid", &event.event_id, &event.raw, None, Some(&reason)).await
-                }
-                Err(e) => Err(e),
-            };
-        }
+    if let Some((org, payload)) = &event.route
+        && webhook::organisation_exists(state.db(), *org).await?
+    {
+        let ctx = TenantContext {
+            org: *org,
+            actor: Actor::webhook("SendGrid"),
+            channel: Channel::Api,
+            request_id: current_request_id(),
+        };
+        let mut tx = state.db().begin(&ctx).await?;
+        let stored = webhook::store_once_tx(&mut tx, "sendgrid", &event.event_id, &event.raw).await;
+        let queued = match stored {
+            Ok(true) => {
+                let payload = serde_json::to_value(payload).unwrap_or_default();
+                jobs::enqueue(
+                    &mut tx,
+                    NewJob::new(PROVIDER_EVENT_JOB, payload)
+                        .idempotency_key(format!("sendgrid:{}", event.event_id)),
+                )
+                .await
+                .map(|_| true)
+            }
+            other => other,
+        };
+        return match queued {
+            Ok(new) => {
+                tx.commit().await?;
+                Ok(new)
+            }
+            // The organisation is read-only: keep the event, unrouted, for the record.
+            Err(DbError::ReadOnly(reason)) => {
+                drop(tx);
+                webhook::store_once(
+                    state.db(),
+                    "sendgrid",
+                    &event.event_id,
+                    &event.raw,
+                    None,
+                    Some(&reason),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
     }
-    let note = event.note.as_deref().unwrap_or("the organisation named by the event does not exist");
-    webhook::store_once(state.db(), "sendgrid", &event.event_id, &event.raw, None, Some(note)).await
+    let note = event
+        .note
+        .as_deref()
+        .unwrap_or("the organisation named by the event does not exist");
+    webhook::store_once(
+        state.db(),
+        "sendgrid",
+        &event.event_id,
+        &event.raw,
+        None,
+        Some(note),
+    )
+    .await
 }

@@ -2,6 +2,11 @@
 //! SendGrid (a local stub answering as SendGrid does), and SendGrid's signed event webhook then
 //! moves it to delivered or bounced — each event stored once, however often it is sent.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine;
@@ -27,7 +32,9 @@ struct Signed {
 
 impl Signed {
     fn new() -> Self {
-        Self { key: SigningKey::random(&mut rand_core::OsRng) }
+        Self {
+            key: SigningKey::random(&mut rand_core::OsRng),
+        }
     }
 
     fn public_base64(&self) -> String {
@@ -42,7 +49,10 @@ impl Signed {
         Request::post("/webhooks/sendgrid")
             .header("host", "api.proplink.localhost")
             .header("content-type", "application/json")
-            .header("x-twilio-email-event-webhook-signature", B64.encode(signature.to_der().as_bytes()))
+            .header(
+                "x-twilio-email-event-webhook-signature",
+                B64.encode(signature.to_der().as_bytes()),
+            )
             .header("x-twilio-email-event-webhook-timestamp", timestamp)
             .body(Body::from(body.to_owned()))
             .unwrap()
@@ -52,8 +62,13 @@ impl Signed {
 async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 async fn drain(worker: &Worker) -> Vec<Outcome> {
@@ -81,22 +96,48 @@ async fn a_message_is_sent_through_sendgrid_and_its_delivery_events_are_recorded
     let mut ids = Vec::new();
     for to in ["patel@example.com", "nobody@example.com"] {
         ids.push(
-            email::queue(&mut tx, NewEmail { to_address: to.into(), to_name: None, subject: "Demand".into(), body_text: "Hello".into(), body_html: None, category: "demand".into() })
-                .await
-                .unwrap(),
+            email::queue(
+                &mut tx,
+                NewEmail {
+                    to_address: to.into(),
+                    to_name: None,
+                    subject: "Demand".into(),
+                    body_text: "Hello".into(),
+                    body_html: None,
+                    category: "demand".into(),
+                },
+            )
+            .await
+            .unwrap(),
         );
     }
     tx.commit().await.unwrap();
 
     let mut worker = Worker::new(db.app.clone(), db.platform.clone(), WorkerConfig::default());
     let client = SendGrid::new(&sendgrid.uri(), SecretString::from("SG.key".to_owned())).unwrap();
-    worker.register(email::SEND_JOB, Arc::new(SendEmailJob { mailer: Arc::new(client), sender: Sender { address: "no-reply@proplink.localhost".into(), name: "PropLink".into() } }));
+    worker.register(
+        email::SEND_JOB,
+        Arc::new(SendEmailJob {
+            mailer: Arc::new(client),
+            sender: Sender {
+                address: "no-reply@proplink.localhost".into(),
+                name: "PropLink".into(),
+            },
+        }),
+    );
     worker.register(PROVIDER_EVENT_JOB, Arc::new(ProviderEventJob));
     assert_eq!(drain(&worker).await.len(), 2);
 
     let mut tx = db.app.begin(&db.staff(&org, "Checker")).await.unwrap();
     let sent = email::get(&mut tx, ids[0]).await.unwrap().unwrap();
-    assert_eq!((sent.status.as_str(), sent.provider.as_deref(), sent.provider_message_id.as_deref()), ("sent", Some("sendgrid"), Some("sg-abc")));
+    assert_eq!(
+        (
+            sent.status.as_str(),
+            sent.provider.as_deref(),
+            sent.provider_message_id.as_deref()
+        ),
+        ("sent", Some("sendgrid"), Some("sg-abc"))
+    );
     drop(tx);
 
     // SendGrid reports: the first delivered, the second bounced, plus an open we do not track.
@@ -109,7 +150,9 @@ async fn a_message_is_sent_through_sendgrid_and_its_delivery_events_are_recorded
             "email": "x@example.com", "timestamp": 1_763_900_000, "event": kind, "sg_event_id": id,
             "sg_message_id": "sg-abc.filter0001", "proplink_message_id": message.to_string(), "proplink_org": org.id.to_string()
         });
-        e.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        e.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         e
     };
     let body = serde_json::json!([
@@ -123,23 +166,44 @@ async fn a_message_is_sent_through_sendgrid_and_its_delivery_events_are_recorded
     assert_eq!(reply, serde_json::json!({"received": 3, "new": 3}));
     // SendGrid retries the same batch: nothing new.
     let (status, reply) = call(&app, signer.request(&body, "1763900000")).await;
-    assert_eq!((status, reply), (StatusCode::OK, serde_json::json!({"received": 3, "new": 0})));
+    assert_eq!(
+        (status, reply),
+        (StatusCode::OK, serde_json::json!({"received": 3, "new": 0}))
+    );
 
     let outcomes = drain(&worker).await;
     assert_eq!(outcomes.len(), 2, "one job per tracked event: {outcomes:?}");
     assert!(outcomes.iter().all(|o| matches!(o, Outcome::Done { .. })));
 
     let mut tx = db.app.begin(&db.staff(&org, "Checker")).await.unwrap();
-    assert_eq!(email::get(&mut tx, ids[0]).await.unwrap().unwrap().status, "delivered");
+    assert_eq!(
+        email::get(&mut tx, ids[0]).await.unwrap().unwrap().status,
+        "delivered"
+    );
     let bounced = email::get(&mut tx, ids[1]).await.unwrap().unwrap();
     assert_eq!(bounced.status, "bounced");
-    assert_eq!(bounced.status_detail.as_deref(), Some("550 5.1.1 The email account does not exist"));
+    assert_eq!(
+        bounced.status_detail.as_deref(),
+        Some("550 5.1.1 The email account does not exist")
+    );
     assert_eq!(email::events(&mut tx, ids[0]).await.unwrap().len(), 1);
-    let history = proplink_db::audit::history(&mut tx, "email_message", &ids[1].to_string()).await.unwrap();
-    assert!(history[0].sentence().starts_with("Status and status detail changed by PropLink via a background job"), "{}", history[0].sentence());
+    let history = proplink_db::audit::history(&mut tx, "email_message", &ids[1].to_string())
+        .await
+        .unwrap();
+    assert!(
+        history[0]
+            .sentence()
+            .starts_with("Status and status detail changed by PropLink via a background job"),
+        "{}",
+        history[0].sentence()
+    );
     drop(tx);
     let mut su = db.superuser().await;
-    let stored: i64 = sqlx::query_scalar("select count(*) from webhook_event where provider = 'sendgrid'").fetch_one(&mut su).await.unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("select count(*) from webhook_event where provider = 'sendgrid'")
+            .fetch_one(&mut su)
+            .await
+            .unwrap();
     assert_eq!(stored, 3);
 }
 
@@ -155,33 +219,57 @@ async fn a_webhook_with_a_bad_signature_or_body_changes_nothing() {
     // Signed by someone else.
     let (status, reply) = call(&app, Signed::new().request(body, "1763900000")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(reply["error"], "the SendGrid signature does not match the request body");
+    assert_eq!(
+        reply["error"],
+        "the SendGrid signature does not match the request body"
+    );
     // The body changed after signing.
     let mut req = signer.request(body, "1763900000");
     *req.body_mut() = Body::from(body.replace("delivered", "dropped"));
     assert_eq!(call(&app, req).await.0, StatusCode::UNAUTHORIZED);
     // The timestamp changed after signing.
     let mut req = signer.request(body, "1763900000");
-    req.headers_mut().insert("x-twilio-email-event-webhook-timestamp", "1763900001".parse().unwrap());
+    req.headers_mut().insert(
+        "x-twilio-email-event-webhook-timestamp",
+        "1763900001".parse().unwrap(),
+    );
     assert_eq!(call(&app, req).await.0, StatusCode::UNAUTHORIZED);
     // No signature at all.
     let mut req = signer.request(body, "1763900000");
-    req.headers_mut().remove("x-twilio-email-event-webhook-signature");
+    req.headers_mut()
+        .remove("x-twilio-email-event-webhook-signature");
     let (status, reply) = call(&app, req).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(reply["error"], "the request has no SendGrid signature or timestamp header");
+    assert_eq!(
+        reply["error"],
+        "the request has no SendGrid signature or timestamp header"
+    );
     // Properly signed, but not JSON.
     let (status, reply) = call(&app, signer.request("{not json", "1763900000")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(reply["error"].as_str().unwrap().starts_with("the body is not a JSON array of SendGrid events"));
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the body is not a JSON array of SendGrid events")
+    );
 
     let mut su = db.superuser().await;
-    let stored: i64 = sqlx::query_scalar("select count(*) from webhook_event").fetch_one(&mut su).await.unwrap();
+    let stored: i64 = sqlx::query_scalar("select count(*) from webhook_event")
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
     assert_eq!(stored, 0);
 
     // Without a configured key the endpoint does not accept events at all.
-    let app = proplink_web::app(AppState::new(db.app.clone(), WebSettings::new(Domains::default())));
-    assert_eq!(call(&app, signer.request(body, "1763900000")).await.0, StatusCode::NOT_FOUND);
+    let app = proplink_web::app(AppState::new(
+        db.app.clone(),
+        WebSettings::new(Domains::default()),
+    ));
+    assert_eq!(
+        call(&app, signer.request(body, "1763900000")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -197,12 +285,24 @@ async fn events_for_unknown_organisations_are_kept_but_not_applied() {
     }])
     .to_string();
     let (status, reply) = call(&app, signer.request(&body, "1")).await;
-    assert_eq!((status, reply), (StatusCode::OK, serde_json::json!({"received": 1, "new": 1})));
+    assert_eq!(
+        (status, reply),
+        (StatusCode::OK, serde_json::json!({"received": 1, "new": 1}))
+    );
     let mut su = db.superuser().await;
     let (routed, note): (Option<uuid::Uuid>, Option<String>) =
-        sqlx::query_as("select routed_to, note from webhook_event where event_id = 'evt-x'").fetch_one(&mut su).await.unwrap();
+        sqlx::query_as("select routed_to, note from webhook_event where event_id = 'evt-x'")
+            .fetch_one(&mut su)
+            .await
+            .unwrap();
     assert_eq!(routed, None);
-    assert_eq!(note.as_deref(), Some("the organisation named by the event does not exist"));
-    let jobs: i64 = sqlx::query_scalar("select count(*) from job").fetch_one(&mut su).await.unwrap();
+    assert_eq!(
+        note.as_deref(),
+        Some("the organisation named by the event does not exist")
+    );
+    let jobs: i64 = sqlx::query_scalar("select count(*) from job")
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
     assert_eq!(jobs, 0);
 }

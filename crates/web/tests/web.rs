@@ -1,6 +1,11 @@
 //! The web server end to end against a real database: routing by host, error pages,
 //! security headers, CSRF, limits, read-only organisations, database trouble and metrics.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -33,12 +38,21 @@ async fn send(app: &Router, req: Request<Body>) -> Reply {
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
-    let bytes = axum::body::to_bytes(resp.into_body(), 10 * 1024 * 1024).await.unwrap();
-    Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    let bytes = axum::body::to_bytes(resp.into_body(), 10 * 1024 * 1024)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 fn get(host: &str, path: &str) -> Request<Body> {
-    Request::get(path).header("host", host).body(Body::empty()).unwrap()
+    Request::get(path)
+        .header("host", host)
+        .body(Body::empty())
+        .unwrap()
 }
 
 fn post_form(host: &str, path: &str, form: &str) -> Request<Body> {
@@ -61,18 +75,30 @@ async fn each_organisation_is_served_on_its_own_host_and_unknown_hosts_reveal_no
     let db = TestDb::new().await;
     db.org("goldcrest", "Goldcrest Estates").await;
     let closed = db.org("oldco", "Old Co").await;
-    organisation::set_status(&db.platform, closed.id, OrgStatus::Closed).await.unwrap();
+    organisation::set_status(&db.platform, closed.id, OrgStatus::Closed)
+        .await
+        .unwrap();
     let app = app_with(db.app.clone(), settings());
 
     let home = send(&app, get("goldcrest.proplink.localhost:8080", "/")).await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("<h1>Goldcrest Estates</h1>"));
 
-    for host in ["nosuch.proplink.localhost", "oldco.proplink.localhost", "example.com", "Goldcrest_.proplink.localhost"] {
+    for host in [
+        "nosuch.proplink.localhost",
+        "oldco.proplink.localhost",
+        "example.com",
+        "Goldcrest_.proplink.localhost",
+    ] {
         let reply = send(&app, get(host, "/")).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{host}");
         assert!(reply.body.contains("Page not found"));
-        assert!(!reply.body.contains("Old Co") && !reply.body.contains("nosuch") && !reply.body.contains("oldco"), "{host}: the 404 names what it hides");
+        assert!(
+            !reply.body.contains("Old Co")
+                && !reply.body.contains("nosuch")
+                && !reply.body.contains("oldco"),
+            "{host}: the 404 names what it hides"
+        );
     }
     // The 404 for an organisation that does not exist is byte-for-byte the 404 for one that is
     // closed, but for its reference.
@@ -87,24 +113,44 @@ async fn health_answers_on_any_host_and_readiness_checks_the_database() {
     let db = TestDb::new().await;
     let app = app_with(db.app.clone(), settings());
     let health = send(&app, get("10.0.0.5", "/healthz")).await;
-    assert_eq!((health.status, health.body.as_str()), (StatusCode::OK, "ok"));
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (StatusCode::OK, "ok")
+    );
     let ready = send(&app, get("login.proplink.localhost", "/readyz")).await;
-    assert_eq!((ready.status, ready.body.as_str()), (StatusCode::OK, "ready"));
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (StatusCode::OK, "ready")
+    );
 
     // A server whose database is unreachable is alive but not ready, and says so.
     let dead = AppPool::new(
         "postgres://proplink_app@localhost:1/nothing?host=/nonexistent",
-        &PoolSettings { acquire_timeout: std::time::Duration::from_secs(1), ..PoolSettings::default() },
+        &PoolSettings {
+            acquire_timeout: std::time::Duration::from_secs(1),
+            ..PoolSettings::default()
+        },
     )
     .unwrap();
     let app = app_with(dead, settings());
-    assert_eq!(send(&app, get("x", "/healthz")).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, get("x", "/healthz")).await.status,
+        StatusCode::OK
+    );
     let ready = send(&app, get("x", "/readyz")).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     let page = send(&app, get("goldcrest.proplink.localhost", "/")).await;
     assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(page.body.contains("Nothing you sent was saved"), "{}", page.body);
-    assert!(!page.body.contains("nonexistent"), "internals leaked: {}", page.body);
+    assert!(
+        page.body.contains("Nothing you sent was saved"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("nonexistent"),
+        "internals leaked: {}",
+        page.body
+    );
 }
 
 #[tokio::test]
@@ -114,14 +160,26 @@ async fn every_response_carries_security_headers_and_a_request_id() {
     let app = app_with(db.app.clone(), settings());
     let reply = send(&app, get("goldcrest.proplink.localhost", "/")).await;
     let h = &reply.headers;
-    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["x-frame-options"], "DENY");
-    assert!(h.get("strict-transport-security").is_none(), "no HSTS without TLS");
+    assert!(
+        h.get("strict-transport-security").is_none(),
+        "no HSTS without TLS"
+    );
     assert_eq!(h["x-request-id"].len(), 36);
 
     // A request id sent by a proxy is kept, and error pages quote it.
-    let req = Request::get("/missing").header("host", "goldcrest.proplink.localhost").header("x-request-id", "req-abc-123").body(Body::empty()).unwrap();
+    let req = Request::get("/missing")
+        .header("host", "goldcrest.proplink.localhost")
+        .header("x-request-id", "req-abc-123")
+        .body(Body::empty())
+        .unwrap();
     let reply = send(&app, req).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.headers["x-request-id"], "req-abc-123");
@@ -131,7 +189,12 @@ async fn every_response_carries_security_headers_and_a_request_id() {
     tls.tls = true;
     let app = app_with(db.app.clone(), tls);
     let reply = send(&app, get("goldcrest.proplink.localhost", "/")).await;
-    assert!(reply.headers["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+    assert!(
+        reply.headers["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=")
+    );
 }
 
 #[tokio::test]
@@ -144,7 +207,10 @@ async fn a_form_post_writes_through_the_tenant_transaction_and_bad_input_writes_
     for (form, expected) in [
         ("to=not-an-address&subject=Hi", "Enter an e-mail address"),
         ("to=jane%40example.co.uk&subject=", "Enter a subject."),
-        (&format!("to=jane%40example.co.uk&subject={}", "x".repeat(201)) as &str, "200 characters or fewer"),
+        (
+            &format!("to=jane%40example.co.uk&subject={}", "x".repeat(201)) as &str,
+            "200 characters or fewer",
+        ),
         ("to=jane%40example.co.uk", "Enter a subject."),
     ] {
         let reply = send(&app, post_form(host, "/dev/mailbox", form)).await;
@@ -165,24 +231,52 @@ async fn a_form_post_writes_through_the_tenant_transaction_and_bad_input_writes_
     assert_eq!(message_count(&db, &org).await, 0);
 
     // An oversized body is refused.
-    let huge = format!("to=jane%40example.co.uk&subject=Hi&body={}", "x".repeat(3 * 1024 * 1024));
-    assert_eq!(send(&app, post_form(host, "/dev/mailbox", &huge)).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let huge = format!(
+        "to=jane%40example.co.uk&subject=Hi&body={}",
+        "x".repeat(3 * 1024 * 1024)
+    );
+    assert_eq!(
+        send(&app, post_form(host, "/dev/mailbox", &huge))
+            .await
+            .status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     assert_eq!(message_count(&db, &org).await, 0);
 
-    let reply = send(&app, post_form(host, "/dev/mailbox", "to=jane%40example.co.uk&subject=Hello&body=Hi+Jane")).await;
+    let reply = send(
+        &app,
+        post_form(
+            host,
+            "/dev/mailbox",
+            "to=jane%40example.co.uk&subject=Hello&body=Hi+Jane",
+        ),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     let mut tx = db.app.begin(&db.staff(&org, "Checker")).await.unwrap();
     let messages = email::recent(&mut tx, 10).await.unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].subject, "Hello");
-    let history = proplink_db::audit::history(&mut tx, "email_message", &messages[0].id.to_string()).await.unwrap();
+    let history =
+        proplink_db::audit::history(&mut tx, "email_message", &messages[0].id.to_string())
+            .await
+            .unwrap();
     assert_eq!(history[0].channel, "admin");
-    assert_eq!(history[0].request_id.as_ref().map(String::len), Some(36), "the request id reaches the audit log");
+    assert_eq!(
+        history[0].request_id.as_ref().map(String::len),
+        Some(36),
+        "the request id reaches the audit log"
+    );
     drop(tx);
 
     let page = send(&app, get(host, &format!("/dev/mailbox/{}", messages[0].id))).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("Created by the development mailbox via admin on "), "{}", page.body);
+    assert!(
+        page.body
+            .contains("Created by the development mailbox via admin on "),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]
@@ -195,12 +289,26 @@ async fn one_organisations_host_cannot_open_anothers_records() {
     let acme_message = email::recent(&mut tx, 1).await.unwrap().remove(0).id;
     drop(tx);
     let app = app_with(db.app.clone(), settings());
-    let reply = send(&app, get("goldcrest.proplink.localhost", &format!("/dev/mailbox/{acme_message}"))).await;
+    let reply = send(
+        &app,
+        get(
+            "goldcrest.proplink.localhost",
+            &format!("/dev/mailbox/{acme_message}"),
+        ),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     let list = send(&app, get("goldcrest.proplink.localhost", "/dev/mailbox")).await;
     assert!(!list.body.contains("smith@example.com"));
     assert_eq!(message_count(&db, &goldcrest).await, 0);
-    let ok = send(&app, get("acme.proplink.localhost", &format!("/dev/mailbox/{acme_message}"))).await;
+    let ok = send(
+        &app,
+        get(
+            "acme.proplink.localhost",
+            &format!("/dev/mailbox/{acme_message}"),
+        ),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK);
 }
 
@@ -209,8 +317,21 @@ async fn the_mailbox_exists_only_with_the_embedded_mailer() {
     let db = TestDb::new().await;
     db.org("goldcrest", "Goldcrest Estates").await;
     let app = app_with(db.app.clone(), WebSettings::new(Domains::default()));
-    assert_eq!(send(&app, get("goldcrest.proplink.localhost", "/dev/mailbox")).await.status, StatusCode::NOT_FOUND);
-    let reply = send(&app, post_form("goldcrest.proplink.localhost", "/dev/mailbox", "to=a%40b.co&subject=x")).await;
+    assert_eq!(
+        send(&app, get("goldcrest.proplink.localhost", "/dev/mailbox"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let reply = send(
+        &app,
+        post_form(
+            "goldcrest.proplink.localhost",
+            "/dev/mailbox",
+            "to=a%40b.co&subject=x",
+        ),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
 }
 
@@ -218,14 +339,30 @@ async fn the_mailbox_exists_only_with_the_embedded_mailer() {
 async fn a_read_only_organisation_is_readable_and_refuses_changes_with_a_clear_message() {
     let db = TestDb::new().await;
     let org = db.org("goldcrest", "Goldcrest Estates").await;
-    organisation::set_status(&db.platform, org.id, OrgStatus::ReadOnly).await.unwrap();
+    organisation::set_status(&db.platform, org.id, OrgStatus::ReadOnly)
+        .await
+        .unwrap();
     let app = app_with(db.app.clone(), settings());
     let home = send(&app, get("goldcrest.proplink.localhost", "/")).await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("read-only"));
-    let reply = send(&app, post_form("goldcrest.proplink.localhost", "/dev/mailbox", "to=jane%40example.co.uk&subject=Hi")).await;
+    let reply = send(
+        &app,
+        post_form(
+            "goldcrest.proplink.localhost",
+            "/dev/mailbox",
+            "to=jane%40example.co.uk&subject=Hi",
+        ),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
-    assert!(reply.body.contains("The organisation &#34;goldcrest&#34; is read-only: nothing in it can be changed."), "{}", reply.body);
+    assert!(
+        reply.body.contains(
+            "The organisation &#34;goldcrest&#34; is read-only: nothing in it can be changed."
+        ),
+        "{}",
+        reply.body
+    );
     assert_eq!(message_count(&db, &org).await, 0);
 }
 
@@ -235,7 +372,10 @@ async fn a_dropped_database_connection_never_gives_a_500_and_the_server_recovers
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let app = app_with(db.app.clone(), settings());
     let host = "goldcrest.proplink.localhost";
-    assert_eq!(send(&app, get(host, "/dev/mailbox")).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, get(host, "/dev/mailbox")).await.status,
+        StatusCode::OK
+    );
 
     // The database kills every server connection (a restart, a failover).
     let mut su = db.superuser().await;
@@ -243,7 +383,15 @@ async fn a_dropped_database_connection_never_gives_a_500_and_the_server_recovers
         .execute(&mut su)
         .await
         .unwrap();
-    let reply = send(&app, post_form(host, "/dev/mailbox", "to=jane%40example.co.uk&subject=During")).await;
+    let reply = send(
+        &app,
+        post_form(
+            host,
+            "/dev/mailbox",
+            "to=jane%40example.co.uk&subject=During",
+        ),
+    )
+    .await;
     assert!(
         reply.status == StatusCode::SEE_OTHER || reply.status == StatusCode::SERVICE_UNAVAILABLE,
         "got {} {}",
@@ -251,9 +399,16 @@ async fn a_dropped_database_connection_never_gives_a_500_and_the_server_recovers
         reply.body
     );
     let written = message_count(&db, &org).await;
-    assert_eq!(written, usize::from(reply.status == StatusCode::SEE_OTHER), "a refused write left nothing behind");
+    assert_eq!(
+        written,
+        usize::from(reply.status == StatusCode::SEE_OTHER),
+        "a refused write left nothing behind"
+    );
     // And the next request works.
-    assert_eq!(send(&app, get(host, "/dev/mailbox")).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, get(host, "/dev/mailbox")).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -265,16 +420,31 @@ async fn metrics_are_for_loopback_or_the_token_holder() {
     let _ = send(&app, get("x", "/healthz")).await;
     let from = |ip: [u8; 4], auth: Option<&str>| {
         let mut req = get("api.proplink.localhost", "/metrics");
-        req.extensions_mut().insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
         if let Some(a) = auth {
-            req.headers_mut().insert("authorization", a.parse().unwrap());
+            req.headers_mut()
+                .insert("authorization", a.parse().unwrap());
         }
         req
     };
     let local = send(&app, from([127, 0, 0, 1], None)).await;
     assert_eq!(local.status, StatusCode::OK);
     assert!(local.body.contains("http_requests_total"), "{}", local.body);
-    assert_eq!(send(&app, from([203, 0, 113, 9], None)).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(send(&app, from([203, 0, 113, 9], Some("Bearer wrong"))).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(send(&app, from([203, 0, 113, 9], Some("Bearer s3cret-token"))).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, from([203, 0, 113, 9], None)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, from([203, 0, 113, 9], Some("Bearer wrong")))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, from([203, 0, 113, 9], Some("Bearer s3cret-token")))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }

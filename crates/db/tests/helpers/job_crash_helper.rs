@@ -13,7 +13,10 @@ struct WriteThenHang;
 #[async_trait::async_trait]
 impl JobHandler for WriteThenHang {
     async fn run(&self, tx: &mut TenantTx, job: &Job) -> Result<(), JobError> {
-        let id = job.payload["message_id"].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| JobError::permanent("no id"))?;
+        let id = job.payload["message_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| JobError::permanent("no id"))?;
         email::mark_failed(tx, id, "handled by a job").await?;
         println!("MID-JOB");
         let _ = std::io::stdout().flush();
@@ -25,11 +28,15 @@ impl JobHandler for WriteThenHang {
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let app_url = std::env::var("PROPLINK_APP_URL").map_err(|_| "PROPLINK_APP_URL is not set")?;
-    let platform_url = std::env::var("PROPLINK_PLATFORM_URL").map_err(|_| "PROPLINK_PLATFORM_URL is not set")?;
+    let platform_url =
+        std::env::var("PROPLINK_PLATFORM_URL").map_err(|_| "PROPLINK_PLATFORM_URL is not set")?;
     let settings = PoolSettings::default();
     let app = AppPool::new(&app_url, &settings).map_err(|e| e.to_string())?;
     let platform = PlatformPool::new(&platform_url, &settings).map_err(|e| e.to_string())?;
-    let config = WorkerConfig { lease: Duration::from_secs(3), ..WorkerConfig::default() };
+    let config = WorkerConfig {
+        lease: Duration::from_secs(3),
+        ..WorkerConfig::default()
+    };
     let mut worker = Worker::new(app, platform, config);
     worker.register("test.slow", Arc::new(WriteThenHang));
     worker.run_once().await.map_err(|e| e.to_string())?;

@@ -12,9 +12,9 @@ pub mod outbox;
 pub mod sendgrid;
 pub mod smtp;
 
+use proplink_db::TenantTx;
 use proplink_db::email::{self, ProviderEvent};
 use proplink_db::jobs::{Job, JobError, JobHandler};
-use proplink_db::TenantTx;
 use proplink_domain::OrgId;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +55,10 @@ pub enum SendError {
     Permanent(String),
     /// Try again later (rate limit, provider or network trouble).
     #[error("{message}")]
-    Transient { message: String, retry_after: Option<Duration> },
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 #[async_trait::async_trait]
@@ -98,8 +101,13 @@ impl JobHandler for SendEmailJob {
         };
         match self.mailer.send(&outgoing).await {
             Ok(accepted) => {
-                email::mark_sent(tx, id, self.mailer.provider(), accepted.provider_message_id.as_deref())
-                    .await?;
+                email::mark_sent(
+                    tx,
+                    id,
+                    self.mailer.provider(),
+                    accepted.provider_message_id.as_deref(),
+                )
+                .await?;
                 Ok(())
             }
             Err(SendError::Permanent(reason)) => {
@@ -107,8 +115,12 @@ impl JobHandler for SendEmailJob {
                 Ok(())
             }
             Err(SendError::Transient { message, .. }) if job.attempts >= job.max_attempts => {
-                email::mark_failed(tx, id, &format!("gave up after {} attempts: {message}", job.attempts))
-                    .await?;
+                email::mark_failed(
+                    tx,
+                    id,
+                    &format!("gave up after {} attempts: {message}", job.attempts),
+                )
+                .await?;
                 Ok(())
             }
             Err(SendError::Transient { message, .. }) => Err(JobError::retry(message)),

@@ -14,6 +14,8 @@ impl Mailer for Outbox {
 
     async fn send(&self, email: &OutgoingEmail) -> Result<Accepted, SendError> {
         tracing::info!(message_id = %email.message_id, to = %email.to_address, "e-mail kept in the local outbox");
-        Ok(Accepted { provider_message_id: None })
+        Ok(Accepted {
+            provider_message_id: None,
+        })
     }
 }

@@ -62,7 +62,8 @@ impl SendGrid {
         if let Some(name) = email.to_name.as_deref().filter(|n| !n.is_empty()) {
             to["name"] = name.into();
         }
-        let mut content = vec![serde_json::json!({ "type": "text/plain", "value": email.body_text })];
+        let mut content =
+            vec![serde_json::json!({ "type": "text/plain", "value": email.body_text })];
         if let Some(html) = &email.body_html {
             content.push(serde_json::json!({ "type": "text/html", "value": html }));
         }
@@ -92,10 +93,16 @@ impl SendGrid {
             })?;
         let status = response.status();
         let header = |name: &str| {
-            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
         };
         if status.is_success() {
-            return Ok(Accepted { provider_message_id: header("x-message-id") });
+            return Ok(Accepted {
+                provider_message_id: header("x-message-id"),
+            });
         }
         let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<i64>().ok());
         let text = response.text().await.unwrap_or_default();
@@ -118,7 +125,9 @@ impl SendGrid {
             401 | 403 => Err(SendError::Permanent(format!(
                 "SendGrid refused the API key ({status}){detail}: check mail.sendgrid.api_key"
             ))),
-            _ => Err(SendError::Permanent(format!("SendGrid rejected the message ({status}){detail}"))),
+            _ => Err(SendError::Permanent(format!(
+                "SendGrid rejected the message ({status}){detail}"
+            ))),
         }
     }
 }
@@ -148,7 +157,11 @@ fn error_messages(body: &str) -> String {
             })
         })
         .collect();
-    if parts.is_empty() { String::new() } else { format!(": {}", parts.join("; ")) }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join("; "))
+    }
 }
 
 /// reqwest errors print the URL; ours carries no secrets, but keep messages short anyway.
@@ -171,10 +184,16 @@ impl Mailer for SendGrid {
         let mut tries = 0;
         loop {
             match self.attempt(&body).await {
-                Err(SendError::Transient { message, retry_after }) if tries < self.retries => {
+                Err(SendError::Transient {
+                    message,
+                    retry_after,
+                }) if tries < self.retries => {
                     let wait = retry_after.unwrap_or(Duration::from_millis(500 * 2_u64.pow(tries)));
                     if wait > self.max_wait {
-                        return Err(SendError::Transient { message, retry_after: Some(wait) });
+                        return Err(SendError::Transient {
+                            message,
+                            retry_after: Some(wait),
+                        });
                     }
                     tracing::warn!(%message, wait_ms = wait.as_millis() as u64, "SendGrid: retrying");
                     tokio::time::sleep(wait).await;
@@ -211,20 +230,31 @@ impl WebhookKey {
             .map_err(|_| "the SendGrid webhook verification key is not valid base64".to_owned())?;
         VerifyingKey::from_public_key_der(&der)
             .map(Self)
-            .map_err(|_| "the SendGrid webhook verification key is not a P-256 public key".to_owned())
+            .map_err(|_| {
+                "the SendGrid webhook verification key is not a P-256 public key".to_owned()
+            })
     }
 
     /// Verifies the signature over `timestamp ‖ raw body`. Call before parsing anything.
-    pub fn verify(&self, signature: Option<&str>, timestamp: Option<&str>, body: &[u8]) -> Result<(), WebhookError> {
+    pub fn verify(
+        &self,
+        signature: Option<&str>,
+        timestamp: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), WebhookError> {
         let (Some(signature), Some(timestamp)) = (signature, timestamp) else {
             return Err(WebhookError::MissingSignature);
         };
-        let der = B64.decode(signature.trim()).map_err(|_| WebhookError::MalformedSignature)?;
+        let der = B64
+            .decode(signature.trim())
+            .map_err(|_| WebhookError::MalformedSignature)?;
         let signature = Signature::from_der(&der).map_err(|_| WebhookError::MalformedSignature)?;
         let mut signed = Vec::with_capacity(timestamp.len() + body.len());
         signed.extend_from_slice(timestamp.as_bytes());
         signed.extend_from_slice(body);
-        self.0.verify(&signed, &signature).map_err(|_| WebhookError::BadSignature)
+        self.0
+            .verify(&signed, &signature)
+            .map_err(|_| WebhookError::BadSignature)
     }
 }
 
@@ -269,11 +299,23 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<ParsedEvent>, WebhookError> {
             Some("deferred") => Some("deferred"),
             _ => None,
         };
-        let org = event.proplink_org.as_deref().and_then(|s| Uuid::parse_str(s).ok()).map(OrgId);
-        let message = event.proplink_message_id.as_deref().and_then(|s| Uuid::parse_str(s).ok());
+        let org = event
+            .proplink_org
+            .as_deref()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .map(OrgId);
+        let message = event
+            .proplink_message_id
+            .as_deref()
+            .and_then(|s| Uuid::parse_str(s).ok());
         let (route, note) = match (status, org, message) {
-            (None, _, _) => (None, Some(format!("event type {:?} is not tracked", event.event))),
-            (_, None, _) | (_, _, None) => (None, Some("the event names no PropLink message".into())),
+            (None, _, _) => (
+                None,
+                Some(format!("event type {:?} is not tracked", event.event)),
+            ),
+            (_, None, _) | (_, _, None) => {
+                (None, Some("the event names no PropLink message".into()))
+            }
             (Some(status), Some(org), Some(message_id)) => {
                 let detail = event.reason.clone().or(event.response.clone());
                 let payload = ProviderEventPayload {
@@ -287,7 +329,12 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<ParsedEvent>, WebhookError> {
                 (Some((org, payload)), None)
             }
         };
-        out.push(ParsedEvent { event_id, raw, route, note });
+        out.push(ParsedEvent {
+            event_id,
+            raw,
+            route,
+            note,
+        });
     }
     Ok(out)
 }

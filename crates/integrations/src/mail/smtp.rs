@@ -35,23 +35,37 @@ impl Smtp {
     pub fn new(settings: &SmtpSettings) -> Result<Self, String> {
         let builder = match settings.security {
             SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host),
-            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host),
-            SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)),
+            SmtpSecurity::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host)
+            }
+            SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                &settings.host,
+            )),
         }
         .map_err(|e| format!("the SMTP host \"{}\" cannot be used: {e}", settings.host))?;
-        let mut builder = builder.port(settings.port).timeout(Some(std::time::Duration::from_secs(30)));
+        let mut builder = builder
+            .port(settings.port)
+            .timeout(Some(std::time::Duration::from_secs(30)));
         if let (Some(user), Some(password)) = (&settings.username, &settings.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()));
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose_secret().to_owned(),
+            ));
         }
-        Ok(Self { transport: builder.build() })
+        Ok(Self {
+            transport: builder.build(),
+        })
     }
 }
 
 fn mailbox(address: &str, name: Option<&str>) -> Result<Mailbox, SendError> {
-    let addr = address
-        .parse()
-        .map_err(|_| SendError::Permanent(format!("\"{address}\" is not a valid e-mail address")))?;
-    Ok(Mailbox::new(name.filter(|n| !n.is_empty()).map(str::to_owned), addr))
+    let addr = address.parse().map_err(|_| {
+        SendError::Permanent(format!("\"{address}\" is not a valid e-mail address"))
+    })?;
+    Ok(Mailbox::new(
+        name.filter(|n| !n.is_empty()).map(str::to_owned),
+        addr,
+    ))
 }
 
 /// Builds the MIME message (plain text, plus HTML as an alternative when present).
@@ -62,9 +76,14 @@ pub fn build_message(email: &OutgoingEmail) -> Result<Message, SendError> {
         .subject(email.subject.clone())
         .message_id(Some(format!("<{}@proplink>", email.message_id)));
     let built = match &email.body_html {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.body_text.clone(), html.clone())),
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            email.body_text.clone(),
+            html.clone(),
+        )),
         None => builder.singlepart(
-            SinglePart::builder().header(header::ContentType::TEXT_PLAIN).body(email.body_text.clone()),
+            SinglePart::builder()
+                .header(header::ContentType::TEXT_PLAIN)
+                .body(email.body_text.clone()),
         ),
     };
     built.map_err(|e| SendError::Permanent(format!("the message cannot be built: {e}")))
@@ -79,9 +98,16 @@ impl Mailer for Smtp {
     async fn send(&self, email: &OutgoingEmail) -> Result<Accepted, SendError> {
         let message = build_message(email)?;
         match self.transport.send(message).await {
-            Ok(_) => Ok(Accepted { provider_message_id: Some(format!("{}@proplink", email.message_id)) }),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("the SMTP server refused the message: {e}"))),
-            Err(e) => Err(SendError::Transient { message: format!("SMTP delivery failed: {e}"), retry_after: None }),
+            Ok(_) => Ok(Accepted {
+                provider_message_id: Some(format!("{}@proplink", email.message_id)),
+            }),
+            Err(e) if e.is_permanent() => Err(SendError::Permanent(format!(
+                "the SMTP server refused the message: {e}"
+            ))),
+            Err(e) => Err(SendError::Transient {
+                message: format!("SMTP delivery failed: {e}"),
+                retry_after: None,
+            }),
         }
     }
 }
