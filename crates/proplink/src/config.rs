@@ -24,6 +24,9 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Bearer token that lets non-loopback callers read /metrics.
     pub metrics_token: Option<String>,
+    /// Mount the development mailbox (it shows every message, one-time codes included):
+    /// `demo` turns it on with the outbox mailer; never enable it on a public server.
+    pub dev_mailbox: bool,
     pub worker: WorkerConfig,
 }
 
@@ -108,6 +111,7 @@ impl Default for Config {
                 path: PathBuf::from(".proplink/files"),
             },
             metrics_token: None,
+            dev_mailbox: false,
             worker: WorkerConfig { concurrency: 4 },
         }
     }
@@ -195,7 +199,7 @@ impl Config {
         let mut s = WebSettings::new(self.domains.clone());
         s.tls = self.tls;
         s.metrics_token = self.metrics_token.clone().map(SecretString::from);
-        s.dev_mailbox = self.mail.provider == MailProvider::Outbox;
+        s.dev_mailbox = self.dev_mailbox && self.mail.provider == MailProvider::Outbox;
         s.sendgrid_webhook_key = self
             .mail
             .sendgrid
@@ -213,5 +217,40 @@ impl Config {
             username: s.username.clone(),
             password: s.password.clone().map(SecretString::from),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_production_server_never_shows_the_development_mailbox_by_default() {
+        let config = Config::default();
+        assert!(!config.web_settings().dev_mailbox);
+        let mut demo = Config::default();
+        demo.dev_mailbox = true;
+        assert!(demo.web_settings().dev_mailbox);
+        // Not even when asked, if mail really leaves the machine.
+        demo.mail.provider = MailProvider::Sendgrid;
+        assert!(!demo.web_settings().dev_mailbox);
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_use_localhost_hosts() {
+        let config = Config::default();
+        assert!(config.check().is_ok());
+        assert_eq!(config.domains.admin, "proplink.localhost");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn domains_must_be_lower_case_host_names() {
+        let mut config = Config::default();
+        config.domains.residence = "Residence Port".into();
+        assert_eq!(
+            config.check(),
+            Err("the configuration is not valid: domains.residence \"Residence Port\" is not a lower-case domain name".into())
+        );
     }
 }

@@ -53,16 +53,51 @@ fn lock(data_dir: &Path) -> Result<DemoLock, String> {
     }
 }
 
+/// The three connection URLs the demo needs: owner (migrations), server role, platform role.
+struct Urls {
+    owner: String,
+    app: String,
+    platform: String,
+    /// How to open the database with psql, for the banner.
+    psql: Option<String>,
+}
+
 pub async fn run(mut config: Config, data_dir: &Path, port: u16) -> Result<(), String> {
     runtime::init_logging("warn");
-    let _lock = lock(data_dir)?;
     config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    config.dev_mailbox = true;
+    if let Ok(app) = std::env::var("DATABASE_URL") {
+        // An existing database: the demo data goes there and nothing is started.
+        let need = |name: &str| {
+            std::env::var(name).map_err(|_| {
+                format!("DATABASE_URL is set, so the demo uses that database and also needs {name}")
+            })
+        };
+        let urls = Urls {
+            owner: need("DATABASE_OWNER_URL")?,
+            app,
+            platform: need("DATABASE_PLATFORM_URL")?,
+            psql: None,
+        };
+        return run_with(&config, &urls).await;
+    }
+    let _lock = lock(data_dir)?;
     println!(
         "Starting the embedded PostgreSQL under {} …",
         data_dir.display()
     );
     let embedded = Embedded::start(data_dir, Durability::Durable).await?;
-    let result = run_with(&config, &embedded).await;
+    let urls = Urls {
+        owner: embedded.owner_url(),
+        app: embedded.app_url(),
+        platform: embedded.platform_url(),
+        psql: Some(
+            embedded
+                .cluster
+                .psql_command(proplink_db::pools::OWNER_ROLE, crate::embedded::DATABASE),
+        ),
+    };
+    let result = run_with(&config, &urls).await;
     embedded
         .cluster
         .stop()
@@ -73,17 +108,16 @@ pub async fn run(mut config: Config, data_dir: &Path, port: u16) -> Result<(), S
     result
 }
 
-async fn run_with(config: &Config, embedded: &Embedded) -> Result<(), String> {
-    setup::migrate(&embedded.owner_url())
+async fn run_with(config: &Config, urls: &Urls) -> Result<(), String> {
+    setup::migrate(&urls.owner)
         .await
         .map_err(|e| e.to_string())?;
-    let (app, platform) =
-        runtime::connect(&embedded.app_url(), Some(&embedded.platform_url())).await?;
+    let (app, platform) = runtime::connect(&urls.app, Some(&urls.platform)).await?;
     let platform = platform.ok_or("the platform pool is missing")?;
     load_demo_data(&app, &platform).await?;
     let listener = runtime::bind(config).await?;
     let worker = runtime::build_worker(config, app.clone(), platform.clone())?;
-    print_banner(config, embedded);
+    print_banner(config, urls.psql.as_deref());
 
     let shutdown = runtime::shutdown_on_signal();
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
@@ -147,7 +181,7 @@ async fn welcome(app: &AppPool, org: &Organisation) -> Result<(), String> {
     tx.commit().await.map_err(|e| e.to_string())
 }
 
-fn print_banner(config: &Config, embedded: &Embedded) {
+fn print_banner(config: &Config, psql: Option<&str>) {
     let port = config.listen.port();
     let admin = &config.domains.admin;
     println!();
@@ -170,11 +204,11 @@ fn print_banner(config: &Config, embedded: &Embedded) {
         "E-mail is kept on this machine and shown in each organisation's development mailbox."
     );
     println!();
-    println!(
-        "Database (owner role): {}",
-        embedded
-            .cluster
-            .psql_command(proplink_db::pools::OWNER_ROLE, crate::embedded::DATABASE)
-    );
-    println!("Press Ctrl-C to stop (the database stops too; data is kept).");
+    match psql {
+        Some(psql) => {
+            println!("Database (owner role): {psql}");
+            println!("Press Ctrl-C to stop (the database stops too; data is kept).");
+        }
+        None => println!("Database: DATABASE_URL. Press Ctrl-C to stop."),
+    }
 }

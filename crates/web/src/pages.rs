@@ -44,10 +44,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Prometheus metrics: for loopback callers, or with the configured bearer token.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap, req: Request) -> Response {
-    let loopback = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
+    // A reverse proxy on the same machine makes every caller look local: a forwarded request
+    // is not treated as a local one.
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| headers.contains_key(*h));
+    let loopback = !forwarded
+        && req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
     let token_ok = match (
         &state.settings().metrics_token,
         headers.get(header::AUTHORIZATION),

@@ -435,6 +435,12 @@ async fn metrics_are_for_loopback_or_the_token_holder() {
         send(&app, from([203, 0, 113, 9], None)).await.status,
         StatusCode::NOT_FOUND
     );
+    // Through a proxy on the same machine the peer is loopback, but the caller is not local.
+    let mut proxied = from([127, 0, 0, 1], None);
+    proxied
+        .headers_mut()
+        .insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+    assert_eq!(send(&app, proxied).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         send(&app, from([203, 0, 113, 9], Some("Bearer wrong")))
             .await
