@@ -228,8 +228,10 @@ mod tests {
     fn a_production_server_never_shows_the_development_mailbox_by_default() {
         let config = Config::default();
         assert!(!config.web_settings().dev_mailbox);
-        let mut demo = Config::default();
-        demo.dev_mailbox = true;
+        let mut demo = Config {
+            dev_mailbox: true,
+            ..Config::default()
+        };
         assert!(demo.web_settings().dev_mailbox);
         // Not even when asked, if mail really leaves the machine.
         demo.mail.provider = MailProvider::Sendgrid;
