@@ -7,20 +7,9 @@
 )]
 
 use proplink_db::audit;
-use proplink_db::email::{self, NewEmail};
-use proplink_test_support::TestDb;
+use proplink_db::email;
+use proplink_test_support::{TestDb, sample_email};
 use sqlx::Connection;
-
-fn note(to: &str) -> NewEmail {
-    NewEmail {
-        to_address: to.into(),
-        to_name: Some("Mr Patel".into()),
-        subject: "Your demand".into(),
-        body_text: "Your one-time code is 123456".into(),
-        body_html: None,
-        category: "general".into(),
-    }
-}
 
 #[tokio::test]
 async fn every_write_is_recorded_with_actor_channel_and_changes_and_reads_as_sentences() {
@@ -28,7 +17,7 @@ async fn every_write_is_recorded_with_actor_channel_and_changes_and_reads_as_sen
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let ctx = db.staff(&org, "Jane Doe");
     let mut tx = db.app.begin(&ctx).await.unwrap();
-    let id = email::queue(&mut tx, note("patel@example.com"))
+    let id = email::queue(&mut tx, sample_email("patel@example.com"))
         .await
         .unwrap();
     email::mark_sent(&mut tx, id, "outbox", None).await.unwrap();
@@ -69,7 +58,7 @@ async fn a_single_field_change_reads_from_old_to_new() {
     let db = TestDb::new().await;
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
-    let id = email::queue(&mut tx, note("patel@example.com"))
+    let id = email::queue(&mut tx, sample_email("patel@example.com"))
         .await
         .unwrap();
     email::mark_failed(&mut tx, id, "mailbox full")
@@ -90,7 +79,7 @@ async fn the_server_role_cannot_change_or_remove_audit_events() {
     let db = TestDb::new().await;
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
-    email::queue(&mut tx, note("patel@example.com"))
+    email::queue(&mut tx, sample_email("patel@example.com"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -129,7 +118,7 @@ async fn verify_passes_an_untouched_chain_and_names_the_first_altered_event() {
     for o in [&org, &other] {
         let mut tx = db.app.begin(&db.staff(o, "Jane Doe")).await.unwrap();
         for i in 0..3 {
-            email::queue(&mut tx, note(&format!("p{i}@example.com")))
+            email::queue(&mut tx, sample_email(&format!("p{i}@example.com")))
                 .await
                 .unwrap();
         }
@@ -139,12 +128,7 @@ async fn verify_passes_an_untouched_chain_and_names_the_first_altered_event() {
     assert_eq!((report.events, report.broken), (6, None));
 
     // Someone with the owner's rights edits event #3 behind the application's back.
-    let mut owner = db.owner.begin().await.unwrap();
-    sqlx::query("select set_config('app.organisation_id', $1, true)")
-        .bind(org.id.to_string())
-        .execute(&mut *owner)
-        .await
-        .unwrap();
+    let mut owner = db.owner_in(&org).await;
     let changed = sqlx::query("update audit_event set actor_name = 'Someone else' where seq = 3")
         .execute(&mut *owner)
         .await
@@ -176,7 +160,7 @@ async fn verify_detects_a_deleted_event_and_a_truncated_tail() {
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
     for i in 0..3 {
-        email::queue(&mut tx, note(&format!("p{i}@example.com")))
+        email::queue(&mut tx, sample_email(&format!("p{i}@example.com")))
             .await
             .unwrap();
     }
@@ -221,7 +205,7 @@ async fn concurrent_writers_extend_one_chain_without_forks() {
         tasks.push(tokio::spawn(async move {
             for i in 0..per_writer {
                 let mut tx = app.begin(&ctx).await.unwrap();
-                email::queue(&mut tx, note(&format!("w{w}-{i}@example.com")))
+                email::queue(&mut tx, sample_email(&format!("w{w}-{i}@example.com")))
                     .await
                     .unwrap();
                 tx.commit().await.unwrap();

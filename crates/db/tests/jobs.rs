@@ -6,26 +6,15 @@
     reason = "a test fails by panicking, helpers included"
 )]
 
-use proplink_db::email::{self, NewEmail};
+use proplink_db::email;
 use proplink_db::jobs::{self, Job, JobError, JobHandler, NewJob, Outcome, Worker, WorkerConfig};
 use proplink_db::{TenantTx, audit};
-use proplink_test_support::TestDb;
+use proplink_test_support::{TestDb, sample_email};
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
-
-fn message() -> NewEmail {
-    NewEmail {
-        to_address: "patel@example.com".into(),
-        to_name: None,
-        subject: "Hello".into(),
-        body_text: "Body".into(),
-        body_html: None,
-        category: "general".into(),
-    }
-}
 
 /// Marks the payload's message failed: a visible, audited effect of the job.
 struct MarkMessage {
@@ -63,7 +52,9 @@ async fn queue_marker(
     max_attempts: i32,
 ) -> (Uuid, Uuid) {
     let mut tx = db.app.begin(&db.staff(org, "Jane Doe")).await.unwrap();
-    let message = email::queue(&mut tx, message()).await.unwrap();
+    let message = email::queue(&mut tx, sample_email("patel@example.com"))
+        .await
+        .unwrap();
     let job = jobs::enqueue(
         &mut tx,
         NewJob::new("test.mark", serde_json::json!({ "message_id": message }))
@@ -272,7 +263,9 @@ async fn a_worker_killed_mid_job_loses_nothing() {
     let db = TestDb::new().await;
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
-    let message = email::queue(&mut tx, message()).await.unwrap();
+    let message = email::queue(&mut tx, sample_email("patel@example.com"))
+        .await
+        .unwrap();
     sqlx::query("update job set state = 'done' where kind = 'email.send'")
         .execute(tx.conn())
         .await

@@ -7,20 +7,9 @@
 )]
 
 use proplink_db::DbError;
-use proplink_db::email::{self, NewEmail};
+use proplink_db::email;
 use proplink_db::organisation::{self, OrgStatus};
-use proplink_test_support::{TestDb, probe};
-
-fn test_email(to: &str) -> NewEmail {
-    NewEmail {
-        to_address: to.into(),
-        to_name: None,
-        subject: "Hello".into(),
-        body_text: "Body".into(),
-        body_html: None,
-        category: "general".into(),
-    }
-}
+use proplink_test_support::{TestDb, probe, sample_email};
 
 #[tokio::test]
 async fn neither_organisation_can_read_or_write_the_others_rows() {
@@ -65,7 +54,7 @@ async fn a_read_only_organisation_refuses_writes_but_still_reads() {
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     let ctx = db.staff(&org, "Jane Doe");
     let mut tx = db.app.begin(&ctx).await.unwrap();
-    let id = email::queue(&mut tx, test_email("one@example.com"))
+    let id = email::queue(&mut tx, sample_email("one@example.com"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -77,7 +66,7 @@ async fn a_read_only_organisation_refuses_writes_but_still_reads() {
     );
 
     let mut tx = db.app.begin(&ctx).await.unwrap();
-    let err = email::queue(&mut tx, test_email("two@example.com"))
+    let err = email::queue(&mut tx, sample_email("two@example.com"))
         .await
         .unwrap_err();
     match err {
@@ -97,12 +86,7 @@ async fn a_read_only_organisation_refuses_writes_but_still_reads() {
         .await;
     // The owner is subject to FORCE RLS: with no context it sees no rows, so set one.
     assert!(err.map(|r| r.rows_affected()).unwrap_or(0) == 0);
-    let mut owner = db.owner.begin().await.unwrap();
-    sqlx::query("select set_config('app.organisation_id', $1, true)")
-        .bind(org.id.to_string())
-        .execute(&mut *owner)
-        .await
-        .unwrap();
+    let mut owner = db.owner_in(&org).await;
     let err = sqlx::query("delete from email_event")
         .execute(&mut *owner)
         .await;
@@ -117,6 +101,6 @@ async fn a_read_only_organisation_refuses_writes_but_still_reads() {
     // Reads still work.
     let mut tx = db.app.begin(&ctx).await.unwrap();
     let message = email::get(&mut tx, id).await.unwrap().unwrap();
-    assert_eq!(message.subject, "Hello");
+    assert_eq!(message.subject, "Your service charge demand");
     assert_eq!(email::recent(&mut tx, 10).await.unwrap().len(), 1);
 }

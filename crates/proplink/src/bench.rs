@@ -299,40 +299,22 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
         },
     );
 
+    let org = org_ids[0].0;
     println!(
         "\nSingle-row inserts, each its own TenantTx and commit ({ops} each, durable commits):"
     );
-    let org = org_ids[0].0;
     let mut audited = Duration::ZERO;
     let mut plain = Duration::ZERO;
     for i in 0..ops {
         for (table, total) in [("bench_item", &mut audited), ("bench_plain", &mut plain)] {
             let t = Instant::now();
             let mut tx = app.begin(&ctx(org)).await.map_err(e)?;
-            sqlx::query(AssertSqlSafe(format!(
-                "insert into {} (organisation_id, id, name, amount_pence, created_at) values ($1, $2, $3, $4, now())",
-                quote_ident(table)
-            )))
-            .bind(org)
-            .bind(Uuid::now_v7())
-            .bind(format!("New item {i}"))
-            .bind(i64::try_from(i).unwrap_or(0))
-            .execute(tx.conn())
-            .await
-            .map_err(e)?;
+            insert_one(&mut tx, table, org, i).await?;
             tx.commit().await.map_err(e)?;
             *total += t.elapsed();
         }
     }
-    let per = |d: Duration| d.as_secs_f64() / ops as f64;
-    println!(
-        "  audited {:>7.0} inserts/s ({:.1} µs)   un-audited {:>7.0} inserts/s ({:.1} µs)   audit cost {:.2}×",
-        1.0 / per(audited),
-        per(audited) * 1e6,
-        1.0 / per(plain),
-        per(plain) * 1e6,
-        per(audited) / per(plain)
-    );
+    report_inserts(ops, audited, plain);
 
     println!(
         "\nSingle-row inserts inside one transaction ({ops} each; statement cost without commit):"
@@ -343,21 +325,39 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
     for i in 0..ops {
         for (table, total) in [("bench_item", &mut audited), ("bench_plain", &mut plain)] {
             let t = Instant::now();
-            sqlx::query(AssertSqlSafe(format!(
-                "insert into {} (organisation_id, id, name, amount_pence, created_at) values ($1, $2, $3, $4, now())",
-                quote_ident(table)
-            )))
-            .bind(org)
-            .bind(Uuid::now_v7())
-            .bind(format!("Batch item {i}"))
-            .bind(i64::try_from(i).unwrap_or(0))
-            .execute(tx.conn())
-            .await
-            .map_err(e)?;
+            insert_one(&mut tx, table, org, i).await?;
             *total += t.elapsed();
         }
     }
     tx.rollback().await.map_err(e)?;
+    report_inserts(ops, audited, plain);
+    app.close().await;
+    platform.close().await;
+    Ok(())
+}
+
+async fn insert_one(
+    tx: &mut proplink_db::TenantTx,
+    table: &str,
+    org: Uuid,
+    i: usize,
+) -> Result<(), String> {
+    sqlx::query(AssertSqlSafe(format!(
+        "insert into {} (organisation_id, id, name, amount_pence, created_at) values ($1, $2, $3, $4, now())",
+        quote_ident(table)
+    )))
+    .bind(org)
+    .bind(Uuid::now_v7())
+    .bind(format!("New item {i}"))
+    .bind(i64::try_from(i).unwrap_or(0))
+    .execute(tx.conn())
+    .await
+    .map(|_| ())
+    .map_err(e)
+}
+
+fn report_inserts(ops: usize, audited: Duration, plain: Duration) {
+    let per = |d: Duration| d.as_secs_f64() / ops as f64;
     println!(
         "  audited {:>7.0} inserts/s ({:.1} µs)   un-audited {:>7.0} inserts/s ({:.1} µs)   audit cost {:.2}×",
         1.0 / per(audited),
@@ -366,7 +366,4 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
         per(plain) * 1e6,
         per(audited) / per(plain)
     );
-    app.close().await;
-    platform.close().await;
-    Ok(())
 }

@@ -5,8 +5,8 @@
     reason = "a test fails by panicking, helpers included"
 )]
 
-use proplink_db::email::{self, NewEmail};
-use proplink_test_support::TestDb;
+use proplink_db::email;
+use proplink_test_support::{TestDb, sample_email};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -77,19 +77,9 @@ async fn audit_verify_passes_an_intact_chain_and_fails_naming_the_altered_event(
     let org = db.org("goldcrest", "Goldcrest Estates").await;
     db.org("acme", "Acme Property Group").await;
     let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
-    email::queue(
-        &mut tx,
-        NewEmail {
-            to_address: "a@example.com".into(),
-            to_name: None,
-            subject: "s".into(),
-            body_text: "b".into(),
-            body_html: None,
-            category: "general".into(),
-        },
-    )
-    .await
-    .unwrap();
+    email::queue(&mut tx, sample_email("a@example.com"))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let verify = |args: &[&str]| {
         proplink()
@@ -106,12 +96,7 @@ async fn audit_verify_passes_an_intact_chain_and_fails_naming_the_altered_event(
         "acme: 0 events, chain intact\ngoldcrest: 2 events, chain intact\n"
     );
 
-    let mut owner = db.owner.begin().await.unwrap();
-    sqlx::query("select set_config('app.organisation_id', $1, true)")
-        .bind(org.id.to_string())
-        .execute(&mut *owner)
-        .await
-        .unwrap();
+    let mut owner = db.owner_in(&org).await;
     sqlx::query("update audit_event set changes = '{}' where seq = 1")
         .execute(&mut *owner)
         .await

@@ -256,3 +256,29 @@ impl Drop for TestDb {
 }
 
 pub mod probe;
+
+/// A plain message to `to`, for tests that need some tenant data.
+pub fn sample_email(to: &str) -> proplink_db::email::NewEmail {
+    proplink_db::email::NewEmail {
+        to_address: to.into(),
+        to_name: Some("Mr Patel".into()),
+        subject: "Your service charge demand".into(),
+        body_text: "Your one-time code is 123456".into(),
+        body_html: None,
+        category: "general".into(),
+    }
+}
+
+impl TestDb {
+    /// A transaction as the owner role inside `org`'s context: what someone with the owner's
+    /// rights working directly in SQL would have (FORCE makes RLS apply to the owner too).
+    pub async fn owner_in(&self, org: &Organisation) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut tx = self.owner.begin().await.expect("owner transaction");
+        sqlx::query("select set_config('app.organisation_id', $1, true)")
+            .bind(org.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .expect("set the organisation");
+        tx
+    }
+}
