@@ -38,8 +38,9 @@ $fn$;
 -- 2. Appends an event with the changed columns (old -> new), the actor, channel and request
 --    from the tenant transaction's settings, to the organisation's hash chain.
 --
--- The chain head lives on the organisation row and is taken FOR NO KEY UPDATE, so concurrent
--- writers in one organisation queue behind each other: the chain cannot fork. The function runs
+-- The chain head lives on the organisation row. The first event of a transaction takes that row
+-- FOR NO KEY UPDATE, so concurrent writers in one organisation queue behind each other; the
+-- primary key (organisation_id, seq) makes a fork impossible whatever the isolation level. The function runs
 -- as its owner (SECURITY DEFINER) so that the server role needs no INSERT on audit_event and
 -- cannot forge or edit events. Trigger arguments name columns whose values are redacted
 -- (secrets such as one-time codes in e-mail bodies).
@@ -65,25 +66,37 @@ declare
     v_channel text := coalesce(nullif(current_setting('app.channel', true), ''),
         case when session_user = 'proplink_platform' then 'platform' else 'direct' end);
     v_request text := nullif(current_setting('app.request_id', true), '');
+    v_chain_key text;
+    v_chain text;
 begin
     if tg_op <> 'INSERT' then v_old := to_jsonb(old); end if;
     if tg_op <> 'DELETE' then v_new := to_jsonb(new); end if;
     v_org := coalesce(v_new ->> 'organisation_id', v_old ->> 'organisation_id')::uuid;
     v_record := coalesce(v_new ->> 'id', v_old ->> 'id', '');
 
-    select o.status, o.slug, o.audit_seq, o.audit_head
-      into v_status, v_slug, v_seq, v_prev
-      from organisation o where o.id = v_org
-      for no key update;
-    if not found then
-        raise exception 'organisation % does not exist', v_org using errcode = 'foreign_key_violation';
-    end if;
-    if v_status <> 'active' then
-        raise exception using
-            errcode = 'PL001',
-            message = format('The organisation "%s" is %s: nothing in it can be changed.',
-                             v_slug, replace(v_status, '_', '-')),
-            hint = 'Its records can still be read. PropLink support can reactivate it.';
+    -- The running head of this organisation's chain within this transaction: "seq:hash".
+    v_chain_key := 'proplink.chain_' || replace(v_org::text, '-', '');
+    v_chain := nullif(current_setting(v_chain_key, true), '');
+    if v_chain is null then
+        -- First event of this organisation in this transaction: take the chain (writers in one
+        -- organisation queue here until commit) and check the organisation may be changed.
+        select o.status, o.slug, o.audit_seq, o.audit_head
+          into v_status, v_slug, v_seq, v_prev
+          from organisation o where o.id = v_org
+          for no key update;
+        if not found then
+            raise exception 'organisation % does not exist', v_org using errcode = 'foreign_key_violation';
+        end if;
+        if v_status <> 'active' then
+            raise exception using
+                errcode = 'PL001',
+                message = format('The organisation "%s" is %s: nothing in it can be changed.',
+                                 v_slug, replace(v_status, '_', '-')),
+                hint = 'Its records can still be read. PropLink support can reactivate it.';
+        end if;
+    else
+        v_seq := split_part(v_chain, ':', 1)::bigint;
+        v_prev := split_part(v_chain, ':', 2);
     end if;
 
     if tg_op = 'INSERT' then
@@ -122,7 +135,25 @@ begin
     values (v_org, v_seq, tg_table_name, v_record, v_op, v_changes, v_actor_id, v_actor_kind,
             v_actor_name, v_channel, v_request, v_at, v_prev, v_hash);
 
-    update organisation set audit_seq = v_seq, audit_head = v_hash where id = v_org;
+    -- Carried to the next event of this transaction (a savepoint rollback restores it with the
+    -- events it removes); written to the organisation once, at commit, by audit_seal().
+    perform set_config(v_chain_key, v_seq || ':' || v_hash, true);
+    return null;
+end
+$fn$;
+
+-- Deferred to commit, once per event: the event that is the transaction's last for its
+-- organisation writes the chain head back to the organisation row. Updating the head per
+-- event instead would pile up one row version per event inside a long transaction, making
+-- each further event slower (a 10,000-row import would crawl).
+create or replace function proplink.audit_seal() returns trigger
+language plpgsql security definer set search_path = pg_catalog, public as $fn$
+begin
+    if current_setting('proplink.chain_' || replace(new.organisation_id::text, '-', ''), true)
+       = new.seq || ':' || new.hash then
+        update organisation set audit_seq = new.seq, audit_head = new.hash
+         where id = new.organisation_id;
+    end if;
     return null;
 end
 $fn$;

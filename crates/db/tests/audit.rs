@@ -229,3 +229,66 @@ async fn concurrent_writers_extend_one_chain_without_forks() {
     .unwrap();
     assert_eq!(forks, 0);
 }
+
+#[tokio::test]
+async fn a_long_transaction_extends_the_chain_and_seals_the_head_once_at_commit() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Importer")).await.unwrap();
+    for i in 0..500 {
+        email::queue(&mut tx, sample_email(&format!("row{i}@example.com")))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
+    assert_eq!((report.events, report.broken), (1000, None));
+    let mut su = db.superuser().await;
+    let head: i64 = sqlx::query_scalar("select audit_seq from organisation where id = $1")
+        .bind(org.id.0)
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
+    assert_eq!(head, 1000);
+}
+
+#[tokio::test]
+async fn savepoints_and_rollbacks_leave_no_gap_in_the_chain() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let ctx = db.staff(&org, "Jane Doe");
+
+    // A whole transaction rolled back: nothing recorded, the head untouched.
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    email::queue(&mut tx, sample_email("gone@example.com"))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+
+    // A savepoint rolled back in the middle of a transaction.
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    email::queue(&mut tx, sample_email("kept1@example.com"))
+        .await
+        .unwrap();
+    sqlx::query("savepoint s").execute(tx.conn()).await.unwrap();
+    email::queue(&mut tx, sample_email("undone@example.com"))
+        .await
+        .unwrap();
+    sqlx::query("rollback to savepoint s")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    email::queue(&mut tx, sample_email("kept2@example.com"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    email::queue(&mut tx, sample_email("later@example.com"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
+    assert_eq!((report.events, report.broken), (6, None));
+}
