@@ -114,8 +114,9 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
     exec(&mut owner, "drop trigger audit on bench_plain").await?;
     owner.close().await.map_err(e)?;
 
+    // One connection per side, so both paths run on equally warm server processes.
     let settings = PoolSettings {
-        max_connections: 4,
+        max_connections: 1,
         ..PoolSettings::default()
     };
     let platform = PlatformPool::new(&cluster.url(PLATFORM_ROLE, db), &settings).map_err(e)?;
@@ -165,104 +166,38 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
     }
 
     println!(
-        "\nRow-level security (each query inside an open transaction; {} operations):",
+        "\nRow-level security (query time only, each in its own fresh transaction; {} operations):",
         samples.len()
     );
-    // Warm both paths' caches and prepared statements.
     let ctx = |org: Uuid| TenantContext {
         org: OrgId(org),
         actor: Actor::system(),
         channel: Channel::Platform,
         request_id: None,
     };
-    let lookup_rls = "select id, name, amount_pence, created_at from bench_item where id = $1";
-    let lookup_explicit = "select id, name, amount_pence, created_at from bench_item where organisation_id = $1 and id = $2";
-    let list_rls = "select id, name, amount_pence, created_at from bench_item order by created_at desc, id desc limit 50 offset 100";
-    let list_explicit = "select id, name, amount_pence, created_at from bench_item where organisation_id = $1 order by created_at desc, id desc limit 50 offset 100";
 
-    let mut tx = app.begin(&ctx(samples[0].0)).await.map_err(e)?;
-    let mut su_tx = su.begin().await.map_err(e)?;
-    let mut rls_total = Duration::ZERO;
-    let mut explicit_total = Duration::ZERO;
-    for round in 0..2 {
-        rls_total = Duration::ZERO;
-        explicit_total = Duration::ZERO;
-        for (org, id) in &samples {
-            drop(tx);
-            tx = app.begin(&ctx(*org)).await.map_err(e)?;
-            let t = Instant::now();
-            sqlx::query(lookup_rls)
-                .bind(id)
-                .fetch_one(tx.conn())
-                .await
-                .map_err(e)?;
-            rls_total += t.elapsed();
-            let t = Instant::now();
-            sqlx::query(lookup_explicit)
-                .bind(org)
-                .bind(id)
-                .fetch_one(&mut *su_tx)
-                .await
-                .map_err(e)?;
-            explicit_total += t.elapsed();
-        }
-        if round == 0 {
-            continue; // warm-up
-        }
-    }
+    let su_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&cluster.url(SUPERUSER, db))
+        .await
+        .map_err(e)?;
     let n = u32::try_from(samples.len()).unwrap_or(u32::MAX);
-    report(
-        "indexed lookup by id",
-        &Timing {
-            per_op: rls_total / n,
-        },
-        &Timing {
-            per_op: explicit_total / n,
-        },
-    );
-
-    rls_total = Duration::ZERO;
-    explicit_total = Duration::ZERO;
-    for round in 0..2 {
-        rls_total = Duration::ZERO;
-        explicit_total = Duration::ZERO;
-        for (org, _) in &samples {
-            drop(tx);
-            tx = app.begin(&ctx(*org)).await.map_err(e)?;
-            let t = Instant::now();
-            let a = sqlx::query(list_rls)
-                .fetch_all(tx.conn())
-                .await
-                .map_err(e)?;
-            rls_total += t.elapsed();
-            let t = Instant::now();
-            let b = sqlx::query(list_explicit)
-                .bind(org)
-                .fetch_all(&mut *su_tx)
-                .await
-                .map_err(e)?;
-            explicit_total += t.elapsed();
-            if a.len() != b.len() {
-                return Err(format!(
-                    "the two list queries disagree: {} rows against {}",
-                    a.len(),
-                    b.len()
-                ));
-            }
-        }
-        let _ = round;
+    for (label, query) in [
+        ("indexed lookup by id", Query::Lookup),
+        ("paginated list (50 rows, offset 100)", Query::List),
+    ] {
+        // One warm-up pass (plans, caches), then the measured pass.
+        compare(&app, &su_pool, &samples, query).await?;
+        let (rls, explicit) = compare(&app, &su_pool, &samples, query).await?;
+        report(
+            label,
+            &Timing { per_op: rls / n },
+            &Timing {
+                per_op: explicit / n,
+            },
+        );
     }
-    report(
-        "paginated list (50 rows, offset 100)",
-        &Timing {
-            per_op: rls_total / n,
-        },
-        &Timing {
-            per_op: explicit_total / n,
-        },
-    );
-    drop(tx);
-    su_tx.rollback().await.map_err(e)?;
+    su_pool.close().await;
 
     // Whole request shape: TenantTx begin + set_config + query + commit vs one plain query.
     let mut rls_total = Duration::ZERO;
@@ -270,7 +205,7 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
     for (org, id) in &samples {
         let t = Instant::now();
         let mut tx = app.begin(&ctx(*org)).await.map_err(e)?;
-        sqlx::query(lookup_rls)
+        sqlx::query(Query::Lookup.rls())
             .bind(id)
             .fetch_one(tx.conn())
             .await
@@ -278,7 +213,7 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
         tx.commit().await.map_err(e)?;
         rls_total += t.elapsed();
         let t = Instant::now();
-        sqlx::query(lookup_explicit)
+        sqlx::query(Query::Lookup.explicit())
             .bind(org)
             .bind(id)
             .fetch_one(&mut su)
@@ -366,4 +301,86 @@ fn report_inserts(ops: usize, audited: Duration, plain: Duration) {
         per(plain) * 1e6,
         per(audited) / per(plain)
     );
+}
+
+#[derive(Clone, Copy)]
+enum Query {
+    Lookup,
+    List,
+}
+
+impl Query {
+    fn rls(self) -> &'static str {
+        match self {
+            Self::Lookup => {
+                "select id, name, amount_pence, created_at from bench_item where id = $1"
+            }
+            Self::List => {
+                "select id, name, amount_pence, created_at from bench_item order by created_at desc, id desc limit 50 offset 100"
+            }
+        }
+    }
+
+    fn explicit(self) -> &'static str {
+        match self {
+            Self::Lookup => {
+                "select id, name, amount_pence, created_at from bench_item where organisation_id = $1 and id = $2"
+            }
+            Self::List => {
+                "select id, name, amount_pence, created_at from bench_item where organisation_id = $1 order by created_at desc, id desc limit 50 offset 100"
+            }
+        }
+    }
+}
+
+/// Times one query per sample both ways, each inside a transaction opened (untimed) just
+/// before it: through `TenantTx` with RLS, and as a superuser (who bypasses RLS; FORCE
+/// subjects the owner to it) with the explicit filter. Returns the total time of each.
+async fn compare(
+    app: &AppPool,
+    su: &sqlx::PgPool,
+    samples: &[(Uuid, Uuid)],
+    query: Query,
+) -> Result<(Duration, Duration), String> {
+    let mut rls = Duration::ZERO;
+    let mut explicit = Duration::ZERO;
+    for (org, id) in samples {
+        let ctx = TenantContext {
+            org: OrgId(*org),
+            actor: Actor::system(),
+            channel: Channel::Platform,
+            request_id: None,
+        };
+        let mut tx = app.begin(&ctx).await.map_err(e)?;
+        let t = Instant::now();
+        let q = sqlx::query(query.rls());
+        let q = if matches!(query, Query::Lookup) {
+            q.bind(id)
+        } else {
+            q
+        };
+        let a = q.fetch_all(tx.conn()).await.map_err(e)?;
+        rls += t.elapsed();
+        tx.rollback().await.map_err(e)?;
+
+        let mut su_tx = su.begin().await.map_err(e)?;
+        let t = Instant::now();
+        let q = sqlx::query(query.explicit()).bind(org);
+        let q = if matches!(query, Query::Lookup) {
+            q.bind(id)
+        } else {
+            q
+        };
+        let b = q.fetch_all(&mut *su_tx).await.map_err(e)?;
+        explicit += t.elapsed();
+        su_tx.rollback().await.map_err(e)?;
+        if a.len() != b.len() || a.is_empty() {
+            return Err(format!(
+                "the two queries disagree: {} rows against {}",
+                a.len(),
+                b.len()
+            ));
+        }
+    }
+    Ok((rls, explicit))
 }
