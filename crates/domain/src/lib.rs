@@ -11,3 +11,4 @@ pub mod ids;
 pub use ids::OrgId;
 pub mod email;
 pub use email::EmailAddress;
+pub mod permissions;
