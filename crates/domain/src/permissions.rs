@@ -96,7 +96,7 @@ pub const DOMAINS: &[Domain] = &[
         key: "estate",
         label: "Estates",
         area: Area::Portfolio,
-        verbs: RECORD,
+        verbs: RESTORABLE,
         extras: &[],
     },
     Domain {
@@ -110,14 +110,14 @@ pub const DOMAINS: &[Domain] = &[
         key: "building",
         label: "Buildings, floors and spaces",
         area: Area::Portfolio,
-        verbs: RECORD,
+        verbs: RESTORABLE,
         extras: &[],
     },
     Domain {
         key: "unit",
         label: "Units",
         area: Area::Portfolio,
-        verbs: EDITABLE,
+        verbs: RESTORABLE,
         extras: &[],
     },
     Domain {

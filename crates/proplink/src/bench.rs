@@ -19,6 +19,11 @@ use uuid::Uuid;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// What one Argon2id password hash costs here, for a few parameter sets (target 50–150 ms).
+    Argon2 {
+        #[arg(long, default_value_t = 10)]
+        samples: u32,
+    },
     /// RLS through TenantTx versus an explicit filter; audited versus un-audited inserts.
     Tenancy {
         #[arg(long, default_value_t = 1_000_000)]
@@ -36,6 +41,7 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand) -> Result<(), String> {
     match cmd {
+        BenchCommand::Argon2 { samples } => argon2(samples.max(1)).await,
         BenchCommand::Tenancy {
             rows,
             orgs,
@@ -383,4 +389,69 @@ async fn compare(
         }
     }
     Ok((rls, explicit))
+}
+
+async fn argon2(samples: u32) -> Result<(), String> {
+    use proplink_auth::password::{HashParams, PasswordHasherPool};
+    use secrecy::SecretString;
+    println!("Argon2id, {samples} hashes each, on tokio's blocking pool:");
+    let production = HashParams::PRODUCTION;
+    for params in [
+        HashParams {
+            memory_kib: 19_456,
+            iterations: 2,
+            lanes: 1,
+        },
+        HashParams {
+            memory_kib: 47_104,
+            iterations: 1,
+            lanes: 1,
+        },
+        HashParams {
+            memory_kib: 65_536,
+            iterations: 2,
+            lanes: 1,
+        },
+        production,
+        HashParams {
+            memory_kib: 131_072,
+            iterations: 3,
+            lanes: 1,
+        },
+    ] {
+        let hasher = PasswordHasherPool::new(params).map_err(e)?;
+        let started = Instant::now();
+        let mut last = String::new();
+        for i in 0..samples {
+            last = hasher
+                .hash(SecretString::from(format!("correct horse battery {i}")))
+                .await
+                .map_err(e)?;
+        }
+        let hash = started.elapsed() / samples;
+        let started = Instant::now();
+        for _ in 0..samples {
+            hasher
+                .verify(
+                    SecretString::from("wrong password 1".to_owned()),
+                    Some(last.clone()),
+                )
+                .await;
+        }
+        let verify = started.elapsed() / samples;
+        println!(
+            "  m={:>6} KiB t={} p={}   hash {:>6.1} ms   verify {:>6.1} ms{}",
+            params.memory_kib,
+            params.iterations,
+            params.lanes,
+            hash.as_secs_f64() * 1e3,
+            verify.as_secs_f64() * 1e3,
+            if params == production {
+                "   <- in use"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
 }
