@@ -4,6 +4,7 @@
 //! - [`setup`]: roles, databases and migrations.
 //! - [`tenant`]: [`TenantTx`], the only handle to tenant data (DESIGN.md §2).
 //! - [`organisation`], [`audit`], [`jobs`], [`email`], [`webhook`]: repositories by area.
+//! - [`links`], [`portal`], [`rate_limit`]: signed links, portal one-time codes, abuse limits.
 //! - [`lint`]: the schema rules every tenant table must follow, checked against the catalogue.
 
 pub mod audit;
@@ -11,9 +12,12 @@ pub mod cluster;
 pub mod email;
 pub mod error;
 pub mod jobs;
+pub mod links;
 pub mod lint;
 pub mod organisation;
 pub mod pools;
+pub mod portal;
+pub mod rate_limit;
 pub mod setup;
 pub mod tenant;
 pub mod webhook;

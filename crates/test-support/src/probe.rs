@@ -7,10 +7,14 @@
 #![expect(clippy::unwrap_used, reason = "test harness")]
 
 use crate::TestDb;
+use proplink_auth::codes::CodeKey;
 use proplink_db::email::{self, NewEmail, ProviderEvent};
+use proplink_db::links::{self, NewLink};
 use proplink_db::organisation::Organisation;
+use proplink_db::portal::{self, Portal};
 use proplink_db::setup::quote_ident;
 use proplink_db::{TenantTx, lint};
+use proplink_domain::EmailAddress;
 use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
@@ -44,6 +48,37 @@ pub async fn seed(db: &TestDb, org: &Organisation) {
     )
     .await
     .unwrap();
+    // A contractor's link, and a resident with a sign-in code waiting.
+    let now = time_now();
+    links::mint(
+        &mut tx,
+        NewLink {
+            record_type: "work_order".into(),
+            record_id: Uuid::now_v7(),
+            recipient_email: EmailAddress::parse("plumber@example.com").unwrap(),
+            recipient_name: Some("Bright Spark Plumbing".into()),
+            expires_at: now + time::Duration::days(14),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let smith = EmailAddress::parse("smith@example.com").unwrap();
+    portal::create_account(&mut tx, Portal::ResidencePort, &smith, "Mr Smith")
+        .await
+        .unwrap();
+    assert!(
+        portal::request_sign_in_code(
+            &mut tx,
+            &CodeKey::generate(),
+            Portal::ResidencePort,
+            &smith,
+            &org.name,
+            now
+        )
+        .await
+        .unwrap()
+    );
     tx.commit().await.unwrap();
 }
 
