@@ -116,3 +116,25 @@ mod tests {
         assert_eq!(otpauth_uri("not base32!", "x"), Err(TotpError::BadSecret));
     }
 }
+
+/// The `otpauth://` URI as an SVG QR code, to show on the enrolment page (the URI is shown as
+/// text beside it for people who cannot scan).
+pub fn qr_svg(uri: &str) -> Result<String, TotpError> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|_| TotpError::BadSecret)?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build())
+}
+
+#[cfg(test)]
+mod qr_tests {
+    #[test]
+    fn the_enrolment_qr_code_is_an_svg() {
+        let uri = super::otpauth_uri(&super::new_secret(), "jane@goldcrest.co.uk").unwrap();
+        let svg = super::qr_svg(&uri).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("</svg>"));
+        assert!(svg.len() > 1000);
+    }
+}

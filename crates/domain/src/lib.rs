@@ -11,4 +11,5 @@ pub mod ids;
 pub use ids::OrgId;
 pub mod email;
 pub use email::EmailAddress;
+pub mod authorize;
 pub mod permissions;
