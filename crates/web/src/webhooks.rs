@@ -91,15 +91,7 @@ async fn store_and_queue(state: &AppState, event: &sendgrid::ParsedEvent) -> Res
             // The organisation is read-only: keep the event, unrouted, for the record.
             Err(DbError::ReadOnly(reason)) => {
                 drop(tx);
-                webhook::store_once(
-                    state.db(),
-                    "sendgrid",
-                    &event.event_id,
-                    &event.raw,
-                    None,
-                    Some(&reason),
-                )
-                .await
+                store_unrouted(state, event, &reason).await
             }
             Err(e) => Err(e),
         };
@@ -108,6 +100,15 @@ async fn store_and_queue(state: &AppState, event: &sendgrid::ParsedEvent) -> Res
         .note
         .as_deref()
         .unwrap_or("the organisation named by the event does not exist");
+    store_unrouted(state, event, note).await
+}
+
+/// Keeps an event that will not be applied to any message, with the reason.
+async fn store_unrouted(
+    state: &AppState,
+    event: &sendgrid::ParsedEvent,
+    note: &str,
+) -> Result<bool, DbError> {
     webhook::store_once(
         state.db(),
         "sendgrid",
