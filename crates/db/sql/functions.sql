@@ -45,7 +45,7 @@ $fn$;
 -- cannot forge or edit events. Trigger arguments name columns whose values are redacted
 -- (secrets such as one-time codes in e-mail bodies).
 create or replace function proplink.audit_row() returns trigger
-language plpgsql security definer set search_path = pg_catalog, public as $fn$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $fn$
 declare
     v_old jsonb;
     v_new jsonb;
@@ -74,27 +74,29 @@ begin
     v_org := coalesce(v_new ->> 'organisation_id', v_old ->> 'organisation_id')::uuid;
     v_record := coalesce(v_new ->> 'id', v_old ->> 'id', '');
 
-    -- The running head of this organisation's chain within this transaction: "seq:hash".
+    -- Every event takes the organisation row (writers in one organisation queue here until
+    -- commit; re-taking a row this transaction already holds costs no new row version) and
+    -- checks the organisation may be changed. The running head of the chain within this
+    -- transaction ("seq:hash") is carried in a transaction-local setting: a session that forges
+    -- it can only produce events that `proplink audit verify` rejects, or a duplicate sequence
+    -- number that the primary key refuses.
+    select o.status, o.slug, o.audit_seq, o.audit_head
+      into v_status, v_slug, v_seq, v_prev
+      from public.organisation o where o.id = v_org
+      for no key update;
+    if not found then
+        raise exception 'organisation % does not exist', v_org using errcode = 'foreign_key_violation';
+    end if;
+    if v_status <> 'active' then
+        raise exception using
+            errcode = 'PL001',
+            message = format('The organisation "%s" is %s: nothing in it can be changed.',
+                             v_slug, replace(v_status, '_', '-')),
+            hint = 'Its records can still be read. PropLink support can reactivate it.';
+    end if;
     v_chain_key := 'proplink.chain_' || replace(v_org::text, '-', '');
     v_chain := nullif(current_setting(v_chain_key, true), '');
-    if v_chain is null then
-        -- First event of this organisation in this transaction: take the chain (writers in one
-        -- organisation queue here until commit) and check the organisation may be changed.
-        select o.status, o.slug, o.audit_seq, o.audit_head
-          into v_status, v_slug, v_seq, v_prev
-          from organisation o where o.id = v_org
-          for no key update;
-        if not found then
-            raise exception 'organisation % does not exist', v_org using errcode = 'foreign_key_violation';
-        end if;
-        if v_status <> 'active' then
-            raise exception using
-                errcode = 'PL001',
-                message = format('The organisation "%s" is %s: nothing in it can be changed.',
-                                 v_slug, replace(v_status, '_', '-')),
-                hint = 'Its records can still be read. PropLink support can reactivate it.';
-        end if;
-    else
+    if v_chain is not null then
         v_seq := split_part(v_chain, ':', 1)::bigint;
         v_prev := split_part(v_chain, ':', 2);
     end if;
@@ -129,7 +131,7 @@ begin
         v_prev, v_seq, v_org, tg_table_name, v_record, v_op, v_actor_id, v_actor_kind,
         v_actor_name, v_channel, v_request, v_at, v_changes), 'UTF8')), 'hex');
 
-    insert into audit_event (organisation_id, seq, table_name, record_id, operation, changes,
+    insert into public.audit_event (organisation_id, seq, table_name, record_id, operation, changes,
                              actor_id, actor_kind, actor_name, channel, request_id, occurred_at,
                              prev_hash, hash)
     values (v_org, v_seq, tg_table_name, v_record, v_op, v_changes, v_actor_id, v_actor_kind,
@@ -147,11 +149,11 @@ $fn$;
 -- event instead would pile up one row version per event inside a long transaction, making
 -- each further event slower (a 10,000-row import would crawl).
 create or replace function proplink.audit_seal() returns trigger
-language plpgsql security definer set search_path = pg_catalog, public as $fn$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $fn$
 begin
     if current_setting('proplink.chain_' || replace(new.organisation_id::text, '-', ''), true)
        = new.seq || ':' || new.hash then
-        update organisation set audit_seq = new.seq, audit_head = new.hash
+        update public.organisation set audit_seq = new.seq, audit_head = new.hash
          where id = new.organisation_id;
     end if;
     return null;

@@ -12,6 +12,14 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub const FUNCTIONS_SQL: &str = include_str!("../sql/functions.sql");
 
+/// Database-level privileges, applied by every `migrate` and to every test database (they live
+/// in `pg_database`, which neither migrations' tables nor template clones carry). Nothing in
+/// PropLink uses temporary tables, and a role that could create them might try to shadow tables
+/// inside functions that search `pg_temp`.
+pub const HARDEN_DATABASE_SQL: &str = "do $$ begin
+    execute format('revoke temporary on database %I from public', current_database());
+end $$";
+
 const MIGRATE_LOCK: i64 = 0x7072_6f70_6c69_6e6b; // "proplink"
 
 /// A fingerprint of everything `migrate` applies: test templates are keyed by it.
@@ -116,6 +124,11 @@ pub async fn migrate(owner_url: &str) -> Result<(), MigrateError> {
         MIGRATOR
             .run(&mut conn)
             .await
+            .map_err(|e| MigrateError::Migration(e.to_string()))?;
+        sqlx::raw_sql(HARDEN_DATABASE_SQL)
+            .execute(&mut conn)
+            .await
+            .map(|_| ())
             .map_err(|e| MigrateError::Migration(e.to_string()))
     }
     .await;

@@ -104,3 +104,53 @@ async fn a_read_only_organisation_refuses_writes_but_still_reads() {
     assert_eq!(message.subject, "Your service charge demand");
     assert_eq!(email::recent(&mut tx, 10).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_server_role_cannot_shadow_tables_or_forge_the_chain_to_skip_the_read_only_check() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let ctx = db.staff(&org, "Mallory");
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    email::queue(&mut tx, sample_email("one@example.com"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // Temporary tables could shadow `organisation` or `audit_event` in a function that
+    // searched pg_temp first: the server role may not create any.
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    let err = sqlx::query("create temp table organisation (id uuid, status text)")
+        .execute(tx.conn())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("42501")
+    );
+    drop(tx);
+
+    // Presenting the real chain head as this transaction's own does not skip the lock and the
+    // status check.
+    organisation::set_status(&db.platform, org.id, OrgStatus::ReadOnly)
+        .await
+        .unwrap();
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    let (seq, hash): (i64, String) = sqlx::query_as(
+        "select seq, hash from audit_event where organisation_id = $1 order by seq desc limit 1",
+    )
+    .bind(org.id.0)
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    let key = format!("proplink.chain_{}", org.id.0.simple());
+    sqlx::query("select set_config($1, $2, true)")
+        .bind(&key)
+        .bind(format!("{seq}:{hash}"))
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let err = email::queue(&mut tx, sample_email("two@example.com"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DbError::ReadOnly(_)), "{err:?}");
+}

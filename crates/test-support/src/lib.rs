@@ -184,6 +184,15 @@ impl TestDb {
             ..PoolSettings::default()
         };
         let cluster = shared.cluster.clone();
+        // Database privileges are not cloned with the template: apply them as `migrate` does.
+        let mut owner = PgConnection::connect(&cluster.url(OWNER_ROLE, &name))
+            .await
+            .expect("connect as owner");
+        sqlx::raw_sql(setup::HARDEN_DATABASE_SQL)
+            .execute(&mut owner)
+            .await
+            .expect("harden the test database");
+        let _ = owner.close().await;
         Self {
             app: AppPool::new(&cluster.url(APP_ROLE, &name), &settings).expect("app pool"),
             platform: PlatformPool::new(&cluster.url(PLATFORM_ROLE, &name), &settings)
