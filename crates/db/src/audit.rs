@@ -194,11 +194,18 @@ struct ChainRow {
 }
 
 /// Walks one organisation's chain from the first event, recomputing every hash.
+///
+/// The walk reads one snapshot (a repeatable-read, read-only transaction), so events committed
+/// while it runs are neither half-seen nor mistaken for tampering.
 pub async fn verify_chain(pool: &PlatformPool, org: OrgId) -> Result<ChainReport, DbError> {
+    let mut snapshot = pool.raw().begin().await?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *snapshot)
+        .await?;
     let (slug, head_seq, head_hash): (String, i64, String) =
         sqlx::query_as("select slug, audit_seq, audit_head from organisation where id = $1")
             .bind(org.0)
-            .fetch_one(pool.raw())
+            .fetch_one(&mut *snapshot)
             .await?;
     let mut expected_seq = 1_i64;
     let mut expected_prev = String::new();
@@ -214,7 +221,7 @@ pub async fn verify_chain(pool: &PlatformPool, org: OrgId) -> Result<ChainReport
         )
         .bind(org.0)
         .bind(expected_seq)
-        .fetch_all(pool.raw())
+        .fetch_all(&mut *snapshot)
         .await?;
         if rows.is_empty() {
             break None;
@@ -261,6 +268,7 @@ pub async fn verify_chain(pool: &PlatformPool, org: OrgId) -> Result<ChainReport
             ),
         })
     });
+    snapshot.rollback().await?;
     Ok(ChainReport {
         org,
         slug,

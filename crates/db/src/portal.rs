@@ -126,7 +126,8 @@ pub async fn request_sign_in_code(
         NewEmail {
             to_address: account.email.clone(),
             to_name: Some(account.name.clone()),
-            subject: format!("Your {} sign-in code: {code}", portal.name()),
+            // The code only in the body: subjects are kept in the audit log, bodies are redacted.
+            subject: format!("Your {} sign-in code", portal.name()),
             body_text: format!(
                 "Hello {},\n\nYour code to sign in to {} for {organisation_name} is:\n\n    {code}\n\nIt works once, for 10 minutes. If you did not ask for it, you can ignore this e-mail.\n",
                 account.name,

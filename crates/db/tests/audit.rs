@@ -292,3 +292,35 @@ async fn savepoints_and_rollbacks_leave_no_gap_in_the_chain() {
     let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
     assert_eq!((report.events, report.broken), (6, None));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verify_on_a_live_system_sees_one_consistent_snapshot() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let app = db.app.clone();
+    let ctx = db.staff(&org, "Writer");
+    let writer = tokio::spawn(async move {
+        for i in 0..60 {
+            let mut tx = app.begin(&ctx).await.unwrap();
+            email::queue(&mut tx, sample_email(&format!("live{i}@example.com")))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    });
+    let mut checks = 0;
+    while !writer.is_finished() {
+        let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
+        assert_eq!(report.broken, None, "after {} events", report.events);
+        checks += 1;
+    }
+    writer.await.unwrap();
+    assert!(checks > 0);
+    assert_eq!(
+        audit::verify_chain(&db.platform, org.id)
+            .await
+            .unwrap()
+            .events,
+        120
+    );
+}
