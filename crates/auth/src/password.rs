@@ -76,6 +76,9 @@ pub enum HashError {
 struct Inner {
     argon: Argon2<'static>,
     dummy: String,
+    /// At most one hash per core at a time: each takes 64 MiB, and a flood of sign-in attempts
+    /// must queue rather than exhaust memory.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Hashes and verifies passwords. Cheap to clone.
@@ -91,13 +94,28 @@ impl PasswordHasherPool {
             .hash_password(b"a password nobody has: it only spends the time")
             .map_err(|e| HashError::Hash(e.to_string()))?
             .to_string();
-        Ok(Self(Arc::new(Inner { argon, dummy })))
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let permits = Arc::new(tokio::sync::Semaphore::new(cores));
+        Ok(Self(Arc::new(Inner {
+            argon,
+            dummy,
+            permits,
+        })))
     }
 
     /// Hashes a password (PHC string) on a blocking thread.
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
         let inner = self.0.clone();
+        let permit = inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| HashError::Hash(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             inner
                 .argon
                 .hash_password(password.expose_secret().as_bytes())
@@ -113,7 +131,11 @@ impl PasswordHasherPool {
     /// the answer takes the same time either way.
     pub async fn verify(&self, password: SecretString, stored: Option<String>) -> bool {
         let inner = self.0.clone();
+        let Ok(permit) = inner.permits.clone().acquire_owned().await else {
+            return false;
+        };
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let (hash, known) = match stored {
                 Some(h) => (h, true),
                 None => (inner.dummy.clone(), false),

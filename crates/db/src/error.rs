@@ -51,6 +51,12 @@ impl From<sqlx::Error> for DbError {
                     "23505" => Self::Duplicate { constraint },
                     "23503" => Self::MissingReference { constraint },
                     "23514" | "23502" => Self::Invalid { constraint },
+                    // A value PostgreSQL cannot store (a NUL byte, too long, not a number…).
+                    c if c.starts_with("22") => Self::Invalid {
+                        constraint: db.message().to_owned(),
+                    },
+                    // Statement timeout, serialization failure, deadlock: try again.
+                    "57014" | "40001" | "40P01" => Self::Unavailable(db.message().to_owned()),
                     // connection exceptions, shutdown, too many connections
                     c if c.starts_with("08") || c.starts_with("57P") || c == "53300" => {
                         Self::Unavailable(db.message().to_owned())

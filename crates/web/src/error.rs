@@ -26,6 +26,12 @@ pub enum WebError {
     NotFound,
     #[error("{0}")]
     ReadOnly(String),
+    /// The change would duplicate something that exists.
+    #[error("duplicate: {0}")]
+    Conflict(String),
+    /// A value was refused by the database's rules.
+    #[error("invalid: {0}")]
+    Invalid(String),
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -38,6 +44,10 @@ impl From<DbError> for WebError {
             DbError::NotFound => Self::NotFound,
             DbError::ReadOnly(m) => Self::ReadOnly(m),
             DbError::Unavailable(m) => Self::Unavailable(m),
+            DbError::Duplicate { constraint } => Self::Conflict(constraint),
+            DbError::Invalid { constraint } | DbError::MissingReference { constraint } => {
+                Self::Invalid(constraint)
+            }
             other => Self::Internal(other.to_string()),
         }
     }
@@ -61,6 +71,22 @@ impl IntoResponse for WebError {
                 "There is nothing at this address. Check the link you followed, or ask the person who sent it.".to_owned(),
             ),
             Self::ReadOnly(m) => (StatusCode::CONFLICT, "This organisation is read-only", m.clone()),
+            Self::Conflict(detail) => {
+                tracing::info!(constraint = %detail, "duplicate refused");
+                (
+                    StatusCode::CONFLICT,
+                    "That already exists",
+                    "Nothing was saved: it would duplicate a record that already exists.".to_owned(),
+                )
+            }
+            Self::Invalid(detail) => {
+                tracing::info!(constraint = %detail, "value refused");
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Something in the form was not accepted",
+                    "Nothing was saved: one of the values is not allowed (too long, or containing characters that cannot be stored). Go back, correct it and try again.".to_owned(),
+                )
+            }
             Self::Unavailable(detail) => {
                 tracing::error!(error = %detail, "database unavailable");
                 (

@@ -78,6 +78,24 @@ pub fn stack(router: Router, state: &AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_odd_request_id))
+}
+
+/// A request id from a client or proxy is kept only if it looks like one (at most 64 letters,
+/// digits, `-`, `_` or `.`); otherwise a fresh one is made. It ends up in the audit log.
+async fn drop_odd_request_id(mut req: Request) -> Request {
+    let odd = req.headers().get("x-request-id").is_some_and(|v| {
+        let b = v.as_bytes();
+        b.is_empty()
+            || b.len() > 64
+            || !b
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+    });
+    if odd {
+        req.headers_mut().remove("x-request-id");
+    }
+    req
 }
 
 /// Makes the request id available to error pages and records the request's metrics.

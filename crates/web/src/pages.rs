@@ -212,7 +212,13 @@ pub async fn send_test_email(
         return Err(WebError::NotFound);
     }
     let subject = form.subject.trim().to_owned();
+    let has_nul = [&form.to, &form.subject, &form.body]
+        .iter()
+        .any(|f| f.contains('\0'));
     let problem = match EmailAddress::parse(&form.to) {
+        _ if has_nul => {
+            Some("The form contains a character that cannot be stored (a NUL byte).".to_owned())
+        }
         Err(e) => Some(format!(
             "Enter an e-mail address like name@example.co.uk: {e}."
         )),

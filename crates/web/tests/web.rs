@@ -454,3 +454,44 @@ async fn metrics_are_for_loopback_or_the_token_holder() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_nul_byte_is_refused_clearly_and_odd_request_ids_are_replaced() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let app = app_with(db.app.clone(), settings());
+    let host = "goldcrest.proplink.localhost";
+    let reply = send(
+        &app,
+        post_form(
+            host,
+            "/dev/mailbox",
+            "to=jane%40example.co.uk&subject=a%00b",
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reply.body.contains("cannot be stored"), "{}", reply.body);
+    assert_eq!(message_count(&db, &org).await, 0);
+
+    for odd in ["has spaces in it", &"x".repeat(65), "semi;colon"] {
+        let req = Request::get("/healthz")
+            .header("host", host)
+            .header("x-request-id", odd)
+            .body(Body::empty())
+            .unwrap();
+        let reply = send(&app, req).await;
+        let id = reply.headers["x-request-id"].to_str().unwrap().to_owned();
+        assert_ne!(id, odd);
+        assert_eq!(id.len(), 36, "a fresh UUID: {id}");
+    }
+    let req = Request::get("/healthz")
+        .header("host", host)
+        .header("x-request-id", "lb-7f3a.42_x")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        send(&app, req).await.headers["x-request-id"],
+        "lb-7f3a.42_x"
+    );
+}
