@@ -131,6 +131,7 @@ struct LinkRow {
     recipient_name: Option<String>,
     expires_at: OffsetDateTime,
     revoked_at: Option<OffsetDateTime>,
+    org_status: String,
 }
 
 /// Opens a link from its URL. Malformed tokens are refused without touching the database.
@@ -147,16 +148,21 @@ pub async fn resolve(
         .await
         .map_err(DbError::from)?;
     let row: Option<LinkRow> = sqlx::query_as(
-        "select organisation_id, id, record_type, record_id, recipient_email, recipient_name, expires_at, revoked_at
-           from signed_link where token_hash = $1",
+        "select l.organisation_id, l.id, l.record_type, l.record_id, l.recipient_email, l.recipient_name,
+                l.expires_at, l.revoked_at, o.status as org_status
+           from signed_link l join organisation o on o.id = l.organisation_id
+          where l.token_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&mut *tx)
     .await
     .map_err(DbError::from)?;
     tx.rollback().await.map_err(DbError::from)?;
-    let row = row.ok_or(ResolveError::Refused(LinkRefusal::Unknown))?;
-    if row.revoked_at.is_some_and(|at| at <= now) {
+    // A closed organisation's links open nothing, as its hosts show nothing.
+    let row = row
+        .filter(|r| r.org_status != "closed")
+        .ok_or(ResolveError::Refused(LinkRefusal::Unknown))?;
+    if row.revoked_at.is_some() {
         return Err(ResolveError::Refused(LinkRefusal::Revoked));
     }
     if row.expires_at <= now {

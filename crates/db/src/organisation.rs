@@ -160,3 +160,13 @@ pub async fn set_status(
             .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The status of the organisation of a tenant transaction (for work that must not start in an
+/// organisation that can no longer change, such as sending e-mail).
+pub async fn status_in(tx: &mut crate::TenantTx) -> Result<OrgStatus, DbError> {
+    let status: String = sqlx::query_scalar("select status from organisation where id = $1")
+        .bind(tx.org().0)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok(OrgStatus::parse(&status).unwrap_or(OrgStatus::Closed))
+}

@@ -154,6 +154,14 @@ pub enum CodeRefusal {
     NoCode,
 }
 
+impl CodeRefusal {
+    /// What the sign-in page says, whatever the reason: the detailed reasons (kept for logs)
+    /// would tell a stranger which addresses have accounts.
+    pub fn public_message(&self) -> &'static str {
+        "That code did not work. A code works once, for 10 minutes and 5 tries: use the newest e-mail, or ask for a new code."
+    }
+}
+
 /// The result of checking a code. Refusals also change the database (a try is counted), so the
 /// caller commits the transaction whatever the outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]

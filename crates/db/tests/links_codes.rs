@@ -461,3 +461,37 @@ async fn rate_limits_count_per_key_and_window() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_closed_organisations_links_open_nothing_and_refusals_read_alike() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let now = OffsetDateTime::now_utc();
+    let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
+    let minted = links::mint(&mut tx, link(now + Duration::days(1)), now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    proplink_db::organisation::set_status(
+        &db.platform,
+        org.id,
+        proplink_db::organisation::OrgStatus::Closed,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        links::resolve(&db.app, &minted.token, now).await,
+        Err(ResolveError::Refused(LinkRefusal::Unknown))
+    ));
+
+    // Whatever the reason a code fails, the page says the same thing.
+    let reasons = [
+        CodeRefusal::Wrong { remaining: 3 },
+        CodeRefusal::Expired,
+        CodeRefusal::TooManyTries,
+        CodeRefusal::NoCode,
+    ];
+    let messages: std::collections::HashSet<_> =
+        reasons.iter().map(CodeRefusal::public_message).collect();
+    assert_eq!(messages.len(), 1);
+}

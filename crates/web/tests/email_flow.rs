@@ -306,3 +306,64 @@ async fn events_for_unknown_organisations_are_kept_but_not_applied() {
         .unwrap();
     assert_eq!(jobs, 0);
 }
+
+/// Counts what it is asked to send.
+struct Counting(std::sync::atomic::AtomicU32);
+
+#[async_trait::async_trait]
+impl proplink_integrations::mail::Mailer for Counting {
+    fn provider(&self) -> &'static str {
+        "counting"
+    }
+
+    async fn send(
+        &self,
+        _email: &proplink_integrations::mail::OutgoingEmail,
+    ) -> Result<proplink_integrations::mail::Accepted, proplink_integrations::mail::SendError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(proplink_integrations::mail::Accepted {
+            provider_message_id: None,
+        })
+    }
+}
+
+#[tokio::test]
+async fn nothing_is_sent_for_an_organisation_that_became_read_only() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
+    email::queue(
+        &mut tx,
+        proplink_test_support::sample_email("patel@example.com"),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    proplink_db::organisation::set_status(
+        &db.platform,
+        org.id,
+        proplink_db::organisation::OrgStatus::ReadOnly,
+    )
+    .await
+    .unwrap();
+
+    let mailer = Arc::new(Counting(std::sync::atomic::AtomicU32::new(0)));
+    let mut worker = Worker::new(db.app.clone(), db.platform.clone(), WorkerConfig::default());
+    worker.register(
+        email::SEND_JOB,
+        Arc::new(SendEmailJob {
+            mailer: mailer.clone(),
+            sender: Sender {
+                address: "no-reply@proplink.localhost".into(),
+                name: "PropLink".into(),
+            },
+        }),
+    );
+    match drain(&worker).await.as_slice() {
+        [Outcome::Dead { error, .. }] => {
+            assert_eq!(error, "not sent: the organisation is read-only")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mailer.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

@@ -15,6 +15,7 @@ pub mod smtp;
 use proplink_db::TenantTx;
 use proplink_db::email::{self, ProviderEvent};
 use proplink_db::jobs::{Job, JobError, JobHandler};
+use proplink_db::organisation::{self, OrgStatus};
 use proplink_domain::OrgId;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +89,15 @@ impl JobHandler for SendEmailJob {
         };
         if message.status != "queued" {
             return Ok(()); // already handed over by an earlier attempt
+        }
+        // Nothing is recorded in an organisation that can no longer change, so nothing is sent
+        // from one either; the job is kept, dead, with the reason.
+        let status = organisation::status_in(tx).await?;
+        if status != OrgStatus::Active {
+            return Err(JobError::permanent(format!(
+                "not sent: the organisation is {}",
+                status.as_str().replace('_', "-")
+            )));
         }
         let outgoing = OutgoingEmail {
             message_id: id,
