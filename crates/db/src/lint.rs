@@ -28,6 +28,20 @@ struct ForeignKey {
     target_columns: Vec<String>,
 }
 
+/// Policies beyond `tenant_isolation` and `platform_access` that are allowed, with the reason.
+pub const EXTRA_POLICIES: &[(&str, &str, &str)] = &[
+    (
+        "audit_event",
+        "audit_append",
+        "the audit trigger (as the owner) appends events",
+    ),
+    (
+        "signed_link",
+        "link_bearer",
+        "a link is shown to whoever presents its token's hash (SELECT only)",
+    ),
+];
+
 /// Tables exempt from the audit-trigger rule, with the reason.
 pub const AUDIT_EXEMPT: &[(&str, &str)] = &[("audit_event", "it is the audit log")];
 
@@ -123,6 +137,57 @@ pub async fn check(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> 
                     "{}: foreign key {} to tenant table {} must include organisation_id on both sides (single-column keys let one organisation point at another's rows)",
                     fk.table_name, fk.constraint_name, fk.target
                 ));
+            }
+        }
+    }
+
+    // Every permissive policy on a tenant table must be one we know, doing what we expect.
+    let policies: Vec<(
+        String,
+        String,
+        Vec<String>,
+        String,
+        Option<String>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "select tablename::text, policyname::text, roles::text[], cmd::text, qual, with_check
+           from pg_policies where schemaname = 'public' and permissive = 'PERMISSIVE'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let tenant_expr = |e: &Option<String>| {
+        e.as_deref().is_some_and(|q| {
+            q.replace(' ', "").contains(
+                "organisation_id=(NULLIF(current_setting('app.organisation_id'::text,true),''::text))::uuid",
+            )
+        })
+    };
+    for (table, policy, roles, cmd, qual, with_check) in &policies {
+        if !tenant_names.contains(&table.as_str()) {
+            continue;
+        }
+        match policy.as_str() {
+            "tenant_isolation" => {
+                if with_check.is_some() && !tenant_expr(with_check) {
+                    problems.push(format!("{table}: tenant_isolation's WITH CHECK does not compare organisation_id with app.organisation_id"));
+                }
+                if !tenant_expr(qual) {
+                    problems.push(format!("{table}: tenant_isolation's USING does not compare organisation_id with app.organisation_id"));
+                }
+            }
+            "platform_access" => {
+                if roles != &["proplink_platform".to_owned()] {
+                    problems.push(format!("{table}: platform_access must apply to proplink_platform only, not {roles:?}"));
+                }
+            }
+            other => {
+                let allowed = EXTRA_POLICIES
+                    .iter()
+                    .any(|(t, p, _)| t == table && *p == other);
+                let select_only = other != "link_bearer" || cmd == "SELECT";
+                if !allowed || !select_only {
+                    problems.push(format!("{table}: unexpected permissive policy {other} ({cmd} to {roles:?}) widens tenant isolation"));
+                }
             }
         }
     }

@@ -37,6 +37,10 @@ async fn the_lint_catches_each_kind_of_mistake() {
                                message_id uuid not null references careless (id),
                                primary key (organisation_id, id));
          alter table pointer enable row level security;
+         create table leaky (organisation_id uuid not null, id uuid not null, primary key (organisation_id, id));
+         select proplink.make_tenant_table('leaky');
+         create policy everyone on leaky using (true);
+         alter policy tenant_isolation on leaky with check (true);
          reset role;",
     )
     .execute(&mut su)
@@ -51,6 +55,8 @@ async fn the_lint_catches_each_kind_of_mistake() {
         "careless: has no audit trigger",
         "pointer: row-level security is not forced",
         "pointer: foreign key pointer_message_id_fkey to tenant table careless must include organisation_id",
+        "leaky: unexpected permissive policy everyone",
+        "leaky: tenant_isolation's WITH CHECK does not compare organisation_id",
     ] {
         assert!(
             problems.contains(expected),
