@@ -28,6 +28,16 @@ struct ForeignKey {
     target_columns: Vec<String>,
 }
 
+/// One row of `pg_policies`: table, policy, roles, command, USING, WITH CHECK.
+type PolicyRow = (
+    String,
+    String,
+    Vec<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 /// Policies beyond `tenant_isolation` and `platform_access` that are allowed, with the reason.
 pub const EXTRA_POLICIES: &[(&str, &str, &str)] = &[
     (
@@ -142,14 +152,7 @@ pub async fn check(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> 
     }
 
     // Every permissive policy on a tenant table must be one we know, doing what we expect.
-    let policies: Vec<(
-        String,
-        String,
-        Vec<String>,
-        String,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let policies: Vec<PolicyRow> = sqlx::query_as(
         "select tablename::text, policyname::text, roles::text[], cmd::text, qual, with_check
            from pg_policies where schemaname = 'public' and permissive = 'PERMISSIVE'",
     )

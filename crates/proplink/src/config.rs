@@ -167,6 +167,22 @@ impl Config {
                 ));
             }
         }
+        // A host must belong to exactly one front door: no base may sit under another.
+        let bases = [
+            ("admin", &d.admin),
+            ("residence", &d.residence),
+            ("contractor", &d.contractor),
+            ("building", &d.building),
+        ];
+        for (a, x) in bases {
+            for (b, y) in bases {
+                if a != b && (x == y || x.ends_with(&format!(".{y}"))) {
+                    return Err(format!(
+                        "the configuration is not valid: domains.{a} \"{x}\" is the same as, or under, domains.{b} \"{y}\"; each front door needs its own domain"
+                    ));
+                }
+            }
+        }
         proplink_domain::EmailAddress::parse(&self.mail.from_address)
             .map_err(|e| format!("the configuration is not valid: mail.from_address: {e}"))?;
         match self.mail.provider {
@@ -244,6 +260,17 @@ mod tests {
         assert!(config.check().is_ok());
         assert_eq!(config.domains.admin, "proplink.localhost");
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn front_door_domains_may_not_overlap() {
+        let mut config = Config::default();
+        config.domains.admin = "example.com".into();
+        config.domains.residence = "residents.example.com".into();
+        assert_eq!(
+            config.check(),
+            Err("the configuration is not valid: domains.residence \"residents.example.com\" is the same as, or under, domains.admin \"example.com\"; each front door needs its own domain".into())
+        );
     }
 
     #[test]

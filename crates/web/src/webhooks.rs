@@ -41,13 +41,19 @@ pub async fn sendgrid(State(state): State<AppState>, headers: HeaderMap, body: B
         match store_and_queue(&state, event).await {
             Ok(true) => new += 1,
             Ok(false) => {}
-            Err(e) => {
-                // SendGrid retries the whole batch; events already stored are skipped then.
+            // The database is unavailable: SendGrid retries the whole batch, and the events
+            // already stored are skipped then.
+            Err(e) if e.is_unavailable() => {
                 tracing::error!(error = %e, event_id = %event.event_id, "SendGrid event not stored");
                 return refuse(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the events could not be stored; please retry",
                 );
+            }
+            // This event's own data cannot be stored (e.g. a NUL byte): a retry would fail the
+            // same way and hold back the rest of the batch, so it is logged and skipped.
+            Err(e) => {
+                tracing::error!(error = %e, event_id = %event.event_id, "SendGrid event skipped: it cannot be stored");
             }
         }
     }

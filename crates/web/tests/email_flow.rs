@@ -367,3 +367,25 @@ async fn nothing_is_sent_for_an_organisation_that_became_read_only() {
     }
     assert_eq!(mailer.0.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn an_event_that_cannot_be_stored_does_not_hold_back_its_batch() {
+    let db = TestDb::new().await;
+    let signer = Signed::new();
+    let mut settings = WebSettings::new(Domains::default());
+    settings.sendgrid_webhook_key = Some(WebhookKey::parse(&signer.public_base64()).unwrap());
+    let app = proplink_web::app(AppState::new(db.app.clone(), settings));
+    // PostgreSQL's jsonb cannot hold \u0000: that event can never be stored.
+    let body = r#"[{"sg_event_id":"evt-bad","event":"open","timestamp":1,"note":"a\u0000b"},{"sg_event_id":"evt-good","event":"open","timestamp":1}]"#;
+    let (status, reply) = call(&app, signer.request(body, "1")).await;
+    assert_eq!(
+        (status, reply),
+        (StatusCode::OK, serde_json::json!({"received": 2, "new": 1}))
+    );
+    let mut su = db.superuser().await;
+    let stored: Vec<String> = sqlx::query_scalar("select event_id from webhook_event")
+        .fetch_all(&mut su)
+        .await
+        .unwrap();
+    assert_eq!(stored, vec!["evt-good".to_owned()]);
+}
