@@ -87,7 +87,9 @@ begin
     if not found then
         raise exception 'organisation % does not exist', v_org using errcode = 'foreign_key_violation';
     end if;
-    if v_status <> 'active' then
+    -- A read-only or closed organisation refuses every write, except the record of its own
+    -- status changing (written by the platform role), which must never be lost.
+    if v_status <> 'active' and tg_table_name <> 'organisation_event' then
         raise exception using
             errcode = 'PL001',
             message = format('The organisation "%s" is %s: nothing in it can be changed.',

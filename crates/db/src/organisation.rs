@@ -128,16 +128,30 @@ pub async fn create(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(CreateOrgError::BadName);
     }
-    let row: Result<OrgRow, sqlx::Error> = sqlx::query_as(concat!(
-        "insert into organisation (id, slug, name) values ($1, $2, $3) returning ",
-        columns!()
-    ))
-    .bind(Uuid::now_v7())
-    .bind(slug.as_str())
-    .bind(name)
-    .fetch_one(pool.raw())
+    let id = Uuid::now_v7();
+    let result = async {
+        let mut tx = pool.raw().begin().await?;
+        let row: OrgRow = sqlx::query_as(concat!(
+            "insert into organisation (id, slug, name) values ($1, $2, $3) returning ",
+            columns!()
+        ))
+        .bind(id)
+        .bind(slug.as_str())
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        record(
+            &mut tx,
+            id,
+            "created",
+            serde_json::json!({ "slug": slug.as_str(), "name": name }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(row)
+    }
     .await;
-    match row {
+    match result {
         Ok(r) => Ok(r.into()),
         Err(e) => match DbError::from(e) {
             DbError::Duplicate { .. } => Err(CreateOrgError::SlugTaken(slug.to_string())),
@@ -146,19 +160,58 @@ pub async fn create(
     }
 }
 
-/// Changes an organisation's status (closure lifecycle, support). Returns false if none matched.
+/// Records an operator's change in the organisation's own audit chain.
+async fn record(
+    conn: &mut sqlx::PgConnection,
+    org: Uuid,
+    kind: &str,
+    detail: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into organisation_event (organisation_id, id, kind, detail) values ($1, $2, $3, $4)",
+    )
+    .bind(org)
+    .bind(Uuid::now_v7())
+    .bind(kind)
+    .bind(detail)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Changes an organisation's status (closure lifecycle, support), recording the change in its
+/// audit chain. Returns false if there is no such organisation.
 pub async fn set_status(
     pool: &PlatformPool,
     id: OrgId,
     status: OrgStatus,
 ) -> Result<bool, DbError> {
-    let done =
-        sqlx::query("update organisation set status = $2, status_changed_at = now() where id = $1")
+    let mut tx = pool.raw().begin().await?;
+    let old: Option<String> =
+        sqlx::query_scalar("select status from organisation where id = $1 for update")
             .bind(id.0)
-            .bind(status.as_str())
-            .execute(pool.raw())
+            .fetch_optional(&mut *tx)
             .await?;
-    Ok(done.rows_affected() == 1)
+    let Some(old) = old else {
+        return Ok(false);
+    };
+    if old == status.as_str() {
+        return Ok(true);
+    }
+    sqlx::query("update organisation set status = $2, status_changed_at = now() where id = $1")
+        .bind(id.0)
+        .bind(status.as_str())
+        .execute(&mut *tx)
+        .await?;
+    record(
+        &mut tx,
+        id.0,
+        "status_changed",
+        serde_json::json!({ "from": old, "to": status.as_str() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// The status of the organisation of a tenant transaction (for work that must not start in an

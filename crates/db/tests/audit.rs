@@ -105,8 +105,8 @@ async fn the_server_role_cannot_change_or_remove_audit_events() {
     let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
     assert_eq!(report.broken, None);
     assert_eq!(
-        report.events, 2,
-        "the message and its send job, nothing more"
+        report.events, 3,
+        "the organisation's creation, the message and its send job"
     );
 }
 
@@ -125,7 +125,7 @@ async fn verify_passes_an_untouched_chain_and_names_the_first_altered_event() {
         tx.commit().await.unwrap();
     }
     let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
-    assert_eq!((report.events, report.broken), (6, None));
+    assert_eq!((report.events, report.broken), (7, None));
 
     // Someone with the owner's rights edits event #3 behind the application's back.
     let mut owner = db.owner_in(&org).await;
@@ -166,7 +166,7 @@ async fn verify_detects_a_deleted_event_and_a_truncated_tail() {
     }
     tx.commit().await.unwrap();
     let mut su = db.superuser().await;
-    sqlx::query("delete from audit_event where seq = 6")
+    sqlx::query("delete from audit_event where seq = 7")
         .execute(&mut su)
         .await
         .unwrap();
@@ -175,7 +175,7 @@ async fn verify_detects_a_deleted_event_and_a_truncated_tail() {
         .unwrap()
         .broken
         .unwrap();
-    assert_eq!(broken.seq, 6);
+    assert_eq!(broken.seq, 7);
     assert!(broken.reason.contains("removed"), "{}", broken.reason);
 
     sqlx::query("delete from audit_event where seq = 2")
@@ -218,7 +218,7 @@ async fn concurrent_writers_extend_one_chain_without_forks() {
     let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
     assert_eq!(report.broken, None);
     // Two events per message (the message and its send job), one chain, no gaps, no forks.
-    assert_eq!(report.events, (writers * per_writer * 2) as u64);
+    assert_eq!(report.events, (writers * per_writer * 2 + 1) as u64);
     let mut su = db.superuser().await;
     let forks: i64 = sqlx::query_scalar(
         "select count(*) from (select prev_hash from audit_event where organisation_id = $1 group by prev_hash having count(*) > 1) f",
@@ -242,14 +242,14 @@ async fn a_long_transaction_extends_the_chain_and_seals_the_head_once_at_commit(
     }
     tx.commit().await.unwrap();
     let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
-    assert_eq!((report.events, report.broken), (1000, None));
+    assert_eq!((report.events, report.broken), (1001, None));
     let mut su = db.superuser().await;
     let head: i64 = sqlx::query_scalar("select audit_seq from organisation where id = $1")
         .bind(org.id.0)
         .fetch_one(&mut su)
         .await
         .unwrap();
-    assert_eq!(head, 1000);
+    assert_eq!(head, 1001);
 }
 
 #[tokio::test]
@@ -290,7 +290,7 @@ async fn savepoints_and_rollbacks_leave_no_gap_in_the_chain() {
     tx.commit().await.unwrap();
 
     let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
-    assert_eq!((report.events, report.broken), (6, None));
+    assert_eq!((report.events, report.broken), (7, None));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -321,6 +321,61 @@ async fn verify_on_a_live_system_sees_one_consistent_snapshot() {
             .await
             .unwrap()
             .events,
-        120
+        121
+    );
+}
+
+#[tokio::test]
+async fn operators_changes_to_an_organisation_are_in_its_own_chain_even_once_it_is_closed() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    for status in [
+        proplink_db::organisation::OrgStatus::ReadOnly,
+        proplink_db::organisation::OrgStatus::Closed,
+        proplink_db::organisation::OrgStatus::Active,
+    ] {
+        assert!(
+            proplink_db::organisation::set_status(&db.platform, org.id, status)
+                .await
+                .unwrap()
+        );
+    }
+    let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
+    let events = audit::recent(&mut tx, 10).await.unwrap();
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e.changes["kind"]["new"], e.changes["detail"]["new"]["to"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            r#""status_changed" "active""#,
+            r#""status_changed" "closed""#,
+            r#""status_changed" "read_only""#,
+            r#""created" null"#,
+        ]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.actor_kind == "platform" && e.channel == "platform")
+    );
+    let today = proplink_domain::dates::uk_long_date(time::OffsetDateTime::now_utc());
+    assert_eq!(
+        events[3].sentence(),
+        format!("Created by PropLink support via PropLink's operator tools on {today}")
+    );
+    drop(tx);
+    assert_eq!(
+        audit::verify_chain(&db.platform, org.id)
+            .await
+            .unwrap()
+            .broken,
+        None
     );
 }

@@ -102,7 +102,7 @@ impl Channel {
             Self::FacilityReport => "Facility Report",
             Self::Api => "the API",
             Self::Worker => "a background job",
-            Self::Platform => "PropLink support",
+            Self::Platform => "PropLink's operator tools",
         }
     }
 }

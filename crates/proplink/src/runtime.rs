@@ -298,7 +298,12 @@ async fn verify_all(pool: &PlatformPool, only: Option<&str>) -> Result<(), Strin
             .await
             .map_err(|e| e.to_string())?;
         match &report.broken {
-            None => println!("{}: {} events, chain intact", report.slug, report.events),
+            None => println!(
+                "{}: {} event{}, chain intact",
+                report.slug,
+                report.events,
+                if report.events == 1 { "" } else { "s" }
+            ),
             Some(b) => {
                 println!("{}: BROKEN: {}", report.slug, b.reason);
                 broken.push(report.slug.clone());

@@ -93,11 +93,11 @@ async fn audit_verify_passes_an_intact_chain_and_fails_naming_the_altered_event(
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "acme: 0 events, chain intact\ngoldcrest: 2 events, chain intact\n"
+        "acme: 1 event, chain intact\ngoldcrest: 3 events, chain intact\n"
     );
 
     let mut owner = db.owner_in(&org).await;
-    sqlx::query("update audit_event set changes = '{}' where seq = 1")
+    sqlx::query("update audit_event set changes = '{}' where seq = 2")
         .execute(&mut *owner)
         .await
         .unwrap();
@@ -106,7 +106,7 @@ async fn audit_verify_passes_an_intact_chain_and_fails_naming_the_altered_event(
     let out = verify(&["--org", "goldcrest"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).starts_with("goldcrest: BROKEN: event #1 (insert on email_message "),
+        stdout(&out).starts_with("goldcrest: BROKEN: event #2 (insert on email_message "),
         "{}",
         stdout(&out)
     );
