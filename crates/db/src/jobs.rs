@@ -288,15 +288,16 @@ impl Worker {
         Ok(())
     }
 
+    /// Takes the next due job. A job whose worker vanished during its last permitted attempt is
+    /// not taken again; `bury_abandoned` marks it dead when the queue is idle.
     async fn claim(&self) -> Result<Option<Job>, DbError> {
-        self.bury_abandoned().await?;
         Ok(sqlx::query_as(
             "update job j
                 set state = 'running', attempts = j.attempts + 1, locked_by = $1,
                     locked_until = now() + make_interval(secs => $2::double precision)
                from (select organisation_id, id from job
                       where (state = 'pending' and run_at <= now())
-                         or (state = 'running' and locked_until < now())
+                         or (state = 'running' and locked_until < now() and attempts < max_attempts)
                       order by run_at
                       limit 1
                       for update skip locked) c
@@ -312,6 +313,7 @@ impl Worker {
     /// Claims and runs one due job, if there is one.
     pub async fn run_once(&self) -> Result<Option<Outcome>, DbError> {
         let Some(job) = self.claim().await? else {
+            self.bury_abandoned().await?;
             return Ok(None);
         };
         let span = tracing::info_span!("job", kind = %job.kind, job_id = %job.id, org = %job.organisation_id, attempt = job.attempts);

@@ -96,18 +96,6 @@ pub async fn find_by_slug(pool: &AppPool, slug: &str) -> Result<Option<Organisat
     Ok(row.map(Into::into))
 }
 
-pub async fn find_by_id(pool: &AppPool, id: OrgId) -> Result<Option<Organisation>, DbError> {
-    let row: Option<OrgRow> = sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        " from organisation where id = $1"
-    ))
-    .bind(id.0)
-    .fetch_optional(pool.raw())
-    .await?;
-    Ok(row.map(Into::into))
-}
-
 pub async fn list(pool: &PlatformPool) -> Result<Vec<Organisation>, DbError> {
     let rows: Vec<OrgRow> = sqlx::query_as(concat!(
         "select ",

@@ -14,6 +14,18 @@ pub async fn store_once(
     routed_to: Option<OrgId>,
     note: Option<&str>,
 ) -> Result<bool, DbError> {
+    let mut conn = pool.raw().acquire().await?;
+    insert(&mut conn, provider, event_id, payload, routed_to, note).await
+}
+
+async fn insert(
+    conn: &mut sqlx::PgConnection,
+    provider: &str,
+    event_id: &str,
+    payload: &serde_json::Value,
+    routed_to: Option<OrgId>,
+    note: Option<&str>,
+) -> Result<bool, DbError> {
     let done = sqlx::query(
         "insert into webhook_event (provider, event_id, payload, routed_to, note)
          values ($1, $2, $3, $4, $5) on conflict (provider, event_id) do nothing",
@@ -23,7 +35,7 @@ pub async fn store_once(
     .bind(payload)
     .bind(routed_to.map(|o| o.0))
     .bind(note)
-    .execute(pool.raw())
+    .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -46,16 +58,6 @@ pub async fn store_once_tx(
     event_id: &str,
     payload: &serde_json::Value,
 ) -> Result<bool, DbError> {
-    let org = tx.org().0;
-    let done = sqlx::query(
-        "insert into webhook_event (provider, event_id, payload, routed_to)
-         values ($1, $2, $3, $4) on conflict (provider, event_id) do nothing",
-    )
-    .bind(provider)
-    .bind(event_id)
-    .bind(payload)
-    .bind(org)
-    .execute(tx.conn())
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let org = tx.org();
+    insert(tx.conn(), provider, event_id, payload, Some(org), None).await
 }

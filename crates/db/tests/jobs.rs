@@ -344,3 +344,33 @@ async fn a_worker_killed_mid_job_loses_nothing() {
         .count();
     assert_eq!(updates, 1, "the job's write happened exactly once");
 }
+
+#[tokio::test]
+async fn a_job_abandoned_on_its_last_attempt_is_not_run_again_but_kept_dead() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let (_, job) = queue_marker(&db, &org, 1).await;
+    // As if a worker took it (its only permitted attempt) and vanished.
+    let mut su = db.superuser().await;
+    sqlx::query("update job set state = 'running', attempts = 1, locked_by = 'gone', locked_until = now() - interval '1 second' where id = $1")
+        .bind(job)
+        .execute(&mut su)
+        .await
+        .unwrap();
+    let mut worker = Worker::new(db.app.clone(), db.platform.clone(), quick());
+    worker.register(
+        "test.mark",
+        Arc::new(MarkMessage {
+            failures_first: 0,
+            calls: AtomicU32::new(0),
+        }),
+    );
+    assert_eq!(worker.run_once().await.unwrap(), None);
+    let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
+    let status = jobs::status(&mut tx, job).await.unwrap().unwrap();
+    assert_eq!((status.state.as_str(), status.attempts), ("dead", 1));
+    assert_eq!(
+        status.last_error.as_deref(),
+        Some("the worker stopped during the last permitted attempt")
+    );
+}

@@ -172,8 +172,29 @@ async fn a_token_shows_only_its_own_link_and_another_organisation_cannot_revoke_
     assert!(links::resolve(&db.app, &minted[0].token, now).await.is_ok());
 }
 
-async fn code_from_outbox(db: &TestDb, org: &proplink_db::organisation::Organisation) -> String {
-    let mut tx = db.app.begin(&db.staff(org, "Checker")).await.unwrap();
+/// Asks for a ResidencePort sign-in code in a committed transaction and reads it from the outbox.
+async fn request_code(
+    db: &TestDb,
+    ctx: &TenantContext,
+    key: &CodeKey,
+    email: &EmailAddress,
+    organisation_name: &str,
+    now: OffsetDateTime,
+) -> String {
+    let mut tx = db.app.begin(ctx).await.unwrap();
+    let sent = portal::request_sign_in_code(
+        &mut tx,
+        key,
+        Portal::ResidencePort,
+        email,
+        organisation_name,
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(sent, "no account for {email}");
+    let mut tx = db.app.begin(ctx).await.unwrap();
     let latest = email::recent(&mut tx, 1).await.unwrap().remove(0);
     assert!(
         !latest.subject.chars().any(|c| c.is_ascii_digit()),
@@ -220,13 +241,8 @@ async fn a_portal_code_works_once_within_ten_minutes_and_five_tries() {
         .await
         .unwrap()
     );
-    assert!(
-        portal::request_sign_in_code(&mut tx, &key, Portal::ResidencePort, &patel, &org.name, now)
-            .await
-            .unwrap()
-    );
     tx.commit().await.unwrap();
-    let code = code_from_outbox(&db, &org).await;
+    let code = request_code(&db, &ctx, &key, &patel, &org.name, now).await;
     assert_eq!(code.len(), 6);
 
     let verify = |code: String, at: OffsetDateTime| {
@@ -272,24 +288,14 @@ async fn a_portal_code_works_once_within_ten_minutes_and_five_tries() {
     );
 
     // A fresh code: expired after ten minutes.
-    let mut tx = db.app.begin(&ctx).await.unwrap();
-    portal::request_sign_in_code(&mut tx, &key, Portal::ResidencePort, &patel, &org.name, now)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    let code = code_from_outbox(&db, &org).await;
+    let code = request_code(&db, &ctx, &key, &patel, &org.name, now).await;
     assert_eq!(
         verify(code.clone(), now + Duration::minutes(10)).await,
         CodeOutcome::Refused(CodeRefusal::Expired)
     );
 
     // Another fresh code: five wrong tries and even the right code is refused.
-    let mut tx = db.app.begin(&ctx).await.unwrap();
-    portal::request_sign_in_code(&mut tx, &key, Portal::ResidencePort, &patel, &org.name, now)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    let code = code_from_outbox(&db, &org).await;
+    let code = request_code(&db, &ctx, &key, &patel, &org.name, now).await;
     let wrong = if code == "000000" {
         "111111".to_owned()
     } else {
@@ -340,32 +346,8 @@ async fn a_new_code_replaces_the_old_one_and_codes_do_not_cross_organisations() 
             .unwrap();
         tx.commit().await.unwrap();
     }
-    let mut tx = db.app.begin(&ctx(&goldcrest)).await.unwrap();
-    portal::request_sign_in_code(
-        &mut tx,
-        &key,
-        Portal::ResidencePort,
-        &patel,
-        "Goldcrest",
-        now,
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let first = code_from_outbox(&db, &goldcrest).await;
-    let mut tx = db.app.begin(&ctx(&goldcrest)).await.unwrap();
-    portal::request_sign_in_code(
-        &mut tx,
-        &key,
-        Portal::ResidencePort,
-        &patel,
-        "Goldcrest",
-        now,
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let second = code_from_outbox(&db, &goldcrest).await;
+    let first = request_code(&db, &ctx(&goldcrest), &key, &patel, "Goldcrest", now).await;
+    let second = request_code(&db, &ctx(&goldcrest), &key, &patel, "Goldcrest", now).await;
 
     // Goldcrest's code means nothing at Acme, where Mr Patel asked for none.
     let mut tx = db.app.begin(&ctx(&acme)).await.unwrap();

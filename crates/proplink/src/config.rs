@@ -149,12 +149,13 @@ impl Config {
 
     fn check(&self) -> Result<(), String> {
         let d = &self.domains;
-        for (name, value) in [
+        let bases = [
             ("admin", &d.admin),
             ("residence", &d.residence),
             ("contractor", &d.contractor),
             ("building", &d.building),
-        ] {
+        ];
+        for (name, value) in bases {
             let ok = !value.is_empty()
                 && value.split('.').all(|l| {
                     !l.is_empty()
@@ -168,12 +169,6 @@ impl Config {
             }
         }
         // A host must belong to exactly one front door: no base may sit under another.
-        let bases = [
-            ("admin", &d.admin),
-            ("residence", &d.residence),
-            ("contractor", &d.contractor),
-            ("building", &d.building),
-        ];
         for (a, x) in bases {
             for (b, y) in bases {
                 if a != b && (x == y || x.ends_with(&format!(".{y}"))) {

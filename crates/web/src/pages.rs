@@ -62,7 +62,9 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap, req: Req
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|v| constant_time_eq(v.as_bytes(), token.expose_secret().as_bytes())),
+            .is_some_and(|v| {
+                proplink_auth::constant_time_eq(v.as_bytes(), token.expose_secret().as_bytes())
+            }),
         _ => false,
     };
     if !(loopback || token_ok) {
@@ -73,10 +75,6 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap, req: Req
         state.metrics().render(),
     )
         .into_response()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub async fn stylesheet() -> Response {
@@ -215,23 +213,23 @@ pub async fn send_test_email(
     let has_nul = [&form.to, &form.subject, &form.body]
         .iter()
         .any(|f| f.contains('\0'));
-    let problem = match EmailAddress::parse(&form.to) {
-        _ if has_nul => {
-            Some("The form contains a character that cannot be stored (a NUL byte).".to_owned())
-        }
-        Err(e) => Some(format!(
+    let to = EmailAddress::parse(&form.to);
+    let problem = if has_nul {
+        Some("The form contains a character that cannot be stored (a NUL byte).".to_owned())
+    } else if let Err(e) = &to {
+        Some(format!(
             "Enter an e-mail address like name@example.co.uk: {e}."
-        )),
-        Ok(_) if subject.is_empty() => Some("Enter a subject.".to_owned()),
-        Ok(_) if subject.chars().count() > 200 => {
-            Some("The subject must be 200 characters or fewer.".to_owned())
-        }
-        Ok(_) if form.body.chars().count() > 10_000 => {
-            Some("The message must be 10,000 characters or fewer.".to_owned())
-        }
-        Ok(_) => None,
+        ))
+    } else if subject.is_empty() {
+        Some("Enter a subject.".to_owned())
+    } else if subject.chars().count() > 200 {
+        Some("The subject must be 200 characters or fewer.".to_owned())
+    } else if form.body.chars().count() > 10_000 {
+        Some("The message must be 10,000 characters or fewer.".to_owned())
+    } else {
+        None
     };
-    let to = match (problem, EmailAddress::parse(&form.to)) {
+    let to = match (problem, to) {
         (None, Ok(to)) => to,
         (problem, _) => {
             let page = mailbox_page(&state, &org, problem, form).await?;
