@@ -88,8 +88,13 @@ begin
         raise exception 'organisation % does not exist', v_org using errcode = 'foreign_key_violation';
     end if;
     -- A read-only or closed organisation refuses every write, except the record of its own
-    -- status changing (written by the platform role), which must never be lost.
-    if v_status <> 'active' and tg_table_name <> 'organisation_event' then
+    -- status changing (written by the platform role), which must never be lost. A read-only
+    -- organisation's people can still sign in to read and export: signing in writes only
+    -- these access tables.
+    if v_status <> 'active' and tg_table_name <> 'organisation_event'
+       and not (v_status = 'read_only' and tg_table_name in
+                ('staff_session', 'session_handoff', 'auth_event', 'portal_session',
+                 'link_session', 'one_time_code')) then
         raise exception using
             errcode = 'PL001',
             message = format('The organisation "%s" is %s: nothing in it can be changed.',

@@ -7,6 +7,7 @@
 //! - [`links`], [`portal`], [`rate_limit`]: signed links, portal one-time codes, abuse limits.
 //! - [`lint`]: the schema rules every tenant table must follow, checked against the catalogue.
 
+pub mod access;
 pub mod audit;
 pub mod cluster;
 pub mod email;
@@ -17,8 +18,10 @@ pub mod lint;
 pub mod organisation;
 pub mod pools;
 pub mod portal;
+pub mod profile;
 pub mod rate_limit;
 pub mod setup;
+pub mod staff;
 pub mod tenant;
 pub mod webhook;
 

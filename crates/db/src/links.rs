@@ -196,3 +196,65 @@ pub async fn record_opening(
     .await?;
     Ok(())
 }
+
+/// A link session lasts at most this long (and never beyond its link's expiry).
+pub const SESSION_MAX: Duration = Duration::hours(12);
+
+/// Starts a session limited to the opened link's record (the token hash of a fresh session
+/// token, not the link's). Notes the opening.
+pub async fn start_session(
+    tx: &mut TenantTx,
+    grant: &LinkGrant,
+    session_token_hash: &str,
+    now: OffsetDateTime,
+) -> Result<Uuid, DbError> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "insert into link_session (organisation_id, id, link_id, token_hash, created_at, expires_at)
+         values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .bind(grant.link_id)
+    .bind(session_token_hash)
+    .bind(now)
+    .bind((now + SESSION_MAX).min(grant.expires_at))
+    .execute(tx.conn())
+    .await?;
+    record_opening(tx, grant.link_id, now).await?;
+    Ok(id)
+}
+
+/// What a live link session grants: its link's one record. None once the session or its link
+/// has expired or the link was revoked.
+pub async fn find_session(
+    tx: &mut TenantTx,
+    session_token_hash: &str,
+    now: OffsetDateTime,
+) -> Result<Option<LinkGrant>, DbError> {
+    let row: Option<(Uuid, String, Uuid, String, Option<String>, OffsetDateTime)> = sqlx::query_as(
+        "select l.id, l.record_type, l.record_id, l.recipient_email, l.recipient_name, l.expires_at
+           from link_session s
+           join signed_link l on l.organisation_id = s.organisation_id and l.id = s.link_id
+          where s.organisation_id = $1 and s.token_hash = $2 and s.ended_at is null
+            and s.expires_at > $3 and l.expires_at > $3 and l.revoked_at is null",
+    )
+    .bind(tx.org().0)
+    .bind(session_token_hash)
+    .bind(now)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(
+        |(link_id, record_type, record_id, recipient_email, recipient_name, expires_at)| {
+            LinkGrant {
+                org: tx.org(),
+                link_id,
+                record_type,
+                record_id,
+                recipient_email,
+                recipient_name,
+                expires_at,
+            }
+        },
+    ))
+}

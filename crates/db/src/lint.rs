@@ -50,6 +50,11 @@ pub const EXTRA_POLICIES: &[(&str, &str, &str)] = &[
         "link_bearer",
         "a link is shown to whoever presents its token's hash (SELECT only)",
     ),
+    (
+        "membership",
+        "own_memberships",
+        "a signed-in person sees their own memberships of every organisation (SELECT only)",
+    ),
 ];
 
 /// Tables exempt from the audit-trigger rule, with the reason.
@@ -187,7 +192,8 @@ pub async fn check(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> 
                 let allowed = EXTRA_POLICIES
                     .iter()
                     .any(|(t, p, _)| t == table && *p == other);
-                let select_only = other != "link_bearer" || cmd == "SELECT";
+                let select_only =
+                    !matches!(other, "link_bearer" | "own_memberships") || cmd == "SELECT";
                 if !allowed || !select_only {
                     problems.push(format!("{table}: unexpected permissive policy {other} ({cmd} to {roles:?}) widens tenant isolation"));
                 }

@@ -242,3 +242,76 @@ pub async fn verify_sign_in_code(
         account_id: account.id,
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Portal sessions, started by an accepted code.
+
+/// A portal session ends after this long without a request…
+pub const SESSION_IDLE: Duration = Duration::hours(1);
+/// …and after this long whatever happens.
+pub const SESSION_ABSOLUTE: Duration = Duration::hours(12);
+
+pub async fn start_session(
+    tx: &mut TenantTx,
+    account_id: Uuid,
+    token_hash: &str,
+    now: OffsetDateTime,
+) -> Result<Uuid, DbError> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "insert into portal_session (organisation_id, id, account_id, token_hash, created_at, last_seen_at, absolute_expires_at)
+         values ($1, $2, $3, $4, $5, $5, $6)",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .bind(account_id)
+    .bind(token_hash)
+    .bind(now)
+    .bind(now + SESSION_ABSOLUTE)
+    .execute(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+/// The account behind a live portal session of `portal` in this organisation (the account
+/// still active), noting the request.
+pub async fn find_session(
+    tx: &mut TenantTx,
+    portal: Portal,
+    token_hash: &str,
+    now: OffsetDateTime,
+) -> Result<Option<PortalAccount>, DbError> {
+    let found: Option<PortalAccount> = sqlx::query_as(
+        "update portal_session s set last_seen_at = $3
+           from portal_account a
+          where s.organisation_id = $1 and s.token_hash = $2 and s.ended_at is null
+            and s.absolute_expires_at > $3 and s.last_seen_at > $4
+            and a.organisation_id = s.organisation_id and a.id = s.account_id
+            and a.status = 'active' and a.portal = $5
+      returning a.id, a.email, a.name, a.status",
+    )
+    .bind(tx.org().0)
+    .bind(token_hash)
+    .bind(now)
+    .bind(now - SESSION_IDLE)
+    .bind(portal.as_str())
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(found)
+}
+
+pub async fn end_session(
+    tx: &mut TenantTx,
+    token_hash: &str,
+    now: OffsetDateTime,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "update portal_session set ended_at = $3 where organisation_id = $1 and token_hash = $2 and ended_at is null",
+    )
+    .bind(tx.org().0)
+    .bind(token_hash)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}

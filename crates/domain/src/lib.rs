@@ -12,4 +12,5 @@ pub use ids::OrgId;
 pub mod email;
 pub use email::EmailAddress;
 pub mod authorize;
+pub mod bulk_invite;
 pub mod permissions;

@@ -20,7 +20,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 fn email() -> OutgoingEmail {
     OutgoingEmail {
         message_id: Uuid::now_v7(),
-        org: OrgId(Uuid::now_v7()),
+        org: Some(OrgId(Uuid::now_v7())),
         from: Sender {
             address: "no-reply@goldcrest.example.co.uk".into(),
             name: "Goldcrest Estates".into(),
@@ -53,7 +53,7 @@ async fn sendgrid_accepts_with_202_and_returns_the_message_id() {
                 { "type": "text/plain", "value": "Dear Mr Patel, please find your demand attached." },
                 { "type": "text/html", "value": "<p>Dear Mr Patel</p>" }
             ],
-            "custom_args": { "proplink_message_id": msg.message_id.to_string(), "proplink_org": msg.org.to_string() }
+            "custom_args": { "proplink_message_id": msg.message_id.to_string(), "proplink_org": msg.org.map(|o| o.to_string()) }
         })))
         .respond_with(ResponseTemplate::new(202).insert_header("X-Message-Id", "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"))
         .expect(1)

@@ -8,6 +8,7 @@ use proplink_db::organisation::{self, OrgStatus};
 use proplink_db::pools::PoolSettings;
 use proplink_db::{AppPool, PlatformPool, audit, email, jobs, setup};
 use proplink_domain::OrgSlug;
+use proplink_integrations::mail::platform::PlatformOutbox;
 use proplink_integrations::mail::sendgrid::SendGrid;
 use proplink_integrations::mail::smtp::Smtp;
 use proplink_integrations::mail::{
@@ -90,14 +91,28 @@ pub fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, String> {
     })
 }
 
+/// The background work of one process: the job worker and the platform outbox sender.
+pub struct Background {
+    pub worker: Worker,
+    pub outbox: PlatformOutbox,
+}
+
+impl Background {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let outbox = tokio::spawn(self.outbox.run(shutdown.clone()));
+        self.worker.run(shutdown).await;
+        let _ = outbox.await;
+    }
+}
+
 pub fn build_worker(
     config: &Config,
     app: AppPool,
     platform: PlatformPool,
-) -> Result<Worker, String> {
+) -> Result<Background, String> {
     let mut worker = Worker::new(
         app,
-        platform,
+        platform.clone(),
         WorkerConfig {
             concurrency: config.worker.concurrency,
             ..WorkerConfig::default()
@@ -107,15 +122,22 @@ pub fn build_worker(
         address: config.mail.from_address.clone(),
         name: config.mail.from_name.clone(),
     };
+    let mailer = mailer(config)?;
     worker.register(
         email::SEND_JOB,
         Arc::new(SendEmailJob {
-            mailer: mailer(config)?,
-            sender,
+            mailer: mailer.clone(),
+            sender: sender.clone(),
         }),
     );
     worker.register(PROVIDER_EVENT_JOB, Arc::new(ProviderEventJob));
-    Ok(worker)
+    let outbox = PlatformOutbox {
+        pool: platform,
+        mailer,
+        sender,
+        poll: std::time::Duration::from_secs(1),
+    };
+    Ok(Background { worker, outbox })
 }
 
 /// Cancels the token on Ctrl-C or SIGTERM.
@@ -182,7 +204,7 @@ pub async fn worker(config: Config) -> Result<(), String> {
     .await?;
     let platform = platform.ok_or("DATABASE_PLATFORM_URL is required")?;
     let worker = build_worker(&config, app, platform)?;
-    tracing::info!(worker = worker.id(), "worker started");
+    tracing::info!(worker = worker.worker.id(), "worker started");
     worker.run(shutdown_on_signal()).await;
     Ok(())
 }

@@ -13,8 +13,9 @@ use proplink_db::links::{self, NewLink};
 use proplink_db::organisation::Organisation;
 use proplink_db::portal::{self, Portal};
 use proplink_db::setup::quote_ident;
-use proplink_db::{TenantTx, lint};
+use proplink_db::{TenantTx, access, lint, profile};
 use proplink_domain::EmailAddress;
+use proplink_domain::permissions::{Permission, Scope};
 use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
@@ -79,7 +80,109 @@ pub async fn seed(db: &TestDb, org: &Organisation) {
         .await
         .unwrap()
     );
+    let resident = portal::find_account(&mut tx, Portal::ResidencePort, &smith)
+        .await
+        .unwrap()
+        .unwrap();
+    portal::start_session(&mut tx, resident.id, &random_hash(), now)
+        .await
+        .unwrap();
+    let grant = links::LinkGrant {
+        org: tx.org(),
+        link_id: sqlx::query_scalar("select id from signed_link limit 1")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap(),
+        record_type: "work_order".into(),
+        record_id: Uuid::now_v7(),
+        recipient_email: "plumber@example.com".into(),
+        recipient_name: None,
+        expires_at: now + time::Duration::days(14),
+    };
+    links::start_session(&mut tx, &grant, &random_hash(), now)
+        .await
+        .unwrap();
+
+    // Staff: an estate with a site, a custom role, a member scoped to the site (invited, then
+    // accepted), a session, a hand-off code, sign-in activity and the organisation's profile.
+    // Every optional tenant reference is filled in, so the probe's relabelled copies point at
+    // the other organisation's records.
+    let estate = access::create_estate(&mut tx, "EST-001", "Riverside Estate")
+        .await
+        .unwrap();
+    let site = access::create_site(&mut tx, Some(estate), "RC-001", "Riverside Court")
+        .await
+        .unwrap();
+    let role = access::save_custom_role(
+        &mut tx,
+        None,
+        "Caretaker",
+        "Looks after the building",
+        &["site.read", "ticket.read"]
+            .iter()
+            .filter_map(|k| Permission::parse(k))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    // A different person in each organisation (one user's memberships are tested elsewhere).
+    let email = format!("jane.doe@{}.example.com", org.slug.as_str());
+    let membership = access::invite(
+        &mut tx,
+        &access::NewInvitation {
+            email: email.clone(),
+            name: "Jane Doe".into(),
+            role: access::RoleChoice::Custom(role),
+            scope: Scope::Sites([site].into()),
+            welcome_message: Some("Welcome aboard".into()),
+            is_owner: false,
+        },
+        &random_hash(),
+        "http://example.invalid/invitation",
+        &org.name,
+        Some("Prober"),
+        now,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let member = access::member(&mut tx, membership).await.unwrap().unwrap();
+    access::start_session(
+        &mut tx,
+        membership,
+        member.user_id,
+        &random_hash(),
+        Some("203.0.113.9"),
+        Some("probe"),
+        now,
+    )
+    .await
+    .unwrap();
+    access::mint_handoff(&mut tx, membership, member.user_id, &random_hash(), now)
+        .await
+        .unwrap();
+    access::record_auth_event(
+        &mut tx,
+        &access::AuthEvent {
+            user_id: Some(member.user_id),
+            email: &email,
+            kind: "signed_in",
+            detail: None,
+            ip: Some("203.0.113.9"),
+            user_agent: None,
+        },
+    )
+    .await
+    .unwrap();
+    profile::save_modules(&mut tx, &["block".to_owned()])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
+}
+
+/// A fresh value shaped like a stored token hash.
+fn random_hash() -> String {
+    proplink_auth::links::new_token().1
 }
 
 fn time_now() -> sqlx::types::time::OffsetDateTime {
@@ -203,6 +306,15 @@ pub async fn assert_isolated(db: &TestDb, a: &Organisation, b: &Organisation) {
             relabelled["organisation_id"] = serde_json::json!(a.id.0);
             if relabelled.get("id").is_some() {
                 relabelled["id"] = serde_json::json!(Uuid::now_v7());
+            }
+            // Globally unique secrets would collide first; only the references are on trial.
+            for unique in ["token_hash", "code_hash"] {
+                if relabelled.get(unique).is_some() {
+                    relabelled[unique] = serde_json::json!(random_hash());
+                }
+            }
+            if relabelled.get("reference").is_some() {
+                relabelled["reference"] = serde_json::json!(format!("P{}", &random_hash()[..8]));
             }
             let pointed = attempt(db, a, &insert, Some(relabelled)).await;
             assert_eq!(

@@ -9,6 +9,7 @@
 //! ([`ProviderEventJob`]).
 
 pub mod outbox;
+pub mod platform;
 pub mod sendgrid;
 pub mod smtp;
 
@@ -34,7 +35,8 @@ pub struct Sender {
 #[derive(Debug, Clone)]
 pub struct OutgoingEmail {
     pub message_id: Uuid,
-    pub org: OrgId,
+    /// None for platform mail (sign-in codes, password resets), which belongs to no organisation.
+    pub org: Option<OrgId>,
     pub from: Sender,
     pub to_address: String,
     pub to_name: Option<String>,
@@ -101,7 +103,7 @@ impl JobHandler for SendEmailJob {
         }
         let outgoing = OutgoingEmail {
             message_id: id,
-            org: tx.org(),
+            org: Some(tx.org()),
             from: self.sender.clone(),
             to_address: message.to_address,
             to_name: message.to_name,

@@ -67,15 +67,18 @@ impl SendGrid {
         if let Some(html) = &email.body_html {
             content.push(serde_json::json!({ "type": "text/html", "value": html }));
         }
+        let mut custom_args =
+            serde_json::json!({ "proplink_message_id": email.message_id.to_string() });
+        // Platform mail (sign-in codes, password resets) belongs to no organisation.
+        if let Some(org) = email.org {
+            custom_args["proplink_org"] = org.to_string().into();
+        }
         serde_json::json!({
             "personalizations": [{ "to": [to] }],
             "from": { "email": email.from.address, "name": email.from.name },
             "subject": email.subject,
             "content": content,
-            "custom_args": {
-                "proplink_message_id": email.message_id.to_string(),
-                "proplink_org": email.org.to_string(),
-            },
+            "custom_args": custom_args,
         })
     }
 
