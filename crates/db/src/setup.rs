@@ -140,6 +140,17 @@ pub async fn migrate(owner_url: &str) -> Result<(), MigrateError> {
     result
 }
 
+/// The database's one-time-code key (made by [`migrate`]).
+pub async fn code_key(pool: &crate::AppPool) -> Result<proplink_auth::codes::CodeKey, DbError> {
+    let value: String =
+        sqlx::query_scalar("select value from platform_meta where key = 'code_key'")
+            .fetch_one(pool.raw())
+            .await?;
+    let bytes = hex::decode(value.trim())
+        .map_err(|_| DbError::Unavailable("the stored code key is not hexadecimal".into()))?;
+    proplink_auth::codes::CodeKey::new(bytes).map_err(DbError::Unavailable)
+}
+
 /// Quotes an identifier for DDL that cannot take bind parameters.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

@@ -27,6 +27,9 @@ pub struct Config {
     /// Mount the development mailbox (it shows every message, one-time codes included):
     /// `demo` turns it on with the outbox mailer; never enable it on a public server.
     pub dev_mailbox: bool,
+    /// The port public URLs carry (links in e-mails, hand-offs between hosts). None when a
+    /// proxy serves the standard port.
+    pub public_port: Option<u16>,
     pub worker: WorkerConfig,
 }
 
@@ -98,6 +101,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: false,
+            public_port: None,
             domains: Domains::default(),
             mail: MailConfig {
                 provider: MailProvider::Outbox,
@@ -211,6 +215,7 @@ impl Config {
         s.tls = self.tls;
         s.metrics_token = self.metrics_token.clone().map(SecretString::from);
         s.dev_mailbox = self.dev_mailbox && self.mail.provider == MailProvider::Outbox;
+        s.public_port = self.public_port;
         s.sendgrid_webhook_key = self
             .mail
             .sendgrid

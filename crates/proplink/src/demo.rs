@@ -66,6 +66,7 @@ pub async fn run(mut config: Config, data_dir: &Path, port: u16) -> Result<(), S
     runtime::init_logging("warn");
     config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     config.dev_mailbox = true;
+    config.public_port = Some(port);
     if let Ok(app) = std::env::var("DATABASE_URL") {
         // An existing database: the demo data goes there and nothing is started.
         let need = |name: &str| {
@@ -121,7 +122,9 @@ async fn run_with(config: &Config, urls: &Urls) -> Result<(), String> {
 
     let shutdown = runtime::shutdown_on_signal();
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
-    let state = proplink_web::AppState::new(app.clone(), config.web_settings());
+    let state = proplink_web::AppState::new(app.clone(), config.web_settings())
+        .await
+        .map_err(|e| format!("the web server could not start: {e}"))?;
     let served = proplink_web::serve(listener, state, shutdown.clone()).await;
     shutdown.cancel();
     let _ = worker_task.await;
@@ -146,6 +149,7 @@ pub async fn load_demo_data(app: &AppPool, platform: &PlatformPool) -> Result<()
             .await
             .map_err(|e| e.to_string())?;
         welcome(app, &org).await?;
+        crate::demo_people::load(app, &org).await?;
     }
     Ok(())
 }
@@ -185,24 +189,25 @@ fn print_banner(config: &Config, psql: Option<&str>) {
     let port = config.listen.port();
     let admin = &config.domains.admin;
     println!();
-    println!("PropLink is running on the embedded default. Open:");
+    println!("PropLink is running on the embedded default.");
+    println!();
+    println!("  Sign in:              http://login.{admin}:{port}/");
+    println!("  Sign-in codes (mail): http://login.{admin}:{port}/dev/mailbox");
     for (slug, name) in DEMO_ORGS {
-        println!("  {name:<22} admin app:           http://{slug}.{admin}:{port}/");
-        println!(
-            "  {:<22} development mailbox: http://{slug}.{admin}:{port}/dev/mailbox",
-            ""
-        );
+        println!("  {name:<22}admin app: http://{slug}.{admin}:{port}/  ·  its mail: http://{slug}.{admin}:{port}/dev/mailbox");
     }
     println!(
-        "  Health:   http://login.{admin}:{port}/healthz  ·  readiness: /readyz  ·  metrics: /metrics"
+        "  Health:               http://login.{admin}:{port}/healthz  ·  readiness: /readyz  ·  metrics: /metrics"
     );
     println!();
     println!(
-        "Demo sign-ins: staff accounts arrive with sign-in (the next issue); no password is needed yet."
+        "Demo sign-ins (password {} for all; the second step is a 6-digit code from the sign-in mailbox above):",
+        crate::demo_people::DEMO_PASSWORD
     );
-    println!(
-        "E-mail is kept on this machine and shown in each organisation's development mailbox."
-    );
+    for (org, name, email, role) in crate::demo_people::sign_ins() {
+        println!("  {org:<10} {email:<42} {name:<14} {role}");
+    }
+    println!("  Priya Patel belongs to both organisations: she picks one after signing in, and can switch.");
     println!();
     match psql {
         Some(psql) => {

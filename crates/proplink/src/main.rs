@@ -3,6 +3,7 @@
 mod bench;
 mod config;
 mod demo;
+mod demo_people;
 mod embedded;
 mod runtime;
 

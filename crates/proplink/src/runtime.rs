@@ -187,7 +187,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let listener = bind(&config).await?;
     let shutdown = shutdown_on_signal();
     tracing::info!(listen = %config.listen, "serving");
-    let state = proplink_web::AppState::new(app.clone(), config.web_settings());
+    let state = proplink_web::AppState::new(app.clone(), config.web_settings())
+        .await
+        .map_err(|e| format!("the web server could not start: {e}"))?;
     proplink_web::serve(listener, state, shutdown)
         .await
         .map_err(|e| format!("the server stopped: {e}"))?;

@@ -24,6 +24,12 @@ pub fn current_request_id() -> Option<String> {
 pub enum WebError {
     #[error("not found")]
     NotFound,
+    /// The member may see this but not do it (their role does not include the permission).
+    #[error("forbidden")]
+    Forbidden,
+    /// Too many attempts: the message says when to try again.
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("{0}")]
     ReadOnly(String),
     /// The change would duplicate something that exists.
@@ -70,6 +76,12 @@ impl IntoResponse for WebError {
                 "Page not found",
                 "There is nothing at this address. Check the link you followed, or ask the person who sent it.".to_owned(),
             ),
+            Self::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "You do not have permission to do that",
+                "Your role in this organisation does not allow this. Nothing was changed. If you need it, ask an administrator to change your role.".to_owned(),
+            ),
+            Self::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", m.clone()),
             Self::ReadOnly(m) => (StatusCode::CONFLICT, "This organisation is read-only", m.clone()),
             Self::Conflict(detail) => {
                 tracing::info!(constraint = %detail, "duplicate refused");

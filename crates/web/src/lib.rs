@@ -5,10 +5,13 @@
 //! (unknown, or closed → a 404 that reveals nothing). Each door has its own router; a handful of
 //! operational routes (`/healthz`, `/readyz`, `/metrics`, `/static/…`) answer on every host.
 
+pub mod admin;
 pub mod error;
+pub mod login;
 pub mod host;
 mod middleware;
 mod pages;
+pub mod session;
 mod state;
 mod webhooks;
 
@@ -26,25 +29,31 @@ use tower::ServiceExt;
 #[derive(Clone)]
 struct Doors {
     admin: Router,
+    login: Router,
     api: Router,
 }
 
 /// Builds the whole application.
 pub fn app(state: AppState) -> Router {
-    let admin = Router::new()
-        .route("/", get(pages::org_home))
-        .route(
-            "/dev/mailbox",
-            get(pages::mailbox).post(pages::send_test_email),
-        )
-        .route("/dev/mailbox/{id}", get(pages::mailbox_message))
-        .fallback(pages::not_found)
-        .with_state(state.clone());
+    let mut admin = admin::router(state.clone());
+    if state.settings().dev_mailbox {
+        // Development only (the embedded mailer): every e-mail the organisation sends.
+        admin = admin
+            .route(
+                "/dev/mailbox",
+                get(pages::mailbox).post(pages::send_test_email),
+            )
+            .route("/dev/mailbox/{id}", get(pages::mailbox_message));
+    }
+    let admin = admin.fallback(pages::not_found).with_state(state.clone());
     let api = Router::new()
         .route("/webhooks/sendgrid", post(webhooks::sendgrid))
         .fallback(pages::not_found)
         .with_state(state.clone());
-    let doors = Doors { admin, api };
+    let login = login::router(&state)
+        .fallback(pages::not_found)
+        .with_state(state.clone());
+    let doors = Doors { admin, login, api };
 
     let dispatch = Router::new()
         .fallback(dispatch)
@@ -54,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(pages::readyz))
         .route("/metrics", get(pages::metrics))
         .route("/static/proplink.css", get(pages::stylesheet))
+        .route("/static/htmx.min.js", get(pages::htmx))
         .with_state(state.clone());
     middleware::stack(operational.merge(dispatch), &state)
 }
@@ -76,6 +86,7 @@ async fn dispatch(State((state, doors)): State<(AppState, Doors)>, mut req: Requ
             Err(resp) => return resp,
         },
         Some(FrontDoor::Api) => doors.api,
+        Some(FrontDoor::Login) => doors.login,
         // Sign-in, the operators' host and the portals arrive with their own issues: until then
         // they answer 404 like any unknown page.
         Some(_) | None => return pages::not_found().await.into_response(),

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, Form, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use proplink_db::email::{self, NewEmail};
-use proplink_db::organisation::{OrgStatus, Organisation};
+use proplink_db::organisation::Organisation;
 use proplink_db::{Actor, TenantContext, audit};
 use proplink_domain::dates::{long_date_time, uk_offset};
 use proplink_domain::{ActorKind, Channel, EmailAddress};
@@ -88,25 +88,16 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
-#[derive(Template, WebTemplate)]
-#[template(path = "org_home.html")]
-pub struct OrgHome {
-    name: String,
-    slug: String,
-    read_only: bool,
-    dev_mailbox: bool,
-}
-
-pub async fn org_home(
-    State(state): State<AppState>,
-    Extension(org): Extension<Organisation>,
-) -> OrgHome {
-    OrgHome {
-        read_only: org.status == OrgStatus::ReadOnly,
-        name: org.name,
-        slug: org.slug,
-        dev_mailbox: state.settings().dev_mailbox,
-    }
+/// htmx 2.0.4 (0BSD licence), served from the binary.
+pub async fn htmx() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../static/htmx.min.js"),
+    )
+        .into_response()
 }
 
 /// The development mailbox acts as the machine's own user, through the admin door.

@@ -1,10 +1,14 @@
 use crate::host::Domains;
 use metrics_exporter_prometheus::PrometheusHandle;
-use proplink_db::AppPool;
+use proplink_auth::codes::CodeKey;
+use proplink_auth::password::{HashParams, PasswordHasherPool};
+use proplink_db::{AppPool, DbError};
 use proplink_integrations::mail::sendgrid::WebhookKey;
 use secrecy::SecretString;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use time::OffsetDateTime;
 
 /// Settings the web layer needs, built by the binary from its configuration.
 #[derive(Clone)]
@@ -19,6 +23,10 @@ pub struct WebSettings {
     pub sendgrid_webhook_key: Option<WebhookKey>,
     pub request_timeout: Duration,
     pub body_limit: usize,
+    /// Argon2id cost (production unless a test asks for its fast parameters).
+    pub password_params: HashParams,
+    /// The port that public URLs carry (demo and tests listen on one; None behind a proxy).
+    pub public_port: Option<u16>,
 }
 
 impl WebSettings {
@@ -31,7 +39,26 @@ impl WebSettings {
             sendgrid_webhook_key: None,
             request_timeout: Duration::from_secs(30),
             body_limit: 2 * 1024 * 1024,
+            password_params: HashParams::PRODUCTION,
+            public_port: None,
         }
+    }
+
+    /// An absolute URL on another host (front doors hand people to each other by URL).
+    pub fn url(&self, host: &str, path: &str) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        match self.public_port {
+            Some(port) => format!("{scheme}://{host}:{port}{path}"),
+            None => format!("{scheme}://{host}{path}"),
+        }
+    }
+
+    pub fn login_host(&self) -> String {
+        format!("login.{}", self.domains.admin)
+    }
+
+    pub fn admin_host(&self, slug: &str) -> String {
+        format!("{slug}.{}", self.domains.admin)
     }
 }
 
@@ -42,15 +69,56 @@ struct Inner {
     db: AppPool,
     settings: WebSettings,
     metrics: PrometheusHandle,
+    hasher: PasswordHasherPool,
+    code_key: CodeKey,
+    /// Seconds added to the wall clock (tests move time forward to expire things).
+    clock_offset: AtomicI64,
 }
 
 impl AppState {
-    pub fn new(db: AppPool, settings: WebSettings) -> Self {
-        Self(Arc::new(Inner {
+    /// Builds the state, reading the database's one-time-code key.
+    pub async fn new(db: AppPool, settings: WebSettings) -> Result<Self, DbError> {
+        let code_key = proplink_db::setup::code_key(&db).await?;
+        Self::with_code_key(db, settings, code_key)
+    }
+
+    /// Builds the state with a given code key (tests whose database is unreachable).
+    pub fn with_code_key(
+        db: AppPool,
+        settings: WebSettings,
+        code_key: CodeKey,
+    ) -> Result<Self, DbError> {
+        let hasher = PasswordHasherPool::new(settings.password_params)
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        Ok(Self(Arc::new(Inner {
             db,
             settings,
             metrics: metrics_handle(),
-        }))
+            hasher,
+            code_key,
+            clock_offset: AtomicI64::new(0),
+        })))
+    }
+
+    /// Now, by the server's clock (every expiry and timeout is measured against this).
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+            + time::Duration::seconds(self.0.clock_offset.load(Ordering::Relaxed))
+    }
+
+    /// Moves the clock forward (tests of expiry and timeouts).
+    pub fn advance_clock(&self, by: time::Duration) {
+        self.0
+            .clock_offset
+            .fetch_add(by.whole_seconds(), Ordering::Relaxed);
+    }
+
+    pub fn hasher(&self) -> &PasswordHasherPool {
+        &self.0.hasher
+    }
+
+    pub fn code_key(&self) -> &CodeKey {
+        &self.0.code_key
     }
 
     pub fn db(&self) -> &AppPool {

@@ -144,7 +144,7 @@ async fn a_message_is_sent_through_sendgrid_and_its_delivery_events_are_recorded
     let signer = Signed::new();
     let mut settings = WebSettings::new(Domains::default());
     settings.sendgrid_webhook_key = Some(WebhookKey::parse(&signer.public_base64()).unwrap());
-    let app = proplink_web::app(AppState::new(db.app.clone(), settings));
+    let app = proplink_web::app(AppState::new(db.app.clone(), settings).await.unwrap());
     let event = |id: &str, kind: &str, message: uuid::Uuid, extra: serde_json::Value| {
         let mut e = serde_json::json!({
             "email": "x@example.com", "timestamp": 1_763_900_000, "event": kind, "sg_event_id": id,
@@ -213,7 +213,7 @@ async fn a_webhook_with_a_bad_signature_or_body_changes_nothing() {
     let signer = Signed::new();
     let mut settings = WebSettings::new(Domains::default());
     settings.sendgrid_webhook_key = Some(WebhookKey::parse(&signer.public_base64()).unwrap());
-    let app = proplink_web::app(AppState::new(db.app.clone(), settings));
+    let app = proplink_web::app(AppState::new(db.app.clone(), settings).await.unwrap());
     let body = r#"[{"sg_event_id":"evt-9","event":"delivered","timestamp":1}]"#;
 
     // Signed by someone else.
@@ -262,10 +262,11 @@ async fn a_webhook_with_a_bad_signature_or_body_changes_nothing() {
     assert_eq!(stored, 0);
 
     // Without a configured key the endpoint does not accept events at all.
-    let app = proplink_web::app(AppState::new(
-        db.app.clone(),
-        WebSettings::new(Domains::default()),
-    ));
+    let app = proplink_web::app(
+        AppState::new(db.app.clone(), WebSettings::new(Domains::default()))
+            .await
+            .unwrap(),
+    );
     assert_eq!(
         call(&app, signer.request(body, "1763900000")).await.0,
         StatusCode::NOT_FOUND
@@ -278,7 +279,7 @@ async fn events_for_unknown_organisations_are_kept_but_not_applied() {
     let signer = Signed::new();
     let mut settings = WebSettings::new(Domains::default());
     settings.sendgrid_webhook_key = Some(WebhookKey::parse(&signer.public_base64()).unwrap());
-    let app = proplink_web::app(AppState::new(db.app.clone(), settings));
+    let app = proplink_web::app(AppState::new(db.app.clone(), settings).await.unwrap());
     let body = serde_json::json!([{
         "sg_event_id": "evt-x", "event": "delivered", "timestamp": 1,
         "proplink_org": uuid::Uuid::now_v7().to_string(), "proplink_message_id": uuid::Uuid::now_v7().to_string()
@@ -374,7 +375,7 @@ async fn an_event_that_cannot_be_stored_does_not_hold_back_its_batch() {
     let signer = Signed::new();
     let mut settings = WebSettings::new(Domains::default());
     settings.sendgrid_webhook_key = Some(WebhookKey::parse(&signer.public_base64()).unwrap());
-    let app = proplink_web::app(AppState::new(db.app.clone(), settings));
+    let app = proplink_web::app(AppState::new(db.app.clone(), settings).await.unwrap());
     // PostgreSQL's jsonb cannot hold \u0000: that event can never be stored.
     let body = r#"[{"sg_event_id":"evt-bad","event":"open","timestamp":1,"note":"a\u0000b"},{"sg_event_id":"evt-good","event":"open","timestamp":1}]"#;
     let (status, reply) = call(&app, signer.request(body, "1")).await;

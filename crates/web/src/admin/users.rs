@@ -1,0 +1,915 @@
+//! Settings → Users and access: members, invitations (single and bulk from CSV), role and
+//! scope changes, deactivation and reactivation, and an administrator's reset of someone's
+//! password and second factor. Every change is written as the acting member, so the audit log
+//! says who did it.
+
+use super::{Member, Shell};
+use crate::error::WebError;
+use crate::login::{event_for, send_reset_link};
+use crate::session::Client;
+use crate::state::AppState;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use proplink_auth::links::new_token;
+use proplink_db::access::{
+    self, CustomRole, MemberRow, MembershipChangeError, NewInvitation, Place,
+    RoleChoice,
+};
+use proplink_db::{TenantTx, audit, staff};
+use proplink_domain::EmailAddress;
+use proplink_domain::bulk_invite::{self, Lookup};
+use proplink_domain::dates::{long_date_time, uk_offset};
+use proplink_domain::permissions::{BuiltInRole, Scope};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+fn uk_time(t: OffsetDateTime) -> String {
+    long_date_time(t, uk_offset(t))
+}
+
+/// Roles a member can be given here: the built-in ones except Organisation Owner (there is
+/// one, set when the organisation is created), and the live custom roles.
+pub struct RoleOption {
+    value: String,
+    label: String,
+}
+
+fn role_options(custom: &[CustomRole]) -> Vec<RoleOption> {
+    BuiltInRole::ALL
+        .iter()
+        .filter(|r| **r != BuiltInRole::OrganisationOwner)
+        .map(|r| RoleOption {
+            value: r.key().to_owned(),
+            label: r.name().to_owned(),
+        })
+        .chain(
+            custom
+                .iter()
+                .filter(|r| r.archived_at.is_none())
+                .map(|r| RoleOption {
+                    value: RoleChoice::Custom(r.id).form_value(),
+                    label: format!("{} (custom)", r.name),
+                }),
+        )
+        .collect()
+}
+
+/// What the role and scope pickers need.
+pub struct AccessChoices {
+    roles: Vec<RoleOption>,
+    sites: Vec<Place>,
+    estates: Vec<Place>,
+}
+
+async fn access_choices(tx: &mut TenantTx) -> Result<AccessChoices, WebError> {
+    Ok(AccessChoices {
+        roles: role_options(&access::custom_roles(tx).await?),
+        sites: access::sites(tx).await?,
+        estates: access::estates(tx).await?,
+    })
+}
+
+/// The values of a role-and-scope form, as typed (kept when the form comes back with errors).
+#[derive(Debug, Clone, Default)]
+pub struct AccessForm {
+    role: String,
+    scope: String,
+    sites: BTreeSet<String>,
+    estates: BTreeSet<String>,
+}
+
+impl AccessForm {
+    fn from_pairs(pairs: &[(String, String)]) -> Self {
+        let mut f = Self::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "role" => f.role = v.clone(),
+                "scope" => f.scope = v.clone(),
+                "site" => {
+                    f.sites.insert(v.clone());
+                }
+                "estate" => {
+                    f.estates.insert(v.clone());
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn from_member(m: &MemberRow, site_ids: &[Uuid], estate_ids: &[Uuid]) -> Self {
+        Self {
+            role: m.role().map(|r| r.form_value()).unwrap_or_default(),
+            scope: m.scope.clone().unwrap_or_default(),
+            sites: site_ids.iter().map(Uuid::to_string).collect(),
+            estates: estate_ids.iter().map(Uuid::to_string).collect(),
+        }
+    }
+
+    /// The role and scope, or what is wrong with them (one sentence per problem).
+    fn parse(&self, choices: &AccessChoices) -> Result<(RoleChoice, Scope), Vec<String>> {
+        let mut problems = vec![];
+        let role = RoleChoice::parse(&self.role).filter(|r| {
+            choices
+                .roles
+                .iter()
+                .any(|o| o.value == r.form_value())
+        });
+        if role.is_none() {
+            problems.push("Choose a role.".to_owned());
+        }
+        let pick = |typed: &BTreeSet<String>, known: &[Place], what: &str| {
+            let ids: BTreeSet<Uuid> = typed
+                .iter()
+                .filter_map(|s| Uuid::parse_str(s).ok())
+                .filter(|id| known.iter().any(|p| p.id == *id))
+                .collect();
+            if ids.is_empty() || ids.len() != typed.len() {
+                Err(format!("Choose at least one {what} from the list."))
+            } else {
+                Ok(ids)
+            }
+        };
+        let scope = match self.scope.as_str() {
+            "all_sites" => Some(Scope::AllSites),
+            "sites" => match pick(&self.sites, &choices.sites, "site") {
+                Ok(ids) => Some(Scope::Sites(ids)),
+                Err(m) => {
+                    problems.push(m);
+                    None
+                }
+            },
+            "estates" => match pick(&self.estates, &choices.estates, "estate") {
+                Ok(ids) => Some(Scope::Estates(ids)),
+                Err(m) => {
+                    problems.push(m);
+                    None
+                }
+            },
+            _ => {
+                problems.push(
+                    "Choose which sites they can work on: all sites, selected sites, or by estate."
+                        .to_owned(),
+                );
+                None
+            }
+        };
+        match (role, scope) {
+            (Some(r), Some(s)) if problems.is_empty() => Ok((r, s)),
+            _ => Err(problems),
+        }
+    }
+}
+
+fn pairs(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field(pairs: &[(String, String)], name: &str) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn invitation_url(state: &AppState, member: &Member, token: &str) -> String {
+    state.settings().url(
+        &state.settings().admin_host(&member.org.slug),
+        &format!("/invitation/{token}"),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The list
+
+pub struct ListRow {
+    id: Uuid,
+    name: String,
+    email: String,
+    role: String,
+    scope: String,
+    status: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/users.html")]
+pub struct UsersPage {
+    shell: Shell,
+    rows: Vec<ListRow>,
+    can_invite: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct DoneQuery {
+    done: String,
+    count: usize,
+}
+
+fn done_message(q: &DoneQuery) -> Option<String> {
+    Some(match q.done.as_str() {
+        "invited" => "Invitation sent. The link works for 14 days.".to_owned(),
+        "bulk" => format!(
+            "{} invitation{} sent. Each link works for 14 days.",
+            q.count,
+            if q.count == 1 { "" } else { "s" }
+        ),
+        "access" => "Their role and scope have been changed.".to_owned(),
+        "deactivated" => "They have been deactivated and signed out everywhere in this organisation.".to_owned(),
+        "reactivated" => "They have been reactivated.".to_owned(),
+        "resent" => "A new invitation has been sent; it works for 14 days.".to_owned(),
+        "revoked" => "The invitation has been withdrawn.".to_owned(),
+        "reset" => "Their password and second step have been reset. We have e-mailed them a link to choose a new password.".to_owned(),
+        _ => return None,
+    })
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Query(q): Query<DoneQuery>,
+) -> Result<UsersPage, WebError> {
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let members = access::members(&mut tx).await?;
+    tx.commit().await?;
+    let now = state.now();
+    Ok(UsersPage {
+        shell: Shell::new(&member, "/settings").with_flash(done_message(&q)),
+        rows: members
+            .iter()
+            .map(|m| ListRow {
+                id: m.membership_id,
+                name: m.name.clone(),
+                email: m.email.clone(),
+                role: m.role_label(),
+                scope: m.scope_label(),
+                status: m.status_label(now),
+            })
+            .collect(),
+        can_invite: member.can("user.invite"),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inviting one person
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/invite.html")]
+pub struct InvitePage {
+    shell: Shell,
+    choices: AccessChoices,
+    form: AccessForm,
+    email: String,
+    name: String,
+    welcome: String,
+    errors: Vec<String>,
+}
+
+pub async fn invite_form(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+) -> Result<InvitePage, WebError> {
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let choices = access_choices(&mut tx).await?;
+    tx.commit().await?;
+    Ok(InvitePage {
+        shell: Shell::new(&member, "/settings"),
+        choices,
+        form: AccessForm {
+            role: BuiltInRole::ReadOnly.key().to_owned(),
+            scope: "all_sites".into(),
+            ..AccessForm::default()
+        },
+        email: String::new(),
+        name: String::new(),
+        welcome: String::new(),
+        errors: vec![],
+    })
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let pairs = pairs(&body);
+    let form = AccessForm::from_pairs(&pairs);
+    let (email, name, welcome) = (
+        field(&pairs, "email"),
+        field(&pairs, "name"),
+        field(&pairs, "welcome"),
+    );
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let choices = access_choices(&mut tx).await?;
+    let mut errors = vec![];
+    let parsed_email = EmailAddress::parse(&email);
+    if parsed_email.is_err() {
+        errors.push(format!(
+            "\"{email}\" is not a valid e-mail address. Enter it like name@example.co.uk."
+        ));
+    }
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        errors.push("Enter their name (at most 200 characters).".to_owned());
+    }
+    if welcome.chars().count() > 2000 {
+        errors.push("The welcome message can be at most 2,000 characters.".to_owned());
+    }
+    let access = form.parse(&choices);
+    if let Err(problems) = &access {
+        errors.extend(problems.iter().cloned());
+    }
+    if let (Ok(address), Ok((role, scope)), true) = (&parsed_email, &access, errors.is_empty()) {
+        let (token, hash) = new_token();
+        let outcome = access::invite(
+            &mut tx,
+            &NewInvitation {
+                email: address.as_str().to_owned(),
+                name: name.clone(),
+                role: *role,
+                scope: scope.clone(),
+                welcome_message: Some(welcome.clone()).filter(|w| !w.is_empty()),
+                is_owner: false,
+            },
+            &hash,
+            &invitation_url(&state, &member, &token),
+            &member.org.name,
+            Some(&member.name),
+            state.now(),
+        )
+        .await?;
+        match outcome {
+            Ok(_) => {
+                tx.commit().await?;
+                return Ok(Redirect::to("/settings/users?done=invited").into_response());
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    tx.rollback().await?;
+    Ok((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        InvitePage {
+            shell: Shell::new(&member, "/settings"),
+            choices,
+            form,
+            email,
+            name,
+            welcome,
+            errors,
+        },
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk invitations from CSV
+
+pub struct PreviewRow {
+    line: usize,
+    email: String,
+    name: String,
+    role: String,
+    scope: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/bulk.html")]
+pub struct BulkPage {
+    shell: Shell,
+    csv: String,
+    file_error: Option<String>,
+    errors: Vec<String>,
+    rows: Vec<PreviewRow>,
+    previewed: bool,
+}
+
+pub async fn bulk_form(Extension(member): Extension<Member>) -> BulkPage {
+    BulkPage {
+        shell: Shell::new(&member, "/settings"),
+        csv: String::new(),
+        file_error: None,
+        errors: vec![],
+        rows: vec![],
+        previewed: false,
+    }
+}
+
+/// Reads the CSV from the upload (a file, or text pasted into the box).
+async fn read_upload(mut multipart: Multipart) -> Result<Vec<u8>, String> {
+    let mut pasted = Vec::new();
+    let mut file = Vec::new();
+    loop {
+        let next = multipart
+            .next_field()
+            .await
+            .map_err(|_| "The upload could not be read. Choose the file again.".to_owned())?;
+        let Some(field) = next else { break };
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|_| "The upload could not be read. Choose the file again.".to_owned())?;
+        match name.as_str() {
+            "file" => file = bytes.to_vec(),
+            "csv" => pasted = bytes.to_vec(),
+            _ => {}
+        }
+    }
+    Ok(if file.is_empty() { pasted } else { file })
+}
+
+async fn bulk_lookup_data(
+    tx: &mut TenantTx,
+) -> Result<(AccessChoices, Vec<String>, Vec<CustomRole>), WebError> {
+    let choices = access_choices(tx).await?;
+    let existing = access::members(tx)
+        .await?
+        .into_iter()
+        .map(|m| m.email.to_lowercase())
+        .collect();
+    let custom = access::custom_roles(tx).await?;
+    Ok((choices, existing, custom))
+}
+
+fn preview(
+    bytes: &[u8],
+    choices: &AccessChoices,
+    existing: &[String],
+) -> Result<bulk_invite::Preview, String> {
+    let roles: Vec<(String, String)> = choices
+        .roles
+        .iter()
+        .map(|r| (r.value.clone(), r.label.trim_end_matches(" (custom)").to_owned()))
+        .collect();
+    let places = |list: &[Place]| -> Vec<(Uuid, String, String)> {
+        list.iter()
+            .map(|p| (p.id, p.reference.clone(), p.name.clone()))
+            .collect()
+    };
+    let (sites, estates) = (places(&choices.sites), places(&choices.estates));
+    bulk_invite::parse(
+        bytes,
+        &Lookup {
+            roles: &roles,
+            sites: &sites,
+            estates: &estates,
+            existing_emails: existing,
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn scope_words(scope: &Scope, choices: &AccessChoices) -> String {
+    let refs = |ids: &BTreeSet<Uuid>, list: &[Place]| {
+        list.iter()
+            .filter(|p| ids.contains(&p.id))
+            .map(|p| p.reference.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match scope {
+        Scope::AllSites => "All sites".into(),
+        Scope::Sites(ids) => format!("Sites: {}", refs(ids, &choices.sites)),
+        Scope::Estates(ids) => format!("Estates: {}", refs(ids, &choices.estates)),
+    }
+}
+
+pub async fn bulk_preview(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    multipart: Multipart,
+) -> Result<Response, WebError> {
+    let shell = Shell::new(&member, "/settings");
+    let bytes = match read_upload(multipart).await {
+        Ok(b) => b,
+        Err(m) => {
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                BulkPage {
+                    shell,
+                    csv: String::new(),
+                    file_error: Some(m),
+                    errors: vec![],
+                    rows: vec![],
+                    previewed: false,
+                },
+            )
+                .into_response());
+        }
+    };
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let (choices, existing, _) = bulk_lookup_data(&mut tx).await?;
+    tx.commit().await?;
+    let csv = String::from_utf8_lossy(&bytes).into_owned();
+    let page = match preview(&bytes, &choices, &existing) {
+        Err(m) => BulkPage {
+            shell,
+            csv,
+            file_error: Some(m),
+            errors: vec![],
+            rows: vec![],
+            previewed: false,
+        },
+        Ok(p) => BulkPage {
+            shell,
+            csv,
+            file_error: None,
+            errors: p
+                .errors
+                .iter()
+                .map(|e| format!("Line {}: {}", e.line, e.message))
+                .collect(),
+            rows: p
+                .rows
+                .iter()
+                .map(|r| PreviewRow {
+                    line: r.line,
+                    email: r.email.as_str().to_owned(),
+                    name: r.name.clone(),
+                    role: choices
+                        .roles
+                        .iter()
+                        .find(|o| o.value == r.role)
+                        .map(|o| o.label.clone())
+                        .unwrap_or_else(|| r.role.clone()),
+                    scope: scope_words(&r.scope, &choices),
+                })
+                .collect(),
+            previewed: true,
+        },
+    };
+    let status = if page.file_error.is_some() || !page.errors.is_empty() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, page).into_response())
+}
+
+/// Sends every invitation of a previewed file, all or none: the file is checked again, and any
+/// problem (someone invited in the meantime, say) sends nothing.
+pub async fn bulk_confirm(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let pairs = pairs(&body);
+    let csv = pairs
+        .iter()
+        .find(|(k, _)| k == "csv")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let (choices, existing, _) = bulk_lookup_data(&mut tx).await?;
+    let checked = preview(csv.as_bytes(), &choices, &existing);
+    let rows = match checked {
+        Ok(p) if p.errors.is_empty() && !p.rows.is_empty() => p.rows,
+        _ => {
+            tx.rollback().await?;
+            let again = BulkPage {
+                shell: Shell::new(&member, "/settings"),
+                csv,
+                file_error: Some("The file has changed or is no longer valid, so nothing was sent. Check the preview again.".into()),
+                errors: vec![],
+                rows: vec![],
+                previewed: false,
+            };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, again).into_response());
+        }
+    };
+    let now = state.now();
+    for row in &rows {
+        let role = RoleChoice::parse(&row.role)
+            .ok_or_else(|| WebError::Internal(format!("role {} did not parse", row.role)))?;
+        let (token, hash) = new_token();
+        let outcome = access::invite(
+            &mut tx,
+            &NewInvitation {
+                email: row.email.as_str().to_owned(),
+                name: row.name.clone(),
+                role,
+                scope: row.scope.clone(),
+                welcome_message: None,
+                is_owner: false,
+            },
+            &hash,
+            &invitation_url(&state, &member, &token),
+            &member.org.name,
+            Some(&member.name),
+            now,
+        )
+        .await?;
+        if let Err(e) = outcome {
+            tx.rollback().await?;
+            let again = BulkPage {
+                shell: Shell::new(&member, "/settings"),
+                csv,
+                file_error: Some(format!("Line {}: {e} Nothing was sent.", row.line)),
+                errors: vec![],
+                rows: vec![],
+                previewed: false,
+            };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, again).into_response());
+        }
+    }
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/settings/users?done=bulk&count={}", rows.len())).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// One member
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/user.html")]
+pub struct UserPage {
+    shell: Shell,
+    m: MemberRow,
+    status: &'static str,
+    choices: AccessChoices,
+    form: AccessForm,
+    errors: Vec<String>,
+    history: Vec<String>,
+    is_self: bool,
+    can_update: bool,
+    can_deactivate: bool,
+    can_reactivate: bool,
+    can_invite: bool,
+    can_reset: bool,
+}
+
+fn membership_id(id: &str) -> Result<Uuid, WebError> {
+    Uuid::parse_str(id).map_err(|_| WebError::NotFound)
+}
+
+async fn user_page(
+    state: &AppState,
+    member: &Member,
+    id: Uuid,
+    form: Option<AccessForm>,
+    errors: Vec<String>,
+    flash: Option<String>,
+) -> Result<UserPage, WebError> {
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let m = access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    let choices = access_choices(&mut tx).await?;
+    let grants = access::grants(&mut tx, id).await?;
+    let (sites, estates): (Vec<Uuid>, Vec<Uuid>) = match &grants.scope {
+        Some(Scope::Sites(s)) => (s.iter().copied().collect(), vec![]),
+        Some(Scope::Estates(e)) => (vec![], e.iter().copied().collect()),
+        _ => (vec![], vec![]),
+    };
+    let history = audit::history(&mut tx, "membership", &id.to_string())
+        .await?
+        .iter()
+        .map(|e| format!("{} — {}", uk_time(e.occurred_at), e.sentence()))
+        .collect();
+    tx.commit().await?;
+    let is_self = m.user_id == member.user_id;
+    Ok(UserPage {
+        shell: Shell::new(member, "/settings").with_flash(flash),
+        status: m.status_label(state.now()),
+        form: form.unwrap_or_else(|| AccessForm::from_member(&m, &sites, &estates)),
+        choices,
+        errors,
+        history,
+        is_self,
+        can_update: member.can("user.update") && !m.is_owner && !is_self,
+        can_deactivate: member.can("user.deactivate") && !m.is_owner && !is_self,
+        can_reactivate: member.can("user.reactivate"),
+        can_invite: member.can("user.invite"),
+        can_reset: member.can("user.reset_credentials")
+            && !is_self
+            && (!m.is_owner || member.is_owner),
+        m,
+    })
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Result<UserPage, WebError> {
+    user_page(&state, &member, membership_id(&id)?, None, vec![], done_message(&q)).await
+}
+
+pub async fn change_access(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let id = membership_id(&id)?;
+    let form = AccessForm::from_pairs(&pairs(&body));
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let target = access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    let refusal = if target.user_id == member.user_id {
+        Some("You cannot change your own role or scope. Ask another administrator.")
+    } else if target.is_owner {
+        Some("The Organisation Owner's role and scope cannot be changed.")
+    } else {
+        None
+    };
+    let choices = access_choices(&mut tx).await?;
+    let parsed = match refusal {
+        Some(r) => Err(vec![r.to_owned()]),
+        None => form.parse(&choices),
+    };
+    match parsed {
+        Ok((role, scope)) => {
+            access::set_role(&mut tx, id, role).await?;
+            access::set_scope(&mut tx, id, &scope).await?;
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/settings/users/{id}?done=access")).into_response())
+        }
+        Err(errors) => {
+            tx.rollback().await?;
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                user_page(&state, &member, id, Some(form), errors, None).await?,
+            )
+                .into_response())
+        }
+    }
+}
+
+pub async fn deactivate(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = membership_id(&id)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    match access::deactivate(&mut tx, id, member.user_id, state.now()).await? {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/settings/users/{id}?done=deactivated")).into_response())
+        }
+        Err(MembershipChangeError::NotFound) => Err(WebError::NotFound),
+        Err(e) => {
+            tx.rollback().await?;
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                user_page(&state, &member, id, None, vec![e.to_string()], None).await?,
+            )
+                .into_response())
+        }
+    }
+}
+
+pub async fn reactivate(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = membership_id(&id)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    let changed = access::reactivate(&mut tx, id).await?;
+    tx.commit().await?;
+    if !changed {
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            user_page(
+                &state,
+                &member,
+                id,
+                None,
+                vec!["Only a deactivated member can be reactivated.".into()],
+                None,
+            )
+            .await?,
+        )
+            .into_response());
+    }
+    Ok(Redirect::to(&format!("/settings/users/{id}?done=reactivated")).into_response())
+}
+
+pub async fn resend(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = membership_id(&id)?;
+    let (token, hash) = new_token();
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    let sent = access::resend_invitation(
+        &mut tx,
+        id,
+        &hash,
+        &invitation_url(&state, &member, &token),
+        &member.org.name,
+        state.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    if !sent {
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            user_page(
+                &state,
+                &member,
+                id,
+                None,
+                vec!["Only someone who has not yet accepted can be sent the invitation again.".into()],
+                None,
+            )
+            .await?,
+        )
+            .into_response());
+    }
+    Ok(Redirect::to(&format!("/settings/users/{id}?done=resent")).into_response())
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = membership_id(&id)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    let revoked = access::revoke_invitation(&mut tx, id, state.now()).await?;
+    tx.commit().await?;
+    if !revoked {
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            user_page(
+                &state,
+                &member,
+                id,
+                None,
+                vec!["There is no waiting invitation to withdraw.".into()],
+                None,
+            )
+            .await?,
+        )
+            .into_response());
+    }
+    Ok(Redirect::to(&format!("/settings/users/{id}?done=revoked")).into_response())
+}
+
+/// Resets someone's password and second factor: every session of theirs ends and they choose a
+/// new password from an e-mailed link. Only the Owner may reset the Owner; nobody resets
+/// themselves here (Security settings is for that).
+pub async fn reset_credentials(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    who: Client,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = membership_id(&id)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let target = access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    tx.commit().await?;
+    let refusal = if target.user_id == member.user_id {
+        Some("Change your own password and second step in Security settings.")
+    } else if target.is_owner && !member.is_owner {
+        Some("Only the Organisation Owner can reset the Owner's sign-in.")
+    } else if target.status != "active" {
+        Some("Only an active member's sign-in can be reset.")
+    } else {
+        None
+    };
+    if let Some(r) = refusal {
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            user_page(&state, &member, id, None, vec![r.to_owned()], None).await?,
+        )
+            .into_response());
+    }
+    let user = staff::find(state.db(), target.user_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    staff::reset_credentials(state.db(), user.id, state.now()).await?;
+    send_reset_link(
+        &state,
+        &user,
+        &format!(
+            "{} at {} has reset your PropLink password and second sign-in step.",
+            member.name, member.org.name
+        ),
+    )
+    .await?;
+    event_for(
+        &state,
+        user.id,
+        &user.email,
+        &user.name,
+        "credentials_reset",
+        Some(&format!("by {}", member.name)),
+        who.ip.as_deref(),
+        who.user_agent.as_deref(),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/settings/users/{id}?done=reset")).into_response())
+}
