@@ -346,7 +346,9 @@ pub async fn member_by_user(
 /// The permissions and scope of a membership, as the authorisation check needs them. An
 /// archived custom role grants nothing.
 pub async fn grants(tx: &mut TenantTx, membership_id: Uuid) -> Result<Grants, DbError> {
-    let row: Option<(Option<String>, Option<Vec<String>>, Option<String>)> = sqlx::query_as(
+    /// (built-in role, live custom role's permissions, scope kind).
+    type Row = (Option<String>, Option<Vec<String>>, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
         "select m.builtin_role, case when r.archived_at is null then r.permissions end, m.scope
            from membership m
            left join custom_role r on r.organisation_id = m.organisation_id and r.id = m.custom_role_id

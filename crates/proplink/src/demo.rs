@@ -194,7 +194,9 @@ fn print_banner(config: &Config, psql: Option<&str>) {
     println!("  Sign in:              http://login.{admin}:{port}/");
     println!("  Sign-in codes (mail): http://login.{admin}:{port}/dev/mailbox");
     for (slug, name) in DEMO_ORGS {
-        println!("  {name:<22}admin app: http://{slug}.{admin}:{port}/  ·  its mail: http://{slug}.{admin}:{port}/dev/mailbox");
+        println!(
+            "  {name:<22}admin app: http://{slug}.{admin}:{port}/  ·  its mail: http://{slug}.{admin}:{port}/dev/mailbox"
+        );
     }
     println!(
         "  Health:               http://login.{admin}:{port}/healthz  ·  readiness: /readyz  ·  metrics: /metrics"
@@ -207,7 +209,9 @@ fn print_banner(config: &Config, psql: Option<&str>) {
     for (org, name, email, role) in crate::demo_people::sign_ins() {
         println!("  {org:<10} {email:<42} {name:<14} {role}");
     }
-    println!("  Priya Patel belongs to both organisations: she picks one after signing in, and can switch.");
+    println!(
+        "  Priya Patel belongs to both organisations: she picks one after signing in, and can switch."
+    );
     println!();
     match psql {
         Some(psql) => {

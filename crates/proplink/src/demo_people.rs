@@ -96,16 +96,17 @@ const ACME: &[Person] = &[
 ];
 
 /// (estate reference, estate name, [(site reference, site name)]).
-type Portfolio = &'static [(&'static str, &'static str, &'static [(&'static str, &'static str)])];
+type Portfolio = &'static [(
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+)];
 
 const GOLDCREST_SITES: Portfolio = &[
     (
         "EST-001",
         "Riverside Estate",
-        &[
-            ("GC-001", "Riverside Court"),
-            ("GC-002", "Wharf House"),
-        ],
+        &[("GC-001", "Riverside Court"), ("GC-002", "Wharf House")],
     ),
     ("EST-002", "Old Town Estate", &[("GC-003", "Abbey Mews")]),
 ];

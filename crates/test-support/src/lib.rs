@@ -265,6 +265,7 @@ impl Drop for TestDb {
 }
 
 pub mod browser;
+pub mod people;
 pub mod probe;
 
 /// A plain message to `to`, for tests that need some tenant data.

@@ -7,8 +7,8 @@
 
 pub mod admin;
 pub mod error;
-pub mod login;
 pub mod host;
+pub mod login;
 mod middleware;
 mod pages;
 pub mod session;

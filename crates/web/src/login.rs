@@ -108,7 +108,6 @@ pub(crate) async fn limit(
     Ok(Ok(()))
 }
 
-
 fn uk_time(t: OffsetDateTime) -> String {
     long_date_time(t, uk_offset(t))
 }
@@ -179,8 +178,7 @@ async fn current_login(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<LoginSession>, WebError> {
-    let Some(hash) =
-        session::read(headers, session::LOGIN_SESSION).and_then(|t| hash_token(&t))
+    let Some(hash) = session::read(headers, session::LOGIN_SESSION).and_then(|t| hash_token(&t))
     else {
         return Ok(None);
     };
@@ -283,7 +281,10 @@ async fn sign_in(
             who.user_agent.as_deref(),
         )
         .await?;
-        return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, WRONG_PASSWORD.into()));
+        return Ok(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            WRONG_PASSWORD.into(),
+        ));
     };
     staff::expire_lock(state.db(), user.id, now).await?;
     if user.locked_at(now) {
@@ -300,7 +301,10 @@ async fn sign_in(
     }
     if !correct {
         failure(&state, &user, "sign_in_failed", "wrong password", &who).await?;
-        return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, WRONG_PASSWORD.into()));
+        return Ok(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            WRONG_PASSWORD.into(),
+        ));
     }
     staff::clear_failures(state.db(), user.id).await?;
     let (token, hash) = new_token();
@@ -374,6 +378,7 @@ async fn failure(
 }
 
 /// Writes a sign-in event on the login host and in every organisation of the person.
+#[allow(clippy::too_many_arguments, reason = "each is one fact of the event")]
 pub(crate) async fn event_for(
     state: &AppState,
     user_id: uuid::Uuid,
@@ -538,7 +543,10 @@ async fn verify(
         {
             Ok("backup code")
         } else {
-            Err("That code did not work. Enter the 6-digit code, or one of your backup codes.".to_owned())
+            Err(
+                "That code did not work. Enter the 6-digit code, or one of your backup codes."
+                    .to_owned(),
+            )
         }
     };
     let how = match accepted {
@@ -590,7 +598,9 @@ async fn check_totp(
     };
     let unix = u64::try_from(now.unix_timestamp()).unwrap_or(0);
     match totp::verify(secret, code, unix, None) {
-        Ok(step) if staff::accept_totp_step(state.db(), user.id, step).await? => Ok(Ok("authenticator app")),
+        Ok(step) if staff::accept_totp_step(state.db(), user.id, step).await? => {
+            Ok(Ok("authenticator app"))
+        }
         Ok(_) => Ok(Err(
             "That code has already been used. Wait for your app to show the next one.".into(),
         )),
@@ -601,7 +611,10 @@ async fn check_totp(
     }
 }
 
-async fn resend_code(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+async fn resend_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
     let Some((login, user)) = pending(&state, &headers).await? else {
         return Ok(Redirect::to("/").into_response());
     };
@@ -628,10 +641,7 @@ async fn resend_code(State(state): State<AppState>, headers: HeaderMap) -> Resul
 }
 
 /// The verified person on the login host.
-async fn verified(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<StaffUser>, WebError> {
+async fn verified(state: &AppState, headers: &HeaderMap) -> Result<Option<StaffUser>, WebError> {
     match pending(state, headers).await? {
         Some((login, user)) if login.verified() => Ok(Some(user)),
         _ => Ok(None),
@@ -899,7 +909,9 @@ pub(crate) fn new_password_problem(
 ) -> Result<(), String> {
     check_policy(password, email).map_err(|e| e.to_string())?;
     if password != confirm {
-        return Err("The two passwords are different. Type the same password in both boxes.".into());
+        return Err(
+            "The two passwords are different. Type the same password in both boxes.".into(),
+        );
     }
     Ok(())
 }

@@ -87,8 +87,7 @@ pub fn device_label(user_agent: Option<&str>) -> String {
         "Edge"
     } else if ua.contains("Firefox/") {
         "Firefox"
-    } else if ua.contains("Chrome/") || ua.contains("Chromium/") || ua.contains("HeadlessChrome")
-    {
+    } else if ua.contains("Chrome/") || ua.contains("Chromium/") || ua.contains("HeadlessChrome") {
         "Chrome"
     } else if ua.contains("Safari/") {
         "Safari"
@@ -126,13 +125,21 @@ mod tests {
         assert!(!s.to_ascii_lowercase().contains("domain="), "{s}");
         let plain = set(ADMIN_SESSION, "abc", None, false);
         assert!(!plain.to_str().unwrap().contains("Secure"));
-        assert!(clear(ADMIN_SESSION, false).to_str().unwrap().contains("Max-Age=0"));
+        assert!(
+            clear(ADMIN_SESSION, false)
+                .to_str()
+                .unwrap()
+                .contains("Max-Age=0")
+        );
     }
 
     #[test]
     fn reads_one_cookie_among_several() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; pl_session=tok; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; pl_session=tok; b=2"),
+        );
         assert_eq!(read(&h, ADMIN_SESSION).as_deref(), Some("tok"));
         assert_eq!(read(&h, LOGIN_SESSION), None);
     }
@@ -140,11 +147,15 @@ mod tests {
     #[test]
     fn devices_are_named_for_people() {
         assert_eq!(
-            device_label(Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36")),
+            device_label(Some(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
+            )),
             "Chrome on Windows"
         );
         assert_eq!(
-            device_label(Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")),
+            device_label(Some(
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+            )),
             "Safari on iPhone"
         );
         assert_eq!(device_label(None), "Unknown browser");

@@ -87,7 +87,11 @@ async fn each_organisation_is_served_on_its_own_host_and_unknown_hosts_reveal_no
         home.headers.get("location").unwrap(),
         "http://login.proplink.localhost/"
     );
-    let mailbox = send(&app, get("goldcrest.proplink.localhost:8080", "/dev/mailbox")).await;
+    let mailbox = send(
+        &app,
+        get("goldcrest.proplink.localhost:8080", "/dev/mailbox"),
+    )
+    .await;
     assert_eq!(mailbox.status, StatusCode::OK);
     assert!(mailbox.body.contains("Goldcrest Estates"));
 
@@ -139,7 +143,10 @@ async fn health_answers_on_any_host_and_readiness_checks_the_database() {
         },
     )
     .unwrap();
-    let app = proplink_web::app(AppState::with_code_key(dead, settings(), proplink_auth::codes::CodeKey::generate()).unwrap());
+    let app = proplink_web::app(
+        AppState::with_code_key(dead, settings(), proplink_auth::codes::CodeKey::generate())
+            .unwrap(),
+    );
     assert_eq!(
         send(&app, get("x", "/healthz")).await.status,
         StatusCode::OK

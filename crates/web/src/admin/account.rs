@@ -82,14 +82,8 @@ pub async fn handoff(
     {
         return Err(WebError::TooManyRequests(m));
     }
-    let again = || {
-        Redirect::to(
-            &state
-                .settings()
-                .url(&state.settings().login_host(), "/"),
-        )
-        .into_response()
-    };
+    let again =
+        || Redirect::to(&state.settings().url(&state.settings().login_host(), "/")).into_response();
     let Some(code_hash) = hash_token(&q.code) else {
         return Ok(again());
     };
@@ -334,8 +328,8 @@ pub struct TotpPage {
 }
 
 fn totp_page(member: &Member, secret: String, error: Option<String>) -> Result<TotpPage, WebError> {
-    let uri = totp::otpauth_uri(&secret, &member.email)
-        .map_err(|e| WebError::Internal(e.to_string()))?;
+    let uri =
+        totp::otpauth_uri(&secret, &member.email).map_err(|e| WebError::Internal(e.to_string()))?;
     let qr_svg = totp::qr_svg(&uri).map_err(|e| WebError::Internal(e.to_string()))?;
     Ok(TotpPage {
         shell: Shell::new(member, ""),
@@ -368,7 +362,9 @@ pub async fn totp_enable(
     let secret = form.secret.trim().to_owned();
     let valid_secret = secret.len() >= 16
         && secret.len() <= 128
-        && secret.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
     if !valid_secret {
         return Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -565,11 +561,10 @@ fn signed_out_response(state: &AppState, notice: &str) -> Response {
             header::SET_COOKIE,
             session::clear(session::ADMIN_SESSION, state.settings().tls),
         )],
-        Redirect::to(
-            &state
-                .settings()
-                .url(&state.settings().login_host(), &format!("/?notice={notice}")),
-        ),
+        Redirect::to(&state.settings().url(
+            &state.settings().login_host(),
+            &format!("/?notice={notice}"),
+        )),
     )
         .into_response()
 }

@@ -23,8 +23,9 @@ pub async fn root(
     let headers = req.headers().clone();
     Ok(match super::load_member(&state, &org, &headers).await? {
         Some(_) => Redirect::to("/dashboard").into_response(),
-        None => Redirect::to(&state.settings().url(&state.settings().login_host(), "/"))
-            .into_response(),
+        None => {
+            Redirect::to(&state.settings().url(&state.settings().login_host(), "/")).into_response()
+        }
     })
 }
 

@@ -174,7 +174,10 @@ pub async fn accept(
         }
         if !state
             .hasher()
-            .verify(SecretString::from(form.password), user.password_hash.clone())
+            .verify(
+                SecretString::from(form.password),
+                user.password_hash.clone(),
+            )
             .await
         {
             staff::record_failure(state.db(), user.id, now).await?;

@@ -80,9 +80,8 @@ impl Member {
 
     /// Does the member's role grant this organisation-wide permission?
     pub fn can(&self, key: &str) -> bool {
-        Permission::parse(key).is_some_and(|p| {
-            self.grants.decide(&p, Placement::Organisation) == Decision::Allowed
-        })
+        Permission::parse(key)
+            .is_some_and(|p| self.grants.decide(&p, Placement::Organisation) == Decision::Allowed)
     }
 
     /// For pages and records: 404 when the member cannot read this kind of thing at all, 403
@@ -256,7 +255,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             Permission("settings.read"),
             get(settings::modules).post(settings::save_modules),
         ),
-        ("/settings/roles", Permission("role.read"), get(settings::roles)),
+        (
+            "/settings/roles",
+            Permission("role.read"),
+            get(settings::roles),
+        ),
         (
             "/settings/roles/new",
             Permission("role.create"),
@@ -288,7 +291,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             Permission("user.invite"),
             post(users::bulk_confirm),
         ),
-        ("/settings/users/{id}", Permission("user.read"), get(users::show)),
+        (
+            "/settings/users/{id}",
+            Permission("user.read"),
+            get(users::show),
+        ),
         (
             "/settings/users/{id}/access",
             Permission("user.update"),
@@ -348,9 +355,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 /// Where an anonymous visitor is sent: the login host. An htmx request gets a 401 that tells
 /// htmx to go there.
 fn to_sign_in(state: &AppState, req: &Request) -> Response {
-    let url = state
-        .settings()
-        .url(&state.settings().login_host(), "/");
+    let url = state.settings().url(&state.settings().login_host(), "/");
     let secure = state.settings().tls;
     let mut resp = if req.headers().contains_key("hx-request") {
         let mut r = StatusCode::UNAUTHORIZED.into_response();

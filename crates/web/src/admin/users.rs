@@ -17,8 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use proplink_auth::links::new_token;
 use proplink_db::access::{
-    self, CustomRole, MemberRow, MembershipChangeError, NewInvitation, Place,
-    RoleChoice,
+    self, CustomRole, MemberRow, MembershipChangeError, NewInvitation, Place, RoleChoice,
 };
 use proplink_db::{TenantTx, audit, staff};
 use proplink_domain::EmailAddress;
@@ -116,12 +115,8 @@ impl AccessForm {
     /// The role and scope, or what is wrong with them (one sentence per problem).
     fn parse(&self, choices: &AccessChoices) -> Result<(RoleChoice, Scope), Vec<String>> {
         let mut problems = vec![];
-        let role = RoleChoice::parse(&self.role).filter(|r| {
-            choices
-                .roles
-                .iter()
-                .any(|o| o.value == r.form_value())
-        });
+        let role = RoleChoice::parse(&self.role)
+            .filter(|r| choices.roles.iter().any(|o| o.value == r.form_value()));
         if role.is_none() {
             problems.push("Choose a role.".to_owned());
         }
@@ -447,7 +442,12 @@ fn preview(
     let roles: Vec<(String, String)> = choices
         .roles
         .iter()
-        .map(|r| (r.value.clone(), r.label.trim_end_matches(" (custom)").to_owned()))
+        .map(|r| {
+            (
+                r.value.clone(),
+                r.label.trim_end_matches(" (custom)").to_owned(),
+            )
+        })
         .collect();
     let places = |list: &[Place]| -> Vec<(Uuid, String, String)> {
         list.iter()
@@ -658,7 +658,9 @@ async fn user_page(
     flash: Option<String>,
 ) -> Result<UserPage, WebError> {
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let m = access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    let m = access::member(&mut tx, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
     let choices = access_choices(&mut tx).await?;
     let grants = access::grants(&mut tx, id).await?;
     let (sites, estates): (Vec<Uuid>, Vec<Uuid>) = match &grants.scope {
@@ -698,7 +700,15 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Result<UserPage, WebError> {
-    user_page(&state, &member, membership_id(&id)?, None, vec![], done_message(&q)).await
+    user_page(
+        &state,
+        &member,
+        membership_id(&id)?,
+        None,
+        vec![],
+        done_message(&q),
+    )
+    .await
 }
 
 pub async fn change_access(
@@ -710,7 +720,9 @@ pub async fn change_access(
     let id = membership_id(&id)?;
     let form = AccessForm::from_pairs(&pairs(&body));
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let target = access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    let target = access::member(&mut tx, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
     let refusal = if target.user_id == member.user_id {
         Some("You cannot change your own role or scope. Ask another administrator.")
     } else if target.is_owner {
@@ -772,7 +784,9 @@ pub async fn reactivate(
 ) -> Result<Response, WebError> {
     let id = membership_id(&id)?;
     let mut tx = state.db().begin(&member.ctx()).await?;
-    access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    access::member(&mut tx, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
     let changed = access::reactivate(&mut tx, id).await?;
     tx.commit().await?;
     if !changed {
@@ -801,7 +815,9 @@ pub async fn resend(
     let id = membership_id(&id)?;
     let (token, hash) = new_token();
     let mut tx = state.db().begin(&member.ctx()).await?;
-    access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    access::member(&mut tx, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
     let sent = access::resend_invitation(
         &mut tx,
         id,
@@ -820,7 +836,10 @@ pub async fn resend(
                 &member,
                 id,
                 None,
-                vec!["Only someone who has not yet accepted can be sent the invitation again.".into()],
+                vec![
+                    "Only someone who has not yet accepted can be sent the invitation again."
+                        .into(),
+                ],
                 None,
             )
             .await?,
@@ -837,7 +856,9 @@ pub async fn revoke(
 ) -> Result<Response, WebError> {
     let id = membership_id(&id)?;
     let mut tx = state.db().begin(&member.ctx()).await?;
-    access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    access::member(&mut tx, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
     let revoked = access::revoke_invitation(&mut tx, id, state.now()).await?;
     tx.commit().await?;
     if !revoked {
@@ -869,7 +890,9 @@ pub async fn reset_credentials(
 ) -> Result<Response, WebError> {
     let id = membership_id(&id)?;
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let target = access::member(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    let target = access::member(&mut tx, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
     tx.commit().await?;
     let refusal = if target.user_id == member.user_id {
         Some("Change your own password and second step in Security settings.")
