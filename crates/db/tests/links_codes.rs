@@ -477,3 +477,148 @@ async fn a_closed_organisations_links_open_nothing_and_refusals_read_alike() {
         reasons.iter().map(CodeRefusal::public_message).collect();
     assert_eq!(messages.len(), 1);
 }
+
+#[tokio::test]
+async fn a_link_session_grants_only_its_record_and_ends_with_its_link() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let other = db.org("acme", "Acme Property Group").await;
+    let now = OffsetDateTime::now_utc();
+    let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
+    let wo = link(now + Duration::hours(2));
+    let record_id = wo.record_id;
+    let minted = links::mint(&mut tx, wo, now).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let grant = links::resolve(&db.app, &minted.token, now).await.unwrap();
+    let contractor = TenantContext {
+        org: grant.org,
+        actor: Actor {
+            id: None,
+            kind: ActorKind::Contractor,
+            name: grant.recipient_name.clone(),
+        },
+        channel: Channel::ContractorPort,
+        request_id: None,
+    };
+    let (session_token, session_hash) = proplink_auth::links::new_token();
+    let mut tx = db.app.begin(&contractor).await.unwrap();
+    links::start_session(&mut tx, &grant, &session_hash, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_ne!(session_token, minted.token, "the session has its own token");
+
+    // The session grants the link's one record, and nothing in another organisation.
+    let mut tx = db.app.begin(&contractor).await.unwrap();
+    let found = links::find_session(&mut tx, &session_hash, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.record_type.as_str(), found.record_id),
+        ("work_order", record_id)
+    );
+    tx.rollback().await.unwrap();
+    let mut tx = db.app.begin(&db.staff(&other, "Nosy")).await.unwrap();
+    assert!(
+        links::find_session(&mut tx, &session_hash, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tx.rollback().await.unwrap();
+
+    // It never outlives its link (two hours here, not the twelve a session may last)…
+    let mut tx = db.app.begin(&contractor).await.unwrap();
+    assert!(
+        links::find_session(&mut tx, &session_hash, now + Duration::hours(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tx.rollback().await.unwrap();
+    // …and ends the moment the link is revoked.
+    let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
+    assert!(links::revoke(&mut tx, minted.id, now).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut tx = db.app.begin(&contractor).await.unwrap();
+    assert!(
+        links::find_session(&mut tx, &session_hash, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_portal_session_is_started_by_a_code_and_ends_when_idle_or_the_account_is_deactivated() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let now = OffsetDateTime::now_utc();
+    let key = CodeKey::generate();
+    let ctx = TenantContext {
+        org: org.id,
+        actor: Actor::system(),
+        channel: Channel::ResidencePort,
+        request_id: None,
+    };
+    let smith = EmailAddress::parse("smith@example.com").unwrap();
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    portal::create_account(&mut tx, Portal::ResidencePort, &smith, "Mr Smith")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let code = request_code(&db, &ctx, &key, &smith, &org.name, now).await;
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    let CodeOutcome::Accepted { account_id } =
+        portal::verify_sign_in_code(&mut tx, &key, Portal::ResidencePort, &smith, &code, now)
+            .await
+            .unwrap()
+    else {
+        panic!("the code was refused");
+    };
+    let (_, hash) = proplink_auth::links::new_token();
+    portal::start_session(&mut tx, account_id, &hash, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    let who = portal::find_session(&mut tx, Portal::ResidencePort, &hash, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(who.id, account_id);
+    // The session is for its own portal only.
+    assert!(
+        portal::find_session(&mut tx, Portal::BuildingThread, &hash, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // An hour without a request ends it.
+    assert!(
+        portal::find_session(
+            &mut tx,
+            Portal::ResidencePort,
+            &hash,
+            now + Duration::minutes(61)
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+    // Deactivating the account ends it at once.
+    sqlx::query("update portal_account set status = 'deactivated' where id = $1")
+        .bind(account_id)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    assert!(
+        portal::find_session(&mut tx, Portal::ResidencePort, &hash, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

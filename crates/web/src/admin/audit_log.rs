@@ -393,9 +393,11 @@ pub async fn export(
         return render(&state, &member, form).await;
     };
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let mut csv = csv::Writer::from_writer(Vec::new());
+    // A byte-order mark first, so that Excel reads the file as UTF-8 (names with accents).
+    let mut csv = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     csv.write_record(CSV_HEADER).map_err(csv_error)?;
     let mut remaining = EXPORT_CAP;
+    let mut rows = 0i64;
     while remaining > 0 {
         let want = remaining.min(EXPORT_BATCH);
         let batch = audit::search(&mut tx, &filter, want).await?;
@@ -403,12 +405,30 @@ pub async fn export(
             csv.write_record(csv_row(event)).map_err(csv_error)?;
         }
         let fetched = batch.len() as i64;
+        rows += fetched;
         remaining -= fetched;
         match batch.last() {
             Some(last) if fetched == want => filter.before_seq = Some(last.seq),
             _ => break,
         }
     }
+    // Exporting the log is itself recorded (a sensitive read, docs-spec §2.19).
+    let detail = format!(
+        "{rows} events; filters: {}",
+        query.as_deref().unwrap_or("none")
+    );
+    proplink_db::access::record_auth_event(
+        &mut tx,
+        &proplink_db::access::AuthEvent {
+            user_id: Some(member.user_id),
+            email: &member.email,
+            kind: "audit_log_exported",
+            detail: Some(&detail),
+            ip: None,
+            user_agent: None,
+        },
+    )
+    .await?;
     tx.commit().await?;
     let body = csv
         .into_inner()
