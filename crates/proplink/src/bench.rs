@@ -24,6 +24,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         samples: u32,
     },
+    /// The signed-in dashboard and the login page under `wrk` (requests/s, p50, p99).
+    Web {
+        /// Seconds per measured run.
+        #[arg(long, default_value_t = 15)]
+        secs: u32,
+        #[arg(long, default_value_t = 50)]
+        connections: u32,
+        /// Where the throwaway cluster lives (deleted afterwards).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// RLS through TenantTx versus an explicit filter; audited versus un-audited inserts.
     Tenancy {
         #[arg(long, default_value_t = 1_000_000)]
@@ -42,6 +53,11 @@ pub enum BenchCommand {
 pub async fn run(cmd: BenchCommand) -> Result<(), String> {
     match cmd {
         BenchCommand::Argon2 { samples } => argon2(samples.max(1)).await,
+        BenchCommand::Web {
+            secs,
+            connections,
+            dir,
+        } => crate::bench_web::run(secs, connections, dir).await,
         BenchCommand::Tenancy {
             rows,
             orgs,

@@ -1,6 +1,7 @@
 //! `proplink`: one binary for the whole platform (DESIGN.md §1).
 
 mod bench;
+mod bench_web;
 mod config;
 mod demo;
 mod demo_people;
@@ -66,12 +67,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum OrgCommand {
-    /// Create an organisation; its slug is its subdomain.
+    /// Create an organisation; its slug is its subdomain. With --owner-email, its Organisation
+    /// Owner is invited (they accept, choose a password and set the organisation up).
     Create {
         #[arg(long)]
         slug: String,
         #[arg(long)]
         name: String,
+        #[arg(long, requires = "owner_name")]
+        owner_email: Option<String>,
+        #[arg(long, requires = "owner_email")]
+        owner_name: Option<String>,
     },
     /// List organisations.
     List,
@@ -133,8 +139,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Worker => runtime::worker(config()?).await,
         Command::Migrate => runtime::migrate().await,
         Command::Org { command } => match command {
-            OrgCommand::Create { slug, name } => {
-                runtime::org_create(&cli.data_dir, &slug, &name).await
+            OrgCommand::Create {
+                slug,
+                name,
+                owner_email,
+                owner_name,
+            } => {
+                let owner = owner_email.zip(owner_name);
+                runtime::org_create(&config()?, &cli.data_dir, &slug, &name, owner).await
             }
             OrgCommand::List => runtime::org_list(&cli.data_dir).await,
             OrgCommand::SetStatus { slug, status } => {

@@ -254,18 +254,110 @@ async fn finish(pool: PlatformPool, embedded: Option<Embedded>) {
     }
 }
 
-pub async fn org_create(data_dir: &Path, slug: &str, name: &str) -> Result<(), String> {
+pub async fn org_create(
+    config: &Config,
+    data_dir: &Path,
+    slug: &str,
+    name: &str,
+    owner: Option<(String, String)>,
+) -> Result<(), String> {
     let slug = OrgSlug::parse(slug)
         .map_err(|e| format!("{e}: a subdomain is 1–63 lower-case letters, digits or hyphens"))?;
+    let owner = match owner {
+        Some((email, name)) => {
+            let email = proplink_domain::EmailAddress::parse(&email).map_err(|e| e.to_string())?;
+            if name.trim().is_empty() || name.chars().count() > 200 {
+                return Err("--owner-name must be 1–200 characters".into());
+            }
+            Some((email, name.trim().to_owned()))
+        }
+        None => None,
+    };
     let (pool, embedded) = platform_pool(data_dir).await?;
     let result = organisation::create(&pool, &slug, name).await;
+    let invited = match (&result, &owner) {
+        (Ok(org), Some((email, owner_name))) => {
+            let app_url = match &embedded {
+                Some(e) => e.app_url(),
+                None => env_url("DATABASE_URL")?,
+            };
+            Some(invite_owner(config, &app_url, org, email, owner_name).await)
+        }
+        _ => None,
+    };
     finish(pool, embedded).await;
     let org = result.map_err(|e| e.to_string())?;
     println!(
         "Created organisation \"{}\" ({}) with id {}.",
         org.name, org.slug, org.id
     );
+    if let Some(invited) = invited {
+        let url = invited?;
+        println!(
+            "Invited its Organisation Owner; the invitation (valid 14 days) was e-mailed with this link:\n  {url}"
+        );
+    }
     Ok(())
+}
+
+/// Invites a new organisation's owner: the invitation e-mail goes through the organisation's
+/// own queue; the link is also returned for the operator.
+async fn invite_owner(
+    config: &Config,
+    app_url: &str,
+    org: &organisation::Organisation,
+    email: &proplink_domain::EmailAddress,
+    name: &str,
+) -> Result<String, String> {
+    use proplink_db::access::{self, NewInvitation, RoleChoice};
+    use proplink_domain::permissions::{BuiltInRole, Scope};
+    let app = AppPool::new(
+        app_url,
+        &PoolSettings {
+            max_connections: 2,
+            ..PoolSettings::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let ctx = proplink_db::TenantContext {
+        org: org.id,
+        actor: proplink_db::Actor {
+            id: None,
+            kind: proplink_domain::ActorKind::Platform,
+            name: Some("PropLink onboarding".into()),
+        },
+        channel: proplink_domain::Channel::Platform,
+        request_id: None,
+    };
+    let (token, hash) = proplink_auth::links::new_token();
+    let settings = config.web_settings();
+    let url = settings.url(
+        &settings.admin_host(&org.slug),
+        &format!("/invitation/{token}"),
+    );
+    let mut tx = app.begin(&ctx).await.map_err(|e| e.to_string())?;
+    let outcome = access::invite(
+        &mut tx,
+        &NewInvitation {
+            email: email.as_str().to_owned(),
+            name: name.to_owned(),
+            role: RoleChoice::BuiltIn(BuiltInRole::OrganisationOwner),
+            scope: Scope::AllSites,
+            welcome_message: None,
+            is_owner: true,
+        },
+        &hash,
+        &url,
+        &org.name,
+        Some("PropLink"),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    outcome.map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    app.close().await;
+    Ok(url)
 }
 
 pub async fn org_list(data_dir: &Path) -> Result<(), String> {

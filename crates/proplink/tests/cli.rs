@@ -69,6 +69,77 @@ async fn org_create_explains_bad_and_taken_subdomains() {
     assert!(
         stdout(&out).starts_with("Created organisation \"Goldcrest Estates\" (goldcrest-north)")
     );
+
+    // With an owner: they are invited (e-mail queued in the new organisation), as its Owner.
+    let out = proplink()
+        .env("DATABASE_PLATFORM_URL", db.url("proplink_platform"))
+        .env("DATABASE_URL", db.url("proplink_app"))
+        .args([
+            "org",
+            "create",
+            "--slug",
+            "riverside",
+            "--name",
+            "Riverside Lettings",
+            "--owner-email",
+            "rosa@riverside.example.co.uk",
+            "--owner-name",
+            "Rosa Rivers",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("http://riverside.proplink.localhost/invitation/"),
+        "{}",
+        stdout(&out)
+    );
+    let mut su = db.superuser().await;
+    let (owner, role): (bool, String) = sqlx::query_as(
+        "select m.is_owner, m.builtin_role from membership m join staff_user u on u.id = m.user_id
+          where u.email = 'rosa@riverside.example.co.uk'",
+    )
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert_eq!((owner, role.as_str()), (true, "organisation_owner"));
+    let invitations: i64 = sqlx::query_scalar(
+        "select count(*) from email_message where category = 'invitation' and to_address = 'rosa@riverside.example.co.uk'",
+    )
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert_eq!(invitations, 1);
+    // A bad owner address changes nothing.
+    let out = proplink()
+        .env("DATABASE_PLATFORM_URL", db.url("proplink_platform"))
+        .env("DATABASE_URL", db.url("proplink_app"))
+        .args([
+            "org",
+            "create",
+            "--slug",
+            "another",
+            "--name",
+            "Another",
+            "--owner-email",
+            "not-an-address",
+            "--owner-name",
+            "X",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is not a valid e-mail address"),
+        "{}",
+        stderr(&out)
+    );
+    let created: i64 =
+        sqlx::query_scalar("select count(*) from organisation where slug = 'another'")
+            .fetch_one(&mut su)
+            .await
+            .unwrap();
+    assert_eq!(created, 0);
 }
 
 #[tokio::test]
@@ -259,6 +330,19 @@ fn http_get(port: u16, host: &str, path: &str) -> String {
     reply
 }
 
+fn http_post(port: u16, host: &str, path: &str, form: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
+}
+
 #[test]
 fn demo_runs_end_to_end_refuses_a_second_copy_and_stops_cleanly() {
     let dir = std::env::temp_dir().join(format!(
@@ -294,10 +378,40 @@ fn demo_runs_end_to_end_refuses_a_second_copy_and_stops_cleanly() {
 
     assert!(http_get(port, "login.proplink.localhost", "/healthz").ends_with("\r\n\r\nok"));
     assert!(http_get(port, "login.proplink.localhost", "/readyz").ends_with("ready"));
+    // An organisation's host sends a visitor to sign in; a demo account's password works and
+    // its code arrives in the sign-in mailbox.
     let home = http_get(port, &format!("goldcrest.proplink.localhost:{port}"), "/");
     assert!(
-        home.starts_with("HTTP/1.1 200") && home.contains("Goldcrest Estates"),
+        home.starts_with("HTTP/1.1 303")
+            && home.contains(&format!(
+                "location: http://login.proplink.localhost:{port}/"
+            )),
         "{home}"
+    );
+    assert!(banner.contains("priya.patel@example.co.uk"), "{banner}");
+    let login = http_get(port, "login.proplink.localhost", "/");
+    assert!(login.contains("Sign in to PropLink"), "{login}");
+    let signed = http_post(
+        port,
+        "login.proplink.localhost",
+        "/",
+        "email=olivia.owner%40goldcrest.example.co.uk&password=PropLink-demo-2026",
+    );
+    assert!(
+        signed.starts_with("HTTP/1.1 303") && signed.contains("location: /verify"),
+        "{signed}"
+    );
+    let mut codes = String::new();
+    for _ in 0..50 {
+        codes = http_get(port, "login.proplink.localhost", "/dev/mailbox");
+        if codes.contains("Your PropLink sign-in code") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        codes.contains("olivia.owner@goldcrest.example.co.uk"),
+        "{codes}"
     );
     // The welcome message reaches the development mailbox through the worker.
     let mut mailbox = String::new();
