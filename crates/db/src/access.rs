@@ -343,6 +343,32 @@ pub async fn member_by_user(
         .await?)
 }
 
+/// A member's grants from their membership row: an archived custom role (permissions None)
+/// grants nothing; a scope of sites or estates lists them.
+fn grants_from(
+    builtin_role: Option<&str>,
+    custom_permissions: Option<&[String]>,
+    scope: Option<&str>,
+    sites: &[Uuid],
+    estates: &[Uuid],
+) -> Grants {
+    let permissions = match (
+        builtin_role.and_then(BuiltInRole::from_key),
+        custom_permissions,
+    ) {
+        (Some(role), _) => role.permissions(),
+        (None, Some(keys)) => keys.iter().filter_map(|k| Permission::parse(k)).collect(),
+        _ => BTreeSet::new(),
+    };
+    let scope = match scope {
+        Some("all_sites") => Some(Scope::AllSites),
+        Some("sites") => Some(Scope::Sites(sites.iter().copied().collect())),
+        Some("estates") => Some(Scope::Estates(estates.iter().copied().collect())),
+        _ => None,
+    };
+    Grants { permissions, scope }
+}
+
 /// The permissions and scope of a membership, as the authorisation check needs them. An
 /// archived custom role grants nothing.
 pub async fn grants(tx: &mut TenantTx, membership_id: Uuid) -> Result<Grants, DbError> {
@@ -361,30 +387,22 @@ pub async fn grants(tx: &mut TenantTx, membership_id: Uuid) -> Result<Grants, Db
     let Some((builtin, custom, scope)) = row else {
         return Err(DbError::NotFound);
     };
-    let permissions = match (builtin.as_deref().and_then(BuiltInRole::from_key), custom) {
-        (Some(role), _) => role.permissions(),
-        (None, Some(keys)) => keys.iter().filter_map(|k| Permission::parse(k)).collect(),
-        _ => BTreeSet::new(),
-    };
-    let scope = match scope.as_deref() {
-        Some("all_sites") => Some(Scope::AllSites),
-        Some(kind @ ("sites" | "estates")) => {
-            let items: Vec<(Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
-                "select site_id, estate_id from membership_scope where organisation_id = $1 and membership_id = $2",
-            )
-            .bind(tx.org().0)
-            .bind(membership_id)
-            .fetch_all(tx.conn())
-            .await?;
-            Some(if kind == "sites" {
-                Scope::Sites(items.iter().filter_map(|(s, _)| *s).collect())
-            } else {
-                Scope::Estates(items.iter().filter_map(|(_, e)| *e).collect())
-            })
-        }
-        _ => None,
-    };
-    Ok(Grants { permissions, scope })
+    let items: Vec<(Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+        "select site_id, estate_id from membership_scope where organisation_id = $1 and membership_id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(membership_id)
+    .fetch_all(tx.conn())
+    .await?;
+    let sites: Vec<Uuid> = items.iter().filter_map(|(s, _)| *s).collect();
+    let estates: Vec<Uuid> = items.iter().filter_map(|(_, e)| *e).collect();
+    Ok(grants_from(
+        builtin.as_deref(),
+        custom.as_deref(),
+        scope.as_deref(),
+        &sites,
+        &estates,
+    ))
 }
 
 /// Sets a member's role. The Organisation Owner's role cannot change.
@@ -855,19 +873,58 @@ pub struct SessionMember {
     pub last_seen_at: OffsetDateTime,
 }
 
-/// The live session with this token in this organisation, with its member. A session is
-/// live when it has not ended, is within its idle and absolute timeouts, its member is
-/// active, and the person has not signed out everywhere since it began.
-pub async fn find_session(
+/// Everything a request needs about its signed-in member, read in one statement: the live
+/// session, the member's permissions and scope, and the organisation's modules. A session is
+/// live when it has not ended, is within its idle and absolute timeouts, its member is active,
+/// and the person has not signed out everywhere since it began. "Last seen" is noted at most
+/// once a minute.
+#[derive(Debug, Clone)]
+pub struct MemberSession {
+    pub session: SessionMember,
+    pub grants: Grants,
+    pub modules: Vec<String>,
+    pub setup_done: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberSessionRow {
+    session_id: Uuid,
+    membership_id: Uuid,
+    user_id: Uuid,
+    email: String,
+    name: String,
+    is_owner: bool,
+    last_seen_at: OffsetDateTime,
+    builtin_role: Option<String>,
+    custom_permissions: Option<Vec<String>>,
+    scope: Option<String>,
+    scope_sites: Vec<Uuid>,
+    scope_estates: Vec<Uuid>,
+    modules: Option<Vec<String>>,
+    setup_completed_at: Option<OffsetDateTime>,
+}
+
+pub async fn find_member_session(
     tx: &mut TenantTx,
     token_hash: &str,
     now: OffsetDateTime,
-) -> Result<Option<SessionMember>, DbError> {
-    let found: Option<SessionMember> = sqlx::query_as(
-        "select s.id as session_id, s.membership_id, s.user_id, u.email, u.name, m.is_owner, s.last_seen_at
+) -> Result<Option<MemberSession>, DbError> {
+    let row: Option<MemberSessionRow> = sqlx::query_as(
+        "select s.id as session_id, s.membership_id, s.user_id, u.email, u.name, m.is_owner, s.last_seen_at,
+                m.builtin_role, case when r.archived_at is null then r.permissions end as custom_permissions,
+                m.scope,
+                coalesce(array(select ms.site_id from membership_scope ms
+                                where ms.organisation_id = m.organisation_id and ms.membership_id = m.id
+                                  and ms.site_id is not null), '{}') as scope_sites,
+                coalesce(array(select ms.estate_id from membership_scope ms
+                                where ms.organisation_id = m.organisation_id and ms.membership_id = m.id
+                                  and ms.estate_id is not null), '{}') as scope_estates,
+                p.modules, p.setup_completed_at
            from staff_session s
            join membership m on m.organisation_id = s.organisation_id and m.id = s.membership_id
            join staff_user u on u.id = s.user_id
+           left join custom_role r on r.organisation_id = m.organisation_id and r.id = m.custom_role_id
+           left join organisation_profile p on p.organisation_id = s.organisation_id
           where s.organisation_id = $1 and s.token_hash = $2 and s.ended_at is null
             and s.absolute_expires_at > $3 and s.last_seen_at > $4
             and m.status = 'active' and s.created_at >= u.sessions_valid_after",
@@ -878,19 +935,45 @@ pub async fn find_session(
     .bind(now - IDLE_TIMEOUT)
     .fetch_optional(tx.conn())
     .await?;
-    if let Some(s) = &found
-        && now - s.last_seen_at > TOUCH_EVERY
-    {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    if now - row.last_seen_at > TOUCH_EVERY {
         sqlx::query(
             "update staff_session set last_seen_at = $3 where organisation_id = $1 and id = $2",
         )
         .bind(tx.org().0)
-        .bind(s.session_id)
+        .bind(row.session_id)
         .bind(now)
         .execute(tx.conn())
         .await?;
     }
-    Ok(found)
+    let grants = grants_from(
+        row.builtin_role.as_deref(),
+        row.custom_permissions.as_deref(),
+        row.scope.as_deref(),
+        &row.scope_sites,
+        &row.scope_estates,
+    );
+    Ok(Some(MemberSession {
+        session: SessionMember {
+            session_id: row.session_id,
+            membership_id: row.membership_id,
+            user_id: row.user_id,
+            email: row.email,
+            name: row.name,
+            is_owner: row.is_owner,
+            last_seen_at: row.last_seen_at,
+        },
+        grants,
+        modules: row.modules.unwrap_or_else(|| {
+            crate::profile::MODULES
+                .iter()
+                .map(|(k, _)| (*k).to_owned())
+                .collect()
+        }),
+        setup_done: row.setup_completed_at.is_some(),
+    }))
 }
 
 /// Starts a session on this organisation's host (a sign-in, audited as the new row).

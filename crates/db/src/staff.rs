@@ -245,11 +245,7 @@ pub async fn sign_out_everywhere(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("update login_session set ended_at = $2 where user_id = $1 and ended_at is null")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    end_logins_in(&mut tx, id, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -283,11 +279,7 @@ pub async fn reset_credentials(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("update login_session set ended_at = $2 where user_id = $1 and ended_at is null")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    end_logins_in(&mut tx, id, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -524,6 +516,30 @@ pub async fn end_login(pool: &AppPool, id: Uuid, now: OffsetDateTime) -> Result<
         .bind(id)
         .bind(now)
         .execute(pool.raw())
+        .await?;
+    Ok(())
+}
+
+/// Ends the person's login-host sessions (signing out of an organisation signs out of the
+/// login host too: its cookie cannot be reached from the organisation's host).
+pub async fn end_logins_of(
+    pool: &AppPool,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), DbError> {
+    let mut conn = pool.raw().acquire().await?;
+    end_logins_in(&mut conn, user_id, now).await
+}
+
+async fn end_logins_in(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), DbError> {
+    sqlx::query("update login_session set ended_at = $2 where user_id = $1 and ended_at is null")
+        .bind(user_id)
+        .bind(now)
+        .execute(conn)
         .await?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 use crate::error::DbError;
 use proplink_domain::{ActorKind, Channel, OrgId};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// Who is acting. `name` is recorded with each audit event so history reads as written even if
@@ -53,23 +53,24 @@ pub struct TenantTx {
 
 impl TenantTx {
     pub(crate) async fn begin(pool: &PgPool, ctx: &TenantContext) -> Result<Self, DbError> {
-        let mut tx = pool.begin().await?;
-        sqlx::query(
-            "select set_config('app.organisation_id', $1, true),
-                    set_config('app.actor_id', $2, true),
-                    set_config('app.actor_kind', $3, true),
-                    set_config('app.actor_name', $4, true),
-                    set_config('app.channel', $5, true),
-                    set_config('app.request_id', $6, true)",
-        )
-        .bind(ctx.org.to_string())
-        .bind(ctx.actor.id.map(|id| id.to_string()).unwrap_or_default())
-        .bind(ctx.actor.kind.as_str())
-        .bind(ctx.actor.name.clone().unwrap_or_default())
-        .bind(ctx.channel.as_str())
-        .bind(ctx.request_id.clone().unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
+        // One round trip: BEGIN and the settings travel together (simple query protocol, so
+        // the values are written as escaped literals; the ids and kinds are ours, the name and
+        // request id are escaped by `literal`).
+        let statement = format!(
+            "BEGIN; SELECT set_config('app.organisation_id', {}, true), \
+                    set_config('app.actor_id', {}, true), \
+                    set_config('app.actor_kind', {}, true), \
+                    set_config('app.actor_name', {}, true), \
+                    set_config('app.channel', {}, true), \
+                    set_config('app.request_id', {}, true)",
+            literal(&ctx.org.to_string()),
+            literal(&ctx.actor.id.map(|id| id.to_string()).unwrap_or_default()),
+            literal(ctx.actor.kind.as_str()),
+            literal(ctx.actor.name.as_deref().unwrap_or_default()),
+            literal(ctx.channel.as_str()),
+            literal(ctx.request_id.as_deref().unwrap_or_default()),
+        );
+        let tx = pool.begin_with(AssertSqlSafe(statement)).await?;
         Ok(Self { tx, org: ctx.org })
     }
 
@@ -88,5 +89,39 @@ impl TenantTx {
 
     pub async fn rollback(self) -> Result<(), DbError> {
         self.tx.rollback().await.map_err(DbError::from)
+    }
+}
+
+/// A PostgreSQL string literal of `s`, safe whatever `standard_conforming_strings` says: an
+/// escape string (`E'…'`) with backslashes and quotes doubled; NUL (which PostgreSQL text cannot
+/// hold) is dropped.
+fn literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 3);
+    out.push_str("E'");
+    for c in s.chars() {
+        match c {
+            '\0' => {}
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("''"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::literal;
+
+    #[test]
+    fn literals_cannot_break_out() {
+        assert_eq!(literal("Jane O'Brien"), "E'Jane O''Brien'");
+        assert_eq!(
+            literal("a\\'; drop table x; --"),
+            "E'a\\\\''; drop table x; --'"
+        );
+        assert_eq!(literal("nul\0byte"), "E'nulbyte'");
+        assert_eq!(literal(""), "E''");
     }
 }

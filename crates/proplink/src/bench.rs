@@ -31,6 +31,9 @@ pub enum BenchCommand {
         secs: u32,
         #[arg(long, default_value_t = 50)]
         connections: u32,
+        /// The signed-in admin page to load (as Goldcrest's owner).
+        #[arg(long, default_value = "/dashboard")]
+        path: String,
         /// Where the throwaway cluster lives (deleted afterwards).
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
@@ -56,8 +59,9 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
         BenchCommand::Web {
             secs,
             connections,
+            path,
             dir,
-        } => crate::bench_web::run(secs, connections, dir).await,
+        } => crate::bench_web::run(secs, connections, path, dir).await,
         BenchCommand::Tenancy {
             rows,
             orgs,

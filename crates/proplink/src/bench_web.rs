@@ -20,7 +20,12 @@ fn e<E: std::fmt::Display>(err: E) -> String {
     err.to_string()
 }
 
-pub async fn run(secs: u32, connections: u32, dir: Option<PathBuf>) -> Result<(), String> {
+pub async fn run(
+    secs: u32,
+    connections: u32,
+    path: String,
+    dir: Option<PathBuf>,
+) -> Result<(), String> {
     let wrk = which("wrk").ok_or(
         "`wrk` is not installed: `apt-get install wrk` (the load tool this benchmark drives)",
     )?;
@@ -30,7 +35,7 @@ pub async fn run(secs: u32, connections: u32, dir: Option<PathBuf>) -> Result<()
     let bins = PgBinaries::discover().map_err(e)?;
     let cluster = Cluster::prepare(bins, &dir, Durability::Durable).map_err(e)?;
     cluster.start().map_err(e)?;
-    let result = measure(&cluster, &wrk, secs.max(1), connections.max(1)).await;
+    let result = measure(&cluster, &wrk, secs.max(1), connections.max(1), &path).await;
     let _ = cluster.stop();
     let _ = std::fs::remove_dir_all(&dir);
     result
@@ -49,6 +54,7 @@ async fn measure(
     wrk: &PathBuf,
     secs: u32,
     connections: u32,
+    path: &str,
 ) -> Result<(), String> {
     let db = "bench_web";
     let mut su = PgConnection::connect(&cluster.url(SUPERUSER, "postgres"))
@@ -111,7 +117,7 @@ async fn measure(
     let server = tokio::spawn(proplink_web::serve(listener, state, stop.clone()));
 
     println!(
-        "\n{connections} connections, {secs} s each, wrk with 2 threads, server and PostgreSQL on this machine ({} cores):",
+        "\n{connections} connections, {secs} s each, wrk with up to 2 threads, server and PostgreSQL on this machine ({} cores):",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0)
@@ -120,8 +126,8 @@ async fn measure(
     let cookie = format!("Cookie: pl_session={token}");
     let cases = [
         (
-            "signed-in dashboard",
-            format!("{url}/dashboard"),
+            "signed-in admin page",
+            format!("{url}{path}"),
             "Host: goldcrest.proplink.localhost",
             Some(cookie.as_str()),
         ),
@@ -159,7 +165,7 @@ fn wrk_run(
 ) -> Result<String, String> {
     let mut cmd = Command::new(wrk);
     cmd.args([
-        "-t2",
+        &format!("-t{}", connections.min(2)),
         &format!("-c{connections}"),
         &format!("-d{secs}s"),
         "--latency",

@@ -17,7 +17,16 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+/// The content security policy. Forms may post to this origin only, but a form's redirect may
+/// continue to another PropLink admin host (the sign-in hand-off, switching organisation,
+/// signing out to the login host): browsers apply `form-action` to redirects too.
+fn csp(settings: &crate::state::WebSettings) -> String {
+    let scheme = if settings.tls { "https" } else { "http" };
+    format!(
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self' {scheme}://*.{}:*; frame-ancestors 'none'",
+        settings.domains.admin
+    )
+}
 
 pub fn stack(router: Router, state: &AppState) -> Router {
     let settings = state.settings();
@@ -33,8 +42,13 @@ pub fn stack(router: Router, state: &AppState) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(settings.body_limit))
         .layer(CompressionLayer::new());
-    let headers: [(&str, &str); 6] = [
-        ("content-security-policy", CSP),
+    let csp = HeaderValue::from_str(&csp(settings))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    router = router.layer(SetResponseHeaderLayer::if_not_present(
+        HeaderName::from_static("content-security-policy"),
+        csp,
+    ));
+    let headers: [(&str, &str); 5] = [
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "strict-origin-when-cross-origin"),

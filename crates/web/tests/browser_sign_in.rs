@@ -62,9 +62,37 @@ async fn sign_in_with_emailed_code(page: &Page, server: &Server, db: &TestDb, m:
 /// Chooses `slug` on an organisation picker (the login host's or "Switch organisation") and
 /// waits for that organisation's dashboard to greet `m`.
 async fn choose_organisation(page: &Page, server: &Server, slug: &str, m: &TestMember) {
-    page.click_and_wait_navigation(&format!("#org-{slug}"))
-        .await;
+    click_across_hosts(page, &format!("#org-{slug}"), "#dashboard-heading").await;
     expect_dashboard(page, server, slug, &m.name).await;
+}
+
+/// Clicks `css`, a button whose form posts to this host and is redirected to another (the
+/// hand-off to an organisation, switching organisation, signing out), and waits until the page
+/// it leads to has an element matching `arrival`. A Content-Security-Policy's `form-action`
+/// also governs where a form's redirects may go: a refusal fails the test naming the
+/// directive, not as a page that never loaded.
+async fn click_across_hosts(page: &Page, css: &str, arrival: &str) {
+    page.evaluate_string(
+        "document.addEventListener('securitypolicyviolation', e => { \
+           const p = document.createElement('p'); p.id = 'csp-violation'; \
+           p.textContent = `${e.violatedDirective} (blocked: ${e.blockedURI})`; \
+           document.body.append(p); }); 'listening'",
+    )
+    .await;
+    page.click(css).await;
+    page.wait_for(&format!("{arrival}, #csp-violation")).await;
+    let refused = page
+        .evaluate_string(
+            "(() => { const p = document.querySelector('#csp-violation'); \
+             return p ? p.textContent : ''; })()",
+        )
+        .await;
+    assert!(
+        refused.is_empty(),
+        "clicking `{css}` on {}: the browser refused the form's redirect to another host \
+         under the page's Content-Security-Policy: {refused}",
+        page.url().await
+    );
 }
 
 /// Waits for `slug`'s dashboard, greeting the person called `name` by their first name.
@@ -177,10 +205,16 @@ async fn browser_enrol_and_use_an_authenticator_app() {
     submit(&page, "/account/security/totp").await;
     page.wait_for_text("#factor", "authenticator app").await;
 
-    profile_menu(&page, r#"form[action="/sign-out"] button"#).await;
+    page.click(".pl-profile > summary").await;
+    click_across_hosts(
+        &page,
+        r#".pl-profile form[action="/sign-out"] button"#,
+        r#"#email, form[action="/organisations"]"#,
+    )
+    .await;
     let signed_out = page.url().await;
     assert!(
-        signed_out.contains(&format!("{LOGIN_HOST}:{}/?notice=signed-out", server.port)),
+        signed_out.ends_with(&format!("{LOGIN_HOST}:{}/?notice=signed-out", server.port)),
         "signing out should end on the login host's sign-in page, but the browser is on \
          {signed_out}: the login host's session outlived the sign-out"
     );

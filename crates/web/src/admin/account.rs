@@ -149,8 +149,10 @@ pub async fn handoff(
         .into_response())
 }
 
-/// Signs out of this organisation and of the login host (other organisations' sessions, on
-/// their own hosts, stay until they time out or "sign out everywhere").
+/// Signs out of this organisation and of the login host, so the picker is not left open in this
+/// browser (other organisations' sessions, on their own hosts, stay until they time out or
+/// "sign out everywhere"). The login host's cookie cannot be reached from here, so the person's
+/// login-host sessions are ended on the server.
 pub async fn sign_out(
     State(state): State<AppState>,
     Extension(member): Extension<Member>,
@@ -172,6 +174,7 @@ pub async fn sign_out(
     )
     .await?;
     tx.commit().await?;
+    staff::end_logins_of(state.db(), member.user_id, now).await?;
     Ok((
         [(
             header::SET_COOKIE,

@@ -26,7 +26,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
 use proplink_db::organisation::{OrgStatus, Organisation};
-use proplink_db::{Actor, TenantContext, access, profile};
+use proplink_db::{Actor, TenantContext, access};
 use proplink_domain::authorize::{Decision, Grants, Placement};
 use proplink_domain::permissions::Permission;
 use proplink_domain::{ActorKind, Channel};
@@ -394,24 +394,22 @@ pub(crate) async fn load_member(
         request_id: current_request_id(),
     };
     let mut tx = state.db().begin(&ctx).await?;
-    let Some(found) = access::find_session(&mut tx, &hash, state.now()).await? else {
+    let Some(found) = access::find_member_session(&mut tx, &hash, state.now()).await? else {
         tx.rollback().await?;
         return Ok(None);
     };
-    let grants = access::grants(&mut tx, found.membership_id).await?;
-    let profile = profile::get(&mut tx).await?;
     tx.commit().await?;
     Ok(Some(Member {
-        session_id: found.session_id,
-        membership_id: found.membership_id,
-        user_id: found.user_id,
-        email: found.email,
-        name: found.name,
-        is_owner: found.is_owner,
-        grants,
+        session_id: found.session.session_id,
+        membership_id: found.session.membership_id,
+        user_id: found.session.user_id,
+        email: found.session.email,
+        name: found.session.name,
+        is_owner: found.session.is_owner,
+        grants: found.grants,
         org: org.clone(),
-        modules: profile.modules,
-        setup_done: profile.setup_completed_at.is_some(),
+        modules: found.modules,
+        setup_done: found.setup_done,
     }))
 }
 
