@@ -187,6 +187,25 @@ pub async fn sites(tx: &mut TenantTx) -> Result<Vec<Place>, DbError> {
     .await?)
 }
 
+/// Headline numbers for the dashboard, in one statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Counts {
+    pub estates: i64,
+    pub active_members: i64,
+    pub invited_members: i64,
+}
+
+pub async fn counts(tx: &mut TenantTx) -> Result<Counts, DbError> {
+    Ok(sqlx::query_as(
+        "select (select count(*) from estate where organisation_id = $1 and archived_at is null) as estates,
+                (select count(*) from membership where organisation_id = $1 and status = 'active') as active_members,
+                (select count(*) from membership where organisation_id = $1 and status = 'invited') as invited_members",
+    )
+    .bind(tx.org().0)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
 pub async fn create_estate(
     tx: &mut TenantTx,
     reference: &str,

@@ -382,50 +382,57 @@ pub const DOMAINS: &[Domain] = &[
     },
 ];
 
-/// A permission key, `domain.action` (e.g. `bill.pay`, `site.read`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Permission(String);
+/// A permission key, `domain.action` (e.g. `bill.pay`, `site.read`). Only the catalogue makes
+/// them, once per process, so a permission is a cheap copy of a static string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Permission(&'static str);
+
+/// The catalogue's keys, built once.
+fn catalogue() -> &'static [Permission] {
+    static CATALOGUE: std::sync::OnceLock<Vec<Permission>> = std::sync::OnceLock::new();
+    CATALOGUE.get_or_init(|| {
+        DOMAINS
+            .iter()
+            .flat_map(|d| {
+                d.verbs
+                    .iter()
+                    .map(move |v| format!("{}.{}", d.key, v.key()))
+                    .chain(d.extras.iter().map(move |(k, _)| format!("{}.{k}", d.key)))
+            })
+            // Made once per process and kept for its life: 161 short strings.
+            .map(|key| Permission(Box::leak(key.into_boxed_str())))
+            .collect()
+    })
+}
 
 impl Permission {
     /// Only keys in the catalogue parse.
     pub fn parse(key: &str) -> Option<Self> {
-        all().into_iter().find(|p| p.0 == key)
+        catalogue().iter().find(|p| p.0 == key).copied()
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    pub fn as_str(&self) -> &'static str {
+        self.0
     }
 
-    pub fn domain(&self) -> &str {
-        self.0.split_once('.').map(|(d, _)| d).unwrap_or(&self.0)
+    pub fn domain(&self) -> &'static str {
+        self.0.split_once('.').map(|(d, _)| d).unwrap_or(self.0)
     }
 
-    pub fn action(&self) -> &str {
+    pub fn action(&self) -> &'static str {
         self.0.split_once('.').map(|(_, a)| a).unwrap_or("")
     }
 }
 
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.0)
     }
 }
 
 /// Every permission in the catalogue, in catalogue order.
 pub fn all() -> Vec<Permission> {
-    DOMAINS
-        .iter()
-        .flat_map(|d| {
-            d.verbs
-                .iter()
-                .map(move |v| Permission(format!("{}.{}", d.key, v.key())))
-                .chain(
-                    d.extras
-                        .iter()
-                        .map(move |(k, _)| Permission(format!("{}.{k}", d.key))),
-                )
-        })
-        .collect()
+    catalogue().to_vec()
 }
 
 /// The permission for a verb on a record type. None if the catalogue does not have it.
@@ -552,8 +559,20 @@ impl BuiltInRole {
         }
     }
 
+    /// The role's permissions (worked out once per process).
     pub fn permissions(self) -> BTreeSet<Permission> {
-        all().into_iter().filter(|p| self.grants(p)).collect()
+        static SETS: std::sync::OnceLock<Vec<(BuiltInRole, BTreeSet<Permission>)>> =
+            std::sync::OnceLock::new();
+        SETS.get_or_init(|| {
+            Self::ALL
+                .iter()
+                .map(|r| (*r, all().into_iter().filter(|p| r.grants(p)).collect()))
+                .collect()
+        })
+        .iter()
+        .find(|(r, _)| *r == self)
+        .map(|(_, set)| set.clone())
+        .unwrap_or_default()
     }
 }
 

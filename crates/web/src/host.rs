@@ -105,7 +105,18 @@ pub fn request_host(req: &Request) -> Option<String> {
 
 /// Resolves an organisation for a request: 404 (revealing nothing) when unknown or closed.
 pub async fn resolve_org(state: &AppState, slug: &OrgSlug) -> Result<Organisation, Response> {
-    match organisation::find_by_slug(state.db(), slug.as_str()).await {
+    if let Some(org) = state.cached_org(slug.as_str()) {
+        return if org.status == OrgStatus::Closed {
+            Err(WebError::NotFound.into_response())
+        } else {
+            Ok(org)
+        };
+    }
+    let found = organisation::find_by_slug(state.db(), slug.as_str()).await;
+    if let Ok(Some(org)) = &found {
+        state.cache_org(org);
+    }
+    match found {
         Ok(Some(org)) if org.status != OrgStatus::Closed => Ok(org),
         Ok(_) => Err(WebError::NotFound.into_response()),
         Err(e) => Err(WebError::from(e).into_response()),

@@ -2,12 +2,14 @@ use crate::host::Domains;
 use metrics_exporter_prometheus::PrometheusHandle;
 use proplink_auth::codes::CodeKey;
 use proplink_auth::password::{HashParams, PasswordHasherPool};
+use proplink_db::organisation::Organisation;
 use proplink_db::{AppPool, DbError};
 use proplink_integrations::mail::sendgrid::WebhookKey;
 use secrecy::SecretString;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// Settings the web layer needs, built by the binary from its configuration.
@@ -73,7 +75,13 @@ struct Inner {
     code_key: CodeKey,
     /// Seconds added to the wall clock (tests move time forward to expire things).
     clock_offset: AtomicI64,
+    /// Organisations by subdomain, each kept for [`ORG_CACHE_TTL`].
+    orgs: Mutex<HashMap<String, (Organisation, Instant)>>,
 }
+
+/// How long a resolved organisation is reused before it is read again. A status change (read-only,
+/// closed) reaches the pages within this time; the database refuses writes at once whatever.
+pub const ORG_CACHE_TTL: Duration = Duration::from_secs(2);
 
 impl AppState {
     /// Builds the state, reading the database's one-time-code key.
@@ -97,6 +105,7 @@ impl AppState {
             hasher,
             code_key,
             clock_offset: AtomicI64::new(0),
+            orgs: Mutex::new(HashMap::new()),
         })))
     }
 
@@ -111,6 +120,20 @@ impl AppState {
         self.0
             .clock_offset
             .fetch_add(by.whole_seconds(), Ordering::Relaxed);
+    }
+
+    /// A recently resolved organisation, if still fresh.
+    pub(crate) fn cached_org(&self, slug: &str) -> Option<Organisation> {
+        let orgs = self.0.orgs.lock().ok()?;
+        orgs.get(slug)
+            .filter(|(_, at)| at.elapsed() < ORG_CACHE_TTL)
+            .map(|(org, _)| org.clone())
+    }
+
+    pub(crate) fn cache_org(&self, org: &Organisation) {
+        if let Ok(mut orgs) = self.0.orgs.lock() {
+            orgs.insert(org.slug.clone(), (org.clone(), Instant::now()));
+        }
     }
 
     pub fn hasher(&self) -> &PasswordHasherPool {

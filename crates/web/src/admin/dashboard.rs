@@ -75,16 +75,14 @@ pub async fn dashboard(
     }
     let mut tx = state.db().begin(&member.ctx()).await?;
     let sites = sites_in_scope(&mut tx, &member).await?;
-    let estates = access::estates(&mut tx).await?.len();
-    let members = if member.can("user.read") {
-        let all = access::members(&mut tx).await?;
-        Some((
-            all.iter().filter(|m| m.status == "active").count(),
-            all.iter().filter(|m| m.status == "invited").count(),
-        ))
-    } else {
-        None
-    };
+    let counts = access::counts(&mut tx).await?;
+    let estates = usize::try_from(counts.estates).unwrap_or(0);
+    let members = member.can("user.read").then(|| {
+        (
+            usize::try_from(counts.active_members).unwrap_or(0),
+            usize::try_from(counts.invited_members).unwrap_or(0),
+        )
+    });
     let recent = if member.can("audit.read") {
         Some(
             audit::recent(&mut tx, 8)
