@@ -314,7 +314,9 @@ impl MemberRow {
 macro_rules! member_select {
     ($where:literal) => {
         concat!(
-            "select m.id as membership_id, m.user_id, u.email, u.name, m.builtin_role, m.custom_role_id,
+            "select m.id as membership_id, m.user_id, u.email,
+                    case when m.status = 'invited' then coalesce(i.invitee_name, u.name) else u.name end as name,
+                    m.builtin_role, m.custom_role_id,
                     r.name as custom_role_name, m.scope, m.status, m.is_owner, m.created_at,
                     i.id as invitation_id, i.status as invitation_status, i.expires_at as invitation_expires_at,
                     coalesce((select array_agg(coalesce(s.reference, e.reference) order by coalesce(s.reference, e.reference))
@@ -325,7 +327,7 @@ macro_rules! member_select {
                from membership m
                join staff_user u on u.id = m.user_id
                left join custom_role r on r.organisation_id = m.organisation_id and r.id = m.custom_role_id
-               left join lateral (select id, status, expires_at from invitation
+               left join lateral (select id, status, expires_at, invitee_name from invitation
                                    where organisation_id = m.organisation_id and membership_id = m.id
                                    order by created_at desc limit 1) i on true
               where m.organisation_id = $1 ",
@@ -674,8 +676,8 @@ pub async fn invite(
     let invitation_id = Uuid::now_v7();
     sqlx::query(
         "insert into invitation (organisation_id, id, membership_id, email, token_hash, welcome_message,
-                                 invited_by_name, expires_at, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                 invited_by_name, expires_at, created_at, invitee_name)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(tx.org().0)
     .bind(invitation_id)
@@ -686,6 +688,7 @@ pub async fn invite(
     .bind(invited_by)
     .bind(now + INVITATION_TTL)
     .bind(now)
+    .bind(new.name.trim())
     .execute(tx.conn())
     .await?;
     email::queue(
@@ -739,8 +742,8 @@ pub async fn resend_invitation(
     .await?;
     sqlx::query(
         "insert into invitation (organisation_id, id, membership_id, email, token_hash, welcome_message,
-                                 invited_by_name, expires_at, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                 invited_by_name, expires_at, created_at, invitee_name)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(tx.org().0)
     .bind(Uuid::now_v7())
@@ -751,6 +754,7 @@ pub async fn resend_invitation(
     .bind(&by)
     .bind(now + INVITATION_TTL)
     .bind(now)
+    .bind(&row.name)
     .execute(tx.conn())
     .await?;
     email::queue(
@@ -1172,9 +1176,9 @@ pub async fn record_auth_event(tx: &mut TenantTx, event: &AuthEvent<'_>) -> Resu
     Ok(())
 }
 
-/// Records the event in every organisation where the person is a member (active or not), so
-/// each organisation's audit log shows its members' sign-in activity. Closed organisations
-/// are skipped.
+/// Records the event in every organisation where the person is an active member, so each
+/// organisation's audit log shows its members' sign-in activity. Organisations that have only
+/// invited them (or deactivated them) learn nothing of it; closed ones are skipped.
 pub async fn record_auth_event_everywhere(
     pool: &AppPool,
     actor_name: &str,
@@ -1193,7 +1197,7 @@ pub async fn record_auth_event_everywhere(
             .await?;
         let orgs = sqlx::query_scalar(
             "select m.organisation_id from membership m join organisation o on o.id = m.organisation_id
-              where m.user_id = $1 and o.status <> 'closed'",
+              where m.user_id = $1 and m.status = 'active' and o.status <> 'closed'",
         )
         .bind(user_id)
         .fetch_all(&mut *tx)

@@ -116,6 +116,18 @@ pub async fn set_password(
     hash: &str,
     now: OffsetDateTime,
 ) -> Result<(), DbError> {
+    let mut conn = pool.raw().acquire().await?;
+    set_password_in(&mut conn, id, hash, now).await
+}
+
+/// [`set_password`] on the caller's transaction (so it commits with, say, an accepted
+/// invitation, or not at all).
+pub async fn set_password_in(
+    conn: &mut PgConnection,
+    id: Uuid,
+    hash: &str,
+    now: OffsetDateTime,
+) -> Result<(), DbError> {
     sqlx::query(
         "update staff_user set password_hash = $2, password_changed_at = $3,
                 sessions_valid_after = $3, failed_attempts = 0, locked_until = null
@@ -124,7 +136,7 @@ pub async fn set_password(
     .bind(id)
     .bind(hash)
     .bind(now)
-    .execute(pool.raw())
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -713,16 +725,7 @@ pub async fn complete_password_reset(
     let Some(user) = user else {
         return Ok(None);
     };
-    sqlx::query(
-        "update staff_user set password_hash = $2, password_changed_at = $3,
-                sessions_valid_after = $3, failed_attempts = 0, locked_until = null
-          where id = $1",
-    )
-    .bind(user)
-    .bind(password_hash)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    set_password_in(&mut tx, user, password_hash, now).await?;
     // Other outstanding links stop working.
     sqlx::query("update password_reset set used_at = $2 where user_id = $1 and used_at is null")
         .bind(user)

@@ -74,7 +74,7 @@ const CODE_PER_ACCOUNT: Limit = Limit {
     max: 10,
     window: Duration::minutes(15),
 };
-const RESEND_PER_ACCOUNT: Limit = Limit {
+pub(crate) const RESEND_PER_ACCOUNT: Limit = Limit {
     max: 5,
     window: Duration::minutes(15),
 };
@@ -306,7 +306,8 @@ async fn sign_in(
             WRONG_PASSWORD.into(),
         ));
     }
-    staff::clear_failures(state.db(), user.id).await?;
+    // Failures are cleared only once the second factor passes too: a correct password between
+    // wrong codes must not reset the count towards the lock.
     let (token, hash) = new_token();
     let login = staff::start_login(
         state.db(),
@@ -329,6 +330,7 @@ async fn sign_in(
         None => false,
     };
     if remembered {
+        staff::clear_failures(state.db(), user.id).await?;
         staff::mark_login_verified(state.db(), login, now).await?;
         event(&state, &user, "signed_in_remembered_device", None, &who).await?;
         return Ok((
@@ -345,7 +347,7 @@ async fn sign_in(
 
 /// Records a failed step: counts it towards the lock, tells the owner when it locks, and
 /// writes the event on the login host and in each of the person's organisations.
-async fn failure(
+pub(crate) async fn failure(
     state: &AppState,
     user: &StaffUser,
     kind: &str,
@@ -519,36 +521,7 @@ async fn verify(
                 .into(),
         ));
     }
-    let typed = form.code.trim();
-    let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
-    let accepted = if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if user.uses_totp() {
-            check_totp(&state, &user, &digits, now).await?
-        } else {
-            match staff::verify_code(state.db(), state.code_key(), user.id, &digits, now).await? {
-                Ok(()) => Ok("code"),
-                Err(refusal) => {
-                    tracing::info!(reason = %refusal, "staff sign-in code refused");
-                    Err(refusal.public_message().to_owned())
-                }
-            }
-        }
-    } else {
-        let normalised = codes::normalise(typed);
-        let digest = state
-            .code_key()
-            .digest("backup", &user.id.to_string(), &normalised);
-        if !normalised.is_empty()
-            && staff::use_backup_code(state.db(), user.id, &digest, now).await?
-        {
-            Ok("backup code")
-        } else {
-            Err(
-                "That code did not work. Enter the 6-digit code, or one of your backup codes."
-                    .to_owned(),
-            )
-        }
-    };
+    let accepted = check_second_factor(&state, &user, &form.code, now).await?;
     let how = match accepted {
         Ok(how) => how,
         Err(message) => {
@@ -583,6 +556,48 @@ async fn verify(
         event(&state, &user, "device_remembered", None, &who).await?;
     }
     Ok(resp)
+}
+
+/// Checks a second-factor code typed by `user`: their authenticator app's code or the code we
+/// e-mailed them (6 digits), or one of their backup codes. Ok(how) or Err(what to show).
+pub(crate) async fn check_second_factor(
+    state: &AppState,
+    user: &StaffUser,
+    typed: &str,
+    now: OffsetDateTime,
+) -> Result<Result<&'static str, String>, WebError> {
+    let typed = typed.trim();
+    let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+    if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if user.uses_totp() {
+            return check_totp(state, user, &digits, now).await;
+        }
+        return Ok(
+            match staff::verify_code(state.db(), state.code_key(), user.id, &digits, now).await? {
+                Ok(()) => Ok("code"),
+                Err(refusal) => {
+                    tracing::info!(reason = %refusal, "staff sign-in code refused");
+                    Err(refusal.public_message().to_owned())
+                }
+            },
+        );
+    }
+    let normalised = codes::normalise(typed);
+    let digest = state
+        .code_key()
+        .digest("backup", &user.id.to_string(), &normalised);
+    Ok(
+        if !normalised.is_empty()
+            && staff::use_backup_code(state.db(), user.id, &digest, now).await?
+        {
+            Ok("backup code")
+        } else {
+            Err(
+                "That code did not work. Enter the 6-digit code, or one of your backup codes."
+                    .to_owned(),
+            )
+        },
+    )
 }
 
 /// An authenticator-app code: right for the current window (±1 step) and not a step already

@@ -199,6 +199,8 @@ async fn browser_enrol_and_use_an_authenticator_app() {
     profile_menu(&page, r#"a[href="/account/security"]"#).await;
     page.click_and_wait_navigation("#setup-totp").await;
     let secret = page.text("#totp-secret").await;
+    // Changing the second step asks for the current password.
+    page.fill("#current", PASSWORD).await;
     let now = u64::try_from(server.state.now().unix_timestamp()).unwrap();
     page.fill("#code", &totp::code_at(&secret, now).unwrap())
         .await;

@@ -331,9 +331,10 @@ async fn an_emailed_code_expires_works_once_and_allows_five_tries() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "the sixth try was accepted"
     );
-    // Counted: the expired code, the used code, and five wrong ones; five failures in a row
-    // also locked the account, so the sixth was refused without being counted.
-    assert_eq!(auth_events(&db, &org, "second_factor_failed").await, 7);
+    // Counted: the expired code, the used code, and four wrong ones: a correct password does
+    // not reset the count, so the fifth failure in a row locked the account and the later
+    // tries were refused without being counted.
+    assert_eq!(auth_events(&db, &org, "second_factor_failed").await, 6);
     assert!(r.body.contains("locked"), "{}", r.body);
     assert_eq!(auth_events(&db, &org, "account_locked").await, 1);
 }
@@ -353,7 +354,11 @@ async fn backup_codes_work_once_and_a_remembered_device_skips_the_second_step() 
     let mut c = Client::new(&state);
     sign_in(&mut c, &db, &m, "goldcrest").await;
     let page = c
-        .post(&host("goldcrest"), "/account/security/backup-codes", "")
+        .post(
+            &host("goldcrest"),
+            "/account/security/backup-codes",
+            &format!("current={}", enc(PASSWORD)),
+        )
         .await;
     let codes: Vec<String> = page
         .body
@@ -442,7 +447,7 @@ async fn an_authenticator_app_replaces_emailed_codes_and_a_used_step_is_refused(
         .post(
             &host("goldcrest"),
             "/account/security/totp",
-            &format!("secret={secret}&code={code}"),
+            &format!("secret={secret}&code={code}&current={}", enc(PASSWORD)),
         )
         .await;
     assert_eq!(r.location(), "/account/security?done=totp", "{}", r.body);
@@ -1086,6 +1091,10 @@ const PUBLIC: &[(&str, &str)] = &[
         "/invitation/{token}",
         "an invitation link carries its own secret",
     ),
+    (
+        "/invitation/{token}/code",
+        "e-mails a sign-in code to an invitation's existing account",
+    ),
 ];
 
 #[tokio::test]
@@ -1156,4 +1165,286 @@ async fn every_admin_route_is_behind_the_authorisation_check() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn nobody_hands_out_more_access_than_they_have() {
+    let (db, org, state) = setup().await;
+    let manager = people::member(
+        &db,
+        &org,
+        "priya@example.co.uk",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let admin = people::member(
+        &db,
+        &org,
+        "adam@goldcrest.example.co.uk",
+        "Adam Admin",
+        BuiltInRole::Administrator,
+        Scope::AllSites,
+    )
+    .await;
+    let mut c = Client::new(&state);
+    sign_in(&mut c, &db, &manager, "goldcrest").await;
+    let g = host("goldcrest");
+    // A Manager cannot invite an Administrator (the role is not offered, and is refused if sent).
+    let form = c.get(&g, "/settings/users/invite").await;
+    assert!(!form.body.contains("value=\"administrator\""));
+    let r = c
+        .post(
+            &g,
+            "/settings/users/invite",
+            "email=mallory%40evil.example&name=Mallory&role=administrator&scope=all_sites",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Choose a role."));
+    // Nor demote, deactivate or reset someone with more access than they have.
+    for action in ["deactivate", "reset-credentials"] {
+        let r = c
+            .post(
+                &g,
+                &format!("/settings/users/{}/{action}", admin.membership_id),
+                "",
+            )
+            .await;
+        assert!(
+            matches!(
+                r.status,
+                StatusCode::FORBIDDEN | StatusCode::UNPROCESSABLE_ENTITY
+            ),
+            "{action}: {}",
+            r.status
+        );
+    }
+    let r = c
+        .post(
+            &g,
+            &format!("/settings/users/{}/access", admin.membership_id),
+            "role=read_only&scope=all_sites",
+        )
+        .await;
+    assert!(matches!(
+        r.status,
+        StatusCode::FORBIDDEN | StatusCode::UNPROCESSABLE_ENTITY
+    ));
+    // An Administrator cannot make a role with billing, which Administrators lack.
+    let mut a = Client::new(&state);
+    sign_in(&mut a, &db, &admin, "goldcrest").await;
+    let r = a
+        .post(
+            &g,
+            "/settings/roles/new",
+            "name=Biller&description=&permission=settings.billing&permission=site.read",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("permissions you have yourself"));
+    let mut tx = db.app.begin(&db.staff(&org, "x")).await.unwrap();
+    let members = access::members(&mut tx).await.unwrap();
+    assert!(!members.iter().any(|m| m.email == "mallory@evil.example"));
+    assert!(access::custom_roles(&mut tx).await.unwrap().is_empty());
+    let admin_now = members
+        .iter()
+        .find(|m| m.membership_id == admin.membership_id)
+        .unwrap();
+    assert_eq!(admin_now.status, "active");
+    assert_eq!(admin_now.builtin_role.as_deref(), Some("administrator"));
+}
+
+#[tokio::test]
+async fn an_organisation_that_only_invited_someone_learns_nothing_of_them() {
+    let db = TestDb::new().await;
+    let gold = db.org("goldcrest", "Goldcrest Estates").await;
+    let acme = db.org("acme", "Acme Property Group").await;
+    let state = people::state(&db, people::web_settings()).await;
+    let adam = people::member(
+        &db,
+        &gold,
+        "adam@goldcrest.example.co.uk",
+        "Adam Adeyemi",
+        BuiltInRole::Administrator,
+        Scope::AllSites,
+    )
+    .await;
+    let acme_owner = people::member(
+        &db,
+        &acme,
+        "oscar@acme.example.co.uk",
+        "Oscar Okafor",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let mut o = Client::new(&state);
+    sign_in(&mut o, &db, &acme_owner, "acme").await;
+    let r = o.post(&host("acme"), "/settings/users/invite", "email=adam%40goldcrest.example.co.uk&name=Unknown+person&role=read_only&scope=all_sites").await;
+    assert_eq!(r.location(), "/settings/users?done=invited");
+    // Acme sees the name it typed, not Adam's own.
+    let list = o.get(&host("acme"), "/settings/users").await;
+    assert!(list.body.contains("Unknown person") && !list.body.contains("Adeyemi"));
+    // Adam's sign-in activity goes to Goldcrest only.
+    let mut c = Client::new(&state);
+    password_step(&mut c, &adam.email, "wrong password 12").await;
+    sign_in(&mut c, &db, &adam, "goldcrest").await;
+    assert!(auth_events(&db, &gold, "sign_in_failed").await >= 1);
+    let mut su = db.superuser().await;
+    let adams_in_acme: i64 = sqlx::query_scalar(
+        "select count(*) from auth_event where organisation_id = $1 and email = $2",
+    )
+    .bind(acme.id.0)
+    .bind(&adam.email)
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert_eq!(adams_in_acme, 0);
+}
+
+#[tokio::test]
+async fn an_existing_account_accepts_an_invitation_only_with_its_second_step() {
+    let db = TestDb::new().await;
+    let gold = db.org("goldcrest", "Goldcrest Estates").await;
+    let acme = db.org("acme", "Acme Property Group").await;
+    let state = people::state(&db, people::web_settings()).await;
+    let adam = people::member(
+        &db,
+        &gold,
+        "adam@goldcrest.example.co.uk",
+        "Adam Adeyemi",
+        BuiltInRole::Administrator,
+        Scope::AllSites,
+    )
+    .await;
+    let owner = people::member(
+        &db,
+        &acme,
+        "oscar@acme.example.co.uk",
+        "Oscar Okafor",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let mut o = Client::new(&state);
+    sign_in(&mut o, &db, &owner, "acme").await;
+    o.post(
+        &host("acme"),
+        "/settings/users/invite",
+        "email=adam%40goldcrest.example.co.uk&name=Adam&role=read_only&scope=all_sites",
+    )
+    .await;
+    let link = invitation_link(&db, &acme, "adam@goldcrest.example.co.uk").await;
+    let mut c = Client::new(&state);
+    // The password alone is refused…
+    let r = c
+        .post(
+            &host("acme"),
+            &link,
+            &format!("password={}&code=", enc(PASSWORD)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !c.jar
+            .get(&host("acme"))
+            .is_some_and(|j| j.contains_key("pl_session"))
+    );
+    // …and accepted with the e-mailed code.
+    let r = c.post(&host("acme"), &format!("{link}/code"), "").await;
+    assert!(r.body.contains("We have e-mailed you a sign-in code"));
+    let code = people::latest_code(&db, &adam.email).await.unwrap();
+    let r = c
+        .post(
+            &host("acme"),
+            &link,
+            &format!("password={}&code={code}", enc(PASSWORD)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        c.get(&host("acme"), "/dashboard").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_correct_password_between_wrong_codes_does_not_reset_the_count() {
+    let (db, org, state) = setup().await;
+    let m = people::member(
+        &db,
+        &org,
+        "jane@goldcrest.example.co.uk",
+        "Jane Doe",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let mut c = Client::new(&state);
+    for round in 0..2 {
+        password_step(&mut c, &m.email, PASSWORD).await;
+        let code = people::latest_code(&db, &m.email).await.unwrap();
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..3 {
+            c.post(LOGIN, "/verify", &format!("code={wrong}")).await;
+        }
+        c.post(LOGIN, "/sign-out", "").await;
+        let user = staff::find(&db.app, m.user_id).await.unwrap().unwrap();
+        assert_eq!(user.locked_at(state.now()), round == 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn changing_the_second_step_needs_the_current_password() {
+    let (db, org, state) = setup().await;
+    let m = people::member(
+        &db,
+        &org,
+        "jane@goldcrest.example.co.uk",
+        "Jane Doe",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let mut c = Client::new(&state);
+    sign_in(&mut c, &db, &m, "goldcrest").await;
+    let g = host("goldcrest");
+    let r = c
+        .post(
+            &g,
+            "/account/security/backup-codes",
+            "current=not+my+password+1",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("current password is not right"));
+    assert_eq!(
+        staff::unused_backup_codes(&db.app, m.user_id)
+            .await
+            .unwrap(),
+        0
+    );
+    let secret = proplink_auth::totp::new_secret();
+    let code = proplink_auth::totp::code_at(
+        &secret,
+        u64::try_from(state.now().unix_timestamp()).unwrap(),
+    )
+    .unwrap();
+    let r = c
+        .post(
+            &g,
+            "/account/security/totp",
+            &format!("secret={secret}&code={code}&current=nope"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !staff::find(&db.app, m.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .uses_totp()
+    );
 }

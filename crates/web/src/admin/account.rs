@@ -232,6 +232,61 @@ pub async fn switch(
 // ---------------------------------------------------------------------------------------------
 // Security settings
 
+const REAUTH_PER_ACCOUNT: proplink_db::rate_limit::Limit = proplink_db::rate_limit::Limit {
+    max: 10,
+    window: time::Duration::minutes(15),
+};
+
+/// Changing how someone signs in needs their current password, not just an open session (a
+/// session left open on a shared computer must not be enough to take the account over).
+/// Wrong passwords count towards the lock like any other; tries are rate-limited.
+async fn confirm_password(
+    state: &AppState,
+    member: &Member,
+    who: &Client,
+    typed: &str,
+) -> Result<Result<staff::StaffUser, String>, WebError> {
+    if let Err(m) = login::limit(
+        state,
+        &[(
+            format!("reauth:account:{}", member.user_id),
+            REAUTH_PER_ACCOUNT,
+        )],
+    )
+    .await?
+    {
+        return Ok(Err(m));
+    }
+    let user = staff::find(state.db(), member.user_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    if user.locked_at(state.now()) {
+        return Ok(Err(
+            "Your account is locked after too many failed attempts. Try again in 15 minutes."
+                .into(),
+        ));
+    }
+    if !state
+        .hasher()
+        .verify(
+            SecretString::from(typed.to_owned()),
+            user.password_hash.clone(),
+        )
+        .await
+    {
+        login::failure(
+            state,
+            &user,
+            "password_check_failed",
+            "security settings",
+            who,
+        )
+        .await?;
+        return Ok(Err("Your current password is not right.".into()));
+    }
+    Ok(Ok(user))
+}
+
 pub struct DeviceRow {
     id: Uuid,
     label: String,
@@ -354,6 +409,7 @@ pub async fn totp_form(Extension(member): Extension<Member>) -> Result<TotpPage,
 pub struct TotpForm {
     secret: String,
     code: String,
+    current: String,
 }
 
 pub async fn totp_enable(
@@ -376,6 +432,13 @@ pub async fn totp_enable(
                 totp::new_secret(),
                 Some("The set-up expired. Scan this new code with your app.".into()),
             )?,
+        )
+            .into_response());
+    }
+    if let Err(m) = confirm_password(&state, &member, &who, &form.current).await? {
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            totp_page(&member, secret, Some(m))?,
         )
             .into_response());
     }
@@ -409,11 +472,25 @@ pub async fn totp_enable(
     Ok(Redirect::to("/account/security?done=totp").into_response())
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CurrentPasswordForm {
+    current: String,
+}
+
 pub async fn use_email_codes(
     State(state): State<AppState>,
     Extension(member): Extension<Member>,
     who: Client,
+    Form(form): Form<CurrentPasswordForm>,
 ) -> Result<Response, WebError> {
+    if let Err(m) = confirm_password(&state, &member, &who, &form.current).await? {
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            security_page(&state, &member, None, vec![], Some(m)).await?,
+        )
+            .into_response());
+    }
     staff::use_email_codes(state.db(), member.user_id).await?;
     event_for(
         &state,
@@ -433,7 +510,15 @@ pub async fn new_backup_codes(
     State(state): State<AppState>,
     Extension(member): Extension<Member>,
     who: Client,
-) -> Result<SecurityPage, WebError> {
+    Form(form): Form<CurrentPasswordForm>,
+) -> Result<Response, WebError> {
+    if let Err(m) = confirm_password(&state, &member, &who, &form.current).await? {
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            security_page(&state, &member, None, vec![], Some(m)).await?,
+        )
+            .into_response());
+    }
     let fresh = issue_backup_codes(&state, member.user_id).await?;
     event_for(
         &state,
@@ -446,14 +531,15 @@ pub async fn new_backup_codes(
         who.user_agent.as_deref(),
     )
     .await?;
-    security_page(
+    Ok(security_page(
         &state,
         &member,
         Some("Here are your new backup codes. The old ones no longer work.".into()),
         fresh,
         None,
     )
-    .await
+    .await?
+    .into_response())
 }
 
 pub async fn revoke_device(
@@ -495,9 +581,6 @@ pub async fn change_password(
     who: Client,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
-    let user = staff::find(state.db(), member.user_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
     let refuse = |message: String| async {
         Ok::<_, WebError>(
             (
@@ -507,13 +590,10 @@ pub async fn change_password(
                 .into_response(),
         )
     };
-    if !state
-        .hasher()
-        .verify(SecretString::from(form.current), user.password_hash.clone())
-        .await
-    {
-        return refuse("Your current password is not right.".into()).await;
-    }
+    let user = match confirm_password(&state, &member, &who, &form.current).await? {
+        Ok(user) => user,
+        Err(m) => return refuse(m).await,
+    };
     if let Err(m) = new_password_problem(&form.password, &form.confirm, &user.email) {
         return refuse(m).await;
     }

@@ -36,6 +36,10 @@ pub struct InvitationPage {
     name: String,
     email: String,
     has_password: bool,
+    /// An existing account's second factor is an authenticator app (no code to e-mail).
+    totp: bool,
+    /// A sign-in code has just been e-mailed.
+    code_sent: bool,
     refusal: Option<String>,
     error: Option<String>,
     app_chosen: bool,
@@ -86,6 +90,8 @@ fn refused(org: &Organisation, refusal: InvitationRefusal) -> Response {
             name: String::new(),
             email: String::new(),
             has_password: false,
+            totp: false,
+            code_sent: false,
             refusal: Some(refusal.to_string()),
             error: None,
             app_chosen: false,
@@ -106,18 +112,74 @@ pub async fn show(
     }
     Ok(match lookup(&state, &org, &token).await? {
         Err(refusal) => refused(&org, refusal),
-        Ok(inv) => InvitationPage {
-            org_name: org.name.clone(),
-            token,
-            name: inv.name,
-            email: inv.email,
-            has_password: inv.has_password,
-            refusal: None,
-            error: None,
-            app_chosen: false,
-        }
-        .into_response(),
+        Ok(inv) => page(&state, &org, token, &inv, false, None, false)
+            .await?
+            .into_response(),
     })
+}
+
+async fn page(
+    state: &AppState,
+    org: &Organisation,
+    token: String,
+    inv: &InvitationView,
+    app_chosen: bool,
+    error: Option<String>,
+    code_sent: bool,
+) -> Result<InvitationPage, WebError> {
+    let totp = staff::find(state.db(), inv.user_id)
+        .await?
+        .is_some_and(|u| u.uses_totp());
+    Ok(InvitationPage {
+        org_name: org.name.clone(),
+        token,
+        name: inv.name.clone(),
+        email: inv.email.clone(),
+        has_password: inv.has_password,
+        totp,
+        code_sent,
+        refusal: None,
+        error,
+        app_chosen,
+    })
+}
+
+/// Someone who already has a PropLink account proves it with their password and their second
+/// step: this e-mails them a sign-in code for that.
+pub async fn send_code(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organisation>,
+    who: Client,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let ip = who.ip.clone().unwrap_or_default();
+    if let Err(m) = login::limit(&state, &[(format!("invitation:ip:{ip}"), PER_IP)]).await? {
+        return Err(WebError::TooManyRequests(m));
+    }
+    let inv = match lookup(&state, &org, &token).await? {
+        Err(refusal) => return Ok(refused(&org, refusal)),
+        Ok(inv) => inv,
+    };
+    let user = staff::find(state.db(), inv.user_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    if inv.has_password && !user.uses_totp() {
+        if let Err(m) = login::limit(
+            &state,
+            &[(
+                format!("resend:account:{}", user.id),
+                login::RESEND_PER_ACCOUNT,
+            )],
+        )
+        .await?
+        {
+            return Err(WebError::TooManyRequests(m));
+        }
+        staff::issue_code(state.db(), state.code_key(), &user, state.now()).await?;
+    }
+    Ok(page(&state, &org, token, &inv, false, None, true)
+        .await?
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -126,6 +188,8 @@ pub struct AcceptForm {
     password: String,
     confirm: String,
     second_factor: String,
+    /// An existing account's second-factor code (or a backup code).
+    code: String,
 }
 
 pub async fn accept(
@@ -144,33 +208,38 @@ pub async fn accept(
         Ok(inv) => inv,
     };
     let app_chosen = form.second_factor == "app";
-    let again = |error: String| {
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            InvitationPage {
-                org_name: org.name.clone(),
-                token: token.clone(),
-                name: inv.name.clone(),
-                email: inv.email.clone(),
-                has_password: inv.has_password,
-                refusal: None,
-                error: Some(error),
-                app_chosen,
-            },
+    let again = |error: String| async {
+        Ok::<_, WebError>(
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page(
+                    &state,
+                    &org,
+                    token.clone(),
+                    &inv,
+                    app_chosen,
+                    Some(error),
+                    false,
+                )
+                .await?,
+            )
+                .into_response(),
         )
-            .into_response()
     };
     let user = staff::find(state.db(), inv.user_id)
         .await?
         .ok_or(WebError::NotFound)?;
     let now = state.now();
+    let mut new_password = None;
     if inv.has_password {
-        // Someone who already uses PropLink proves it is them with their password.
+        // Someone who already uses PropLink proves it is them as at sign-in: password and
+        // second step (an invitation link alone, or with a password, is not enough).
         if user.locked_at(now) {
-            return Ok(again(
+            return again(
                 "Your account is locked after too many failed attempts. Try again in 15 minutes."
                     .into(),
-            ));
+            )
+            .await;
         }
         if !state
             .hasher()
@@ -180,19 +249,41 @@ pub async fn accept(
             )
             .await
         {
-            staff::record_failure(state.db(), user.id, now).await?;
-            return Ok(again("That password is not right. Use the password you already sign in to PropLink with, or reset it from the sign-in page.".into()));
+            login::failure(
+                &state,
+                &user,
+                "sign_in_failed",
+                "wrong password on an invitation",
+                &who,
+            )
+            .await?;
+            return again("That password is not right. Use the password you already sign in to PropLink with, or reset it from the sign-in page.".into()).await;
+        }
+        match login::check_second_factor(&state, &user, &form.code, now).await? {
+            Ok(_) => {}
+            Err(message) => {
+                login::failure(
+                    &state,
+                    &user,
+                    "second_factor_failed",
+                    "wrong code on an invitation",
+                    &who,
+                )
+                .await?;
+                return again(message).await;
+            }
         }
     } else {
         if let Err(m) = new_password_problem(&form.password, &form.confirm, &inv.email) {
-            return Ok(again(m));
+            return again(m).await;
         }
-        let hashed = state
-            .hasher()
-            .hash(SecretString::from(form.password))
-            .await
-            .map_err(|e| WebError::Internal(e.to_string()))?;
-        staff::set_password(state.db(), user.id, &hashed, now).await?;
+        new_password = Some(
+            state
+                .hasher()
+                .hash(SecretString::from(form.password))
+                .await
+                .map_err(|e| WebError::Internal(e.to_string()))?,
+        );
     }
     // Accept and sign in, as the person.
     let ctx = TenantContext {
@@ -208,6 +299,10 @@ pub async fn accept(
     if !access::accept_invitation(&mut tx, inv.id, now).await? {
         tx.rollback().await?;
         return Ok(refused(&org, InvitationRefusal::Expired));
+    }
+    // A newcomer's password is set with the acceptance, or not at all.
+    if let Some(hashed) = &new_password {
+        staff::set_password_in(tx.conn(), user.id, hashed, now).await?;
     }
     access::start_session(
         &mut tx,

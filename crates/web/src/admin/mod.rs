@@ -197,6 +197,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             Public,
             get(invitation::show).post(invitation::accept),
         ),
+        (
+            "/invitation/{token}/code",
+            Public,
+            post(invitation::send_code),
+        ),
         ("/sign-out", Member, post(account::sign_out)),
         ("/dashboard", Member, get(dashboard::dashboard)),
         ("/block", Member, get(dashboard::module_page)),

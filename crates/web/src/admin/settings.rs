@@ -880,7 +880,9 @@ impl RoleForm {
 
     /// Checks the form against the catalogue; whether the name is taken needs the database
     /// ([`name_taken`]).
-    fn parse(&self) -> Result<NewRole, FieldErrors> {
+    /// `allowed`: the acting member's own permissions. Nobody can give a role more than they
+    /// have (otherwise a role editor could raise themselves, or anyone they invite).
+    fn parse(&self, allowed: &BTreeSet<Permission>) -> Result<NewRole, FieldErrors> {
         let mut errors = FieldErrors::default();
         let name = errors.take("name", role_name(&self.name));
         let description = errors
@@ -913,6 +915,20 @@ impl RoleForm {
                 "permissions",
                 "Choose at least one permission: a role without any lets its members do nothing.",
             );
+        } else {
+            let beyond: Vec<&str> = permissions
+                .difference(allowed)
+                .map(|p| p.as_str())
+                .collect();
+            if !beyond.is_empty() {
+                errors.add(
+                    "permissions",
+                    format!(
+                        "You can only give a role permissions you have yourself. Not yours: {}.",
+                        beyond.join(", ")
+                    ),
+                );
+            }
         }
         errors.or(NewRole {
             name,
@@ -1156,7 +1172,7 @@ pub async fn create_role(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let form = RoleForm::from_form(&FormData::parse(&body));
-    let role = match form.parse() {
+    let role = match form.parse(&member.grants.permissions) {
         Ok(role) => role,
         Err(errors) => return Ok(RoleFormPage::new(&member, None, &form, errors).refused()),
     };
@@ -1280,7 +1296,17 @@ pub async fn update_role(
         );
         return Ok((StatusCode::CONFLICT, page).into_response());
     }
-    let role = match form.parse() {
+    // Nobody edits the role they hold themselves (they could give themselves anything).
+    let own = access::member(&mut tx, member.membership_id).await?;
+    if own.is_some_and(|m| m.custom_role_id == Some(id)) {
+        let mut page = RolePage::custom(&member, &existing);
+        page.problem = Some(
+            "You hold this role yourself, so another administrator must change it. Nothing was saved."
+                .to_owned(),
+        );
+        return Ok((StatusCode::FORBIDDEN, page).into_response());
+    }
+    let role = match form.parse(&member.grants.permissions) {
         Ok(role) => role,
         Err(errors) => return Ok(RoleFormPage::new(&member, Some(id), &form, errors).refused()),
     };

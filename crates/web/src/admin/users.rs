@@ -23,7 +23,7 @@ use proplink_db::{TenantTx, audit, staff};
 use proplink_domain::EmailAddress;
 use proplink_domain::bulk_invite::{self, Lookup};
 use proplink_domain::dates::{long_date_time, uk_offset};
-use proplink_domain::permissions::{BuiltInRole, Scope};
+use proplink_domain::permissions::{BuiltInRole, Permission, Scope};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
@@ -40,10 +40,14 @@ pub struct RoleOption {
     label: String,
 }
 
-fn role_options(custom: &[CustomRole]) -> Vec<RoleOption> {
+/// Only roles whose permissions the acting member holds too: nobody hands out more access
+/// than they have.
+fn role_options(custom: &[CustomRole], actor: &Member) -> Vec<RoleOption> {
+    let mine = &actor.grants.permissions;
     BuiltInRole::ALL
         .iter()
         .filter(|r| **r != BuiltInRole::OrganisationOwner)
+        .filter(|r| r.permissions().is_subset(mine))
         .map(|r| RoleOption {
             value: r.key().to_owned(),
             label: r.name().to_owned(),
@@ -52,6 +56,11 @@ fn role_options(custom: &[CustomRole]) -> Vec<RoleOption> {
             custom
                 .iter()
                 .filter(|r| r.archived_at.is_none())
+                .filter(|r| {
+                    r.permissions
+                        .iter()
+                        .all(|k| Permission::parse(k).is_some_and(|p| mine.contains(&p)))
+                })
                 .map(|r| RoleOption {
                     value: RoleChoice::Custom(r.id).form_value(),
                     label: format!("{} (custom)", r.name),
@@ -65,14 +74,52 @@ pub struct AccessChoices {
     roles: Vec<RoleOption>,
     sites: Vec<Place>,
     estates: Vec<Place>,
+    /// The actor may give "all sites" (their own scope is all sites).
+    all_sites: bool,
 }
 
-async fn access_choices(tx: &mut TenantTx) -> Result<AccessChoices, WebError> {
+/// The roles, sites and estates `actor` may give: within their own role and scope.
+async fn access_choices(tx: &mut TenantTx, actor: &Member) -> Result<AccessChoices, WebError> {
+    let sites = access::sites(tx).await?;
+    let estates = access::estates(tx).await?;
+    let (sites, estates, all_sites) = match &actor.grants.scope {
+        Some(Scope::AllSites) => (sites, estates, true),
+        Some(Scope::Sites(mine)) => (
+            sites.into_iter().filter(|s| mine.contains(&s.id)).collect(),
+            vec![],
+            false,
+        ),
+        Some(Scope::Estates(mine)) => (
+            sites
+                .into_iter()
+                .filter(|s| s.estate_id.is_some_and(|e| mine.contains(&e)))
+                .collect(),
+            estates
+                .into_iter()
+                .filter(|e| mine.contains(&e.id))
+                .collect(),
+            false,
+        ),
+        None => (vec![], vec![], false),
+    };
     Ok(AccessChoices {
-        roles: role_options(&access::custom_roles(tx).await?),
-        sites: access::sites(tx).await?,
-        estates: access::estates(tx).await?,
+        roles: role_options(&access::custom_roles(tx).await?, actor),
+        sites,
+        estates,
+        all_sites,
     })
+}
+
+/// Does `actor` hold at least everything `target` may do? Only then may they change,
+/// deactivate or reset the target (a Manager cannot demote or lock out an Administrator).
+fn covers(actor: &Member, target: &proplink_domain::authorize::Grants) -> bool {
+    let scope_ok = match (&actor.grants.scope, &target.scope) {
+        (Some(Scope::AllSites), _) | (_, None) => true,
+        (Some(Scope::Sites(a)), Some(Scope::Sites(t))) => t.is_subset(a),
+        (Some(Scope::Estates(a)), Some(Scope::Estates(t))) => t.is_subset(a),
+        _ => false,
+    };
+    scope_ok && target.permissions.is_subset(&actor.grants.permissions)
 }
 
 /// The values of a role-and-scope form, as typed (kept when the form comes back with errors).
@@ -133,7 +180,14 @@ impl AccessForm {
             }
         };
         let scope = match self.scope.as_str() {
-            "all_sites" => Some(Scope::AllSites),
+            "all_sites" if choices.all_sites => Some(Scope::AllSites),
+            "all_sites" => {
+                problems.push(
+                    "You can only give access to sites within your own scope: choose them below."
+                        .to_owned(),
+                );
+                None
+            }
             "sites" => match pick(&self.sites, &choices.sites, "site") {
                 Ok(ids) => Some(Scope::Sites(ids)),
                 Err(m) => {
@@ -273,7 +327,7 @@ pub async fn invite_form(
     Extension(member): Extension<Member>,
 ) -> Result<InvitePage, WebError> {
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let choices = access_choices(&mut tx).await?;
+    let choices = access_choices(&mut tx, &member).await?;
     tx.commit().await?;
     Ok(InvitePage {
         shell: Shell::new(&member, "/settings"),
@@ -303,7 +357,7 @@ pub async fn invite(
         field(&pairs, "welcome"),
     );
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let choices = access_choices(&mut tx).await?;
+    let choices = access_choices(&mut tx, &member).await?;
     let mut errors = vec![];
     let parsed_email = EmailAddress::parse(&email);
     if parsed_email.is_err() {
@@ -423,15 +477,15 @@ async fn read_upload(mut multipart: Multipart) -> Result<Vec<u8>, String> {
 
 async fn bulk_lookup_data(
     tx: &mut TenantTx,
-) -> Result<(AccessChoices, Vec<String>, Vec<CustomRole>), WebError> {
-    let choices = access_choices(tx).await?;
+    actor: &Member,
+) -> Result<(AccessChoices, Vec<String>), WebError> {
+    let choices = access_choices(tx, actor).await?;
     let existing = access::members(tx)
         .await?
         .into_iter()
         .map(|m| m.email.to_lowercase())
         .collect();
-    let custom = access::custom_roles(tx).await?;
-    Ok((choices, existing, custom))
+    Ok((choices, existing))
 }
 
 fn preview(
@@ -455,7 +509,7 @@ fn preview(
             .collect()
     };
     let (sites, estates) = (places(&choices.sites), places(&choices.estates));
-    bulk_invite::parse(
+    let mut preview = bulk_invite::parse(
         bytes,
         &Lookup {
             roles: &roles,
@@ -464,7 +518,27 @@ fn preview(
             existing_emails: existing,
         },
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    // "All sites" is only for someone whose own scope is all sites.
+    if !choices.all_sites {
+        let (outside, within): (Vec<_>, Vec<_>) = preview
+            .rows
+            .into_iter()
+            .partition(|r| r.scope == Scope::AllSites);
+        preview.rows = within;
+        preview
+            .errors
+            .extend(
+                outside.into_iter().map(|r| bulk_invite::LineError {
+                    line: r.line,
+                    column: Some("scope"),
+                    message: "You can only give access to sites within your own scope: name them."
+                        .to_owned(),
+                }),
+            );
+        preview.errors.sort_by_key(|e| e.line);
+    }
+    Ok(preview)
 }
 
 fn scope_words(scope: &Scope, choices: &AccessChoices) -> String {
@@ -506,7 +580,7 @@ pub async fn bulk_preview(
         }
     };
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let (choices, existing, _) = bulk_lookup_data(&mut tx).await?;
+    let (choices, existing) = bulk_lookup_data(&mut tx, &member).await?;
     tx.commit().await?;
     let csv = String::from_utf8_lossy(&bytes).into_owned();
     let page = match preview(&bytes, &choices, &existing) {
@@ -568,7 +642,7 @@ pub async fn bulk_confirm(
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let (choices, existing, _) = bulk_lookup_data(&mut tx).await?;
+    let (choices, existing) = bulk_lookup_data(&mut tx, &member).await?;
     let checked = preview(csv.as_bytes(), &choices, &existing);
     let rows = match checked {
         Ok(p) if p.errors.is_empty() && !p.rows.is_empty() => p.rows,
@@ -645,6 +719,18 @@ pub struct UserPage {
     can_reset: bool,
 }
 
+const OUTRANKED: &str = "They have access that you do not have, so only someone with at least their access can change it.";
+
+/// Refuses (with the sentence to show) when the target has access the actor lacks.
+async fn outranked(
+    tx: &mut TenantTx,
+    actor: &Member,
+    membership_id: Uuid,
+) -> Result<Option<&'static str>, WebError> {
+    let target = access::grants(tx, membership_id).await?;
+    Ok((!covers(actor, &target)).then_some(OUTRANKED))
+}
+
 fn membership_id(id: &str) -> Result<Uuid, WebError> {
     Uuid::parse_str(id).map_err(|_| WebError::NotFound)
 }
@@ -661,7 +747,7 @@ async fn user_page(
     let m = access::member(&mut tx, id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let choices = access_choices(&mut tx).await?;
+    let choices = access_choices(&mut tx, &member).await?;
     let grants = access::grants(&mut tx, id).await?;
     let (sites, estates): (Vec<Uuid>, Vec<Uuid>) = match &grants.scope {
         Some(Scope::Sites(s)) => (s.iter().copied().collect(), vec![]),
@@ -675,6 +761,7 @@ async fn user_page(
         .collect();
     tx.commit().await?;
     let is_self = m.user_id == member.user_id;
+    let covered = covers(member, &grants);
     Ok(UserPage {
         shell: Shell::new(member, "/settings").with_flash(flash),
         status: m.status_label(state.now()),
@@ -683,12 +770,13 @@ async fn user_page(
         errors,
         history,
         is_self,
-        can_update: member.can("user.update") && !m.is_owner && !is_self,
-        can_deactivate: member.can("user.deactivate") && !m.is_owner && !is_self,
-        can_reactivate: member.can("user.reactivate"),
-        can_invite: member.can("user.invite"),
+        can_update: member.can("user.update") && !m.is_owner && !is_self && covered,
+        can_deactivate: member.can("user.deactivate") && !m.is_owner && !is_self && covered,
+        can_reactivate: member.can("user.reactivate") && covered,
+        can_invite: member.can("user.invite") && covered,
         can_reset: member.can("user.reset_credentials")
             && !is_self
+            && covered
             && (!m.is_owner || member.is_owner),
         m,
     })
@@ -728,9 +816,9 @@ pub async fn change_access(
     } else if target.is_owner {
         Some("The Organisation Owner's role and scope cannot be changed.")
     } else {
-        None
+        outranked(&mut tx, &member, id).await?
     };
-    let choices = access_choices(&mut tx).await?;
+    let choices = access_choices(&mut tx, &member).await?;
     let parsed = match refusal {
         Some(r) => Err(vec![r.to_owned()]),
         None => form.parse(&choices),
@@ -760,6 +848,17 @@ pub async fn deactivate(
 ) -> Result<Response, WebError> {
     let id = membership_id(&id)?;
     let mut tx = state.db().begin(&member.ctx()).await?;
+    access::member(&mut tx, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    if let Some(r) = outranked(&mut tx, &member, id).await? {
+        tx.rollback().await?;
+        return Ok((
+            StatusCode::FORBIDDEN,
+            user_page(&state, &member, id, None, vec![r.to_owned()], None).await?,
+        )
+            .into_response());
+    }
     match access::deactivate(&mut tx, id, member.user_id, state.now()).await? {
         Ok(()) => {
             tx.commit().await?;
