@@ -747,7 +747,7 @@ async fn user_page(
     let m = access::member(&mut tx, id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let choices = access_choices(&mut tx, &member).await?;
+    let choices = access_choices(&mut tx, member).await?;
     let grants = access::grants(&mut tx, id).await?;
     let (sites, estates): (Vec<Uuid>, Vec<Uuid>) = match &grants.scope {
         Some(Scope::Sites(s)) => (s.iter().copied().collect(), vec![]),
