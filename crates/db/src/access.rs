@@ -1099,9 +1099,10 @@ pub async fn redeem_handoff(
 ) -> Result<Option<(Uuid, Uuid)>, DbError> {
     let used: Option<(Uuid, Uuid)> = sqlx::query_as(
         "update session_handoff h set used_at = $3
-           from membership m
+           from membership m, staff_user u
           where h.organisation_id = $1 and h.code_hash = $2 and h.used_at is null and h.expires_at > $3
             and m.organisation_id = h.organisation_id and m.id = h.membership_id and m.status = 'active'
+            and u.id = h.user_id and h.created_at >= u.sessions_valid_after
       returning h.membership_id, h.user_id",
     )
     .bind(tx.org().0)

@@ -136,6 +136,22 @@ pub async fn set_password_in(
     .bind(id)
     .bind(hash)
     .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    // A new password also forgets remembered devices: whoever knew the old one may hold one.
+    revoke_devices_in(conn, id, now).await
+}
+
+async fn revoke_devices_in(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "update staff_device set revoked_at = $2 where user_id = $1 and revoked_at is null",
+    )
+    .bind(user_id)
+    .bind(now)
     .execute(conn)
     .await?;
     Ok(())
@@ -245,7 +261,8 @@ pub async fn accept_totp_step(pool: &AppPool, id: Uuid, step: u64) -> Result<boo
         == 1)
 }
 
-/// Ends every session of this person, in every organisation and on the login host.
+/// Ends every session of this person, in every organisation and on the login host, and forgets
+/// their remembered devices.
 pub async fn sign_out_everywhere(
     pool: &AppPool,
     id: Uuid,
@@ -258,6 +275,7 @@ pub async fn sign_out_everywhere(
         .execute(&mut *tx)
         .await?;
     end_logins_in(&mut tx, id, now).await?;
+    revoke_devices_in(&mut tx, id, now).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -30,6 +30,8 @@ pub struct Config {
     /// The port public URLs carry (links in e-mails, hand-offs between hosts). None when a
     /// proxy serves the standard port.
     pub public_port: Option<u16>,
+    /// Addresses of our own reverse proxies: only their `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub worker: WorkerConfig,
 }
 
@@ -102,6 +104,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: false,
             public_port: None,
+            trusted_proxies: Vec::new(),
             domains: Domains::default(),
             mail: MailConfig {
                 provider: MailProvider::Outbox,
@@ -216,6 +219,7 @@ impl Config {
         s.metrics_token = self.metrics_token.clone().map(SecretString::from);
         s.dev_mailbox = self.dev_mailbox && self.mail.provider == MailProvider::Outbox;
         s.public_port = self.public_port;
+        s.trusted_proxies = self.trusted_proxies.clone();
         s.sendgrid_webhook_key = self
             .mail
             .sendgrid

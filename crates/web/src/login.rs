@@ -796,16 +796,27 @@ async fn forgot(
             },
         ));
     }
-    // The same answer whether or not there is an account.
-    if let Some(user) = staff::find_by_email(state.db(), email.as_str()).await? {
-        send_reset_link(
-            &state,
-            &user,
-            "Someone (we hope you) asked to reset your PropLink password.",
-        )
-        .await?;
-        event(&state, &user, "password_reset_requested", None, &who).await?;
-    }
+    // The same answer, in the same time, whether or not there is an account: the link is made
+    // and sent after the page has been answered.
+    let background = state.clone();
+    let address = email.as_str().to_owned();
+    tokio::spawn(async move {
+        let sent = async {
+            if let Some(user) = staff::find_by_email(background.db(), &address).await? {
+                send_reset_link(
+                    &background,
+                    &user,
+                    "Someone (we hope you) asked to reset your PropLink password.",
+                )
+                .await?;
+                event(&background, &user, "password_reset_requested", None, &who).await?;
+            }
+            Ok::<_, WebError>(())
+        };
+        if let Err(e) = sent.await {
+            tracing::error!(error = %e, "a password-reset link could not be sent");
+        }
+    });
     Ok(ForgotPage {
         email: email.as_str().to_owned(),
         error: None,

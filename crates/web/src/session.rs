@@ -7,7 +7,7 @@
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, HeaderValue, header};
 use cookie::{Cookie, SameSite};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The admin app's session, on `<org>.<admin base>`.
 pub const ADMIN_SESSION: &str = "pl_session";
@@ -54,21 +54,45 @@ pub struct Client {
     pub user_agent: Option<String>,
 }
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Client {
+impl axum::extract::FromRequestParts<crate::state::AppState> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _state: &S,
+        state: &crate::state::AppState,
     ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let ip = peer.map(|p| client_ip(p, &parts.headers, &state.settings().trusted_proxies));
         Ok(Self {
-            ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string()),
+            ip: ip.map(|ip| ip.to_string()),
             user_agent: user_agent(&parts.headers),
         })
     }
+}
+
+/// The client's address: the connecting peer, unless the peer is one of our own proxies, in
+/// which case the right-most `X-Forwarded-For` address that is not one of our proxies (the
+/// left part of that header is whatever the client chose to send).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().parse::<IpAddr>())
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
 }
 
 pub fn user_agent(headers: &HeaderMap) -> Option<String> {
@@ -142,6 +166,27 @@ mod tests {
         );
         assert_eq!(read(&h, ADMIN_SESSION).as_deref(), Some("tok"));
         assert_eq!(read(&h, LOGIN_SESSION), None);
+    }
+
+    #[test]
+    fn a_forwarded_address_is_believed_only_from_our_own_proxies() {
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("198.51.100.1, 203.0.113.9"),
+        );
+        // From a stranger, the header is ignored.
+        assert_eq!(client_ip(client, &h, &[proxy]), client);
+        // From our proxy: the right-most address it did not add itself.
+        assert_eq!(client_ip(proxy, &h, &[proxy]), client);
+        // Garbage in the header: the proxy's own address.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("not an address"),
+        );
+        assert_eq!(client_ip(proxy, &h, &[proxy]), proxy);
     }
 
     #[test]

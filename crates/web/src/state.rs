@@ -29,6 +29,9 @@ pub struct WebSettings {
     pub password_params: HashParams,
     /// The port that public URLs carry (demo and tests listen on one; None behind a proxy).
     pub public_port: Option<u16>,
+    /// Our own reverse proxies / load balancers: only from these is `X-Forwarded-For` believed
+    /// (for rate limits and the addresses in sign-in records).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl WebSettings {
@@ -43,6 +46,7 @@ impl WebSettings {
             body_limit: 2 * 1024 * 1024,
             password_params: HashParams::PRODUCTION,
             public_port: None,
+            trusted_proxies: Vec::new(),
         }
     }
 
