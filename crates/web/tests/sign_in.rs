@@ -1456,3 +1456,175 @@ async fn changing_the_second_step_needs_the_current_password() {
             .uses_totp()
     );
 }
+
+/// Every visible form control on the page has a `<label for=…>` (or is a button).
+fn unlabelled_inputs(html: &str) -> Vec<String> {
+    let mut missing = vec![];
+    for tag in ["<input", "<select", "<textarea"] {
+        for piece in html.split(tag).skip(1) {
+            let element = piece.split('>').next().unwrap_or_default();
+            if ["type=\"hidden\"", "type=\"submit\"", "hidden aria-hidden"]
+                .iter()
+                .any(|t| element.contains(t))
+            {
+                continue;
+            }
+            let id = element
+                .split("id=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next());
+            match id {
+                Some(id) if html.contains(&format!("<label for=\"{id}\"")) => {}
+                _ => missing.push(format!("{tag}{element}>")),
+            }
+        }
+    }
+    missing
+}
+
+#[tokio::test]
+async fn every_form_control_is_labelled_and_pages_fit_a_phone() {
+    // The check itself finds what it should.
+    assert_eq!(
+        unlabelled_inputs(
+            "<label for=\"a\">A</label><input id=\"a\"><input id=\"b\"><input type=\"hidden\" name=\"c\">"
+        ),
+        vec!["<input id=\"b\">".to_owned()]
+    );
+    let (db, org, state) = setup().await;
+    let admin = people::member(
+        &db,
+        &org,
+        "adam@goldcrest.example.co.uk",
+        "Adam Admin",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let mut anon = Client::new(&state);
+    let mut pages = vec![
+        ("login", anon.get(LOGIN, "/").await.body),
+        ("forgot", anon.get(LOGIN, "/forgot").await.body),
+    ];
+    let mut c = Client::new(&state);
+    password_step(&mut c, &admin.email, PASSWORD).await;
+    pages.push(("verify", c.get(LOGIN, "/verify").await.body));
+    let code = people::latest_code(&db, &admin.email).await.unwrap();
+    c.post(LOGIN, "/verify", &format!("code={code}")).await;
+    pages.push(("picker", c.get(LOGIN, "/organisations").await.body));
+    let r = c.post(LOGIN, "/organisations", "org=goldcrest").await;
+    c.follow(LOGIN, &r).await;
+    let g = host("goldcrest");
+    for path in [
+        "/dashboard",
+        "/settings/users",
+        "/settings/users/invite",
+        "/settings/users/bulk",
+        "/account/security",
+        "/account/security/totp",
+        "/settings/organisation",
+        "/settings/modules",
+        "/settings/roles/new",
+        "/audit",
+    ] {
+        let r = c.get(&g, path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        pages.push((path, r.body));
+    }
+    for (name, html) in &pages {
+        assert_eq!(unlabelled_inputs(html), Vec::<String>::new(), "{name}");
+        assert!(
+            html.contains("name=\"viewport\" content=\"width=device-width"),
+            "{name}"
+        );
+        assert!(html.contains("<html lang=\"en-GB\">"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_bulk_invitation_is_previewed_with_line_numbered_errors_and_sent_only_when_confirmed() {
+    let (db, org, state) = setup().await;
+    let admin = people::member(
+        &db,
+        &org,
+        "adam@goldcrest.example.co.uk",
+        "Adam Admin",
+        BuiltInRole::Administrator,
+        Scope::AllSites,
+    )
+    .await;
+    let mut c = Client::new(&state);
+    sign_in(&mut c, &db, &admin, "goldcrest").await;
+    let g = host("goldcrest");
+    let upload = |c: &mut Client, csv: &str| {
+        let boundary = "XyZboundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"people.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+        );
+        let mut req = Request::post("/settings/users/bulk")
+            .header(header::HOST, g.clone())
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header("sec-fetch-site", "same-origin");
+        let cookies: Vec<String> = c.jar[&g].iter().map(|(k, v)| format!("{k}={v}")).collect();
+        req = req.header(header::COOKIE, cookies.join("; "));
+        let mut req = req.body(Body::from(body)).unwrap();
+        req.extensions_mut().insert(ConnectInfo(c.ip));
+        let app = c.app.clone();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 4 << 20)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let bad = "email,first name,last name,role,scope\nann@example.co.uk,Ann,Able,Manager,All sites\nbob@,Bob,Baker,Manager,All sites\ncat@example.co.uk,Cat,Cole,Astronaut,All sites\n";
+    let (status, page) = upload(&mut c, bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Line 3:") && page.contains("Line 4:"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("id=\"confirm\""),
+        "no confirm button while there are errors"
+    );
+    let invited = |db: &TestDb| {
+        let app = db.app.clone();
+        let ctx = db.staff(&org, "x");
+        async move {
+            let mut tx = app.begin(&ctx).await.unwrap();
+            access::members(&mut tx).await.unwrap().len()
+        }
+    };
+    assert_eq!(invited(&db).await, 1, "nothing is sent from a preview");
+
+    let good = "email,first name,last name,role,scope\nann@example.co.uk,Ann,Able,Manager,All sites\nbob@example.co.uk,Bob,Baker,Read Only,All sites\n";
+    let (status, page) = upload(&mut c, good).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("id=\"confirm\""));
+    assert_eq!(invited(&db).await, 1);
+    let r = c
+        .post(
+            &g,
+            "/settings/users/bulk/confirm",
+            &format!("csv={}", enc(good)),
+        )
+        .await;
+    assert_eq!(r.location(), "/settings/users?done=bulk&count=2");
+    assert_eq!(invited(&db).await, 3);
+    // Confirming the same file again sends nothing more: both are now members.
+    let r = c
+        .post(
+            &g,
+            "/settings/users/bulk/confirm",
+            &format!("csv={}", enc(good)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(invited(&db).await, 3);
+}
