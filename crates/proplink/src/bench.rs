@@ -34,6 +34,9 @@ pub enum BenchCommand {
         /// The signed-in admin page to load (as Goldcrest's owner).
         #[arg(long, default_value = "/dashboard")]
         path: String,
+        /// Database connections in the server's pool.
+        #[arg(long, default_value_t = 20)]
+        pool: u32,
         /// Where the throwaway cluster lives (deleted afterwards).
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
@@ -60,8 +63,9 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
             secs,
             connections,
             path,
+            pool,
             dir,
-        } => crate::bench_web::run(secs, connections, path, dir).await,
+        } => crate::bench_web::run(secs, connections, path, pool, dir).await,
         BenchCommand::Tenancy {
             rows,
             orgs,

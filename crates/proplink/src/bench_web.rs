@@ -24,6 +24,7 @@ pub async fn run(
     secs: u32,
     connections: u32,
     path: String,
+    pool: u32,
     dir: Option<PathBuf>,
 ) -> Result<(), String> {
     let wrk = which("wrk").ok_or(
@@ -35,7 +36,15 @@ pub async fn run(
     let bins = PgBinaries::discover().map_err(e)?;
     let cluster = Cluster::prepare(bins, &dir, Durability::Durable).map_err(e)?;
     cluster.start().map_err(e)?;
-    let result = measure(&cluster, &wrk, secs.max(1), connections.max(1), &path).await;
+    let result = measure(
+        &cluster,
+        &wrk,
+        secs.max(1),
+        connections.max(1),
+        &path,
+        pool.max(1),
+    )
+    .await;
     let _ = cluster.stop();
     let _ = std::fs::remove_dir_all(&dir);
     result
@@ -55,6 +64,7 @@ async fn measure(
     secs: u32,
     connections: u32,
     path: &str,
+    pool: u32,
 ) -> Result<(), String> {
     let db = "bench_web";
     let mut su = PgConnection::connect(&cluster.url(SUPERUSER, "postgres"))
@@ -66,7 +76,10 @@ async fn measure(
     setup::migrate(&cluster.url(OWNER_ROLE, db))
         .await
         .map_err(e)?;
-    let settings = PoolSettings::default();
+    let settings = PoolSettings {
+        max_connections: pool,
+        ..PoolSettings::default()
+    };
     let app = AppPool::new(&cluster.url(APP_ROLE, db), &settings).map_err(e)?;
     let platform = PlatformPool::new(&cluster.url(PLATFORM_ROLE, db), &settings).map_err(e)?;
     println!("Loading the demo organisations …");
@@ -117,7 +130,7 @@ async fn measure(
     let server = tokio::spawn(proplink_web::serve(listener, state, stop.clone()));
 
     println!(
-        "\n{connections} connections, {secs} s each, wrk with up to 2 threads, server and PostgreSQL on this machine ({} cores):",
+        "\n{connections} connections, {secs} s each, wrk with up to 2 threads, server (pool of {pool} database connections) and PostgreSQL on this machine ({} cores):",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0)

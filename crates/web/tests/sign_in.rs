@@ -1628,3 +1628,56 @@ async fn a_bulk_invitation_is_previewed_with_line_numbered_errors_and_sent_only_
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(invited(&db).await, 3);
 }
+
+#[tokio::test]
+async fn a_member_sees_only_the_sites_in_their_scope() {
+    let (db, org, state) = setup().await;
+    let mut tx = db.app.begin(&db.staff(&org, "x")).await.unwrap();
+    let riverside = access::create_estate(&mut tx, "EST-001", "Riverside Estate")
+        .await
+        .unwrap();
+    let court = access::create_site(&mut tx, Some(riverside), "RC-001", "Riverside Court")
+        .await
+        .unwrap();
+    access::create_site(&mut tx, Some(riverside), "WH-001", "Wharf House")
+        .await
+        .unwrap();
+    access::create_site(&mut tx, None, "AM-001", "Abbey Mews")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let sam = people::member(
+        &db,
+        &org,
+        "sam@goldcrest.example.co.uk",
+        "Sam Site",
+        BuiltInRole::SiteManager,
+        Scope::Sites([court].into()),
+    )
+    .await;
+    let maya = people::member(
+        &db,
+        &org,
+        "maya@goldcrest.example.co.uk",
+        "Maya Morgan",
+        BuiltInRole::MaintenanceCoordinator,
+        Scope::Estates([riverside].into()),
+    )
+    .await;
+    let mut s = Client::new(&state);
+    let page = sign_in(&mut s, &db, &sam, "goldcrest").await.body;
+    assert!(
+        page.contains("Riverside Court")
+            && !page.contains("Wharf House")
+            && !page.contains("Abbey Mews"),
+        "{page}"
+    );
+    let mut m = Client::new(&state);
+    let page = sign_in(&mut m, &db, &maya, "goldcrest").await.body;
+    assert!(
+        page.contains("Riverside Court")
+            && page.contains("Wharf House")
+            && !page.contains("Abbey Mews"),
+        "{page}"
+    );
+}
