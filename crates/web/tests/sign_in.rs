@@ -1681,3 +1681,89 @@ async fn a_member_sees_only_the_sites_in_their_scope() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn an_administrator_cannot_reset_the_sign_in_of_someone_who_belongs_elsewhere_too() {
+    let db = TestDb::new().await;
+    let gold = db.org("goldcrest", "Goldcrest Estates").await;
+    let acme = db.org("acme", "Acme Property Group").await;
+    let state = people::state(&db, people::web_settings()).await;
+    let admin = people::member(
+        &db,
+        &gold,
+        "adam@goldcrest.example.co.uk",
+        "Adam Admin",
+        BuiltInRole::Administrator,
+        Scope::AllSites,
+    )
+    .await;
+    let priya = people::member(
+        &db,
+        &gold,
+        "priya@example.co.uk",
+        "Priya Patel",
+        BuiltInRole::ReadOnly,
+        Scope::AllSites,
+    )
+    .await;
+    people::member(
+        &db,
+        &acme,
+        "priya@example.co.uk",
+        "Priya Patel",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let solo = people::member(
+        &db,
+        &gold,
+        "sol@goldcrest.example.co.uk",
+        "Sol Solo",
+        BuiltInRole::ReadOnly,
+        Scope::AllSites,
+    )
+    .await;
+    let mut c = Client::new(&state);
+    sign_in(&mut c, &db, &admin, "goldcrest").await;
+    let g = host("goldcrest");
+    let r = c
+        .post(
+            &g,
+            &format!("/settings/users/{}/reset-credentials", priya.membership_id),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("also belong to another organisation"),
+        "{}",
+        r.body
+    );
+    assert!(
+        staff::find(&db.app, priya.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .is_some()
+    );
+    // Someone who belongs here only is reset: no password, a link e-mailed, sessions over.
+    let r = c
+        .post(
+            &g,
+            &format!("/settings/users/{}/reset-credentials", solo.membership_id),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(
+        staff::find(&db.app, solo.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .is_none()
+    );
+    assert_eq!(auth_events(&db, &gold, "credentials_reset").await, 1);
+}

@@ -731,6 +731,21 @@ async fn outranked(
     Ok((!covers(actor, &target)).then_some(OUTRANKED))
 }
 
+/// The member's page again, with why the action was refused (nothing was changed).
+async fn refused(
+    state: &AppState,
+    member: &Member,
+    id: Uuid,
+    status: StatusCode,
+    why: &str,
+) -> Result<Response, WebError> {
+    Ok((
+        status,
+        user_page(state, member, id, None, vec![why.to_owned()], None).await?,
+    )
+        .into_response())
+}
+
 fn membership_id(id: &str) -> Result<Uuid, WebError> {
     Uuid::parse_str(id).map_err(|_| WebError::NotFound)
 }
@@ -853,11 +868,7 @@ pub async fn deactivate(
         .ok_or(WebError::NotFound)?;
     if let Some(r) = outranked(&mut tx, &member, id).await? {
         tx.rollback().await?;
-        return Ok((
-            StatusCode::FORBIDDEN,
-            user_page(&state, &member, id, None, vec![r.to_owned()], None).await?,
-        )
-            .into_response());
+        return refused(&state, &member, id, StatusCode::FORBIDDEN, r).await;
     }
     match access::deactivate(&mut tx, id, member.user_id, state.now()).await? {
         Ok(()) => {
@@ -867,11 +878,14 @@ pub async fn deactivate(
         Err(MembershipChangeError::NotFound) => Err(WebError::NotFound),
         Err(e) => {
             tx.rollback().await?;
-            Ok((
+            refused(
+                &state,
+                &member,
+                id,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                user_page(&state, &member, id, None, vec![e.to_string()], None).await?,
+                &e.to_string(),
             )
-                .into_response())
+            .await
         }
     }
 }
@@ -886,22 +900,21 @@ pub async fn reactivate(
     access::member(&mut tx, id)
         .await?
         .ok_or(WebError::NotFound)?;
+    if let Some(r) = outranked(&mut tx, &member, id).await? {
+        tx.rollback().await?;
+        return refused(&state, &member, id, StatusCode::FORBIDDEN, r).await;
+    }
     let changed = access::reactivate(&mut tx, id).await?;
     tx.commit().await?;
     if !changed {
-        return Ok((
+        return refused(
+            &state,
+            &member,
+            id,
             StatusCode::UNPROCESSABLE_ENTITY,
-            user_page(
-                &state,
-                &member,
-                id,
-                None,
-                vec!["Only a deactivated member can be reactivated.".into()],
-                None,
-            )
-            .await?,
+            "Only a deactivated member can be reactivated.",
         )
-            .into_response());
+        .await;
     }
     Ok(Redirect::to(&format!("/settings/users/{id}?done=reactivated")).into_response())
 }
@@ -928,22 +941,14 @@ pub async fn resend(
     .await?;
     tx.commit().await?;
     if !sent {
-        return Ok((
+        return refused(
+            &state,
+            &member,
+            id,
             StatusCode::UNPROCESSABLE_ENTITY,
-            user_page(
-                &state,
-                &member,
-                id,
-                None,
-                vec![
-                    "Only someone who has not yet accepted can be sent the invitation again."
-                        .into(),
-                ],
-                None,
-            )
-            .await?,
+            "Only someone who has not yet accepted can be sent the invitation again.",
         )
-            .into_response());
+        .await;
     }
     Ok(Redirect::to(&format!("/settings/users/{id}?done=resent")).into_response())
 }
@@ -961,19 +966,14 @@ pub async fn revoke(
     let revoked = access::revoke_invitation(&mut tx, id, state.now()).await?;
     tx.commit().await?;
     if !revoked {
-        return Ok((
+        return refused(
+            &state,
+            &member,
+            id,
             StatusCode::UNPROCESSABLE_ENTITY,
-            user_page(
-                &state,
-                &member,
-                id,
-                None,
-                vec!["There is no waiting invitation to withdraw.".into()],
-                None,
-            )
-            .await?,
+            "There is no waiting invitation to withdraw.",
         )
-            .into_response());
+        .await;
     }
     Ok(Redirect::to(&format!("/settings/users/{id}?done=revoked")).into_response())
 }
@@ -992,8 +992,21 @@ pub async fn reset_credentials(
     let target = access::member(&mut tx, id)
         .await?
         .ok_or(WebError::NotFound)?;
+    let above = outranked(&mut tx, &member, id).await?;
     tx.commit().await?;
-    let refusal = if target.user_id == member.user_id {
+    // The sign-in belongs to the person, not to one organisation: an administrator here does
+    // not reset it for the others they belong to.
+    let elsewhere = access::organisations_of(state.db(), target.user_id)
+        .await?
+        .iter()
+        .any(|o| o.organisation_id != member.org.id.0);
+    let refusal = if let Some(r) = above {
+        Some(r)
+    } else if elsewhere {
+        Some(
+            "They also belong to another organisation, so their sign-in is theirs to reset: they can use \"Forgotten your password\" on the sign-in page, or PropLink support can help.",
+        )
+    } else if target.user_id == member.user_id {
         Some("Change your own password and second step in Security settings.")
     } else if target.is_owner && !member.is_owner {
         Some("Only the Organisation Owner can reset the Owner's sign-in.")
@@ -1003,11 +1016,7 @@ pub async fn reset_credentials(
         None
     };
     if let Some(r) = refusal {
-        return Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            user_page(&state, &member, id, None, vec![r.to_owned()], None).await?,
-        )
-            .into_response());
+        return refused(&state, &member, id, StatusCode::UNPROCESSABLE_ENTITY, r).await;
     }
     let user = staff::find(state.db(), target.user_id)
         .await?
