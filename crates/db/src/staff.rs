@@ -302,13 +302,7 @@ pub async fn reset_credentials(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "update staff_device set revoked_at = $2 where user_id = $1 and revoked_at is null",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    revoke_devices_in(&mut tx, id, now).await?;
     end_logins_in(&mut tx, id, now).await?;
     tx.commit().await?;
     Ok(())
