@@ -431,11 +431,6 @@ async fn argon2(samples: u32) -> Result<(), String> {
             iterations: 1,
             lanes: 1,
         },
-        HashParams {
-            memory_kib: 65_536,
-            iterations: 2,
-            lanes: 1,
-        },
         production,
         HashParams {
             memory_kib: 131_072,

@@ -671,6 +671,11 @@ async fn organisations(
         return Ok(Redirect::to("/").into_response());
     };
     let orgs = access::organisations_of(state.db(), user.id).await?;
+    // One organisation: no choice to make, straight there.
+    if let [only] = orgs.as_slice() {
+        let url = handoff_url(&state, &user.id, &user.name, only).await?;
+        return Ok(Redirect::to(&url).into_response());
+    }
     Ok(OrganisationsPage {
         name: user.name,
         orgs,

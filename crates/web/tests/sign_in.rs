@@ -1501,6 +1501,17 @@ async fn every_form_control_is_labelled_and_pages_fit_a_phone() {
         Scope::AllSites,
     )
     .await;
+    // In two organisations, so that the picker is shown.
+    let acme = db.org("acme", "Acme Property Group").await;
+    people::member(
+        &db,
+        &acme,
+        &admin.email,
+        &admin.name,
+        BuiltInRole::ReadOnly,
+        Scope::AllSites,
+    )
+    .await;
     let mut anon = Client::new(&state);
     let mut pages = vec![
         ("login", anon.get(LOGIN, "/").await.body),
