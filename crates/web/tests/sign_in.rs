@@ -791,8 +791,19 @@ async fn sessions_end_after_an_hour_idle_and_when_the_person_signs_out_everywher
 
     let mut c = Client::new(&state);
     sign_in(&mut c, &db, &m, "goldcrest").await;
+    // The other browser is remembered, so it would normally skip the second step.
     let mut other = Client::new(&state);
-    sign_in(&mut other, &db, &m, "goldcrest").await;
+    password_step(&mut other, &m.email, PASSWORD).await;
+    let code = people::latest_code(&db, &m.email).await.unwrap();
+    other
+        .post(LOGIN, "/verify", &format!("code={code}&remember=1"))
+        .await;
+    let r = other.post(LOGIN, "/organisations", "org=goldcrest").await;
+    other.follow(LOGIN, &r).await;
+    assert_eq!(
+        other.get(&host("goldcrest"), "/dashboard").await.status,
+        StatusCode::OK
+    );
     let r = c
         .post(
             &host("goldcrest"),
@@ -806,6 +817,13 @@ async fn sessions_end_after_an_hour_idle_and_when_the_person_signs_out_everywher
         StatusCode::SEE_OTHER
     );
     assert_eq!(other.get(LOGIN, "/organisations").await.location(), "/");
+    // …and its remembered device is forgotten: the second step is asked again.
+    assert_eq!(
+        password_step(&mut other, &m.email, PASSWORD)
+            .await
+            .location(),
+        "/verify"
+    );
 }
 
 /// The path of the newest invitation link e-mailed to `to` (from the organisation's e-mail log).
