@@ -950,10 +950,8 @@ pub(crate) fn new_password_problem(
 // ---------------------------------------------------------------------------------------------
 // Development mailbox (platform mail)
 
+/// Mounted only when the development mailbox is on (see [`router`]).
 async fn mailbox(State(state): State<AppState>) -> Result<Response, WebError> {
-    if !state.settings().dev_mailbox {
-        return Err(WebError::NotFound);
-    }
     let messages = staff::recent_platform_emails(state.db(), 50)
         .await?
         .into_iter()

@@ -172,9 +172,6 @@ pub async fn mailbox(
     State(state): State<AppState>,
     Extension(org): Extension<Organisation>,
 ) -> Result<Mailbox, WebError> {
-    if !state.settings().dev_mailbox {
-        return Err(WebError::NotFound);
-    }
     let form = TestEmailForm {
         subject: "Test message from PropLink".into(),
         ..TestEmailForm::default()
@@ -197,9 +194,6 @@ pub async fn send_test_email(
     Extension(org): Extension<Organisation>,
     Form(form): Form<TestEmailForm>,
 ) -> Result<Response, WebError> {
-    if !state.settings().dev_mailbox {
-        return Err(WebError::NotFound);
-    }
     let subject = form.subject.trim().to_owned();
     let has_nul = [&form.to, &form.subject, &form.body]
         .iter()
@@ -265,9 +259,6 @@ pub async fn mailbox_message(
     Extension(org): Extension<Organisation>,
     Path(id): Path<String>,
 ) -> Result<MessagePage, WebError> {
-    if !state.settings().dev_mailbox {
-        return Err(WebError::NotFound);
-    }
     let id = Uuid::parse_str(&id).map_err(|_| WebError::NotFound)?;
     let mut tx = state.db().begin(&mailbox_context(&org)).await?;
     let message = email::get(&mut tx, id).await?.ok_or(WebError::NotFound)?;

@@ -6,7 +6,8 @@ use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Extension;
-use axum::extract::{OriginalUri, Request, State};
+use axum::extract::{OriginalUri, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use proplink_db::access::{self, Place};
 use proplink_db::organisation::Organisation;
@@ -18,9 +19,8 @@ use proplink_domain::permissions::Permission;
 pub async fn root(
     State(state): State<AppState>,
     Extension(org): Extension<Organisation>,
-    req: Request,
+    headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    let headers = req.headers().clone();
     Ok(match super::load_member(&state, &org, &headers).await? {
         Some(_) => Redirect::to("/dashboard").into_response(),
         None => {

@@ -11,6 +11,7 @@
 mod account;
 mod audit_log;
 mod dashboard;
+mod form;
 mod invitation;
 mod settings;
 mod setup;

@@ -7,6 +7,7 @@
 //! message per field, and nothing is saved. The database's constraints stay as the last line.
 //! The set-up wizard ([`super::setup`]) reuses the forms and checks defined here.
 
+use super::form::FormData;
 use super::{Member, Shell};
 use crate::error::WebError;
 use crate::state::AppState;
@@ -26,31 +27,6 @@ use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
 // Forms: reading them, and reporting what is wrong with them
-
-/// A submitted form's fields in order. Repeated keys (checkbox lists) stay repeated.
-pub(super) struct FormData(Vec<(String, String)>);
-
-impl FormData {
-    pub(super) fn parse(body: &[u8]) -> Self {
-        Self(form_urlencoded::parse(body).into_owned().collect())
-    }
-
-    /// The first value of `key`, or "" when the form did not send it.
-    pub(super) fn get(&self, key: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    /// Every value of `key`, in the order sent.
-    pub(super) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// What is wrong with a form: (field name, message), in the order of the fields. The page
 /// lists them at the top (each a link to its field) and beside each field.

@@ -3,6 +3,7 @@
 //! password and second factor. Every change is written as the acting member, so the audit log
 //! says who did it.
 
+use super::form::FormData;
 use super::{Member, Shell};
 use crate::error::WebError;
 use crate::login::{event_for, send_reset_link};
@@ -132,22 +133,13 @@ pub struct AccessForm {
 }
 
 impl AccessForm {
-    fn from_pairs(pairs: &[(String, String)]) -> Self {
-        let mut f = Self::default();
-        for (k, v) in pairs {
-            match k.as_str() {
-                "role" => f.role = v.clone(),
-                "scope" => f.scope = v.clone(),
-                "site" => {
-                    f.sites.insert(v.clone());
-                }
-                "estate" => {
-                    f.estates.insert(v.clone());
-                }
-                _ => {}
-            }
+    fn from_form(form: &FormData) -> Self {
+        Self {
+            role: form.get("role").to_owned(),
+            scope: form.get("scope").to_owned(),
+            sites: form.all("site").map(str::to_owned).collect(),
+            estates: form.all("estate").map(str::to_owned).collect(),
         }
-        f
     }
 
     fn from_member(m: &MemberRow, site_ids: &[Uuid], estate_ids: &[Uuid]) -> Self {
@@ -215,18 +207,6 @@ impl AccessForm {
             _ => Err(problems),
         }
     }
-}
-
-fn pairs(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).into_owned().collect()
-}
-
-fn field(pairs: &[(String, String)], name: &str) -> String {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default()
 }
 
 fn invitation_url(state: &AppState, member: &Member, token: &str) -> String {
@@ -349,13 +329,10 @@ pub async fn invite(
     Extension(member): Extension<Member>,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let pairs = pairs(&body);
-    let form = AccessForm::from_pairs(&pairs);
-    let (email, name, welcome) = (
-        field(&pairs, "email"),
-        field(&pairs, "name"),
-        field(&pairs, "welcome"),
-    );
+    let data = FormData::parse(&body);
+    let form = AccessForm::from_form(&data);
+    let [email, name, welcome] =
+        ["email", "name", "welcome"].map(|k| data.get(k).trim().to_owned());
     let mut tx = state.db().begin(&member.ctx()).await?;
     let choices = access_choices(&mut tx, &member).await?;
     let mut errors = vec![];
@@ -635,12 +612,7 @@ pub async fn bulk_confirm(
     Extension(member): Extension<Member>,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let pairs = pairs(&body);
-    let csv = pairs
-        .iter()
-        .find(|(k, _)| k == "csv")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let csv = FormData::parse(&body).get("csv").to_owned();
     let mut tx = state.db().begin(&member.ctx()).await?;
     let (choices, existing) = bulk_lookup_data(&mut tx, &member).await?;
     let checked = preview(csv.as_bytes(), &choices, &existing);
@@ -821,7 +793,7 @@ pub async fn change_access(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let id = membership_id(&id)?;
-    let form = AccessForm::from_pairs(&pairs(&body));
+    let form = AccessForm::from_form(&FormData::parse(&body));
     let mut tx = state.db().begin(&member.ctx()).await?;
     let target = access::member(&mut tx, id)
         .await?
