@@ -202,3 +202,18 @@ begin
     return null;
 end
 $fn$;
+
+-- Tells every PropLink process that access data changed (see `session_cache.rs`): the payload is
+-- the organisation, or `*` for a person's own record, which reaches all their organisations.
+-- PostgreSQL sends it on commit, once per distinct payload per transaction.
+create or replace function proplink.notify_access_change() returns trigger
+language plpgsql as $fn$
+begin
+    if tg_table_name = 'staff_user' then
+        perform pg_notify('proplink_access', '*');
+    else
+        perform pg_notify('proplink_access', coalesce(new.organisation_id, old.organisation_id)::text);
+    end if;
+    return null;
+end
+$fn$;

@@ -23,7 +23,7 @@ pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(12);
 pub const HANDOFF_TTL: Duration = Duration::seconds(60);
 pub const INVITATION_TTL: Duration = Duration::days(14);
 /// "Last seen" is written at most this often per session.
-const TOUCH_EVERY: Duration = Duration::seconds(60);
+pub(crate) const TOUCH_EVERY: Duration = Duration::seconds(60);
 
 // ---------------------------------------------------------------------------------------------
 // Roles and scope
@@ -157,7 +157,7 @@ pub async fn archive_custom_role(
     .await?)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct Place {
     pub id: Uuid,
     pub reference: String,
@@ -187,23 +187,60 @@ pub async fn sites(tx: &mut TenantTx) -> Result<Vec<Place>, DbError> {
     .await?)
 }
 
-/// Headline numbers for the dashboard, in one statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+/// Headline numbers for the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     pub estates: i64,
     pub active_members: i64,
     pub invited_members: i64,
 }
 
-pub async fn counts(tx: &mut TenantTx) -> Result<Counts, DbError> {
-    Ok(sqlx::query_as(
+/// What the dashboard shows, read in one statement: live sites in reference order, the headline
+/// counts, and the newest `recent` audit events.
+#[derive(Debug, Clone)]
+pub struct DashboardFacts {
+    pub sites: Vec<Place>,
+    pub counts: Counts,
+    pub recent: Vec<crate::audit::AuditEvent>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DashboardRow {
+    estates: i64,
+    active_members: i64,
+    invited_members: i64,
+    sites: sqlx::types::Json<Vec<Place>>,
+    recent: sqlx::types::Json<Vec<crate::audit::AuditEvent>>,
+}
+
+pub async fn dashboard_facts(tx: &mut TenantTx, recent: i64) -> Result<DashboardFacts, DbError> {
+    let row: DashboardRow = sqlx::query_as(
         "select (select count(*) from estate where organisation_id = $1 and archived_at is null) as estates,
                 (select count(*) from membership where organisation_id = $1 and status = 'active') as active_members,
-                (select count(*) from membership where organisation_id = $1 and status = 'invited') as invited_members",
+                (select count(*) from membership where organisation_id = $1 and status = 'invited') as invited_members,
+                coalesce((select json_agg(json_build_object('id', id, 'reference', reference, 'name', name,
+                                                            'estate_id', estate_id)
+                                          order by lower(reference))
+                            from site where organisation_id = $1 and archived_at is null), '[]') as sites,
+                coalesce((select json_agg(e order by e.seq desc)
+                            from (select seq, table_name, record_id, operation, changes, actor_id, actor_kind,
+                                         actor_name, channel, request_id, occurred_at
+                                    from audit_event where organisation_id = $1
+                                   order by seq desc limit $2) e), '[]') as recent",
     )
     .bind(tx.org().0)
+    .bind(recent)
     .fetch_one(tx.conn())
-    .await?)
+    .await?;
+    Ok(DashboardFacts {
+        sites: row.sites.0,
+        counts: Counts {
+            estates: row.estates,
+            active_members: row.active_members,
+            invited_members: row.invited_members,
+        },
+        recent: row.recent.0,
+    })
 }
 
 pub async fn create_estate(
@@ -907,6 +944,9 @@ pub struct MemberSession {
     pub grants: Grants,
     pub modules: Vec<String>,
     pub setup_done: bool,
+    pub absolute_expires_at: OffsetDateTime,
+    /// Whether "last seen" was written (the caller commits then; otherwise nothing was written).
+    pub touched: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -918,6 +958,7 @@ struct MemberSessionRow {
     name: String,
     is_owner: bool,
     last_seen_at: OffsetDateTime,
+    absolute_expires_at: OffsetDateTime,
     builtin_role: Option<String>,
     custom_permissions: Option<Vec<String>>,
     scope: Option<String>,
@@ -927,6 +968,33 @@ struct MemberSessionRow {
     setup_completed_at: Option<OffsetDateTime>,
 }
 
+/// The live session behind this token, from the session cache when it may be trusted (see
+/// [`crate::session_cache`]), otherwise from the database (noting "last seen" when due).
+pub async fn live_member_session(
+    pool: &AppPool,
+    ctx: &TenantContext,
+    token_hash: &str,
+    now: OffsetDateTime,
+) -> Result<Option<MemberSession>, DbError> {
+    let cache = pool.sessions();
+    let epoch = cache.epoch(ctx.org);
+    if let Some(epoch) = epoch
+        && let Some(hit) = cache.get(ctx.org, token_hash, epoch, now)
+    {
+        return Ok(Some(hit));
+    }
+    let mut tx = pool.begin(ctx).await?;
+    let found = find_member_session(&mut tx, token_hash, now).await?;
+    match &found {
+        Some(f) if f.touched => tx.commit_keeping_sessions().await?,
+        _ => tx.end_reading(),
+    }
+    if let (Some(epoch), Some(f)) = (epoch, &found) {
+        cache.put(ctx.org, token_hash, epoch, f);
+    }
+    Ok(found)
+}
+
 pub async fn find_member_session(
     tx: &mut TenantTx,
     token_hash: &str,
@@ -934,7 +1002,7 @@ pub async fn find_member_session(
 ) -> Result<Option<MemberSession>, DbError> {
     let row: Option<MemberSessionRow> = sqlx::query_as(
         "select s.id as session_id, s.membership_id, s.user_id, u.email, u.name, m.is_owner, s.last_seen_at,
-                m.builtin_role, case when r.archived_at is null then r.permissions end as custom_permissions,
+                s.absolute_expires_at, m.builtin_role, case when r.archived_at is null then r.permissions end as custom_permissions,
                 m.scope,
                 coalesce(array(select ms.site_id from membership_scope ms
                                 where ms.organisation_id = m.organisation_id and ms.membership_id = m.id
@@ -961,7 +1029,8 @@ pub async fn find_member_session(
     let Some(row) = row else {
         return Ok(None);
     };
-    if now - row.last_seen_at > TOUCH_EVERY {
+    let touched = now - row.last_seen_at > TOUCH_EVERY;
+    if touched {
         sqlx::query(
             "update staff_session set last_seen_at = $3 where organisation_id = $1 and id = $2",
         )
@@ -986,7 +1055,7 @@ pub async fn find_member_session(
             email: row.email,
             name: row.name,
             is_owner: row.is_owner,
-            last_seen_at: row.last_seen_at,
+            last_seen_at: if touched { now } else { row.last_seen_at },
         },
         grants,
         modules: row.modules.unwrap_or_else(|| {
@@ -996,6 +1065,8 @@ pub async fn find_member_session(
                 .collect()
         }),
         setup_done: row.setup_completed_at.is_some(),
+        absolute_expires_at: row.absolute_expires_at,
+        touched,
     }))
 }
 

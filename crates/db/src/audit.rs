@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct AuditEvent {
     pub seq: i64,
     pub table_name: String,
@@ -24,6 +24,7 @@ pub struct AuditEvent {
     pub actor_name: Option<String>,
     pub channel: String,
     pub request_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
 }
 

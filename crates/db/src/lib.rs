@@ -20,6 +20,7 @@ pub mod pools;
 pub mod portal;
 pub mod profile;
 pub mod rate_limit;
+pub mod session_cache;
 pub mod setup;
 pub mod staff;
 pub mod tenant;

@@ -8,11 +8,14 @@
 //! Neither exposes the underlying `PgPool` outside this crate.
 
 use crate::error::DbError;
+use crate::session_cache::SessionCache;
 use crate::tenant::{TenantContext, TenantTx};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 pub const APP_ROLE: &str = "proplink_app";
 pub const PLATFORM_ROLE: &str = "proplink_platform";
@@ -75,11 +78,22 @@ async fn check_role(pool: &PgPool, expected: &str) -> Result<(), DbError> {
 }
 
 #[derive(Clone, Debug)]
-pub struct AppPool(PgPool);
+pub struct AppPool(PgPool, Arc<SessionCache>);
 
 impl AppPool {
     pub fn new(url: &str, settings: &PoolSettings) -> Result<Self, DbError> {
-        Ok(Self(build_pool(url, settings)?))
+        Ok(Self(build_pool(url, settings)?, Arc::default()))
+    }
+
+    /// The signed-in sessions kept between requests (see [`crate::session_cache`]).
+    pub fn sessions(&self) -> &SessionCache {
+        &self.1
+    }
+
+    /// Keeps the session cache in step with access changes made anywhere, until `shutdown`.
+    /// Until this runs (and while its connection is down) the cache is not used.
+    pub async fn listen_for_access_changes(&self, shutdown: CancellationToken) {
+        crate::session_cache::listen(self.0.clone(), &self.1, shutdown).await;
     }
 
     /// Connects once and checks the role: call at start-up.
@@ -89,7 +103,7 @@ impl AppPool {
 
     /// Opens a tenant transaction for a verified request or job context.
     pub async fn begin(&self, ctx: &TenantContext) -> Result<TenantTx, DbError> {
-        TenantTx::begin(&self.0, ctx).await
+        TenantTx::begin(&self.0, self.1.clone(), ctx).await
     }
 
     /// A trivial round trip, for `/readyz`.

@@ -117,7 +117,20 @@ pub async fn set_password(
     now: OffsetDateTime,
 ) -> Result<(), DbError> {
     let mut conn = pool.raw().acquire().await?;
-    set_password_in(&mut conn, id, hash, now).await
+    let result = set_password_in(&mut conn, id, hash, now).await;
+    pool.sessions().changed_everywhere();
+    result
+}
+
+/// Commits a change that ends a person's sessions, and forgets every cached session (whether or
+/// not the commit's reply arrived: it may have committed).
+async fn commit_ending_sessions(
+    pool: &AppPool,
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+) -> Result<(), DbError> {
+    let committed = tx.commit().await;
+    pool.sessions().changed_everywhere();
+    Ok(committed?)
 }
 
 /// [`set_password`] on the caller's transaction (so it commits with, say, an accepted
@@ -276,7 +289,7 @@ pub async fn sign_out_everywhere(
         .await?;
     end_logins_in(&mut tx, id, now).await?;
     revoke_devices_in(&mut tx, id, now).await?;
-    tx.commit().await?;
+    commit_ending_sessions(pool, tx).await?;
     Ok(())
 }
 
@@ -304,7 +317,7 @@ pub async fn reset_credentials(
         .await?;
     revoke_devices_in(&mut tx, id, now).await?;
     end_logins_in(&mut tx, id, now).await?;
-    tx.commit().await?;
+    commit_ending_sessions(pool, tx).await?;
     Ok(())
 }
 
@@ -744,7 +757,7 @@ pub async fn complete_password_reset(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    commit_ending_sessions(pool, tx).await?;
     Ok(Some(user))
 }
 

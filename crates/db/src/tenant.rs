@@ -5,8 +5,10 @@
 //! the audit trigger records. Repository functions take `&mut TenantTx`; none take a pool.
 
 use crate::error::DbError;
+use crate::session_cache::SessionCache;
 use proplink_domain::{ActorKind, Channel, OrgId};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Who is acting. `name` is recorded with each audit event so history reads as written even if
@@ -49,10 +51,15 @@ pub struct TenantContext {
 pub struct TenantTx {
     tx: Transaction<'static, Postgres>,
     org: OrgId,
+    sessions: Arc<SessionCache>,
 }
 
 impl TenantTx {
-    pub(crate) async fn begin(pool: &PgPool, ctx: &TenantContext) -> Result<Self, DbError> {
+    pub(crate) async fn begin(
+        pool: &PgPool,
+        sessions: Arc<SessionCache>,
+        ctx: &TenantContext,
+    ) -> Result<Self, DbError> {
         // One round trip: BEGIN and the settings travel together (simple query protocol, so
         // the values are written as escaped literals; the ids and kinds are ours, the name and
         // request id are escaped by `literal`).
@@ -71,7 +78,11 @@ impl TenantTx {
             literal(ctx.request_id.as_deref().unwrap_or_default()),
         );
         let tx = pool.begin_with(AssertSqlSafe(statement)).await?;
-        Ok(Self { tx, org: ctx.org })
+        Ok(Self {
+            tx,
+            org: ctx.org,
+            sessions,
+        })
     }
 
     pub fn org(&self) -> OrgId {
@@ -83,12 +94,30 @@ impl TenantTx {
         &mut self.tx
     }
 
+    /// Commits, and (before returning) tells this process's session cache that the
+    /// organisation changed, so the next request reads access afresh.
     pub async fn commit(self) -> Result<(), DbError> {
+        let result = self.tx.commit().await.map_err(DbError::from);
+        // Even a failed commit may have committed (the reply can be lost): assume it did.
+        self.sessions.changed(self.org);
+        result
+    }
+
+    /// Commits a write that changes nothing a cached session holds (a session's "last seen").
+    pub(crate) async fn commit_keeping_sessions(self) -> Result<(), DbError> {
         self.tx.commit().await.map_err(DbError::from)
     }
 
     pub async fn rollback(self) -> Result<(), DbError> {
         self.tx.rollback().await.map_err(DbError::from)
+    }
+
+    /// Ends a transaction that only read, without waiting: the rollback is queued on the
+    /// connection and sent with the pool's own check when the connection goes back (one round
+    /// trip, off the request's path). Like [`Self::rollback`], anything written is discarded,
+    /// so only call this where nothing was meant to be written.
+    pub fn end_reading(self) {
+        drop(self.tx);
     }
 }
 

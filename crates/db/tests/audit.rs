@@ -379,3 +379,56 @@ async fn operators_changes_to_an_organisation_are_in_its_own_chain_even_once_it_
         None
     );
 }
+
+#[tokio::test]
+async fn the_dashboards_one_statement_read_matches_the_plain_reads() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Jane O'Brien")).await.unwrap();
+    let estate = proplink_db::access::create_estate(&mut tx, "RIV", "Riverside")
+        .await
+        .unwrap();
+    for (reference, name) in [("B2", "Beech Court"), ("a1", "Alder House \"East\"")] {
+        proplink_db::access::create_site(&mut tx, Some(estate), reference, name)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
+    let facts = proplink_db::access::dashboard_facts(&mut tx, 8)
+        .await
+        .unwrap();
+    let sites = proplink_db::access::sites(&mut tx).await.unwrap();
+    let recent = audit::recent(&mut tx, 8).await.unwrap();
+    let none = proplink_db::access::dashboard_facts(&mut tx, 0)
+        .await
+        .unwrap();
+    tx.end_reading();
+
+    assert_eq!(facts.counts.estates, 1);
+    let names = |v: &[proplink_db::access::Place]| {
+        v.iter()
+            .map(|p| (p.id, p.reference.clone(), p.name.clone(), p.estate_id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&facts.sites), names(&sites));
+    assert_eq!(facts.sites[0].name, "Alder House \"East\"");
+    assert!(!recent.is_empty());
+    let plain = |v: &[audit::AuditEvent]| {
+        v.iter()
+            .map(|e| {
+                (
+                    e.seq,
+                    e.table_name.clone(),
+                    e.changes.clone(),
+                    e.actor_name.clone(),
+                    e.occurred_at,
+                    e.sentence(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(plain(&facts.recent), plain(&recent), "to the microsecond");
+    assert!(none.recent.is_empty());
+}

@@ -159,7 +159,10 @@ async fn measure(
         let p50 = percentile(&out, "50%").unwrap_or_else(|| "?".into());
         let p99 = percentile(&out, "99%").unwrap_or_else(|| "?".into());
         let non2xx = field(&out, "Non-2xx or 3xx responses:").unwrap_or_else(|| "0".into());
-        println!("  {label:<22} {rps:>10} req/s   p50 {p50:>8}   p99 {p99:>8}   non-2xx {non2xx}");
+        let transfer = field(&out, "Transfer/sec:").unwrap_or_else(|| "?".into());
+        println!(
+            "  {label:<22} {rps:>10} req/s   p50 {p50:>8}   p99 {p99:>8}   non-2xx {non2xx}   {transfer}/s"
+        );
     }
     stop.cancel();
     let _ = server.await;

@@ -207,6 +207,26 @@ impl TestDb {
         self.cluster.url(role, &self.name)
     }
 
+    /// Starts the session cache's listener on [`Self::app`] (for the test's lifetime) and waits
+    /// until it is connected.
+    pub async fn listen_for_access_changes(&self) {
+        if self.app.sessions().is_listening() {
+            return;
+        }
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            app.listen_for_access_changes(tokio_util::sync::CancellationToken::new())
+                .await;
+        });
+        for _ in 0..500 {
+            if self.app.sessions().is_listening() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the session cache's listener did not connect within 5 s");
+    }
+
     /// A superuser connection to this test's database (for catalogue checks and sabotage).
     pub async fn superuser(&self) -> PgConnection {
         PgConnection::connect(&self.url(SUPERUSER))

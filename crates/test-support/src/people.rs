@@ -130,7 +130,10 @@ pub fn web_settings() -> WebSettings {
     s
 }
 
+/// The web app's state, with the session cache listening for access changes as `serve` has it
+/// (so every web test runs with signed-in sessions cached between requests).
 pub async fn state(db: &TestDb, settings: WebSettings) -> AppState {
+    db.listen_for_access_changes().await;
     AppState::new(db.app.clone(), settings).await.unwrap()
 }
 

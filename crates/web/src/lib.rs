@@ -104,8 +104,19 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    // Signed-in sessions are cached between requests while this keeps the cache in step with
+    // access changes made anywhere (see `proplink_db::session_cache`).
+    let db = state.db().clone();
+    let stop_listening = shutdown.child_token();
+    let listening = tokio::spawn({
+        let stop = stop_listening.clone();
+        async move { db.listen_for_access_changes(stop).await }
+    });
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+        .await;
+    stop_listening.cancel();
+    let _ = listening.await;
+    served
 }

@@ -721,6 +721,14 @@ async fn deactivating_a_member_ends_their_sessions_at_once_and_reactivating_rest
         sign_in(&mut v, &db, &victim, "goldcrest").await.status,
         StatusCode::OK
     );
+    // Both sessions are held in the session cache between requests: leaving must still be
+    // immediate.
+    assert_eq!(
+        v.get(&host("goldcrest"), "/dashboard").await.status,
+        StatusCode::OK
+    );
+    assert!(state.db().sessions().is_listening());
+    assert!(state.db().sessions().len() >= 2);
 
     let r = a
         .post(

@@ -11,7 +11,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use proplink_db::access::{self, Place};
 use proplink_db::organisation::Organisation;
-use proplink_db::{TenantTx, audit};
 use proplink_domain::authorize::{Decision, Placement};
 use proplink_domain::permissions::Permission;
 
@@ -30,11 +29,10 @@ pub async fn root(
 }
 
 /// The sites this member's scope reaches (and that they may read).
-async fn sites_in_scope(tx: &mut TenantTx, member: &Member) -> Result<Vec<Place>, WebError> {
+fn in_scope(sites: Vec<Place>, member: &Member) -> Result<Vec<Place>, WebError> {
     let read = Permission::parse("site.read")
         .ok_or_else(|| WebError::Internal("site.read is not in the catalogue".into()))?;
-    Ok(access::sites(tx)
-        .await?
+    Ok(sites
         .into_iter()
         .filter(|s| {
             member.grants.decide(
@@ -73,9 +71,12 @@ pub async fn dashboard(
     if !member.setup_done && member.can("settings.update_organisation") && !member.read_only() {
         return Ok(Redirect::to("/setup").into_response());
     }
+    let reads_audit = member.can("audit.read");
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let sites = sites_in_scope(&mut tx, &member).await?;
-    let counts = access::counts(&mut tx).await?;
+    let facts = access::dashboard_facts(&mut tx, if reads_audit { 8 } else { 0 }).await?;
+    tx.end_reading();
+    let sites = in_scope(facts.sites, &member)?;
+    let counts = facts.counts;
     let estates = usize::try_from(counts.estates).unwrap_or(0);
     let members = member.can("user.read").then(|| {
         (
@@ -83,25 +84,20 @@ pub async fn dashboard(
             usize::try_from(counts.invited_members).unwrap_or(0),
         )
     });
-    let recent = if member.can("audit.read") {
-        Some(
-            audit::recent(&mut tx, 8)
-                .await?
-                .into_iter()
-                .map(|e| RecentRow {
-                    when: proplink_domain::dates::long_date_time(
-                        e.occurred_at,
-                        proplink_domain::dates::uk_offset(e.occurred_at),
-                    ),
-                    sentence: e.sentence(),
-                    record: e.table_name.replace('_', " "),
-                })
-                .collect(),
-        )
-    } else {
-        None
-    };
-    tx.commit().await?;
+    let recent = reads_audit.then(|| {
+        facts
+            .recent
+            .into_iter()
+            .map(|e| RecentRow {
+                when: proplink_domain::dates::long_date_time(
+                    e.occurred_at,
+                    proplink_domain::dates::uk_offset(e.occurred_at),
+                ),
+                sentence: e.sentence(),
+                record: e.table_name.replace('_', " "),
+            })
+            .collect()
+    });
     Ok(DashboardPage {
         shell: Shell::new(&member, "/dashboard"),
         first_name: member
@@ -147,8 +143,8 @@ pub async fn module_page(
         .map(|(_, name)| *name)
         .unwrap_or("Module");
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let sites = sites_in_scope(&mut tx, &member).await?;
-    tx.commit().await?;
+    let sites = in_scope(access::sites(&mut tx).await?, &member)?;
+    tx.end_reading();
     Ok(ModulePage {
         shell: Shell::new(&member, href),
         title,

@@ -399,12 +399,10 @@ pub(crate) async fn load_member(
         channel: Channel::Admin,
         request_id: current_request_id(),
     };
-    let mut tx = state.db().begin(&ctx).await?;
-    let Some(found) = access::find_member_session(&mut tx, &hash, state.now()).await? else {
-        tx.rollback().await?;
+    let Some(found) = access::live_member_session(state.db(), &ctx, &hash, state.now()).await?
+    else {
         return Ok(None);
     };
-    tx.commit().await?;
     Ok(Some(Member {
         session_id: found.session.session_id,
         membership_id: found.session.membership_id,
