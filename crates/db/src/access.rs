@@ -12,6 +12,8 @@ use proplink_domain::authorize::Grants;
 use proplink_domain::permissions::{BuiltInRole, Permission, Scope};
 use proplink_domain::{ActorKind, Channel, OrgId};
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -211,6 +213,30 @@ struct DashboardRow {
     invited_members: i64,
     sites: sqlx::types::Json<Vec<Place>>,
     recent: sqlx::types::Json<Vec<crate::audit::AuditEvent>>,
+}
+
+/// The organisation's dashboard facts, reused from the session cache while they may be trusted
+/// (see [`crate::session_cache`]), otherwise read afresh in a transaction of `ctx`.
+pub async fn live_dashboard_facts(
+    pool: &AppPool,
+    ctx: &TenantContext,
+    recent: i64,
+) -> Result<Arc<DashboardFacts>, DbError> {
+    let cache = pool.sessions();
+    let epoch = cache.epoch(ctx.org);
+    let read_at = Instant::now();
+    if let Some(epoch) = epoch
+        && let Some(hit) = cache.dashboard_facts(ctx.org, recent, epoch, read_at)
+    {
+        return Ok(hit);
+    }
+    let mut tx = pool.begin(ctx).await?;
+    let facts = Arc::new(dashboard_facts(&mut tx, recent).await?);
+    tx.end_reading();
+    if let Some(epoch) = epoch {
+        cache.keep_dashboard_facts(ctx.org, recent, epoch, read_at, Arc::clone(&facts));
+    }
+    Ok(facts)
 }
 
 pub async fn dashboard_facts(tx: &mut TenantTx, recent: i64) -> Result<DashboardFacts, DbError> {

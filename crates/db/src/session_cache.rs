@@ -18,16 +18,23 @@
 //! everything cached is forgotten until it is back. A cached session still expires on time (idle
 //! and absolute timeouts are checked on every hit) and goes back to the database at least once
 //! a minute, when its "last seen" is due to be written.
+//!
+//! The same marks guard a second, smaller store: each organisation's dashboard facts (counts,
+//! sites, latest audit events), which are the same for every member of it (scope and
+//! permissions are applied to them per request). They are reused only while nothing in the
+//! organisation has changed that this process knows of, and for at most [`FACTS_MAX_AGE`]: that
+//! is how late a change made by another process (or by hand) to data other than access can
+//! show on a dashboard.
 
-use crate::access::MemberSession;
+use crate::access::{DashboardFacts, MemberSession};
 use crate::error::DbError;
 use proplink_domain::OrgId;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -38,6 +45,9 @@ pub const CHANNEL: &str = "proplink_access";
 
 /// Beyond this many cached sessions the cache starts again (a bound on memory, not a tuning knob).
 const MAX_ENTRIES: usize = 10_000;
+
+/// The longest dashboard facts are reused (see the module documentation).
+pub const FACTS_MAX_AGE: Duration = Duration::from_secs(2);
 
 /// How long to wait before reconnecting a listener whose connection failed.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
@@ -56,12 +66,21 @@ struct Entry {
     epoch: Epoch,
 }
 
+#[derive(Debug)]
+struct FactsEntry {
+    facts: Arc<DashboardFacts>,
+    epoch: Epoch,
+    read_at: Instant,
+}
+
 #[derive(Debug, Default)]
 pub struct SessionCache {
     listening: AtomicBool,
     everywhere: AtomicU64,
     orgs: Mutex<HashMap<OrgId, u64>>,
     entries: Mutex<HashMap<(OrgId, String), Entry>>,
+    /// Keyed by organisation and how many audit events were read with the facts.
+    facts: Mutex<HashMap<(OrgId, i64), FactsEntry>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,6 +136,50 @@ impl SessionCache {
         entries.insert((org, token_hash.to_owned()), Entry { session, epoch });
     }
 
+    /// The organisation's dashboard facts with `recent` audit events, if they were read under
+    /// `epoch` (nothing changed since) and no longer than [`FACTS_MAX_AGE`] before `now`.
+    pub fn dashboard_facts(
+        &self,
+        org: OrgId,
+        recent: i64,
+        epoch: Epoch,
+        now: Instant,
+    ) -> Option<Arc<DashboardFacts>> {
+        let mut facts = lock(&self.facts);
+        let key = (org, recent);
+        let entry = facts.get(&key)?;
+        if entry.epoch == epoch && now.saturating_duration_since(entry.read_at) <= FACTS_MAX_AGE {
+            Some(Arc::clone(&entry.facts))
+        } else {
+            facts.remove(&key);
+            None
+        }
+    }
+
+    /// Keeps dashboard facts read from the database, under the epoch and instant taken before
+    /// reading them.
+    pub fn keep_dashboard_facts(
+        &self,
+        org: OrgId,
+        recent: i64,
+        epoch: Epoch,
+        read_at: Instant,
+        facts: Arc<DashboardFacts>,
+    ) {
+        let mut all = lock(&self.facts);
+        if all.len() >= MAX_ENTRIES {
+            all.clear();
+        }
+        all.insert(
+            (org, recent),
+            FactsEntry {
+                facts,
+                epoch,
+                read_at,
+            },
+        );
+    }
+
     /// Something in `org` changed: its cached sessions are no longer used.
     pub fn changed(&self, org: OrgId) {
         let mut orgs = lock(&self.orgs);
@@ -128,6 +191,7 @@ impl SessionCache {
     pub fn changed_everywhere(&self) {
         self.everywhere.fetch_add(1, Ordering::AcqRel);
         lock(&self.entries).clear();
+        lock(&self.facts).clear();
     }
 
     fn set_listening(&self, on: bool) {
@@ -208,8 +272,11 @@ async fn subscribe(pool: &PgPool) -> Result<PgListener, DbError> {
 
 #[cfg(test)]
 mod tests {
-    use super::SessionCache;
+    use super::{FACTS_MAX_AGE, SessionCache};
+    use crate::access::{Counts, DashboardFacts};
     use proplink_domain::OrgId;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
     use uuid::Uuid;
 
     #[test]
@@ -238,5 +305,63 @@ mod tests {
 
         cache.set_listening(false);
         assert_eq!(cache.epoch(a), None);
+    }
+
+    #[test]
+    fn dashboard_facts_last_until_a_change_or_their_age_runs_out() {
+        let cache = SessionCache::default();
+        cache.set_listening(true);
+        let (a, b) = (OrgId(Uuid::now_v7()), OrgId(Uuid::now_v7()));
+        let facts = |estates| {
+            Arc::new(DashboardFacts {
+                sites: vec![],
+                counts: Counts {
+                    estates,
+                    active_members: 1,
+                    invited_members: 0,
+                },
+                recent: vec![],
+            })
+        };
+        let t0 = Instant::now();
+        let (Some(ea), Some(eb)) = (cache.epoch(a), cache.epoch(b)) else {
+            panic!("listening, so epochs are given");
+        };
+        cache.keep_dashboard_facts(a, 8, ea, t0, facts(3));
+        cache.keep_dashboard_facts(b, 8, eb, t0, facts(5));
+
+        let hit = cache.dashboard_facts(a, 8, ea, t0 + FACTS_MAX_AGE);
+        assert_eq!(hit.map(|f| f.counts.estates), Some(3), "fresh: reused");
+        assert!(
+            cache.dashboard_facts(a, 0, ea, t0).is_none(),
+            "read with a different number of events: not the same facts"
+        );
+        assert!(
+            cache
+                .dashboard_facts(a, 8, ea, t0 + FACTS_MAX_AGE + Duration::from_millis(1))
+                .is_none(),
+            "too old: read again"
+        );
+        assert!(
+            cache.dashboard_facts(a, 8, ea, t0).is_none(),
+            "and dropped once found too old"
+        );
+
+        cache.changed(b);
+        let Some(now_b) = cache.epoch(b) else {
+            panic!("still listening");
+        };
+        assert_ne!(now_b, eb);
+        assert!(
+            cache.dashboard_facts(b, 8, now_b, t0).is_none(),
+            "a change in the organisation ends them at once"
+        );
+
+        cache.keep_dashboard_facts(a, 8, ea, t0, facts(3));
+        cache.set_listening(false);
+        assert!(
+            cache.dashboard_facts(a, 8, ea, t0).is_none(),
+            "forgotten when the listener is lost"
+        );
     }
 }

@@ -268,3 +268,68 @@ async fn a_cached_session_still_times_out_and_notes_last_seen_each_minute() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn dashboard_facts_are_reused_until_a_change_here_or_their_age_runs_out() {
+    let db = TestDb::new().await;
+    db.listen_for_access_changes().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let other = other_process(&db);
+    let ctx = system(&org);
+    let estates = async |pool: &AppPool| {
+        access::live_dashboard_facts(pool, &ctx, 8)
+            .await
+            .unwrap()
+            .counts
+            .estates
+    };
+    let add_estate = async |pool: &AppPool, reference: &str| {
+        let mut tx = pool.begin(&db.staff(&org, "Adam Admin")).await.unwrap();
+        access::create_estate(&mut tx, reference, "Riverside")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    };
+    settle().await;
+    let read_at = std::time::Instant::now();
+    assert_eq!(estates(&db.app).await, 0);
+
+    // Another process adds an estate (no access table, so no notification): the facts read a
+    // moment ago are still shown, for at most FACTS_MAX_AGE.
+    add_estate(&other, "RIV").await;
+    let started = std::time::Instant::now();
+    let first_seen = estates(&db.app).await;
+    let max_age = proplink_db::session_cache::FACTS_MAX_AGE;
+    if read_at.elapsed() < max_age {
+        assert_eq!(first_seen, 0, "reused, not read again");
+    }
+    eventually("the other process's estate showing", async || {
+        estates(&db.app).await == 1
+    })
+    .await;
+    assert!(
+        started.elapsed() <= max_age + StdDuration::from_millis(500),
+        "shown within the facts' age limit"
+    );
+
+    // A change committed in this process shows on the very next read.
+    add_estate(&db.app, "HAR").await;
+    assert_eq!(estates(&db.app).await, 2);
+
+    // Without a listener nothing is reused: the other process's change shows at once.
+    let mut su = db.superuser().await;
+    sqlx::query(
+        "select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = current_database() and query ilike 'listen%'",
+    )
+    .execute(&mut su)
+    .await
+    .unwrap();
+    eventually("the cache noticing its listener is gone", async || {
+        !db.app.sessions().is_listening()
+    })
+    .await;
+    add_estate(&other, "OAK").await;
+    assert_eq!(estates(&db.app).await, 3);
+    other.close().await;
+}

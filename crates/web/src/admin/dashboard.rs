@@ -29,7 +29,10 @@ pub async fn root(
 }
 
 /// The sites this member's scope reaches (and that they may read).
-fn in_scope(sites: Vec<Place>, member: &Member) -> Result<Vec<Place>, WebError> {
+fn in_scope<'a>(
+    sites: impl IntoIterator<Item = &'a Place>,
+    member: &Member,
+) -> Result<Vec<Place>, WebError> {
     let read = Permission::parse("site.read")
         .ok_or_else(|| WebError::Internal("site.read is not in the catalogue".into()))?;
     Ok(sites
@@ -43,6 +46,7 @@ fn in_scope(sites: Vec<Place>, member: &Member) -> Result<Vec<Place>, WebError> 
                 },
             ) == Decision::Allowed
         })
+        .cloned()
         .collect())
 }
 
@@ -72,10 +76,10 @@ pub async fn dashboard(
         return Ok(Redirect::to("/setup").into_response());
     }
     let reads_audit = member.can("audit.read");
-    let mut tx = state.db().begin(&member.ctx()).await?;
-    let facts = access::dashboard_facts(&mut tx, if reads_audit { 8 } else { 0 }).await?;
-    tx.end_reading();
-    let sites = in_scope(facts.sites, &member)?;
+    let facts =
+        access::live_dashboard_facts(state.db(), &member.ctx(), if reads_audit { 8 } else { 0 })
+            .await?;
+    let sites = in_scope(&facts.sites, &member)?;
     let counts = facts.counts;
     let estates = usize::try_from(counts.estates).unwrap_or(0);
     let members = member.can("user.read").then(|| {
@@ -87,7 +91,7 @@ pub async fn dashboard(
     let recent = reads_audit.then(|| {
         facts
             .recent
-            .into_iter()
+            .iter()
             .map(|e| RecentRow {
                 when: proplink_domain::dates::long_date_time(
                     e.occurred_at,
@@ -143,7 +147,7 @@ pub async fn module_page(
         .map(|(_, name)| *name)
         .unwrap_or("Module");
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let sites = in_scope(access::sites(&mut tx).await?, &member)?;
+    let sites = in_scope(&access::sites(&mut tx).await?, &member)?;
     tx.end_reading();
     Ok(ModulePage {
         shell: Shell::new(&member, href),
