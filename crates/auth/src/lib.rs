@@ -5,10 +5,12 @@
 //! - [`totp`]: authenticator apps (RFC 6238), refusing a time step already used.
 //! - [`codes`]: 6-digit one-time codes and backup codes, stored as keyed hashes.
 //! - [`links`]: 256-bit tokens for signed links and hand-offs, stored as hashes.
+//! - [`seal`]: AES-256-GCM sealing of small secrets at rest (bank details) under the data key.
 
 pub mod codes;
 pub mod links;
 pub mod password;
+pub mod seal;
 pub mod totp;
 
 /// Compares two byte strings in time that depends only on their lengths.

@@ -48,7 +48,7 @@ impl From<sqlx::Error> for DbError {
                 let constraint = db.constraint().unwrap_or("unnamed").to_owned();
                 match code.as_str() {
                     "PL001" => Self::ReadOnly(db.message().to_owned()),
-                    "23505" => Self::Duplicate { constraint },
+                    "23505" | "23P01" => Self::Duplicate { constraint },
                     "23503" => Self::MissingReference { constraint },
                     "23514" | "23502" => Self::Invalid { constraint },
                     // A value PostgreSQL cannot store (a NUL byte, too long, not a number…).

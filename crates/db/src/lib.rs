@@ -5,6 +5,8 @@
 //! - [`tenant`]: [`TenantTx`], the only handle to tenant data (DESIGN.md §2).
 //! - [`organisation`], [`audit`], [`jobs`], [`email`], [`webhook`]: repositories by area.
 //! - [`links`], [`portal`], [`rate_limit`]: signed links, portal one-time codes, abuse limits.
+//! - [`portfolio`], [`people`], [`search`], [`import`]: estates to units, contacts, leases,
+//!   vendors, search, CSV imports.
 //! - [`lint`]: the schema rules every tenant table must follow, checked against the catalogue.
 
 pub mod access;
@@ -12,14 +14,18 @@ pub mod audit;
 pub mod cluster;
 pub mod email;
 pub mod error;
+pub mod import;
 pub mod jobs;
 pub mod links;
 pub mod lint;
 pub mod organisation;
+pub mod people;
 pub mod pools;
 pub mod portal;
+pub mod portfolio;
 pub mod profile;
 pub mod rate_limit;
+pub mod search;
 pub mod session_cache;
 pub mod setup;
 pub mod staff;

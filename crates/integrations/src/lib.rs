@@ -2,4 +2,5 @@
 //! written to the provider's published API and an embedded default that needs no account
 //! (DESIGN.md §7).
 
+pub mod geo;
 pub mod mail;

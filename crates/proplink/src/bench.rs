@@ -41,6 +41,26 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Imports, search and the unit list on a large organisation beside many small ones.
+    Portfolio {
+        #[arg(long, default_value_t = 100_000)]
+        units: usize,
+        #[arg(long, default_value_t = 150_000)]
+        contacts: usize,
+        /// Other organisations sharing the database.
+        #[arg(long, default_value_t = 50)]
+        orgs: usize,
+        #[arg(long, default_value_t = 1_000)]
+        other_units: usize,
+        #[arg(long, default_value_t = 1_500)]
+        other_contacts: usize,
+        /// Measured queries per case.
+        #[arg(long, default_value_t = 2_000)]
+        samples: usize,
+        /// Where the throwaway cluster lives (deleted afterwards).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// RLS through TenantTx versus an explicit filter; audited versus un-audited inserts.
     Tenancy {
         #[arg(long, default_value_t = 1_000_000)]
@@ -66,6 +86,26 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
             pool,
             dir,
         } => crate::bench_web::run(secs, connections, path, pool, dir).await,
+        BenchCommand::Portfolio {
+            units,
+            contacts,
+            orgs,
+            other_units,
+            other_contacts,
+            samples,
+            dir,
+        } => {
+            crate::bench_portfolio::run(crate::bench_portfolio::Options {
+                units,
+                contacts,
+                orgs,
+                other_units,
+                other_contacts,
+                samples: samples.max(10),
+                dir,
+            })
+            .await
+        }
         BenchCommand::Tenancy {
             rows,
             orgs,

@@ -4,6 +4,7 @@
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use proplink_auth::seal::DataKey;
 use proplink_integrations::mail::sendgrid::{self, WebhookKey};
 use proplink_integrations::mail::smtp::{SmtpSecurity, SmtpSettings};
 use proplink_web::{Domains, WebSettings};
@@ -33,6 +34,20 @@ pub struct Config {
     /// Addresses of our own reverse proxies: only their `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub worker: WorkerConfig,
+    /// The key vendors' bank details are sealed with: 32 bytes in base64. Unset, it is kept
+    /// in `data.key` in the data directory (made on first use, readable by its owner only).
+    /// Losing it loses the sealed details, so production sets it from its secret store.
+    pub data_key: Option<String>,
+    pub maps: MapsConfig,
+}
+
+/// Address look-up and maps: `provider` "mapbox" or "google" with its `key`; unset means
+/// manual address entry and no map.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapsConfig {
+    pub provider: Option<String>,
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +135,8 @@ impl Default for Config {
             metrics_token: None,
             dev_mailbox: false,
             worker: WorkerConfig { concurrency: 4 },
+            data_key: None,
+            maps: MapsConfig::default(),
         }
     }
 }
@@ -229,6 +246,37 @@ impl Config {
         s
     }
 
+    /// The web settings with the data key (configured, or the data directory's file) and the
+    /// configured geocoder.
+    pub fn web_settings_with_secrets(&self, data_dir: &Path) -> Result<WebSettings, String> {
+        let mut s = self.web_settings();
+        s.data_key = self.data_key(data_dir)?;
+        s.geocoder = proplink_integrations::geo::from_config(
+            self.maps.provider.as_deref(),
+            self.maps.key.clone().map(SecretString::from),
+        )
+        .map_err(|e| format!("the maps configuration is not valid: {e}"))?;
+        Ok(s)
+    }
+
+    pub fn data_key(&self, data_dir: &Path) -> Result<DataKey, String> {
+        if let Some(text) = &self.data_key {
+            return DataKey::from_base64(text).map_err(|e| format!("data_key: {e}"));
+        }
+        let path = data_dir.join("data.key");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => DataKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(data_dir)
+                    .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+                let key = DataKey::generate();
+                write_private(&path, &key.to_base64())?;
+                Ok(key)
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
     pub fn smtp_settings(&self) -> Option<SmtpSettings> {
         self.mail.smtp.as_ref().map(|s| SmtpSettings {
             host: s.host.clone(),
@@ -240,8 +288,45 @@ impl Config {
     }
 }
 
+/// Writes a new file only its owner can read (create-new: an existing key is never replaced).
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_data_key_is_made_once_in_the_data_directory_unless_configured() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("proplink-key-{}", uuid::Uuid::new_v4()));
+        let config = Config::default();
+        let first = config.data_key(&dir).map(|k| k.to_base64());
+        let again = config.data_key(&dir).map(|k| k.to_base64());
+        assert!(first.is_ok());
+        assert_eq!(first, again, "the file's key is reused");
+        let mode = std::fs::metadata(dir.join("data.key")).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o600));
+        let configured = Config {
+            data_key: Some("not a key".into()),
+            ..Config::default()
+        };
+        assert!(
+            configured
+                .data_key(&dir)
+                .is_err_and(|e| e.contains("data_key"))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     use super::*;
 
     #[test]

@@ -62,7 +62,12 @@ struct Urls {
     psql: Option<String>,
 }
 
-pub async fn run(mut config: Config, data_dir: &Path, port: u16) -> Result<(), String> {
+pub async fn run(
+    mut config: Config,
+    data_dir: &Path,
+    port: u16,
+    scale: usize,
+) -> Result<(), String> {
     runtime::init_logging("warn");
     config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     config.dev_mailbox = true;
@@ -80,7 +85,7 @@ pub async fn run(mut config: Config, data_dir: &Path, port: u16) -> Result<(), S
             platform: need("DATABASE_PLATFORM_URL")?,
             psql: None,
         };
-        return run_with(&config, &urls).await;
+        return run_with(&config, &urls, data_dir, scale).await;
     }
     let _lock = lock(data_dir)?;
     println!(
@@ -98,7 +103,7 @@ pub async fn run(mut config: Config, data_dir: &Path, port: u16) -> Result<(), S
                 .psql_command(proplink_db::pools::OWNER_ROLE, crate::embedded::DATABASE),
         ),
     };
-    let result = run_with(&config, &urls).await;
+    let result = run_with(&config, &urls, data_dir, scale).await;
     embedded
         .cluster
         .stop()
@@ -109,22 +114,28 @@ pub async fn run(mut config: Config, data_dir: &Path, port: u16) -> Result<(), S
     result
 }
 
-async fn run_with(config: &Config, urls: &Urls) -> Result<(), String> {
+async fn run_with(
+    config: &Config,
+    urls: &Urls,
+    data_dir: &Path,
+    scale: usize,
+) -> Result<(), String> {
     setup::migrate(&urls.owner)
         .await
         .map_err(|e| e.to_string())?;
     let (app, platform) = runtime::connect(&urls.app, Some(&urls.platform)).await?;
     let platform = platform.ok_or("the platform pool is missing")?;
-    load_demo_data(&app, &platform).await?;
+    load_demo_data(&app, &platform, scale).await?;
     let listener = runtime::bind(config).await?;
     let worker = runtime::build_worker(config, app.clone(), platform.clone())?;
     print_banner(config, urls.psql.as_deref());
 
     let shutdown = runtime::shutdown_on_signal();
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
-    let state = proplink_web::AppState::new(app.clone(), config.web_settings())
-        .await
-        .map_err(|e| format!("the web server could not start: {e}"))?;
+    let state =
+        proplink_web::AppState::new(app.clone(), config.web_settings_with_secrets(data_dir)?)
+            .await
+            .map_err(|e| format!("the web server could not start: {e}"))?;
     let served = proplink_web::serve(listener, state, shutdown.clone()).await;
     shutdown.cancel();
     let _ = worker_task.await;
@@ -135,7 +146,11 @@ async fn run_with(config: &Config, urls: &Urls) -> Result<(), String> {
 }
 
 /// Loads the demo organisations once; later runs find them and change nothing.
-pub async fn load_demo_data(app: &AppPool, platform: &PlatformPool) -> Result<(), String> {
+pub async fn load_demo_data(
+    app: &AppPool,
+    platform: &PlatformPool,
+    scale: usize,
+) -> Result<(), String> {
     for (slug, name) in DEMO_ORGS {
         if organisation::find_by_slug(app, slug)
             .await
@@ -150,6 +165,11 @@ pub async fn load_demo_data(app: &AppPool, platform: &PlatformPool) -> Result<()
             .map_err(|e| e.to_string())?;
         welcome(app, &org).await?;
         crate::demo_people::load(app, &org).await?;
+        let files = match org.slug.as_str() {
+            "goldcrest" => crate::demo_portfolio::Generator::goldcrest(scale),
+            _ => crate::demo_portfolio::Generator::acme(),
+        };
+        crate::demo_portfolio::load(app, &org, &files).await?;
     }
     Ok(())
 }

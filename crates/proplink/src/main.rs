@@ -1,10 +1,12 @@
 //! `proplink`: one binary for the whole platform (DESIGN.md §1).
 
 mod bench;
+mod bench_portfolio;
 mod bench_web;
 mod config;
 mod demo;
 mod demo_people;
+mod demo_portfolio;
 mod embedded;
 mod runtime;
 
@@ -41,6 +43,10 @@ enum Command {
         /// Port to listen on (127.0.0.1 only).
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Goldcrest's portfolio this many times over (1: 12 sites, about 600 units), for a
+        /// big demo; applies when the demo data is first loaded.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=500))]
+        scale: u16,
     },
     /// Run the web server against DATABASE_URL.
     Serve,
@@ -139,8 +145,10 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let config = || config::Config::load(cli.config.as_deref());
     match cli.command {
-        Command::Demo { port } => demo::run(config()?, &cli.data_dir, port).await,
-        Command::Serve => runtime::serve(config()?).await,
+        Command::Demo { port, scale } => {
+            demo::run(config()?, &cli.data_dir, port, usize::from(scale)).await
+        }
+        Command::Serve => runtime::serve(config()?, &cli.data_dir).await,
         Command::Worker => runtime::worker(config()?).await,
         Command::Migrate => runtime::migrate().await,
         Command::Org { command } => match command {

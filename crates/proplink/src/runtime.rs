@@ -111,7 +111,7 @@ pub fn build_worker(
     platform: PlatformPool,
 ) -> Result<Background, String> {
     let mut worker = Worker::new(
-        app,
+        app.clone(),
         platform.clone(),
         WorkerConfig {
             concurrency: config.worker.concurrency,
@@ -131,6 +131,10 @@ pub fn build_worker(
         }),
     );
     worker.register(PROVIDER_EVENT_JOB, Arc::new(ProviderEventJob));
+    worker.register(
+        proplink_db::import::COMMIT_JOB,
+        Arc::new(proplink_db::import::CommitImportJob { pool: app }),
+    );
     let outbox = PlatformOutbox {
         pool: platform,
         mailer,
@@ -181,15 +185,16 @@ pub async fn bind(config: &Config) -> Result<tokio::net::TcpListener, String> {
         })
 }
 
-pub async fn serve(config: Config) -> Result<(), String> {
+pub async fn serve(config: Config, data_dir: &Path) -> Result<(), String> {
     init_logging("info");
     let (app, _) = connect(&env_url("DATABASE_URL")?, None).await?;
     let listener = bind(&config).await?;
     let shutdown = shutdown_on_signal();
     tracing::info!(listen = %config.listen, "serving");
-    let state = proplink_web::AppState::new(app.clone(), config.web_settings())
-        .await
-        .map_err(|e| format!("the web server could not start: {e}"))?;
+    let state =
+        proplink_web::AppState::new(app.clone(), config.web_settings_with_secrets(data_dir)?)
+            .await
+            .map_err(|e| format!("the web server could not start: {e}"))?;
     proplink_web::serve(listener, state, shutdown)
         .await
         .map_err(|e| format!("the server stopped: {e}"))?;

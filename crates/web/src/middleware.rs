@@ -17,6 +17,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+/// The largest request body any route accepts: the data import's file (50 MiB) and its form.
+/// Every other route reads at most `WebSettings::body_limit`; see [`stack`].
+pub(crate) const LARGEST_BODY: usize = proplink_domain::import::MAX_FILE_BYTES + 2 * 1024 * 1024;
+
 /// The content security policy. Forms may post to this origin only, but a form's redirect may
 /// continue to another PropLink admin host (the sign-in hand-off, switching organisation,
 /// signing out to the login host): browsers apply `form-action` to redirects too.
@@ -28,6 +32,10 @@ fn csp(settings: &crate::state::WebSettings) -> String {
     )
 }
 
+/// The body limit is in two parts so that one route can accept more than the rest: axum's
+/// `DefaultBodyLimit` caps what every extractor reads at `body_limit` (a route raises it with
+/// its own `DefaultBodyLimit` layer, as the data import's upload does), and tower-http's
+/// `RequestBodyLimitLayer` refuses outright any body over [`LARGEST_BODY`].
 pub fn stack(router: Router, state: &AppState) -> Router {
     let settings = state.settings();
     let mut router = router
@@ -40,7 +48,10 @@ pub fn stack(router: Router, state: &AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             settings.request_timeout,
         ))
-        .layer(RequestBodyLimitLayer::new(settings.body_limit))
+        .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit))
+        .layer(RequestBodyLimitLayer::new(
+            LARGEST_BODY.max(settings.body_limit),
+        ))
         .layer(CompressionLayer::new());
     let csp = HeaderValue::from_str(&csp(settings))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));

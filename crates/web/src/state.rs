@@ -2,8 +2,10 @@ use crate::host::Domains;
 use metrics_exporter_prometheus::PrometheusHandle;
 use proplink_auth::codes::CodeKey;
 use proplink_auth::password::{HashParams, PasswordHasherPool};
+use proplink_auth::seal::DataKey;
 use proplink_db::organisation::Organisation;
 use proplink_db::{AppPool, DbError};
+use proplink_integrations::geo::Geocoder;
 use proplink_integrations::mail::sendgrid::WebhookKey;
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -24,6 +26,8 @@ pub struct WebSettings {
     pub dev_mailbox: bool,
     pub sendgrid_webhook_key: Option<WebhookKey>,
     pub request_timeout: Duration,
+    /// The most of a request body a route reads (the data import's upload reads more:
+    /// `middleware::LARGEST_BODY`).
     pub body_limit: usize,
     /// Argon2id cost (production unless a test asks for its fast parameters).
     pub password_params: HashParams,
@@ -32,6 +36,11 @@ pub struct WebSettings {
     /// Our own reverse proxies / load balancers: only from these is `X-Forwarded-For` believed
     /// (for rate limits and the addresses in sign-in records).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seals vendors' bank details at rest. The binary loads it from configuration or the
+    /// embedded data directory; `new` makes a throwaway one (tests).
+    pub data_key: DataKey,
+    /// Address lookup and maps; None means manual address entry and no map.
+    pub geocoder: Option<Arc<dyn Geocoder>>,
 }
 
 impl WebSettings {
@@ -47,6 +56,8 @@ impl WebSettings {
             password_params: HashParams::PRODUCTION,
             public_port: None,
             trusted_proxies: Vec::new(),
+            data_key: DataKey::generate(),
+            geocoder: None,
         }
     }
 

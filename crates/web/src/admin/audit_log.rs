@@ -208,18 +208,18 @@ fn action_label(operation: &str) -> &'static str {
     }
 }
 
-fn uk_time(t: OffsetDateTime) -> OffsetDateTime {
+pub(super) fn uk_time(t: OffsetDateTime) -> OffsetDateTime {
     t.to_offset(uk_offset(t))
 }
 
 /// "10 May 2026, 14:05" in UK time.
-fn when_label(t: OffsetDateTime) -> String {
+pub(super) fn when_label(t: OffsetDateTime) -> String {
     let t = uk_time(t);
     format!("{}, {:02}:{:02}", long_date(t.date()), t.hour(), t.minute())
 }
 
 /// "2026-05-10", for file names and the CSV.
-fn iso_date(d: Date) -> String {
+pub(super) fn iso_date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
@@ -232,8 +232,8 @@ fn short_id(id: &str) -> String {
 }
 
 /// A spreadsheet treats a cell starting with one of these as a formula: prefix it so it reads
-/// as text.
-fn neutralise(value: String) -> String {
+/// as text. Every CSV export in the admin app writes its cells through this.
+pub(super) fn neutralise(value: String) -> String {
     if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {

@@ -10,12 +10,21 @@
 
 mod account;
 mod audit_log;
+mod buildings;
 mod dashboard;
 mod form;
+mod imports;
 mod invitation;
+mod leases;
+mod people;
+mod portfolio;
+mod records;
+mod search;
 mod settings;
 mod setup;
+mod units;
 mod users;
+mod vendors;
 
 use crate::error::{WebError, current_request_id};
 use crate::session;
@@ -114,12 +123,46 @@ impl Member {
     }
 }
 
-/// One entry of the navigation.
+/// One entry of the navigation; a group (Portfolio, People) has children and no page.
 pub struct NavItem {
     pub href: &'static str,
     pub label: &'static str,
     pub current: bool,
+    pub children: Vec<NavItem>,
 }
+
+impl NavItem {
+    fn page(href: &'static str, label: &'static str) -> Self {
+        Self {
+            href,
+            label,
+            current: false,
+            children: Vec::new(),
+        }
+    }
+}
+
+/// A page in a navigation group: (permission to read, page, label).
+type GroupPage = (&'static str, &'static str, &'static str);
+
+/// (navigation group, its pages).
+const RECORD_PAGES: [(&str, &[GroupPage]); 2] = [
+    (
+        "Portfolio",
+        &[
+            ("estate.read", "/estates", "Estates"),
+            ("site.read", "/sites", "Sites"),
+            ("unit.read", "/units", "Units"),
+        ],
+    ),
+    (
+        "People",
+        &[
+            ("contact.read", "/contacts", "Contacts"),
+            ("vendor.read", "/vendors", "Vendors"),
+        ],
+    ),
+];
 
 /// What every admin page's frame shows: the organisation, the person, the navigation.
 pub struct Shell {
@@ -128,41 +171,43 @@ pub struct Shell {
     pub nav: Vec<NavItem>,
     pub read_only: bool,
     pub flash: Option<String>,
+    /// What the header's search box holds (the search page fills it in).
+    pub search: String,
 }
 
 impl Shell {
     /// The frame for `member`, with `current` (an href) marked as the current page.
     pub fn new(member: &Member, current: &str) -> Self {
-        let mut nav = vec![NavItem {
-            href: "/dashboard",
-            label: "Dashboard",
-            current: false,
-        }];
-        for (key, href, label) in MODULE_PAGES {
-            if member.modules.iter().any(|m| m == key) {
+        let mut nav = vec![NavItem::page("/dashboard", "Dashboard")];
+        for (group, pages) in RECORD_PAGES {
+            let children: Vec<NavItem> = pages
+                .iter()
+                .filter(|(key, ..)| member.can(key))
+                .map(|&(_, href, label)| NavItem {
+                    current: href == current,
+                    ..NavItem::page(href, label)
+                })
+                .collect();
+            if !children.is_empty() {
                 nav.push(NavItem {
-                    href,
-                    label,
-                    current: false,
+                    children,
+                    ..NavItem::page("", group)
                 });
             }
         }
+        for (key, href, label) in MODULE_PAGES {
+            if member.modules.iter().any(|m| m == key) {
+                nav.push(NavItem::page(href, label));
+            }
+        }
         if member.can("settings.read") || member.can("user.read") || member.can("role.read") {
-            nav.push(NavItem {
-                href: "/settings",
-                label: "Settings",
-                current: false,
-            });
+            nav.push(NavItem::page("/settings", "Settings"));
         }
         if member.can("audit.read") {
-            nav.push(NavItem {
-                href: "/audit",
-                label: "Audit log",
-                current: false,
-            });
+            nav.push(NavItem::page("/audit", "Audit log"));
         }
         for item in &mut nav {
-            item.current = item.href == current;
+            item.current = !item.href.is_empty() && item.href == current;
         }
         Self {
             org_name: member.org.name.clone(),
@@ -170,6 +215,7 @@ impl Shell {
             nav,
             read_only: member.read_only(),
             flash: None,
+            search: String::new(),
         }
     }
 
@@ -337,6 +383,273 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             "/audit/export.csv",
             Permission("audit.export"),
             get(audit_log::export),
+        ),
+        // Data import (Settings → Data import). Imports touch any site, so the handlers also
+        // refuse a member whose scope is not all sites (see `imports`).
+        (
+            "/imports",
+            Permission("data_import.import"),
+            get(imports::page)
+                .post(imports::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    imports::UPLOAD_BODY_LIMIT,
+                )),
+        ),
+        (
+            "/imports/template/{kind}",
+            Permission("data_import.import"),
+            get(imports::template),
+        ),
+        (
+            "/imports/{id}",
+            Permission("data_import.import"),
+            get(imports::show),
+        ),
+        (
+            "/imports/{id}/progress",
+            Permission("data_import.import"),
+            get(imports::progress),
+        ),
+        (
+            "/imports/{id}/confirm",
+            Permission("data_import.import"),
+            post(imports::confirm),
+        ),
+        (
+            "/imports/{id}/cancel",
+            Permission("data_import.import"),
+            post(imports::cancel),
+        ),
+        // Search: any member; what they find is limited by their role and scope.
+        ("/search", Member, get(search::page)),
+        ("/search/live", Member, get(search::live)),
+        // Portfolio. List exports are bulk copies of data, so they need `data_import.export`
+        // (Managers, Accountants and administrators have it; Read Only members do not).
+        (
+            "/estates",
+            Permission("estate.read"),
+            get(portfolio::estates),
+        ),
+        (
+            "/estates/export.csv",
+            Permission("data_import.export"),
+            get(portfolio::export_estates),
+        ),
+        (
+            "/estates/new",
+            Permission("estate.create"),
+            get(portfolio::new_estate).post(portfolio::create_estate),
+        ),
+        (
+            "/estates/{id}",
+            Permission("estate.read"),
+            get(portfolio::estate),
+        ),
+        (
+            "/estates/{id}/edit",
+            Permission("estate.update"),
+            get(portfolio::edit_estate).post(portfolio::update_estate),
+        ),
+        (
+            "/estates/{id}/archive",
+            Permission("estate.archive"),
+            post(portfolio::archive_estate),
+        ),
+        (
+            "/estates/{id}/restore",
+            Permission("estate.restore"),
+            post(portfolio::restore_estate),
+        ),
+        ("/sites", Permission("site.read"), get(portfolio::sites)),
+        (
+            "/sites/export.csv",
+            Permission("data_import.export"),
+            get(portfolio::export_sites),
+        ),
+        (
+            "/sites/new",
+            Permission("site.create"),
+            get(portfolio::new_site).post(portfolio::create_site),
+        ),
+        ("/sites/{id}", Permission("site.read"), get(portfolio::site)),
+        (
+            "/sites/{id}/edit",
+            Permission("site.update"),
+            get(portfolio::edit_site).post(portfolio::update_site),
+        ),
+        (
+            "/sites/{id}/archive",
+            Permission("site.archive"),
+            post(portfolio::archive_site),
+        ),
+        (
+            "/sites/{id}/restore",
+            Permission("site.restore"),
+            post(portfolio::restore_site),
+        ),
+        (
+            "/sites/{id}/delete",
+            Permission("site.force_delete"),
+            get(portfolio::confirm_delete_site).post(portfolio::delete_site),
+        ),
+        (
+            "/sites/{id}/buildings/new",
+            Permission("building.create"),
+            get(buildings::new_building).post(buildings::create_building),
+        ),
+        (
+            "/sites/{id}/spaces/new",
+            Permission("building.create"),
+            get(buildings::new_space).post(buildings::create_space),
+        ),
+        (
+            "/sites/{id}/spaces/{space}/archive",
+            Permission("building.archive"),
+            post(buildings::archive_space),
+        ),
+        (
+            "/sites/{id}/units/new",
+            Permission("unit.create"),
+            get(units::new_unit).post(units::create_unit),
+        ),
+        (
+            "/buildings/{id}",
+            Permission("building.read"),
+            get(buildings::show),
+        ),
+        (
+            "/buildings/{id}/edit",
+            Permission("building.update"),
+            get(buildings::edit_building).post(buildings::update_building),
+        ),
+        (
+            "/buildings/{id}/archive",
+            Permission("building.archive"),
+            post(buildings::archive_building),
+        ),
+        (
+            "/buildings/{id}/restore",
+            Permission("building.restore"),
+            post(buildings::restore_building),
+        ),
+        ("/units", Permission("unit.read"), get(units::list)),
+        (
+            "/units/export.csv",
+            Permission("data_import.export"),
+            get(units::export),
+        ),
+        ("/units/{id}", Permission("unit.read"), get(units::show)),
+        (
+            "/units/{id}/edit",
+            Permission("unit.update"),
+            get(units::edit_unit).post(units::update_unit),
+        ),
+        (
+            "/units/{id}/archive",
+            Permission("unit.archive"),
+            post(units::archive_unit),
+        ),
+        (
+            "/units/{id}/restore",
+            Permission("unit.restore"),
+            post(units::restore_unit),
+        ),
+        (
+            "/units/{id}/leases/new",
+            Permission("lease.create"),
+            get(leases::new_lease).post(leases::create_lease),
+        ),
+        // A change of ownership ends the current lease (an update) and continues its terms.
+        (
+            "/units/{id}/ownership",
+            Permission("lease.update"),
+            get(leases::ownership_form).post(leases::change_ownership),
+        ),
+        // Who lives in a unit is part of the unit's record.
+        (
+            "/units/{id}/occupants/new",
+            Permission("unit.update"),
+            get(leases::new_occupant).post(leases::create_occupant),
+        ),
+        // People.
+        ("/contacts", Permission("contact.read"), get(people::list)),
+        (
+            "/contacts/export.csv",
+            Permission("data_import.export"),
+            get(people::export),
+        ),
+        (
+            "/contacts/new",
+            Permission("contact.create"),
+            get(people::new_contact).post(people::create_contact),
+        ),
+        (
+            "/contacts/{id}",
+            Permission("contact.read"),
+            get(people::show),
+        ),
+        (
+            "/contacts/{id}/edit",
+            Permission("contact.update"),
+            get(people::edit_contact).post(people::update_contact),
+        ),
+        (
+            "/contacts/{id}/archive",
+            Permission("contact.archive"),
+            post(people::archive_contact),
+        ),
+        // The catalogue has no contact.restore: whoever may archive may undo it.
+        (
+            "/contacts/{id}/restore",
+            Permission("contact.archive"),
+            post(people::restore_contact),
+        ),
+        // Directors and other officers of a company contact (an RMC or RTM company).
+        (
+            "/contacts/{id}/officers/new",
+            Permission("contact.update"),
+            get(people::new_officer).post(people::create_officer),
+        ),
+        (
+            "/contacts/{id}/merge",
+            Permission("contact.merge"),
+            get(people::confirm_merge).post(people::merge),
+        ),
+        (
+            "/contacts/{id}/personal-data.json",
+            Permission("contact.export"),
+            get(people::personal_data),
+        ),
+        ("/vendors", Permission("vendor.read"), get(vendors::list)),
+        (
+            "/vendors/export.csv",
+            Permission("data_import.export"),
+            get(vendors::export),
+        ),
+        (
+            "/vendors/new",
+            Permission("vendor.create"),
+            get(vendors::new_vendor).post(vendors::create_vendor),
+        ),
+        (
+            "/vendors/{id}",
+            Permission("vendor.read"),
+            get(vendors::show),
+        ),
+        (
+            "/vendors/{id}/edit",
+            Permission("vendor.update"),
+            get(vendors::edit_vendor).post(vendors::update_vendor),
+        ),
+        (
+            "/vendors/{id}/archive",
+            Permission("vendor.archive"),
+            post(vendors::archive_vendor),
+        ),
+        (
+            "/vendors/{id}/restore",
+            Permission("vendor.archive"),
+            post(vendors::restore_vendor),
         ),
     ]
 }

@@ -7,7 +7,7 @@
 //! message per field, and nothing is saved. The database's constraints stay as the last line.
 //! The set-up wizard ([`super::setup`]) reuses the forms and checks defined here.
 
-use super::form::FormData;
+use super::form::{FieldErrors, FormData};
 use super::{Member, Shell};
 use crate::error::WebError;
 use crate::state::AppState;
@@ -27,53 +27,6 @@ use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
 // Forms: reading them, and reporting what is wrong with them
-
-/// What is wrong with a form: (field name, message), in the order of the fields. The page
-/// lists them at the top (each a link to its field) and beside each field.
-#[derive(Debug, Default)]
-pub(super) struct FieldErrors(Vec<(&'static str, String)>);
-
-impl FieldErrors {
-    fn add(&mut self, field: &'static str, message: impl Into<String>) {
-        self.0.push((field, message.into()));
-    }
-
-    /// Keeps `result`'s value, or records its message against `field`.
-    fn take<T: Default>(&mut self, field: &'static str, result: Result<T, String>) -> T {
-        result.unwrap_or_else(|message| {
-            self.add(field, message);
-            T::default()
-        })
-    }
-
-    /// `value` when nothing was recorded, else the errors.
-    fn or<T>(self, value: T) -> Result<T, Self> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(self)
-        }
-    }
-
-    fn extend(&mut self, other: Self) {
-        self.0.extend(other.0);
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub(super) fn items(&self) -> &[(&'static str, String)] {
-        &self.0
-    }
-
-    pub(super) fn get(&self, field: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, m)| m.as_str())
-    }
-}
 
 /// One text field as a page shows it: its value (as typed, or as stored) and its problem.
 pub(super) struct TextField {
@@ -129,7 +82,7 @@ struct FieldSpec {
 
 /// Free text: trimmed; empty is None; at most `max` characters; no control characters other
 /// than line breaks and tabs (PostgreSQL cannot store some, and none belong in a document).
-fn optional_text(raw: &str, max: usize, what: &str) -> Result<Option<String>, String> {
+pub(super) fn optional_text(raw: &str, max: usize, what: &str) -> Result<Option<String>, String> {
     let value = raw.trim().replace("\r\n", "\n");
     let length = value.chars().count();
     if length > max {
@@ -157,7 +110,7 @@ fn without_spaces_upper(raw: &str) -> String {
 
 /// A Companies House number: 8 digits, or 2 letters and 6 digits. Spaces are dropped and
 /// letters upper-cased.
-fn company_number(raw: &str) -> Result<Option<String>, String> {
+pub(super) fn company_number(raw: &str) -> Result<Option<String>, String> {
     let value = without_spaces_upper(raw);
     if value.is_empty() {
         return Ok(None);
@@ -424,7 +377,7 @@ pub struct SectionLink {
 }
 
 /// (permission, href, label, summary)
-const SECTIONS: [(&str, &str, &str, &str); 5] = [
+const SECTIONS: [(&str, &str, &str, &str); 6] = [
     (
         "settings.read",
         "/settings/organisation",
@@ -448,6 +401,12 @@ const SECTIONS: [(&str, &str, &str, &str); 5] = [
         "/settings/roles",
         "Roles",
         "The seven built-in roles and the ones your organisation made.",
+    ),
+    (
+        "data_import.import",
+        "/imports",
+        "Data import",
+        "Bring in sites, buildings, units, contacts and leases from CSV files.",
     ),
     (
         "audit.read",

@@ -4,10 +4,9 @@
 //! set-up as done and goes to the dashboard. The forms and their checks are the Organisation
 //! and Modules pages' own ([`super::settings`]).
 
-use super::form::FormData;
+use super::form::{FieldErrors, FormData};
 use super::settings::{
-    BrandingForm, CompanyForm, FieldErrors, ModuleOption, TextField, load_profile, module_options,
-    parse_modules,
+    BrandingForm, CompanyForm, ModuleOption, TextField, load_profile, module_options, parse_modules,
 };
 use super::{Member, Shell};
 use crate::error::WebError;

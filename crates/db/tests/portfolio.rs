@@ -1,0 +1,481 @@
+//! Portfolio and people against a real PostgreSQL: the structural rules the database keeps
+//! (higher-risk flag, units in their own site's buildings, no overlapping leases), ownership
+//! history, merging, sealed bank details, subject access, and search isolation.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use proplink_auth::seal::DataKey;
+use proplink_db::people::{
+    self, BankDetails, ContactInput, LeaseError, LeaseInput, MergeError, VendorInput,
+};
+use proplink_db::portfolio::{
+    self, BuildingInput, SiteInput, SiteScope, UnitError, UnitInput, UnitQuery,
+};
+use proplink_db::search;
+use proplink_db::{DbError, TenantTx};
+use proplink_test_support::TestDb;
+use time::macros::date;
+use uuid::Uuid;
+
+fn person(first: &str, last: &str, email: &str) -> ContactInput {
+    ContactInput {
+        kind: "person".into(),
+        first_name: Some(first.into()),
+        last_name: Some(last.into()),
+        correspondence: "email".into(),
+        emails: vec![email.into()],
+        ..ContactInput::default()
+    }
+}
+
+async fn site(tx: &mut TenantTx, reference: &str, name: &str) -> Uuid {
+    portfolio::save_site(
+        tx,
+        None,
+        &SiteInput {
+            reference: reference.into(),
+            name: name.into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn unit(tx: &mut TenantTx, site: Uuid, reference: &str) -> Uuid {
+    portfolio::save_unit(
+        tx,
+        None,
+        site,
+        &UnitInput {
+            reference: reference.into(),
+            name: format!("Flat {reference}"),
+            unit_type: "flat".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_higher_risk_flag_follows_the_legal_test_unless_overridden_with_a_reason() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let s = site(&mut tx, "GC-001", "Goldcrest House").await;
+    let cases = [
+        // (height cm, storeys, residential units, override, expected)
+        (Some(1800), Some(6), Some(2), None, true),
+        (Some(1799), Some(6), Some(40), None, false),
+        (None, Some(7), Some(2), None, true),
+        (Some(3000), Some(10), Some(1), None, false),
+        (None, None, None, None, false),
+        (
+            Some(1700),
+            Some(6),
+            Some(2),
+            Some((
+                true,
+                "Surveyed at 18.2 m from lowest ground level".to_owned(),
+            )),
+            true,
+        ),
+    ];
+    for (i, (height, storeys, units, hrb_override, expected)) in cases.into_iter().enumerate() {
+        let id = portfolio::save_building(
+            &mut tx,
+            None,
+            s,
+            &BuildingInput {
+                reference: format!("B{i}"),
+                name: format!("Block {i}"),
+                height_cm: height,
+                storeys,
+                residential_units: units,
+                hrb_override,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let b = portfolio::building(&mut tx, id).await.unwrap().unwrap();
+        assert_eq!(b.is_hrb, expected, "case {i}");
+    }
+    // An override without a reason is refused by the database itself.
+    let refused = sqlx::query(
+        "insert into building (organisation_id, id, site_id, reference, name, hrb_override)
+         values ($1, $2, $3, 'X', 'X', true)",
+    )
+    .bind(org.id.0)
+    .bind(Uuid::now_v7())
+    .bind(s)
+    .execute(tx.conn())
+    .await;
+    assert!(refused.is_err());
+}
+
+#[tokio::test]
+async fn a_unit_cannot_be_put_in_another_sites_building_nor_duplicate_a_reference() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let here = site(&mut tx, "GC-001", "Goldcrest House").await;
+    let there = site(&mut tx, "GC-002", "Harbour View").await;
+    let their_block = portfolio::save_building(
+        &mut tx,
+        None,
+        there,
+        &BuildingInput {
+            reference: "A".into(),
+            name: "Block A".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let moved = portfolio::save_unit(
+        &mut tx,
+        None,
+        here,
+        &UnitInput {
+            reference: "1".into(),
+            name: "Flat 1".into(),
+            building_id: Some(their_block),
+            unit_type: "flat".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        matches!(moved, Err(UnitError::BuildingOnAnotherSite)),
+        "{moved:?}"
+    );
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let here = site(&mut tx, "GC-001", "Goldcrest House").await;
+    unit(&mut tx, here, "1").await;
+    let again = portfolio::save_unit(
+        &mut tx,
+        None,
+        here,
+        &UnitInput {
+            reference: "1".into(),
+            name: "Another flat 1".into(),
+            unit_type: "flat".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        matches!(&again, Err(UnitError::DuplicateReference(r)) if r == "1"),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn leases_of_one_unit_never_overlap_and_a_change_of_ownership_keeps_history() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let ctx = db.staff(&org, "Priya Patel");
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    let s = site(&mut tx, "GC-001", "Goldcrest House").await;
+    let u = unit(&mut tx, s, "1").await;
+    let mr = people::save_contact(&mut tx, None, &person("John", "Smith", "john@example.com"))
+        .await
+        .unwrap();
+    let mrs = people::save_contact(&mut tx, None, &person("Mary", "Smith", "mary@example.com"))
+        .await
+        .unwrap();
+    let buyer = people::save_contact(&mut tx, None, &person("Ravi", "Shah", "ravi@example.com"))
+        .await
+        .unwrap();
+    people::add_lease(
+        &mut tx,
+        u,
+        &LeaseInput {
+            starts_on: Some(date!(2010 - 06 - 01)),
+            term_start: Some(date!(1990 - 01 - 01)),
+            term_years: Some(125),
+            ground_rent_pence: Some(25_000),
+            ground_rent_review: Some("Doubles every 25 years".into()),
+            holders: vec![mr, mrs],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // A second open lease overlapping the first is refused, and nothing is written.
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    let overlap = people::add_lease(
+        &mut tx,
+        u,
+        &LeaseInput {
+            starts_on: Some(date!(2020 - 01 - 01)),
+            holders: vec![buyer],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(matches!(overlap, Err(LeaseError::Overlap)), "{overlap:?}");
+    tx.rollback().await.unwrap();
+
+    // A sale on 15 March 2024: the Smiths' lease ends that day and Mr Shah's begins.
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    let too_early = people::change_ownership(&mut tx, u, date!(2009 - 01 - 01), &[buyer]).await;
+    assert!(matches!(too_early, Err(LeaseError::TooEarly(_))));
+    people::change_ownership(&mut tx, u, date!(2024 - 03 - 15), &[buyer])
+        .await
+        .unwrap();
+    let history = people::unit_leases(&mut tx, u).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].holder_names, vec!["Ravi Shah"]);
+    assert_eq!(history[0].starts_on, date!(2024 - 03 - 15));
+    assert_eq!(history[0].ground_rent_pence, Some(25_000));
+    assert_eq!(history[1].holders_label(), "John Smith & Mary Smith");
+    assert_eq!(history[1].ends_on, Some(date!(2024 - 03 - 15)));
+    assert!(history[0].is_current(date!(2026 - 11 - 23)));
+    assert!(!history[1].is_current(date!(2026 - 11 - 23)));
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn bank_details_are_sealed_in_the_database_and_shown_masked() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let key = DataKey::generate();
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let id = people::save_vendor(
+        &mut tx,
+        &key,
+        None,
+        &VendorInput {
+            name: "Bright Spark Electrical".into(),
+            trade: "Electrician".into(),
+            vat_number: Some("GB980780684".into()),
+            bank: Some(BankDetails {
+                sort_code: "401276".into(),
+                account_number: "41761234".into(),
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let vendor = people::vendor(&mut tx, id).await.unwrap().unwrap();
+    assert_eq!(vendor.masked_bank().as_deref(), Some("**-**-76 ****1234"));
+    let raw: Vec<u8> = sqlx::query_scalar("select bank_sealed from vendor where id = $1")
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert!(!raw.windows(8).any(|w| w == b"41761234"));
+    let audit: String = sqlx::query_scalar(
+        "select changes::text from audit_event where table_name = 'vendor' order by seq desc limit 1",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert!(!audit.contains("41761234") && audit.contains("[redacted]"));
+    let opened = people::vendor_bank_details(&mut tx, &key, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(opened.account_number, "41761234");
+    // An edit without new bank details keeps the sealed ones.
+    people::save_vendor(
+        &mut tx,
+        &key,
+        Some(id),
+        &VendorInput {
+            name: "Bright Spark Electrical Ltd".into(),
+            trade: "Electrician".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let again = people::vendor_bank_details(&mut tx, &key, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.sort_code, "401276");
+    // The wrong key opens nothing.
+    assert!(
+        people::vendor_bank_details(&mut tx, &DataKey::generate(), id)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn merging_contacts_moves_their_leases_and_keeps_the_duplicate_for_history() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let s = site(&mut tx, "GC-001", "Goldcrest House").await;
+    let u = unit(&mut tx, s, "1").await;
+    let keep = people::save_contact(&mut tx, None, &person("John", "Smith", "john@example.com"))
+        .await
+        .unwrap();
+    let dup = people::save_contact(&mut tx, None, &person("John", "Smith", "js@work.example"))
+        .await
+        .unwrap();
+    people::add_lease(
+        &mut tx,
+        u,
+        &LeaseInput {
+            starts_on: Some(date!(2015 - 01 - 01)),
+            holders: vec![dup],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        people::merge_contacts(&mut tx, keep, keep).await,
+        Err(MergeError::Same)
+    ));
+    people::merge_contacts(&mut tx, keep, dup).await.unwrap();
+    let everything = SiteScope::everything();
+    let kept = people::contact(&mut tx, &everything, keep)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.emails, vec!["john@example.com", "js@work.example"]);
+    assert!(kept.roles.contains(&"leaseholder".to_owned()));
+    assert_eq!(
+        people::contact_leases(&mut tx, keep).await.unwrap().len(),
+        1
+    );
+    let merged = people::contact(&mut tx, &everything, dup)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(merged.merged_into_id, Some(keep));
+    assert!(matches!(
+        people::merge_contacts(&mut tx, keep, dup).await,
+        Err(MergeError::AlreadyMerged)
+    ));
+
+    // The subject-access file holds the record, its lease and its audit trail.
+    let file = people::subject_access(&mut tx, keep).await.unwrap();
+    assert_eq!(file["contact"]["display_name"], "John Smith");
+    assert_eq!(file["leases"][0]["unit"], "1");
+    assert_eq!(file["merged_records"][0], dup.to_string());
+    assert!(file["audit_events"].as_array().unwrap().len() >= 2);
+    assert!(matches!(
+        people::subject_access(&mut tx, Uuid::now_v7()).await,
+        Err(DbError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn searching_smith_finds_only_this_organisations_smiths_within_the_members_sites() {
+    let db = TestDb::new().await;
+    let goldcrest = db.org("goldcrest", "Goldcrest").await;
+    let acme = db.org("acme", "Acme").await;
+    let mut tx = db.app.begin(&db.staff(&acme, "Acme admin")).await.unwrap();
+    let acme_site = site(&mut tx, "AC-001", "Acme Court").await;
+    let acme_unit = unit(&mut tx, acme_site, "1").await;
+    let acme_smith =
+        people::save_contact(&mut tx, None, &person("Adam", "Smith", "adam@acme.example"))
+            .await
+            .unwrap();
+    people::add_lease(
+        &mut tx,
+        acme_unit,
+        &LeaseInput {
+            starts_on: Some(date!(2020 - 01 - 01)),
+            holders: vec![acme_smith],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = db.app.begin(&db.staff(&goldcrest, "Priya")).await.unwrap();
+    let north = site(&mut tx, "GC-001", "North Smithfield House").await;
+    let south = site(&mut tx, "GC-002", "South Court").await;
+    let north_unit = unit(&mut tx, north, "1").await;
+    let south_unit = unit(&mut tx, south, "1").await;
+    let jane = people::save_contact(&mut tx, None, &person("Jane", "Smith", "jane@example.com"))
+        .await
+        .unwrap();
+    let bob = people::save_contact(&mut tx, None, &person("Bob", "Smyth", "bob@example.com"))
+        .await
+        .unwrap();
+    for (u, holder) in [(north_unit, jane), (south_unit, bob)] {
+        people::add_lease(
+            &mut tx,
+            u,
+            &LeaseInput {
+                starts_on: Some(date!(2021 - 05 - 01)),
+                holders: vec![holder],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = db.app.begin(&db.staff(&goldcrest, "Priya")).await.unwrap();
+    let everything = SiteScope::everything();
+    let hits = search::search(&mut tx, &everything, "Smith", 20)
+        .await
+        .unwrap();
+    let titles: Vec<&str> = hits.iter().map(|h| h.title.as_str()).collect();
+    assert!(titles.contains(&"Jane Smith"), "{titles:?}");
+    assert!(titles.contains(&"North Smithfield House"), "{titles:?}");
+    assert!(
+        !titles.contains(&"Adam Smith"),
+        "Acme's Smith leaked: {titles:?}"
+    );
+    assert_eq!(hits[0].title, "Jane Smith", "exact word first: {titles:?}");
+    // A typo and a prefix still find her.
+    for q in ["smoth", "jane smi", "SMITH"] {
+        let hits = search::search(&mut tx, &everything, q, 5).await.unwrap();
+        assert!(
+            hits.iter().any(|h| h.id == jane),
+            "{q}: {:?}",
+            hits.iter().map(|h| &h.title).collect::<Vec<_>>()
+        );
+    }
+    // A member scoped to the south site sees Bob Smyth, not Jane Smith nor the north site.
+    let south_only = SiteScope {
+        sites: vec![south],
+        ..Default::default()
+    };
+    let hits = search::search(&mut tx, &south_only, "smith", 20)
+        .await
+        .unwrap();
+    assert!(
+        hits.iter().all(|h| h.id != jane && h.id != north),
+        "{hits:?}"
+    );
+    assert!(hits.iter().any(|h| h.id == bob), "{hits:?}");
+    // Blank and one-letter queries find nothing rather than everything.
+    assert!(
+        search::search(&mut tx, &everything, " s ", 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The unit list obeys the same scope.
+    let units = portfolio::list_units(
+        &mut tx,
+        &south_only,
+        &UnitQuery {
+            per_page: 50,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(units.total, 1);
+    assert_eq!(units.rows[0].site_reference, "GC-002");
+    assert_eq!(units.rows[0].holders.as_deref(), Some("Bob Smyth"));
+}
