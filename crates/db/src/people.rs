@@ -227,6 +227,35 @@ pub async fn contact(
     .await?)
 }
 
+/// The live contact the scope may see with this e-mail address or reference (any case):
+/// how a form names a contact that is not in its list.
+pub async fn contact_by_key(
+    tx: &mut TenantTx,
+    scope: &SiteScope,
+    key: &str,
+) -> Result<Option<(Uuid, String)>, DbError> {
+    let key = key.trim().to_lowercase();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select c.id, c.display_name from contact c
+          where c.organisation_id = $1 and c.merged_into_id is null and c.archived_at is null
+            and {CONTACT_SCOPE}
+            and (lower(c.reference) = $5
+                 or exists (select from contact_email e where e.organisation_id = c.organisation_id
+                              and e.contact_id = c.id and lower(e.email) = $5))
+          order by c.created_at limit 1"
+    )))
+    .bind(tx.org().0)
+    .bind(scope.all)
+    .bind(&scope.sites)
+    .bind(&scope.estates)
+    .bind(&key)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
 /// Contacts holding any of these e-mail addresses (any case), for duplicate warnings and
 /// import matching.
 pub async fn contacts_by_email(

@@ -68,13 +68,23 @@ async fn load(
     files: &Files,
     verbose: bool,
 ) -> Result<(), String> {
-    for (kind, text) in [
+    // A file holds at most MAX_ROWS rows: longer lists go in as several files.
+    let parts: Vec<(ImportKind, String)> = [
         (ImportKind::Sites, &files.sites),
         (ImportKind::Buildings, &files.buildings),
         (ImportKind::Units, &files.units),
         (ImportKind::Contacts, &files.contacts),
         (ImportKind::Leases, &files.leases),
-    ] {
+    ]
+    .into_iter()
+    .flat_map(|(kind, text)| {
+        split(text, proplink_domain::import::MAX_ROWS)
+            .into_iter()
+            .map(move |part| (kind, part))
+    })
+    .collect();
+    for (kind, text) in &parts {
+        let kind = *kind;
         let started = Instant::now();
         let parsed = kind.parse_file(text.as_bytes()).map_err(e)?;
         if let Some(first) = parsed.errors().first() {
@@ -108,6 +118,24 @@ async fn load(
         }
     }
     Ok(())
+}
+
+/// The CSV text as files of at most `rows` data rows, each with the header.
+fn split(text: &str, rows: usize) -> Vec<String> {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let body: Vec<&str> = lines.collect();
+    body.chunks(rows.max(1))
+        .map(|chunk| {
+            let mut part = String::from(header);
+            part.push('\n');
+            for line in chunk {
+                part.push_str(line);
+                part.push('\n');
+            }
+            part
+        })
+        .collect()
 }
 
 /// Makes the i-th query of a measured case.

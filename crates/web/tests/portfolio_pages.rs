@@ -600,6 +600,38 @@ async fn refused_forms_say_what_to_fix_keep_what_was_typed_and_write_nothing() {
         "{page}"
     );
     assert!(page.contains("1 January 2020 to 1 June 2024"), "{page}");
+    // A buyer named by e-mail instead of picked from the list; an unknown one is refused.
+    let r = b
+        .post(
+            &format!("/units/{unit}/ownership"),
+            &[
+                ("effective", "01/09/2025"),
+                ("holder_1_key", "nobody@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("No contact you can see has that e-mail"),
+        "{}",
+        r.body
+    );
+    let r = b
+        .post(
+            &format!("/units/{unit}/ownership"),
+            &[
+                ("effective", "01/09/2025"),
+                ("holder_1_key", "JO@Example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(
+        b.get(&format!("/units/{unit}"))
+            .await
+            .body
+            .contains("1 June 2024 to 1 September 2025")
+    );
 
     // A unit in another site's building: refused, and no floor is made over there.
     let units_before = count(&db, &org, "unit").await;

@@ -26,6 +26,14 @@ impl FormData {
         self.0.push((key.to_owned(), value.into()));
     }
 
+    /// Replaces the first value of `key` (or adds it).
+    pub(crate) fn set(&mut self, key: &str, value: impl Into<String>) {
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value.into(),
+            None => self.push(key, value),
+        }
+    }
+
     /// The first value of `key`, or "" when the form did not send it.
     pub(crate) fn get(&self, key: &str) -> &str {
         self.0

@@ -13,6 +13,7 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use proplink_db::TenantTx;
 use proplink_db::people::{self, LeaseError, LeaseInput};
 use proplink_db::portfolio::Unit;
 use proplink_domain::uk::parse_pounds_to_pence;
@@ -23,6 +24,15 @@ type Page = Result<Response, WebError>;
 
 const HOLDERS: [&str; 4] = ["holder_1", "holder_2", "holder_3", "holder_4"];
 
+/// Beside each holder's list, a box for the e-mail address or reference of a contact the list
+/// does not show (it shows the first 500 in name order).
+const HOLDER_KEYS: [&str; 4] = [
+    "holder_1_key",
+    "holder_2_key",
+    "holder_3_key",
+    "holder_4_key",
+];
+
 fn holder_fields(f: &Fields, contacts: &[(Uuid, String)]) -> Vec<super::records::Field> {
     let choices: Vec<(String, String)> = contacts
         .iter()
@@ -30,16 +40,53 @@ fn holder_fields(f: &Fields, contacts: &[(Uuid, String)]) -> Vec<super::records:
         .collect();
     HOLDERS
         .iter()
+        .zip(HOLDER_KEYS)
         .enumerate()
-        .map(|(i, name)| {
+        .flat_map(|(i, (name, key))| {
             let label = if i == 0 {
                 "Leaseholder".to_owned()
             } else {
                 format!("Joint leaseholder {}", i + 1)
             };
-            f.select(name, &label, records::with_none("None", choices.clone()))
+            [
+                f.select(name, &label, records::with_none("None", choices.clone())),
+                f.text(key, &format!("{label}: or their e-mail or reference"))
+                    .max(254)
+                    .hint("For a contact not in the list."),
+            ]
         })
         .collect()
+}
+
+/// Puts a contact named by e-mail or reference (in a holder's box) into the holder's list, so
+/// the form reads as if they had been chosen there. Unknown names are reported on their box.
+async fn resolve_typed_holders(
+    tx: &mut TenantTx,
+    member: &Member,
+    values: &mut FormData,
+    contacts: &mut Vec<(Uuid, String)>,
+    errors: &mut FieldErrors,
+) -> Result<(), WebError> {
+    let scope = records::site_scope(member);
+    for (name, key) in HOLDERS.iter().zip(HOLDER_KEYS) {
+        let typed = values.get(key).trim().to_owned();
+        if typed.is_empty() || !values.get(name).is_empty() {
+            continue;
+        }
+        match people::contact_by_key(tx, &scope, &typed).await? {
+            Some((id, display)) => {
+                if !contacts.iter().any(|(c, _)| *c == id) {
+                    contacts.push((id, display));
+                }
+                values.set(name, id.to_string());
+            }
+            None => errors.add(
+                key,
+                "No contact you can see has that e-mail address or reference. Add them under People → Contacts first.",
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// The holders chosen, in order, each once and each one of the contacts offered.
@@ -225,13 +272,19 @@ pub async fn create_lease(
     body: Bytes,
 ) -> Page {
     let id = parse_id(&id)?;
-    let values = FormData::parse(&body);
+    let mut values = FormData::parse(&body);
     let mut tx = state.db().begin(&member.ctx()).await?;
     let unit = unit_for(&mut tx, &member, id, "lease.create").await?;
-    let contacts = contact_choices(&mut tx, &member, None, None).await?;
+    let mut contacts = contact_choices(&mut tx, &member, None, None).await?;
+    let mut typed = FieldErrors::default();
+    resolve_typed_holders(&mut tx, &member, &mut values, &mut contacts, &mut typed).await?;
     let input = match parse_lease(&values, &contacts) {
-        Ok(input) => input,
-        Err(errors) => {
+        Ok(input) if typed.is_empty() => input,
+        Ok(_) => {
+            return Ok(render_lease_form(&member, &unit, &values, typed, &contacts));
+        }
+        Err(mut errors) => {
+            errors.extend(typed);
             return Ok(render_lease_form(
                 &member, &unit, &values, errors, &contacts,
             ));
@@ -324,11 +377,12 @@ pub async fn change_ownership(
     body: Bytes,
 ) -> Page {
     let id = parse_id(&id)?;
-    let values = FormData::parse(&body);
+    let mut values = FormData::parse(&body);
     let mut tx = state.db().begin(&member.ctx()).await?;
     let unit = unit_for(&mut tx, &member, id, "lease.update").await?;
-    let contacts = contact_choices(&mut tx, &member, None, None).await?;
+    let mut contacts = contact_choices(&mut tx, &member, None, None).await?;
     let mut errors = FieldErrors::default();
+    resolve_typed_holders(&mut tx, &member, &mut values, &mut contacts, &mut errors).await?;
     let effective = required_date(
         &values,
         "effective",
