@@ -554,6 +554,11 @@ async fn contacts(
     let mut outcome = Outcome::default();
     let mut done = 0;
     for chunk in rows.chunks(BATCH) {
+        // The batch is indexed for search once, after its three statements (see
+        // `proplink.index_contacts`).
+        sqlx::query("select set_config('proplink.contact_index', 'batch', true)")
+            .execute(tx.conn())
+            .await?;
         let ids: Vec<Uuid> = chunk
             .iter()
             .map(|r| match &r.reference {
@@ -673,6 +678,12 @@ async fn contacts(
         .bind(org)
         .bind(&owner)
         .bind(&role)
+        .execute(tx.conn())
+        .await?;
+        sqlx::query(
+            "select set_config('proplink.contact_index', '', true), proplink.index_contact_ids($1)",
+        )
+        .bind(&ids)
         .execute(tx.conn())
         .await?;
         outcome = add(outcome, count(&created, chunk.len()));

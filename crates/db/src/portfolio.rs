@@ -823,21 +823,40 @@ const UNIT_FROM: &str = "from unit u
 /// The unit list's filter over `unit` alone (so a page is found from the `unit_list_live`
 /// index without joins); `showing` is spliced in as one of three fixed fragments so the
 /// planner can use the partial index.
-fn unit_filter(showing: Showing) -> String {
-    let archived = match showing {
+fn unit_filter(query: &UnitQuery) -> String {
+    let archived = match query.showing {
         Showing::Live => "u.archived_at is null",
         Showing::Archived => "u.archived_at is not null",
         Showing::All => "true",
+    };
+    // Each filter is spliced in only when it is used (its parameter is still bound, and tested
+    // once for null when it is not), so a prepared statement's plan can use the site index.
+    let site = if query.site.is_some() {
+        "u.site_id = $5"
+    } else {
+        "$5::uuid is null"
+    };
+    let building = if query.building.is_some() {
+        "u.building_id = $6"
+    } else {
+        "$6::uuid is null"
+    };
+    let unit_type = if query.unit_type.is_some() {
+        "u.unit_type = $7"
+    } else {
+        "$7::text is null"
+    };
+    let text = if query.q.trim().is_empty() {
+        "$8 = ''"
+    } else {
+        "(u.reference ilike '%' || $8 || '%' or u.name ilike '%' || $8 || '%'
+          or u.postcode ilike '%' || $8 || '%')"
     };
     format!(
         "where u.organisation_id = $1 and {archived}
            and ($2 or u.site_id in (select s.id from site s where s.organisation_id = $1
                                       and (s.id = any($3) or s.estate_id = any($4))))
-           and ($5::uuid is null or u.site_id = $5)
-           and ($6::uuid is null or u.building_id = $6)
-           and ($7::text is null or u.unit_type = $7)
-           and ($8 = '' or u.reference ilike '%' || $8 || '%' or u.name ilike '%' || $8 || '%'
-                or u.postcode ilike '%' || $8 || '%')"
+           and {site} and {building} and {unit_type} and {text}"
     )
 }
 
@@ -855,7 +874,7 @@ pub async fn list_units(
         "type" => "u.unit_type, u.list_key, u.id",
         _ => "u.list_key, u.id",
     };
-    let filter = unit_filter(query.showing);
+    let filter = unit_filter(query);
     let sql = format!(
         "with page as (select u.id from unit u {filter} order by {order} limit $9 offset $10)
          select {UNIT_COLUMNS} from page p join unit u on u.organisation_id = $1 and u.id = p.id
@@ -905,7 +924,7 @@ pub async fn export_units(
     scope: &SiteScope,
     query: &UnitQuery,
 ) -> Result<Vec<Unit>, DbError> {
-    let filter = unit_filter(query.showing);
+    let filter = unit_filter(query);
     let sql = format!("select {UNIT_COLUMNS} {UNIT_FROM} {filter} order by u.list_key, u.id");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tx.org().0)

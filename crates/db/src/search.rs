@@ -50,6 +50,8 @@ pub async fn search(
     // member: the candidates are gathered from their sites first (entries on those sites,
     // contacts connected to them, vendors) and ranked, so the scan never wades through other
     // sites' records. Either way the outer filter drops rows that do not look like the query.
+    // (A `%>` similarity floor as an index condition made typo queries far slower on the
+    // everything-in-scope scan: p99 3.3 s against 200 ms without it, on 250,000 entries.)
     let sql = if scope.all {
         "select id, kind, site_id, title, detail, (1 - dist)::float4 as score
            from (select e.id, e.kind, e.site_id, e.title, e.detail, $2 <<-> e.body as dist
@@ -61,16 +63,35 @@ pub async fn search(
           order by e.dist, e.title"
     } else {
         "with sites as materialized (
-             select s.id from site s
-              where s.organisation_id = $1 and not $3 and (s.id = any($4) or s.estate_id = any($5))
+             select array(select s.id from site s
+                           where s.organisation_id = $1 and not $3
+                             and (s.id = any($4) or s.estate_id = any($5))) as ids
+         ), units as materialized (
+             select array(select u.id from unit u, sites
+                           where u.organisation_id = $1 and u.site_id = any(sites.ids)) as ids
+         ), people as materialized (
+             select array(
+                 select h.contact_id from lease l, units
+                   join lease_holder h on true
+                  where l.organisation_id = $1 and l.unit_id = any(units.ids)
+                    and h.organisation_id = $1 and h.lease_id = l.id
+                 union
+                 select o.contact_id from occupancy o, units
+                  where o.organisation_id = $1 and o.unit_id = any(units.ids)
+                 union
+                 select s.management_company_id from site s, sites
+                  where s.organisation_id = $1 and s.id = any(sites.ids)
+                    and s.management_company_id is not null
+                 union
+                 select f.person_id from site s, sites, company_officer f
+                  where s.organisation_id = $1 and s.id = any(sites.ids)
+                    and f.organisation_id = $1 and f.company_id = s.management_company_id) as ids
          ), candidates as (
-             select e.* from search_entry e
-              where e.organisation_id = $1 and e.site_id in (select id from sites)
+             select e.* from search_entry e, sites
+              where e.organisation_id = $1 and e.site_id = any(sites.ids)
              union all
-             select e.* from search_entry e
-              where e.organisation_id = $1 and e.kind = 'contact'
-                and e.id in (select cs.contact_id from contact_site cs
-                              where cs.organisation_id = $1 and cs.site_id in (select id from sites))
+             select e.* from search_entry e, people
+              where e.organisation_id = $1 and e.id = any(people.ids) and e.kind = 'contact'
              union all
              select e.* from search_entry e where e.organisation_id = $1 and e.kind = 'vendor'
          )

@@ -276,6 +276,7 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
         ("a member scoped to 1 site in 50", &scoped),
     ] {
         let mut times = Vec::with_capacity(o.samples);
+        let mut slow: Vec<(Duration, &str)> = Vec::with_capacity(o.samples);
         let mut hits = 0;
         for i in 0..o.samples {
             let q = queries[i % queries.len()];
@@ -287,11 +288,24 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
                 .len();
             tx.end_reading();
             times.push(t.elapsed());
+            slow.push((t.elapsed(), q));
         }
         percentiles(
             &format!("search, {label} ({} hits/query)", hits / o.samples.max(1)),
             times,
         );
+        // The queries behind the tail, slowest first.
+        slow.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut named: Vec<&str> = Vec::new();
+        for (_, q) in &slow {
+            if !named.contains(q) {
+                named.push(q);
+            }
+            if named.len() == 5 {
+                break;
+            }
+        }
+        println!("    slowest: {}", named.join(" | "));
     }
 
     println!("\nUnit list page (50 rows and the total count):");
