@@ -295,7 +295,7 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
             times,
         );
         // The queries behind the tail, slowest first.
-        slow.sort_by(|a, b| b.0.cmp(&a.0));
+        slow.sort_by_key(|entry| std::cmp::Reverse(entry.0));
         let mut named: Vec<&str> = Vec::new();
         for (_, q) in &slow {
             if !named.contains(q) {
