@@ -962,7 +962,8 @@ pub struct ImportRun {
     pub kind: String,
     pub file_name: String,
     pub row_count: i32,
-    /// previewed | queued | running | committed | failed | cancelled
+    /// previewed | queued | committed | failed | cancelled. A queued run stays queued while the
+    /// worker commits it (`processed_rows` counts up); `running` is allowed by the schema but unused.
     pub status: String,
     pub created_count: i32,
     pub updated_count: i32,
