@@ -103,6 +103,41 @@ async fn site_ids(
     Ok(rows.into_iter().collect())
 }
 
+/// Live (unmerged) contacts by lower-case reference.
+async fn contacts_by_reference(
+    tx: &mut TenantTx,
+    references: &[String],
+) -> Result<HashMap<String, Uuid>, DbError> {
+    let rows: Vec<(String, Uuid)> = sqlx::query_as(
+        "select lower(reference), id from contact
+          where organisation_id = $1 and lower(reference) = any($2) and merged_into_id is null",
+    )
+    .bind(tx.org().0)
+    .bind(references)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Live contacts by lower-case e-mail; where two share an address, the older one.
+async fn contacts_by_first_match_email(
+    tx: &mut TenantTx,
+    emails: &[String],
+) -> Result<HashMap<String, Uuid>, DbError> {
+    let rows: Vec<(String, Uuid)> = sqlx::query_as(
+        "select distinct on (lower(e.email)) lower(e.email), e.contact_id
+           from contact_email e
+           join contact c on c.organisation_id = e.organisation_id and c.id = e.contact_id
+          where e.organisation_id = $1 and lower(e.email) = any($2) and c.merged_into_id is null
+          order by lower(e.email), c.created_at",
+    )
+    .bind(tx.org().0)
+    .bind(emails)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 fn count(created: &[bool], total: usize) -> Outcome {
     let made = created.iter().filter(|c| **c).count();
     let updated = created.len() - made;
@@ -522,34 +557,13 @@ async fn contacts(
         .iter()
         .filter_map(|r| r.reference.as_ref().map(|s| s.to_lowercase()))
         .collect();
-    let by_reference: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>(
-        "select lower(reference), id from contact
-          where organisation_id = $1 and lower(reference) = any($2) and merged_into_id is null",
-    )
-    .bind(org)
-    .bind(&refs)
-    .fetch_all(tx.conn())
-    .await?
-    .into_iter()
-    .collect();
+    let by_reference = contacts_by_reference(tx, &refs).await?;
     let emails: Vec<String> = rows
         .iter()
         .filter(|r| r.reference.is_none())
         .filter_map(|r| r.emails.first().map(|e| e.as_str().to_lowercase()))
         .collect();
-    let by_email: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>(
-        "select distinct on (lower(e.email)) lower(e.email), e.contact_id
-           from contact_email e
-           join contact c on c.organisation_id = e.organisation_id and c.id = e.contact_id
-          where e.organisation_id = $1 and lower(e.email) = any($2) and c.merged_into_id is null
-          order by lower(e.email), c.created_at",
-    )
-    .bind(org)
-    .bind(&emails)
-    .fetch_all(tx.conn())
-    .await?
-    .into_iter()
-    .collect();
+    let by_email = contacts_by_first_match_email(tx, &emails).await?;
 
     let mut outcome = Outcome::default();
     let mut done = 0;
@@ -730,29 +744,8 @@ async fn leases(
             }
         }
     }
-    let by_reference: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>(
-        "select lower(reference), id from contact
-          where organisation_id = $1 and lower(reference) = any($2) and merged_into_id is null",
-    )
-    .bind(org)
-    .bind(&holder_refs)
-    .fetch_all(tx.conn())
-    .await?
-    .into_iter()
-    .collect();
-    let by_email: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>(
-        "select distinct on (lower(e.email)) lower(e.email), e.contact_id
-           from contact_email e
-           join contact c on c.organisation_id = e.organisation_id and c.id = e.contact_id
-          where e.organisation_id = $1 and lower(e.email) = any($2) and c.merged_into_id is null
-          order by lower(e.email), c.created_at",
-    )
-    .bind(org)
-    .bind(&holder_emails)
-    .fetch_all(tx.conn())
-    .await?
-    .into_iter()
-    .collect();
+    let by_reference = contacts_by_reference(tx, &holder_refs).await?;
+    let by_email = contacts_by_first_match_email(tx, &holder_emails).await?;
 
     let mut errors = Vec::new();
     let mut resolved: Vec<(Uuid, Vec<Uuid>)> = Vec::with_capacity(rows.len());
