@@ -1,7 +1,7 @@
 //! The audit log: reading a record's history as sentences, and verifying the hash chains.
 //!
-//! Events are written only by the database trigger `proplink.audit_row` (see
-//! `sql/functions.sql`); nothing in Rust inserts them.
+//! Events are written only by the database's audit triggers (`proplink.audit_stmt`, through
+//! `proplink.audit_append`; see `sql/functions.sql`); nothing in Rust inserts them.
 
 use crate::error::DbError;
 use crate::pools::PlatformPool;

@@ -90,7 +90,7 @@ pub async fn check(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> 
                   join pg_attribute a on a.attrelid = pk.conrelid and a.attnum = k.attnum
                  where pk.conrelid = t.oid and pk.contype = 'p') as pk_columns,
                exists (select from pg_trigger tr join pg_proc f on f.oid = tr.tgfoid
-                        where tr.tgrelid = t.oid and f.proname = 'audit_row' and not tr.tgisinternal
+                        where tr.tgrelid = t.oid and f.proname in ('audit_stmt', 'audit_row') and not tr.tgisinternal
                           and tr.tgenabled <> 'D') as has_audit_trigger
           from tenant t order by t.table_name
         "#,

@@ -432,3 +432,111 @@ async fn the_dashboards_one_statement_read_matches_the_plain_reads() {
     assert_eq!(plain(&facts.recent), plain(&recent), "to the microsecond");
     assert!(none.recent.is_empty());
 }
+
+/// One statement that writes many rows gives one event per row, in row order, each with its own
+/// changes; an update pairs each row's old and new values and skips rows it did not change; a
+/// statement over two organisations (an operator's hand edit) extends each one's own chain.
+#[tokio::test]
+async fn a_statement_over_many_rows_records_each_row_in_order() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let other = db.org("acme", "Acme Property").await;
+    let ctx = db.staff(&org, "Jane Doe");
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "insert into estate (organisation_id, id, reference, name)
+         select proplink.current_org(), gen_random_uuid(), 'E' || g, 'Estate ' || g
+           from generate_series(1, 3) g
+         returning id",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    // Renames two estates and leaves the third as it was (its update changes nothing).
+    sqlx::query(
+        "update estate set name = case when reference = 'E3' then name else name || ' North' end",
+    )
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    // A primary key that changes cannot pair old with new by key; the rows still pair.
+    let moved = uuid::Uuid::now_v7();
+    sqlx::query("update estate set id = $1 where id = $2")
+        .bind(moved)
+        .bind(ids[0])
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    sqlx::query("delete from estate where reference in ('E2', 'E3')")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let events: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "select operation, record_id, changes from audit_event
+          where table_name = 'estate' order by seq",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let ops: Vec<&str> = events.iter().map(|(op, _, _)| op.as_str()).collect();
+    assert_eq!(
+        ops,
+        [
+            "insert", "insert", "insert", "update", "update", "update", "delete", "delete"
+        ]
+    );
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(events[i].1, id.to_string());
+        assert_eq!(
+            events[i].2["name"]["new"],
+            format!("Estate {}", i + 1),
+            "insert {i}"
+        );
+    }
+    assert_eq!(
+        events[3].2["name"],
+        serde_json::json!({"old": "Estate 1", "new": "Estate 1 North"})
+    );
+    assert_eq!(events[4].1, ids[1].to_string());
+    assert_eq!(
+        events[5].2["id"],
+        serde_json::json!({"old": ids[0], "new": moved})
+    );
+    assert_eq!(events[5].1, moved.to_string());
+    assert_eq!(events[6].2["name"]["old"], "Estate 2 North");
+    assert_eq!(events[7].2["name"]["old"], "Estate 3");
+
+    // An operator renames the estates of both organisations in one statement.
+    let mut tx = db.app.begin(&db.staff(&other, "Sam Lee")).await.unwrap();
+    sqlx::query(
+        "insert into estate (organisation_id, id, reference, name)
+         values (proplink.current_org(), gen_random_uuid(), 'A1', 'Acme Estate')",
+    )
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut before = Vec::new();
+    for o in [&org, &other] {
+        before.push(
+            audit::verify_chain(&db.platform, o.id)
+                .await
+                .unwrap()
+                .events,
+        );
+    }
+    let mut su = db.superuser().await;
+    let renamed = sqlx::query("update estate set name = name || ' (renamed)'")
+        .execute(&mut su)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(renamed, 2);
+    for (o, before) in [&org, &other].into_iter().zip(before) {
+        let report = audit::verify_chain(&db.platform, o.id).await.unwrap();
+        assert_eq!(report.broken, None);
+        assert_eq!(report.events, before + 1, "{}", o.name);
+    }
+}

@@ -57,9 +57,12 @@ pub enum BenchCommand {
         /// Measured queries per case.
         #[arg(long, default_value_t = 2_000)]
         samples: usize,
-        /// Where the throwaway cluster lives (deleted afterwards).
+        /// Where the throwaway cluster lives (deleted afterwards unless --keep).
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+        /// Leave the cluster running with its data afterwards, to study queries in psql.
+        #[arg(long)]
+        keep: bool,
     },
     /// RLS through TenantTx versus an explicit filter; audited versus un-audited inserts.
     Tenancy {
@@ -94,8 +97,10 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
             other_contacts,
             samples,
             dir,
+            keep,
         } => {
             crate::bench_portfolio::run(crate::bench_portfolio::Options {
+                keep,
                 units,
                 contacts,
                 orgs,
@@ -181,7 +186,12 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
              select proplink.make_tenant_table('{t}');"
         )).await?;
     }
-    exec(&mut owner, "drop trigger audit on bench_plain").await?;
+    exec(
+        &mut owner,
+        "drop trigger audit on bench_plain; drop trigger audit_update on bench_plain;
+         drop trigger audit_delete on bench_plain",
+    )
+    .await?;
     owner.close().await.map_err(e)?;
 
     // One connection per side, so both paths run on equally warm server processes.
@@ -208,7 +218,7 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
         .await
         .map_err(e)?;
     let per_org = rows / orgs;
-    exec(&mut su, "alter table bench_item disable trigger audit").await?;
+    exec(&mut su, "alter table bench_item disable trigger user").await?;
     exec(
         &mut su,
         &format!(
@@ -220,7 +230,7 @@ async fn tenancy(cluster: &Cluster, rows: u64, orgs: u64, ops: usize) -> Result<
     .await?;
     exec(
         &mut su,
-        "alter table bench_item enable trigger audit; analyze bench_item",
+        "alter table bench_item enable trigger user; analyze bench_item",
     )
     .await?;
     println!("  loaded in {:.1} s", started.elapsed().as_secs_f64());

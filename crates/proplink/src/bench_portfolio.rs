@@ -29,6 +29,7 @@ pub struct Options {
     pub other_contacts: usize,
     pub samples: usize,
     pub dir: Option<std::path::PathBuf>,
+    pub keep: bool,
 }
 
 fn e<E: std::fmt::Display>(err: E) -> String {
@@ -43,6 +44,14 @@ pub async fn run(options: Options) -> Result<(), String> {
     let cluster = Cluster::prepare(bins, &dir, Durability::Durable).map_err(e)?;
     cluster.start().map_err(e)?;
     let result = bench(&cluster, &options).await;
+    if options.keep {
+        println!(
+            "\nThe cluster is still running: psql \"{}\"\nStop it with: pg_ctl stop -D {}",
+            cluster.url(SUPERUSER, "bench"),
+            cluster.data_dir.display()
+        );
+        return result;
+    }
     let _ = cluster.stop();
     let _ = std::fs::remove_dir_all(&dir);
     result
