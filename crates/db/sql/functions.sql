@@ -303,6 +303,28 @@ begin
 end
 $fn$;
 
+-- Refreshes the planner's statistics of the named tenant tables, for the server role (which
+-- does not own them) after a large import. Only tables of the public schema with an
+-- organisation_id column are accepted.
+create or replace function proplink.refresh_statistics(tables text[]) returns void
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $fn$
+declare
+    v_table text;
+begin
+    foreach v_table in array tables loop
+        if not exists (select from pg_class c
+                         join pg_namespace n on n.oid = c.relnamespace
+                         join pg_attribute a on a.attrelid = c.oid
+                        where n.nspname = 'public' and c.relname = v_table and c.relkind = 'r'
+                          and a.attname = 'organisation_id' and not a.attisdropped) then
+            raise exception 'not a tenant table: %', v_table using errcode = 'invalid_parameter_value';
+        end if;
+        -- A table another import is analysing is left to that one (no waiting on its lock).
+        execute format('analyze (skip_locked) public.%I', v_table);
+    end loop;
+end
+$fn$;
+
 -- Wakes idle workers as soon as a job is queued (they also poll, so a lost notification only
 -- delays a job by the poll interval).
 create or replace function proplink.notify_job() returns trigger

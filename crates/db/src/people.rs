@@ -749,6 +749,83 @@ pub async fn add_occupancy(
     Ok(id)
 }
 
+/// Records the day an occupant moved out (or corrects it). Refused before they moved in, or
+/// when the occupancy is not one of `unit`'s.
+pub async fn end_occupancy(
+    tx: &mut TenantTx,
+    unit: Uuid,
+    occupancy: Uuid,
+    ends_on: Date,
+) -> Result<(), LeaseError> {
+    let starts_on: Option<Date> = sqlx::query_scalar(
+        "select starts_on from occupancy where organisation_id = $1 and id = $2 and unit_id = $3
+            for update",
+    )
+    .bind(tx.org().0)
+    .bind(occupancy)
+    .bind(unit)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    let Some(starts_on) = starts_on else {
+        return Err(LeaseError::Db(DbError::NotFound));
+    };
+    if ends_on <= starts_on {
+        return Err(LeaseError::EndBeforeStart);
+    }
+    sqlx::query("update occupancy set ends_on = $3 where organisation_id = $1 and id = $2")
+        .bind(tx.org().0)
+        .bind(occupancy)
+        .bind(ends_on)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| match DbError::from(e) {
+            DbError::Duplicate { constraint } if constraint == "occupancy_no_overlap" => {
+                LeaseError::Overlap
+            }
+            other => LeaseError::Db(other),
+        })?;
+    Ok(())
+}
+
+/// Records the day an officer of `company` resigned (or corrects it). `Err` with the
+/// sentence to show when it is before their appointment; `NotFound` when the officer is not
+/// one of the company's.
+pub async fn resign_officer(
+    tx: &mut TenantTx,
+    company: Uuid,
+    officer: Uuid,
+    resigned_on: Date,
+) -> Result<Result<(), String>, DbError> {
+    let appointed: Option<(Option<Date>,)> = sqlx::query_as(
+        "select appointed_on from company_officer
+          where organisation_id = $1 and id = $2 and company_id = $3 for update",
+    )
+    .bind(tx.org().0)
+    .bind(officer)
+    .bind(company)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((appointed_on,)) = appointed else {
+        return Err(DbError::NotFound);
+    };
+    if let Some(appointed_on) = appointed_on.filter(|a| resigned_on < *a) {
+        return Ok(Err(format!(
+            "They were appointed on {}: they cannot have resigned before that.",
+            proplink_domain::dates::long_date(appointed_on)
+        )));
+    }
+    sqlx::query(
+        "update company_officer set resigned_on = $3 where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(officer)
+    .bind(resigned_on)
+    .execute(tx.conn())
+    .await?;
+    Ok(Ok(()))
+}
+
 /// Occupants of a unit (`unit` Some) or occupancies of a contact.
 pub async fn occupancies(
     tx: &mut TenantTx,

@@ -479,3 +479,97 @@ async fn searching_smith_finds_only_this_organisations_smiths_within_the_members
     assert_eq!(units.rows[0].site_reference, "GC-002");
     assert_eq!(units.rows[0].holders.as_deref(), Some("Bob Smyth"));
 }
+
+/// A swapped pair of letters or a wrong letter still finds the person (the word is corrected
+/// from the organisation's own words, never another's); a phone number's start finds its
+/// owner in either national or international form, within the member's sites.
+#[tokio::test]
+async fn typos_are_corrected_from_the_organisations_own_words_and_phones_match_by_prefix() {
+    let db = TestDb::new().await;
+    let goldcrest = db.org("goldcrest", "Goldcrest").await;
+    let acme = db.org("acme", "Acme").await;
+    let mut tx = db.app.begin(&db.staff(&acme, "Acme admin")).await.unwrap();
+    people::save_contact(
+        &mut tx,
+        None,
+        &person("Olga", "Przybylski", "olga@acme.example"),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = db.app.begin(&db.staff(&goldcrest, "Priya")).await.unwrap();
+    let north = site(&mut tx, "GC-001", "North House").await;
+    let south = site(&mut tx, "GC-002", "South Court").await;
+    let mut jones = person("Megan", "Jones", "megan@example.com");
+    jones.phones = vec!["07700900123".into()];
+    let jones = people::save_contact(&mut tx, None, &jones).await.unwrap();
+    let mut kowalski = person("Piotr", "Kowalski", "piotr@example.com");
+    kowalski.phones = vec!["+447700900456".into()];
+    let kowalski = people::save_contact(&mut tx, None, &kowalski)
+        .await
+        .unwrap();
+    for (s, holder) in [(north, jones), (south, kowalski)] {
+        let u = unit(&mut tx, s, "1").await;
+        people::add_lease(
+            &mut tx,
+            u,
+            &LeaseInput {
+                starts_on: Some(date!(2021 - 05 - 01)),
+                holders: vec![holder],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = db.app.begin(&db.staff(&goldcrest, "Priya")).await.unwrap();
+    let everything = SiteScope::everything();
+    let first = |hits: &[search::SearchHit]| hits.first().map(|h| h.id);
+    for (q, who) in [
+        ("jnoes", jones),
+        ("megan jnoes", jones),
+        ("kowalsky", kowalski),
+        ("kowlaski", kowalski),
+        ("07700 900", jones),
+        ("07700900456", kowalski),
+        ("+44 7700 900 123", jones),
+    ] {
+        let hits = search::search(&mut tx, &everything, q, 5).await.unwrap();
+        assert_eq!(first(&hits), Some(who), "{q}: {hits:?}");
+    }
+    // Both numbers start 07700 900 in national form.
+    let hits = search::search(&mut tx, &everything, "0770090", 5)
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    // Acme's word is not Goldcrest's: its typo finds nothing here.
+    assert!(
+        search::search(&mut tx, &everything, "przybylsky", 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A member of the south site finds Mr Kowalski by number, never Ms Jones.
+    let south_only = SiteScope {
+        sites: vec![south],
+        ..Default::default()
+    };
+    let hits = search::search(&mut tx, &south_only, "07700 900", 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        [kowalski],
+        "{hits:?}"
+    );
+    assert!(
+        search::search(&mut tx, &south_only, "jnoes", 5)
+            .await
+            .unwrap()
+            .iter()
+            .all(|h| h.id != jones)
+    );
+}

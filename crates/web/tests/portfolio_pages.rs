@@ -1175,4 +1175,123 @@ async fn a_site_shows_its_management_company_with_directors_and_warns_of_a_missi
         "{page}"
     );
     assert!(!page.contains("No landlord is recorded"));
+
+    // Pat resigns: not before the appointment; afterwards the site lists no director and the
+    // company's page keeps Pat as a former officer.
+    let company = b.get(&format!("/contacts/{rmc}")).await.body;
+    let resign = company
+        .split("/officers/")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|link| link.ends_with("/resign"))
+        .map(|link| format!("/contacts/{rmc}/officers/{link}"))
+        .unwrap();
+    assert!(company.contains("Record resignation"), "{company}");
+    let r = b.post(&resign, &[("resigned_on", "01/01/2023")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("They were appointed on 1 February 2023"),
+        "{}",
+        r.body
+    );
+    assert!(
+        b.get(&format!("/sites/{site}"))
+            .await
+            .body
+            .contains("Pat Director")
+    );
+    let r = b.post(&resign, &[("resigned_on", "31/03/2025")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = b.get(&format!("/sites/{site}")).await.body;
+    assert!(page.contains("No directors recorded"), "{page}");
+    let company = b.get(&format!("/contacts/{rmc}")).await.body;
+    assert!(company.contains("Pat Director") && company.contains("(resigned)"));
+    // Someone else's officer id under this company is not found.
+    assert_eq!(
+        b.post(
+            &format!("/contacts/{rmc}/officers/{pat}/resign"),
+            &[("resigned_on", "31/03/2025")]
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn an_occupant_moves_out_on_a_date_after_they_moved_in_and_the_history_keeps_them() {
+    let (db, org, state) = setup().await;
+    let other = db.org("acme", "Acme").await;
+    let mut tx = writer(&db, &org).await;
+    let site = seed_site(&mut tx, "GC-001", "Goldcrest House").await;
+    let unit = seed_unit(&mut tx, site, "1", "Flat 1").await;
+    let tina = seed_person(&mut tx, "Tina", "Tenant", "tina@example.com").await;
+    tx.commit().await.unwrap();
+    let manager = member(&db, &org, "maria", BuiltInRole::Manager, Scope::AllSites).await;
+    let b = Browser::signed_in(&state, &db, &org, &manager).await;
+    let r = b
+        .post(
+            &format!("/units/{unit}/occupants/new"),
+            &[
+                ("contact", &tina.to_string()),
+                ("kind", "tenant"),
+                ("starts_on", "01/03/2024"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = b.get(&format!("/units/{unit}")).await.body;
+    let link = page
+        .split("/occupants/")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|link| link.ends_with("/end"))
+        .unwrap();
+    assert!(page.contains("Record moving out"), "{page}");
+    let path = format!("/units/{unit}/occupants/{link}");
+    assert_eq!(b.get(&path).await.status, StatusCode::OK);
+
+    // Before they moved in, blank, or not a date: refused, nothing changed.
+    for (date, says) in [
+        ("01/02/2024", "They moved in on 1 March 2024"),
+        ("", "Enter the date they moved out"),
+        ("31/02/2025", ""),
+    ] {
+        let r = b.post(&path, &[("ends_on", date)]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{date}");
+        assert!(r.body.contains(says), "{date}: {}", r.body);
+    }
+    assert!(
+        b.get(&format!("/units/{unit}"))
+            .await
+            .body
+            .contains("From 1 March 2024")
+    );
+
+    let r = b.post(&path, &[("ends_on", "30/09/2025")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = b.get(&format!("/units/{unit}")).await.body;
+    assert!(
+        page.contains("Tina Tenant") && page.contains("1 March 2024 to 30 September 2025"),
+        "{page}"
+    );
+    assert!(page.contains("Change move-out date"), "{page}");
+
+    // A reader cannot; another organisation's member cannot even find it.
+    let reader = member(&db, &org, "rita", BuiltInRole::ReadOnly, Scope::AllSites).await;
+    let r = Browser::signed_in(&state, &db, &org, &reader).await;
+    assert_eq!(
+        r.post(&path, &[("ends_on", "01/10/2025")]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let outsider = member(&db, &other, "otto", BuiltInRole::Manager, Scope::AllSites).await;
+    let o = Browser::signed_in(&state, &db, &other, &outsider).await;
+    assert_eq!(
+        o.post(&path, &[("ends_on", "01/10/2025")]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        b.get(&format!("/units/{unit}"))
+            .await
+            .body
+            .contains("1 March 2024 to 30 September 2025")
+    );
 }

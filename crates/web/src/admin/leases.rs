@@ -552,3 +552,119 @@ pub async fn create_occupant(
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// An occupant moves out
+
+fn render_end_occupant_form(
+    member: &Member,
+    unit: &Unit,
+    occupant: &people::Occupancy,
+    values: &FormData,
+    errors: FieldErrors,
+) -> Response {
+    let f = Fields {
+        values,
+        errors: &errors,
+    };
+    let sections = vec![Section::new(
+        "Moving out",
+        vec![
+            f.text("ends_on", "Moved out on")
+                .max(10)
+                .hint("dd/mm/yyyy. Their time in the unit stays in its history."),
+        ],
+    )];
+    FormPage::new(
+        Shell::new(member, "/units"),
+        format!("{} moves out of {}", occupant.contact_name, unit.name),
+        format!("/units/{}/occupants/{}/end", unit.id, occupant.id),
+        format!("/units/{}", unit.id),
+    )
+    .submit("Save")
+    .sections(errors, sections)
+    .respond()
+}
+
+async fn occupant_of(
+    tx: &mut TenantTx,
+    unit: Uuid,
+    occupancy: Uuid,
+) -> Result<people::Occupancy, WebError> {
+    people::occupancies(tx, Some(unit), None)
+        .await?
+        .into_iter()
+        .find(|o| o.id == occupancy)
+        .ok_or(WebError::NotFound)
+}
+
+/// GET /units/{id}/occupants/{occupancy}/end (`unit.update`).
+pub async fn end_occupant_form(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path((id, occupancy)): Path<(String, String)>,
+) -> Page {
+    let (id, occupancy) = (parse_id(&id)?, parse_id(&occupancy)?);
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let unit = unit_for(&mut tx, &member, id, "unit.update").await?;
+    let occupant = occupant_of(&mut tx, id, occupancy).await?;
+    tx.commit().await?;
+    let ends_on = occupant
+        .ends_on
+        .map(|d| format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()))
+        .unwrap_or_default();
+    let values = FormData::from_pairs([("ends_on", ends_on.as_str())]);
+    Ok(render_end_occupant_form(
+        &member,
+        &unit,
+        &occupant,
+        &values,
+        FieldErrors::default(),
+    ))
+}
+
+/// POST /units/{id}/occupants/{occupancy}/end (`unit.update`).
+pub async fn end_occupant(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path((id, occupancy)): Path<(String, String)>,
+    body: Bytes,
+) -> Page {
+    let (id, occupancy) = (parse_id(&id)?, parse_id(&occupancy)?);
+    let values = FormData::parse(&body);
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let unit = unit_for(&mut tx, &member, id, "unit.update").await?;
+    let occupant = occupant_of(&mut tx, id, occupancy).await?;
+    let mut errors = FieldErrors::default();
+    let ends_on = required_date(&values, "ends_on", "the date they moved out", &mut errors);
+    let Some(ends_on) = ends_on else {
+        return Ok(render_end_occupant_form(
+            &member, &unit, &occupant, &values, errors,
+        ));
+    };
+    match people::end_occupancy(&mut tx, id, occupancy, ends_on).await {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/units/{id}?done=saved")).into_response())
+        }
+        Err(e) => {
+            drop(tx);
+            let message = match e {
+                LeaseError::EndBeforeStart => format!(
+                    "They moved in on {}: the day they moved out must be after it.",
+                    proplink_domain::dates::long_date(occupant.starts_on)
+                ),
+                LeaseError::Overlap => {
+                    "This would overlap another time they lived in the unit.".to_owned()
+                }
+                LeaseError::Db(db) => return Err(db.into()),
+                other => other.to_string(),
+            };
+            let mut errors = FieldErrors::default();
+            errors.add("ends_on", message);
+            Ok(render_end_occupant_form(
+                &member, &unit, &occupant, &values, errors,
+            ))
+        }
+    }
+}

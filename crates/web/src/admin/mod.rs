@@ -571,6 +571,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             Permission("unit.update"),
             get(leases::new_occupant).post(leases::create_occupant),
         ),
+        (
+            "/units/{id}/occupants/{occupancy}/end",
+            Permission("unit.update"),
+            get(leases::end_occupant_form).post(leases::end_occupant),
+        ),
         // People.
         ("/contacts", Permission("contact.read"), get(people::list)),
         (
@@ -609,6 +614,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             "/contacts/{id}/officers/new",
             Permission("contact.update"),
             get(people::new_officer).post(people::create_officer),
+        ),
+        (
+            "/contacts/{id}/officers/{officer}/resign",
+            Permission("contact.update"),
+            get(people::resign_officer_form).post(people::resign_officer),
         ),
         (
             "/contacts/{id}/merge",

@@ -278,6 +278,7 @@ pub struct OccupancyLine {
 }
 
 pub struct PositionLine {
+    id: Uuid,
     company_id: Uuid,
     company: String,
     person_id: Uuid,
@@ -443,6 +444,7 @@ pub async fn show(
         positions: positions
             .into_iter()
             .map(|o| PositionLine {
+                id: o.id,
                 company_id: o.company_id,
                 company: o.company_name,
                 person_id: o.person_id,
@@ -1070,6 +1072,117 @@ pub async fn create_officer(
     people::add_officer(&mut tx, id, person, position, appointed_on).await?;
     tx.commit().await?;
     Ok(Redirect::to(&format!("/contacts/{id}?done=added")).into_response())
+}
+
+fn render_resign_form(
+    member: &Member,
+    company: &Contact,
+    officer: &people::Officer,
+    values: &FormData,
+    errors: FieldErrors,
+) -> Response {
+    let f = Fields {
+        values,
+        errors: &errors,
+    };
+    let sections = vec![Section::new(
+        "Resignation",
+        vec![
+            f.text("resigned_on", "Resigned on")
+                .max(10)
+                .hint("dd/mm/yyyy. They stay in the company's history as a former officer."),
+        ],
+    )];
+    FormPage::new(
+        Shell::new(member, "/contacts"),
+        format!(
+            "{} resigns as {} of {}",
+            officer.person_name, officer.position, company.display_name
+        ),
+        format!("/contacts/{}/officers/{}/resign", company.id, officer.id),
+        format!("/contacts/{}", company.id),
+    )
+    .submit("Save")
+    .sections(errors, sections)
+    .respond()
+}
+
+async fn officer_of(
+    tx: &mut TenantTx,
+    company: Uuid,
+    officer: Uuid,
+) -> Result<people::Officer, WebError> {
+    people::officers(tx, company)
+        .await?
+        .into_iter()
+        .find(|o| o.id == officer && o.company_id == company)
+        .ok_or(WebError::NotFound)
+}
+
+/// GET /contacts/{id}/officers/{officer}/resign (`contact.update`).
+pub async fn resign_officer_form(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path((id, officer)): Path<(String, String)>,
+) -> Page {
+    let (id, officer) = (parse_id(&id)?, parse_id(&officer)?);
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let company = company_for(&mut tx, &member, id).await?;
+    let officer = officer_of(&mut tx, id, officer).await?;
+    tx.commit().await?;
+    let resigned = officer
+        .resigned_on
+        .map(|d| format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()))
+        .unwrap_or_default();
+    let values = FormData::from_pairs([("resigned_on", resigned.as_str())]);
+    Ok(render_resign_form(
+        &member,
+        &company,
+        &officer,
+        &values,
+        FieldErrors::default(),
+    ))
+}
+
+/// POST /contacts/{id}/officers/{officer}/resign (`contact.update`).
+pub async fn resign_officer(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path((id, officer)): Path<(String, String)>,
+    body: Bytes,
+) -> Page {
+    let (id, officer) = (parse_id(&id)?, parse_id(&officer)?);
+    let values = FormData::parse(&body);
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let company = company_for(&mut tx, &member, id).await?;
+    let officer = officer_of(&mut tx, id, officer).await?;
+    let mut errors = FieldErrors::default();
+    let resigned_on = errors.take("resigned_on", records::uk_date(values.get("resigned_on")));
+    if resigned_on.is_none() && errors.is_empty() {
+        errors.add(
+            "resigned_on",
+            "Enter the date they resigned, as dd/mm/yyyy.",
+        );
+    }
+    let Some(resigned_on) = resigned_on else {
+        return Ok(render_resign_form(
+            &member, &company, &officer, &values, errors,
+        ));
+    };
+    match people::resign_officer(&mut tx, id, officer.id, resigned_on).await? {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/contacts/{id}?done=saved")).into_response())
+        }
+        Err(message) => {
+            drop(tx);
+            let mut errors = FieldErrors::default();
+            errors.add("resigned_on", message);
+            Ok(render_resign_form(
+                &member, &company, &officer, &values, errors,
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

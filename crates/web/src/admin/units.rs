@@ -302,6 +302,9 @@ pub struct LeaseRow {
 }
 
 pub struct OccupantRow {
+    id: Uuid,
+    /// No move-out date recorded yet.
+    open: bool,
     contact_id: Uuid,
     name: String,
     kind: String,
@@ -408,6 +411,8 @@ pub async fn show(
         occupants: occupants
             .iter()
             .map(|o| OccupantRow {
+                id: o.id,
+                open: o.ends_on.is_none(),
                 contact_id: o.contact_id,
                 name: o.contact_name.clone(),
                 kind: if o.kind == "occupier" {
