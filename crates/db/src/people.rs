@@ -183,6 +183,7 @@ pub async fn list_contacts(
         total,
         page,
         per_page,
+        capped: false,
     })
 }
 

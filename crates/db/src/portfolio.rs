@@ -80,9 +80,11 @@ impl Address {
 #[derive(Debug, Clone)]
 pub struct Page<T> {
     pub rows: Vec<T>,
+    /// Matching rows; when `capped`, only this many were counted and there are more.
     pub total: i64,
     pub page: i64,
     pub per_page: i64,
+    pub capped: bool,
 }
 
 impl<T> Page<T> {
@@ -897,8 +899,15 @@ pub async fn list_units(
         .bind((page - 1) * per_page)
         .fetch_all(tx.conn())
         .await?;
+    // Text filters count at most TEXT_COUNT_CAP + 1 matches: a two-letter filter cannot use an
+    // index, and counting all 11,000 of 100,000 units that contain "a1" took 110 ms a page.
+    let cap = if query.q.trim().is_empty() {
+        i64::MAX
+    } else {
+        TEXT_COUNT_CAP + 1
+    };
     let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "select count(*) from unit u {filter}"
+        "select count(*) from (select from unit u {filter} limit $9) counted"
     )))
     .bind(tx.org().0)
     .bind(scope.all)
@@ -908,15 +917,20 @@ pub async fn list_units(
     .bind(query.building)
     .bind(&query.unit_type)
     .bind(&q)
+    .bind(cap)
     .fetch_one(tx.conn())
     .await?;
     Ok(Page {
         rows,
-        total,
+        total: total.min(cap - 1),
         page,
         per_page,
+        capped: total >= cap,
     })
 }
+
+/// The most matches a text-filtered unit list counts ("1000+ units").
+pub const TEXT_COUNT_CAP: i64 = 1_000;
 
 /// Every unit in the scope matching the query, for CSV export (no paging).
 pub async fn export_units(

@@ -573,3 +573,51 @@ async fn typos_are_corrected_from_the_organisations_own_words_and_phones_match_b
             .all(|h| h.id != jones)
     );
 }
+
+/// A text filter counts up to the cap and says there are more; without one the count is exact.
+#[tokio::test]
+async fn a_text_filtered_unit_list_counts_up_to_the_cap() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya")).await.unwrap();
+    let s = site(&mut tx, "GC-001", "Goldcrest House").await;
+    let extra = portfolio::TEXT_COUNT_CAP + 5;
+    sqlx::query(
+        "insert into unit (organisation_id, id, site_id, reference, name, unit_type)
+         select proplink.current_org(), gen_random_uuid(), $1, 'A' || g, 'Flat A' || g, 'flat'
+           from generate_series(1, $2::int) g",
+    )
+    .bind(s)
+    .bind(i32::try_from(extra).unwrap())
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    let everything = SiteScope::everything();
+    let list = |q: &str, page: i64| UnitQuery {
+        q: q.into(),
+        per_page: 50,
+        page,
+        ..Default::default()
+    };
+    let all = portfolio::list_units(&mut tx, &everything, &list("", 1))
+        .await
+        .unwrap();
+    assert_eq!((all.total, all.capped), (extra, false));
+    let many = portfolio::list_units(&mut tx, &everything, &list("flat a", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (many.total, many.capped, many.rows.len()),
+        (portfolio::TEXT_COUNT_CAP, true, 50)
+    );
+    // Pages beyond the counted ones still list their rows: page 21 holds the last five.
+    let last = portfolio::list_units(&mut tx, &everything, &list("flat a", 21))
+        .await
+        .unwrap();
+    assert_eq!(last.rows.len(), 5);
+    let few = portfolio::list_units(&mut tx, &everything, &list("a100", 1))
+        .await
+        .unwrap();
+    // A100 and A1000–A1005.
+    assert_eq!((few.total, few.capped), (7, false));
+}

@@ -443,7 +443,8 @@ pub fn format_pence(pence: i64) -> String {
     format!("{sign}£{}.{:02}", group_thousands(abs / 100), abs % 100)
 }
 
-fn group_thousands(n: u64) -> String {
+/// 1234567 → "1,234,567".
+pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

@@ -1295,3 +1295,30 @@ async fn an_occupant_moves_out_on_a_date_after_they_moved_in_and_the_history_kee
             .contains("1 March 2024 to 30 September 2025")
     );
 }
+
+#[tokio::test]
+async fn a_broad_text_filter_says_more_than_a_thousand_units_and_still_pages_on() {
+    let (db, org, state) = setup().await;
+    let mut tx = writer(&db, &org).await;
+    let site = seed_site(&mut tx, "GC-001", "Goldcrest House").await;
+    sqlx::query(
+        "insert into unit (organisation_id, id, site_id, reference, name, unit_type)
+         select proplink.current_org(), gen_random_uuid(), $1, 'A' || g, 'Flat A' || g, 'flat'
+           from generate_series(1, 1010) g",
+    )
+    .bind(site)
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let manager = member(&db, &org, "maria", BuiltInRole::Manager, Scope::AllSites).await;
+    let b = Browser::signed_in(&state, &db, &org, &manager).await;
+    let page = b.get("/units?q=flat+a").await.body;
+    assert!(page.contains("More than 1,000 units match"), "{page}");
+    assert!(page.contains("Page 1 of 20+"), "{page}");
+    let page = b.get("/units?q=flat+a&page=20").await.body;
+    assert!(page.contains("Next page"), "{page}");
+    let page = b.get("/units?q=flat+a&page=21").await.body;
+    assert!(page.contains("Flat A999"), "{page}");
+    assert!(b.get("/units").await.body.contains("1,010 units"));
+}

@@ -110,6 +110,8 @@ pub(super) struct Pager {
     pub page: i64,
     pub pages: i64,
     pub total: i64,
+    /// Only `total` matches were counted and there are more: "1000+", "page 3 of 20+".
+    pub capped: bool,
     pub previous: Option<String>,
     pub next: Option<String>,
 }
@@ -132,9 +134,38 @@ impl Pager {
             page,
             pages,
             total,
+            capped: false,
             previous: (page > 1).then(|| href(page - 1)),
             next: (page < pages).then(|| href(page + 1)),
         }
+    }
+
+    /// The count as people write it: "1,000".
+    pub fn total_text(&self) -> String {
+        proplink_domain::uk::group_thousands(self.total.unsigned_abs())
+    }
+
+    /// A list whose count stopped at `total` (see `portfolio::TEXT_COUNT_CAP`) when `capped`:
+    /// a full page always offers the next one.
+    pub(super) fn counted_up_to(
+        path: &str,
+        filters: &[(&str, String)],
+        page: i64,
+        pages: i64,
+        total: i64,
+        capped: bool,
+        full_page: bool,
+    ) -> Self {
+        let mut pager = Self::new(path, filters, page, pages.max(page), total);
+        if capped {
+            pager.capped = true;
+            if full_page && pager.next.is_none() {
+                let mut q = filters.to_vec();
+                q.push(("page", (page + 1).to_string()));
+                pager.next = Some(format!("{path}{}", query_string(&q)));
+            }
+        }
+        pager
     }
 }
 

@@ -222,7 +222,15 @@ pub async fn list(
         .into_iter()
         .map(|(v, l)| Opt::new(v, l, filter.sort))
         .collect(),
-        pager: Pager::new("/units", &pairs, page.page, page.pages(), page.total),
+        pager: Pager::counted_up_to(
+            "/units",
+            &pairs,
+            page.page,
+            page.pages(),
+            page.total,
+            page.capped,
+            page.rows.len() as i64 == page.per_page,
+        ),
         export_href: member
             .can("data_import.export")
             .then(|| format!("/units/export.csv{}", records::query_string(&pairs))),
