@@ -1,6 +1,13 @@
 //! The one search box (issue 4): contacts, units, sites, buildings and vendors, in the
-//! organisation and the member's site scope, ranked by trigram word similarity so that a
-//! prefix ("smi") or a typo ("smoth") still finds "Smith".
+//! organisation and the member's site scope.
+//!
+//! A query goes through up to three steps, cheapest first:
+//! 1. a phone number or its start ("07700 900", "+44 7700") is looked up by prefix;
+//! 2. each typed word stands for the index words it begins and its spelling neighbours
+//!    (`search_word`), and the entries holding a word for every typed word are found through
+//!    a GIN index on the body's words, ranked by how many typed words they match exactly;
+//! 3. only when some typed word names no word at all (the middle of a reference, a misspelt
+//!    e-mail address) are entries measured for trigram likeness, nearest first.
 //!
 //! The index (`search_entry`) is kept by triggers on the source tables; each row carries its
 //! kind, its site (for units, buildings and sites) and one lower-case body of the words a
@@ -86,8 +93,29 @@ pub async fn search(
             return Ok(hits);
         }
     }
-    let q = corrected(tx, &q).await?;
-    // Everything in scope: the GiST index hands rows over nearest first by word distance
+    let resolved = resolve(tx, &q).await?;
+    // A site-scoped member's entries are few: those holding the words are found and ranked
+    // directly. Everything in scope is too much for that (row-level security keeps the GIN
+    // index on the words out of reach, as `&&` is not leakproof, so it would be a scan of
+    // every entry); there each typed word that is not itself a word of the index is completed
+    // to the shortest word it begins, or corrected, and the nearest-first scan finds exact
+    // words at once instead of wading through every entry a prefix half resembles.
+    let q = match resolved {
+        Some(sets) if !scope.all => return by_words(tx, scope, &q, &sets, limit).await,
+        Some(sets) => q
+            .split_whitespace()
+            .map(|t| match sets.iter().find(|(term, _)| term == t) {
+                Some((_, words)) if !words.iter().any(|w| w == t) => {
+                    words.first().map_or(t, String::as_str)
+                }
+                _ => t,
+            })
+            .collect::<Vec<&str>>()
+            .join(" "),
+        None => corrected(tx, &q).await?,
+    };
+    // What names no word of the index (the middle of a reference, a misspelt e-mail address)
+    // is measured for likeness instead. Everything in scope: the GiST index hands rows over nearest first by word distance
     // (`<<->`) inside the organisation, so the scan stops after `limit` rows. A site-scoped
     // member: the candidates are gathered from their sites first (entries on those sites,
     // contacts connected to them, vendors) and ranked, so the scan never wades through other
@@ -134,7 +162,7 @@ pub async fn search(
         .await?)
 }
 
-/// A query that is a phone number or its start ("07700 900", "+44 7700"): the LIKE prefixes
+/// A query that is a phone number or its start ("07700 900", "+44 7700"): the prefixes
 /// to look for, in both the national and the international form. `None` for anything else,
 /// including fewer than 4 digits.
 fn phone_prefixes(q: &str) -> Option<Vec<String>> {
@@ -146,17 +174,18 @@ fn phone_prefixes(q: &str) -> Option<Vec<String>> {
     if digits.len() < 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let mut prefixes = vec![format!("{}{digits}%", if plus { "+" } else { "" })];
+    let mut prefixes = vec![format!("{}{digits}", if plus { "+" } else { "" })];
     if let Some(national) = digits.strip_prefix('0').filter(|_| !plus) {
-        prefixes.push(format!("+44{national}%"));
+        prefixes.push(format!("+44{national}"));
     } else if let Some(national) = digits.strip_prefix("44").filter(|_| plus) {
-        prefixes.push(format!("0{national}%"));
+        prefixes.push(format!("0{national}"));
     }
     Some(prefixes)
 }
 
 /// Contacts whose phone number starts with one of `prefixes`, by name; a site-scoped member
-/// sees those connected to their sites.
+/// sees those connected to their sites. (A range in byte order rather than LIKE: row-level
+/// security lets only leakproof operators use an index, and LIKE is not one.)
 async fn by_phone(
     tx: &mut TenantTx,
     scope: &SiteScope,
@@ -168,7 +197,8 @@ async fn by_phone(
            from search_entry e
           where e.organisation_id = $1 and e.kind = 'contact' and not e.archived
             and e.id in (select p.contact_id from contact_phone p, unnest($2::text[]) x(prefix)
-                          where p.organisation_id = $1 and p.phone like x.prefix
+                          where p.organisation_id = $1 and p.phone ~>=~ x.prefix
+                            and p.phone ~<~ (x.prefix || chr(1114111))
                           limit 500)
           order by e.title, e.id
           limit $6"
@@ -181,7 +211,7 @@ async fn by_phone(
                 and e.id = any(people.ids)
                 and exists (select from contact_phone p, unnest($2::text[]) x(prefix)
                              where p.organisation_id = $1 and p.contact_id = e.id
-                               and p.phone like x.prefix)
+                               and p.phone ~>=~ x.prefix and p.phone ~<~ (x.prefix || chr(1114111)))
               order by e.title, e.id
               limit $6"
         )
@@ -202,54 +232,212 @@ async fn by_phone(
 /// digits or symbols, shorter words, and words with no near neighbour are kept as typed.
 async fn corrected(tx: &mut TenantTx, q: &str) -> Result<String, DbError> {
     let terms: Vec<&str> = q.split_whitespace().collect();
+    let near = near_words(tx, &terms, 1, true).await?;
+    Ok(terms
+        .iter()
+        .map(|t| {
+            near.iter()
+                .find(|(term, _)| term == t)
+                .and_then(|(_, words)| words.first().map(String::as_str))
+                .unwrap_or(t)
+        })
+        .collect::<Vec<&str>>()
+        .join(" "))
+}
+
+/// For each letters-only word of 3 to 40 letters among `terms`, up to `per_term` words of the
+/// organisation's index within one edit (3–4 letters) or two (longer), nearest first; with
+/// `only_unknown`, only for the words that begin no word of the index.
+async fn near_words(
+    tx: &mut TenantTx,
+    terms: &[&str],
+    per_term: i64,
+    only_unknown: bool,
+) -> Result<Vec<(String, Vec<String>)>, DbError> {
     let checkable: Vec<String> = terms
         .iter()
         .filter(|t| (3..=40).contains(&t.chars().count()) && t.chars().all(char::is_alphabetic))
         .map(|t| (*t).to_owned())
         .collect();
     if checkable.is_empty() {
-        return Ok(q.to_owned());
+        return Ok(Vec::new());
     }
     // Candidates: the 100 nearest words by trigrams, and the words of about the same length
     // with the same first letter (trigrams miss a swap of two letters in a short word).
-    let fixes: Vec<(String, Option<String>)> = sqlx::query_as(
-        r#"select t.term,
-                  (select w.word from (
+    Ok(sqlx::query_as(
+        r#"select t.term::text,
+                  array(select w.word from (
                        (select w.word from search_word w
-                         where w.organisation_id = $1
+                         where w.organisation_id = $1 and w.word ~ '^[[:alpha:]]{3,40}$'
                          order by w.word <-> t.term limit 100)
                        union
                        (select w.word from search_word w
-                         where w.organisation_id = $1 and left(w.word, 1) = left(t.term, 1)
+                         where w.organisation_id = $1 and w.word ~ '^[[:alpha:]]{3,40}$'
+                           and left(w.word, 1) = left(t.term, 1)
                            and length(w.word) between length(t.term) - 2 and length(t.term) + 2)
                    ) w
-                   where levenshtein_less_equal(w.word, t.term, t.edits) <= t.edits
+                   where w.word <> t.term
+                     and levenshtein_less_equal(w.word, t.term, t.edits) <= t.edits
                    order by levenshtein_less_equal(w.word, t.term, t.edits),
                             similarity(w.word, t.term) desc, w.word
-                   limit 1)
+                   limit $3)
              from (select u.term collate "C" as term,
                           case when length(u.term) <= 4 then 1 else 2 end as edits
                      from unnest($2::text[]) u(term)) t
-            where not exists (select from search_word w
-                               where w.organisation_id = $1 and w.word >= t.term
-                                 and w.word < t.term || chr(1114111))"#,
+            where not $4 or not exists (select from search_word w
+                                         where w.organisation_id = $1 and w.word >= t.term
+                                           and w.word < t.term || chr(1114111))"#,
     )
     .bind(tx.org().0)
     .bind(&checkable)
+    .bind(per_term)
+    .bind(only_unknown)
+    .fetch_all(tx.conn())
+    .await?
+    .into_iter()
+    .filter(|(_, words): &(String, Vec<String>)| !words.is_empty())
+    .collect())
+}
+
+/// Most typed words looked up; more are left out of the word lookup.
+const MAX_TERMS: usize = 6;
+/// Index words a typed word can stand for: the shortest ones it begins.
+const WORDS_PER_TERM: i64 = 8;
+/// Spelling neighbours a typed word also stands for.
+const NEAR_PER_TERM: i64 = 3;
+/// Entries ranked per query. A broader query ("flat") ranks a sample of this many; its
+/// owner types another word to narrow it.
+const MAX_CANDIDATES: i64 = 2_000;
+
+/// Each typed word of two or more characters as the index words it stands for: the shortest
+/// words it begins and its nearest spelling neighbours (letters-only words within one or two
+/// edits). `None` when some typed word names no word at all (left to the likeness scan).
+async fn resolve(
+    tx: &mut TenantTx,
+    q: &str,
+) -> Result<Option<Vec<(String, Vec<String>)>>, DbError> {
+    let mut terms: Vec<String> = Vec::new();
+    for t in q.split_whitespace().filter(|t| t.chars().count() >= 2) {
+        if !terms.iter().any(|seen| seen == t) && terms.len() < MAX_TERMS {
+            terms.push(t.to_owned());
+        }
+    }
+    if terms.is_empty() {
+        return Ok(None);
+    }
+    // The first 200 words of each prefix's range in the index, shortest first.
+    let found: Vec<(String, Vec<String>)> = sqlx::query_as(
+        r#"select t.term::text,
+                  array(select p.word from (
+                            select w.word from search_word w
+                             where w.organisation_id = $1 and w.word >= t.term
+                               and w.word < t.term || chr(1114111)
+                             order by w.word limit 200) p
+                         order by length(p.word), p.word limit $3)
+             from (select u.term collate "C" as term from unnest($2::text[]) u(term)) t"#,
+    )
+    .bind(tx.org().0)
+    .bind(&terms)
+    .bind(WORDS_PER_TERM)
     .fetch_all(tx.conn())
     .await?;
-    if fixes.is_empty() {
-        return Ok(q.to_owned());
+    // Spelling neighbours too ("smith" also finds Smyth; "jnoes", which begins nothing, finds
+    // Jones); they rank below the words typed.
+    let term_refs: Vec<&str> = terms.iter().map(String::as_str).collect();
+    let near = near_words(tx, &term_refs, NEAR_PER_TERM, false).await?;
+    let mut sets = Vec::with_capacity(terms.len());
+    for term in &terms {
+        let mut words = found
+            .iter()
+            .find(|(t, _)| t == term)
+            .map(|(_, w)| w.clone())
+            .unwrap_or_default();
+        if let Some((_, close)) = near.iter().find(|(t, _)| t == term) {
+            words.extend(
+                close
+                    .iter()
+                    .filter(|w| !words.contains(w))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+        }
+        if words.is_empty() {
+            return Ok(None);
+        }
+        sets.push((term.clone(), words));
     }
-    Ok(terms
+    Ok(Some(sets))
+}
+
+/// The entries holding, for every typed word, one of the words it stands for (or, when none
+/// holds them all, any of them), ranked by how many typed words they match and match exactly.
+async fn by_words(
+    tx: &mut TenantTx,
+    scope: &SiteScope,
+    q: &str,
+    sets: &[(String, Vec<String>)],
+    limit: i64,
+) -> Result<Vec<SearchHit>, DbError> {
+    let typed: Vec<String> = q.split_whitespace().map(str::to_owned).collect();
+    // $7, $8, … are the word sets, one per typed word.
+    let params: Vec<String> = (0..sets.len()).map(|i| format!("${}", i + 7)).collect();
+    let matched = params
         .iter()
-        .map(|t| {
-            fixes
-                .iter()
-                .find(|(term, _)| term == t)
-                .and_then(|(_, fix)| fix.as_deref())
-                .unwrap_or(t)
-        })
-        .collect::<Vec<&str>>()
-        .join(" "))
+        .map(|p| format!("(case when c.words && {p} then 1 else 0 end)"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let within = if scope.all {
+        ""
+    } else {
+        "and (e.site_id = any(sites.ids) or (e.kind = 'contact' and e.id = any(people.ids))
+              or e.kind = 'vendor')"
+    };
+    let (with, from) = if scope.all {
+        ("with", "search_entry e")
+    } else {
+        (
+            concat!(scope_people!(), ","),
+            "search_entry e, sites, people",
+        )
+    };
+    let mut hits = Vec::new();
+    for all_words in [true, false] {
+        if !all_words && sets.len() < 2 {
+            break;
+        }
+        let condition = params
+            .iter()
+            .map(|p| format!("string_to_array(e.body, ' ') && {p}"))
+            .collect::<Vec<_>>()
+            .join(if all_words { " and " } else { " or " });
+        let sql = format!(
+            "{with} c as materialized (
+                 select e.id, e.kind, e.site_id, e.title, e.detail,
+                        string_to_array(e.body, ' ') as words
+                   from {from}
+                  where e.organisation_id = $1 and not e.archived and ({condition}) {within}
+                  limit {MAX_CANDIDATES})
+             select id, kind, site_id, title, detail,
+                    ((({matched}) + (select count(*) from unnest($2::text[]) x where x = any(c.words)))::float4
+                        / (2 * cardinality($2::text[])))::float4 as score
+               from c
+              order by score desc, title, id
+              limit $6"
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tx.org().0)
+            .bind(&typed)
+            .bind(scope.all)
+            .bind(&scope.sites)
+            .bind(&scope.estates)
+            .bind(limit);
+        for (_, words) in sets {
+            query = query.bind(words);
+        }
+        hits = query.fetch_all(tx.conn()).await?;
+        if !hits.is_empty() {
+            break;
+        }
+    }
+    Ok(hits)
 }
