@@ -45,7 +45,8 @@ $fn$;
 -- primary key (organisation_id, seq) makes a fork impossible whatever the isolation level. The
 -- function runs as its owner (SECURITY DEFINER) so that the server role needs no INSERT on
 -- audit_event and cannot forge or edit events. `p_redact` names columns whose values are
--- recorded as "[redacted]" (secrets such as one-time codes in e-mail bodies).
+-- recorded as "[redacted]" (secrets such as one-time codes in e-mail bodies); a name written
+-- "-column" is left out altogether (a lookup key derived from another column).
 create or replace function proplink.audit_append(
     p_table text, p_op text, p_old jsonb[], p_new jsonb[], p_redact text[]
 ) returns void
@@ -73,6 +74,7 @@ declare
     v_times timestamptz[];
     v_prevs text[];
     v_hashes text[];
+    v_redact text[] := coalesce(p_redact, '{}'); -- a trigger without arguments passes NULL
     r record;
 begin
     for v_org in
@@ -125,13 +127,15 @@ begin
                                    case when c.key = any(p_redact) then '"[redacted]"' else c.value::text end
                                    || '}', ',') || '}', '{}')::jsonb
                           from jsonb_each(x.n) c
-                         where c.value <> 'null'::jsonb and c.key <> 'organisation_id')
+                         where c.value <> 'null'::jsonb and c.key <> 'organisation_id'
+                           and not ('-' || c.key) = any(v_redact))
                    when 'delete' then
                        (select coalesce('{' || string_agg(to_json(c.key)::text || ':{"old":' ||
                                    case when c.key = any(p_redact) then '"[redacted]"' else c.value::text end
                                    || '}', ',') || '}', '{}')::jsonb
                           from jsonb_each(x.o) c
-                         where c.value <> 'null'::jsonb and c.key <> 'organisation_id')
+                         where c.value <> 'null'::jsonb and c.key <> 'organisation_id'
+                           and not ('-' || c.key) = any(v_redact))
                    else
                        (select coalesce('{' || string_agg(to_json(c.key)::text || ':' ||
                                    case when c.key = any(p_redact)
@@ -139,7 +143,8 @@ begin
                                         else '{"old":' || b.value::text || ',"new":' || c.value::text || '}' end,
                                    ',') || '}', '{}')::jsonb
                           from jsonb_each(x.n) c join jsonb_each(x.o) b on b.key = c.key
-                         where c.value is distinct from b.value)
+                         where c.value is distinct from b.value
+                           and not ('-' || c.key) = any(v_redact))
                    end as changes
               from unnest(p_old, p_new) with ordinality x(o, n, i)
              where coalesce(x.n ->> 'organisation_id', x.o ->> 'organisation_id')::uuid = v_org

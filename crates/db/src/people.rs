@@ -243,9 +243,9 @@ pub async fn contact_by_key(
         "select c.id, c.display_name from contact c
           where c.organisation_id = $1 and c.merged_into_id is null and c.archived_at is null
             and {CONTACT_SCOPE}
-            and (lower(c.reference) = $5
+            and (c.reference_key = $5
                  or exists (select from contact_email e where e.organisation_id = c.organisation_id
-                              and e.contact_id = c.id and lower(e.email) = $5))
+                              and e.contact_id = c.id and e.email_key = $5))
           order by c.created_at limit 1"
     )))
     .bind(tx.org().0)
@@ -265,9 +265,10 @@ pub async fn contacts_by_email(
 ) -> Result<Vec<(String, Uuid)>, DbError> {
     let lowered: Vec<String> = emails.iter().map(|e| e.to_lowercase()).collect();
     Ok(sqlx::query_as(
-        "select lower(e.email), e.contact_id from contact_email e
+        "select e.email_key, e.contact_id from unnest($2::text[]) x(k)
+           join contact_email e on e.organisation_id = $1 and e.email_key = x.k
            join contact c on c.organisation_id = e.organisation_id and c.id = e.contact_id
-          where e.organisation_id = $1 and lower(e.email) = any($2) and c.merged_into_id is null",
+          where c.merged_into_id is null",
     )
     .bind(tx.org().0)
     .bind(&lowered)

@@ -540,3 +540,47 @@ async fn a_statement_over_many_rows_records_each_row_in_order() {
         assert_eq!(report.events, before + 1, "{}", o.name);
     }
 }
+
+/// A contact's derived lookup keys are not business events: the audit records the reference
+/// and the e-mail address, never `reference_key` or `email_key`.
+#[tokio::test]
+async fn derived_lookup_keys_stay_out_of_the_audit() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Jane Doe")).await.unwrap();
+    let input = proplink_db::people::ContactInput {
+        kind: "person".into(),
+        last_name: Some("Patel".into()),
+        reference: Some("GC-C-001".into()),
+        correspondence: "email".into(),
+        emails: vec!["Priya.Patel@Example.com".into()],
+        ..Default::default()
+    };
+    let id = proplink_db::people::save_contact(&mut tx, None, &input)
+        .await
+        .unwrap();
+    let changes: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "select table_name, changes from audit_event
+          where table_name in ('contact', 'contact_email') order by seq",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    let key: Option<String> = sqlx::query_scalar("select reference_key from contact where id = $1")
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(key.as_deref(), Some("gc-c-001"));
+    let contact = &changes.iter().find(|(t, _)| t == "contact").unwrap().1;
+    assert_eq!(contact["reference"]["new"], "GC-C-001");
+    assert!(contact.get("reference_key").is_none(), "{contact}");
+    let email = &changes
+        .iter()
+        .find(|(t, _)| t == "contact_email")
+        .unwrap()
+        .1;
+    assert_eq!(email["email"]["new"], "Priya.Patel@Example.com");
+    assert!(email.get("email_key").is_none(), "{email}");
+}
