@@ -77,6 +77,12 @@ declare
     v_redact text[] := coalesce(p_redact, '{}'); -- a trigger without arguments passes NULL
     r record;
 begin
+    -- Only the audit triggers may append (see the revoke below: the server roles cannot even
+    -- call this; the check is a second lock on the same door).
+    if pg_trigger_depth() = 0 then
+        raise exception 'audit events are written only by the audit triggers'
+            using errcode = 'insufficient_privilege';
+    end if;
     for v_org in
         select distinct coalesce(x.n ->> 'organisation_id', x.o ->> 'organisation_id')::uuid
           from unnest(p_old, p_new) x(o, n)
@@ -184,6 +190,10 @@ begin
     end loop;
 end
 $fn$;
+
+-- Nobody but the owner (through the triggers) may call it: as SECURITY DEFINER it could
+-- otherwise append well-formed events to any organisation's chain.
+revoke execute on function proplink.audit_append(text, text, jsonb[], jsonb[], text[]) from public;
 
 -- The audit trigger of a tenant table: statement-level, one per operation (INSERT, UPDATE,
 -- DELETE), reading the statement's rows from its transition tables `old_rows` / `new_rows`.
@@ -329,6 +339,9 @@ begin
     end loop;
 end
 $fn$;
+
+revoke execute on function proplink.refresh_statistics(text[]) from public;
+grant execute on function proplink.refresh_statistics(text[]) to proplink_app;
 
 -- Wakes idle workers as soon as a job is queued (they also poll, so a lost notification only
 -- delays a job by the poll interval).

@@ -584,3 +584,31 @@ async fn derived_lookup_keys_stay_out_of_the_audit() {
     assert_eq!(email["email"]["new"], "Priya.Patel@Example.com");
     assert!(email.get("email_key").is_none(), "{email}");
 }
+
+/// The function that appends events is the triggers' alone: the server roles cannot call it to
+/// write events of their own into any organisation's chain.
+#[tokio::test]
+async fn the_server_roles_cannot_append_audit_events_directly() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let forged = format!(r#"{{"organisation_id": "{}", "id": "x"}}"#, org.id.0);
+    for role in [
+        proplink_db::pools::APP_ROLE,
+        proplink_db::pools::PLATFORM_ROLE,
+    ] {
+        let mut conn = sqlx::PgConnection::connect(&db.url(role)).await.unwrap();
+        let err = sqlx::query(
+            "select proplink.audit_append('contact', 'delete', array[$1::jsonb], array[null::jsonb], null)",
+        )
+        .bind(&forged)
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{role}: {err}"
+        );
+    }
+    let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
+    assert_eq!(report.broken, None);
+}
