@@ -123,8 +123,9 @@ pub async fn search(
         None => corrected(tx, &q).await?,
     };
     // What names no word of the index (the middle of a reference, a misspelt e-mail address)
-    // is measured for likeness instead. Everything in scope: the GiST index hands rows over nearest first by word distance
-    // (`<<->`) inside the organisation, so the scan stops after `limit` rows. A site-scoped
+    // is measured for likeness instead. Everything in scope: the GiST index hands rows over
+    // nearest first by word distance (`<<->`) inside the organisation, so the scan stops after
+    // `limit` rows. A site-scoped
     // member: the candidates are gathered from their sites first (entries on those sites,
     // contacts connected to them, vendors) and ranked, so the scan never wades through other
     // sites' records. Either way the outer filter drops rows that do not look like the query.
