@@ -685,18 +685,29 @@ pub struct SpaceInput {
     pub notes: Option<String>,
 }
 
+/// A site's spaces in use.
 pub async fn spaces(tx: &mut TenantTx, site: Uuid) -> Result<Vec<Space>, DbError> {
+    site_spaces(tx, site, false).await
+}
+
+/// A site's archived spaces, which can be restored.
+pub async fn archived_spaces(tx: &mut TenantTx, site: Uuid) -> Result<Vec<Space>, DbError> {
+    site_spaces(tx, site, true).await
+}
+
+async fn site_spaces(tx: &mut TenantTx, site: Uuid, archived: bool) -> Result<Vec<Space>, DbError> {
     Ok(sqlx::query_as(
         "select sp.id, sp.site_id, sp.building_id, b.name as building_name, sp.floor_id,
                 f.name as floor_name, sp.name, sp.kind, sp.notes, sp.archived_at
            from space sp
            left join building b on b.organisation_id = sp.organisation_id and b.id = sp.building_id
            left join floor f on f.organisation_id = sp.organisation_id and f.id = sp.floor_id
-          where sp.organisation_id = $1 and sp.site_id = $2 and sp.archived_at is null
+          where sp.organisation_id = $1 and sp.site_id = $2 and (sp.archived_at is not null) = $3
           order by lower(sp.name)",
     )
     .bind(tx.org().0)
     .bind(site)
+    .bind(archived)
     .fetch_all(tx.conn())
     .await?)
 }

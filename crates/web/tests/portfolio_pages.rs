@@ -1322,3 +1322,63 @@ async fn a_broad_text_filter_says_more_than_a_thousand_units_and_still_pages_on(
     assert!(page.contains("Flat A999"), "{page}");
     assert!(b.get("/units").await.body.contains("1,010 units"));
 }
+
+#[tokio::test]
+async fn an_archived_space_is_listed_apart_and_restored_by_permission() {
+    let (db, org, state) = setup().await;
+    let mut tx = writer(&db, &org).await;
+    let site = seed_site(&mut tx, "GC-001", "Goldcrest House").await;
+    let other_site = seed_site(&mut tx, "GC-002", "South Court").await;
+    tx.commit().await.unwrap();
+    let manager = member(&db, &org, "maria", BuiltInRole::Manager, Scope::AllSites).await;
+    let b = Browser::signed_in(&state, &db, &org, &manager).await;
+    let r = b
+        .post(
+            &format!("/sites/{site}/spaces/new"),
+            &[("name", "Bin store"), ("kind", "bin_store")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let space: Uuid = sqlx::query_scalar("select id from space where name = 'Bin store'")
+        .fetch_one(&mut db.superuser().await)
+        .await
+        .unwrap();
+    let restore = format!("/sites/{site}/spaces/{space}/restore");
+    // A space in use cannot be "restored".
+    assert_eq!(b.post(&restore, &[]).await.status, StatusCode::NOT_FOUND);
+    let r = b
+        .post(&format!("/sites/{site}/spaces/{space}/archive"), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = b.get(&format!("/sites/{site}")).await.body;
+    assert!(
+        page.contains("Archived spaces") && page.contains(&restore),
+        "{page}"
+    );
+    // Not through another site's address, and not by a reader.
+    assert_eq!(
+        b.post(&format!("/sites/{other_site}/spaces/{space}/restore"), &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let reader = member(&db, &org, "rita", BuiltInRole::ReadOnly, Scope::AllSites).await;
+    let r = Browser::signed_in(&state, &db, &org, &reader).await;
+    assert_eq!(r.post(&restore, &[]).await.status, StatusCode::FORBIDDEN);
+    assert!(
+        !r.get(&format!("/sites/{site}"))
+            .await
+            .body
+            .contains(&restore)
+    );
+
+    let r = b.post(&restore, &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = b
+        .get(&format!("/sites/{site}?done=restored_space"))
+        .await
+        .body;
+    assert!(page.contains("Space restored."), "{page}");
+    assert!(!page.contains("Archived spaces"), "{page}");
+    assert!(page.contains("Bin store"));
+}

@@ -714,6 +714,28 @@ pub async fn archive_space(
     Ok(Redirect::to(&format!("/sites/{id}?done=archived_space")).into_response())
 }
 
+/// POST /sites/{id}/spaces/{space}/restore (`building.restore`).
+pub async fn restore_space(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path((id, space)): Path<(String, String)>,
+) -> Page {
+    let (id, space) = (parse_id(&id)?, parse_id(&space)?);
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    site_for(&mut tx, &member, id, "building.restore").await?;
+    // The space must be one of this site's archived spaces.
+    if !portfolio::archived_spaces(&mut tx, id)
+        .await?
+        .iter()
+        .any(|s| s.id == space)
+    {
+        return Err(WebError::NotFound);
+    }
+    portfolio::set_archived(&mut tx, Archivable::Space, space, false).await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/sites/{id}?done=restored_space")).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

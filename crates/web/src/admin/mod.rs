@@ -508,6 +508,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             post(buildings::archive_space),
         ),
         (
+            "/sites/{id}/spaces/{space}/restore",
+            Permission("building.restore"),
+            post(buildings::restore_space),
+        ),
+        (
             "/sites/{id}/units/new",
             Permission("unit.create"),
             get(units::new_unit).post(units::create_unit),

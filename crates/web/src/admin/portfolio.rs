@@ -57,6 +57,7 @@ pub(super) fn done_flash(query: &FormData, noun: &str) -> Option<String> {
         "restored" => format!("{noun} restored."),
         "added" => "Added.".to_owned(),
         "archived_space" => "Space archived.".to_owned(),
+        "restored_space" => "Space restored.".to_owned(),
         "merged" => "Contacts merged: the duplicate's details, leases and positions are now on this contact.".to_owned(),
         _ => return None,
     };
@@ -754,6 +755,23 @@ pub struct SpaceRow {
     place: String,
 }
 
+impl SpaceRow {
+    fn new(s: &portfolio::Space) -> Self {
+        Self {
+            id: s.id,
+            name: s.name.clone(),
+            kind: proplink_domain::portfolio::SpaceKind::from_key(&s.kind)
+                .map(|k| k.label().to_owned())
+                .unwrap_or_else(|| s.kind.clone()),
+            place: [s.building_name.clone(), s.floor_name.clone()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
 pub struct UnitLine {
     id: Uuid,
     reference: String,
@@ -784,6 +802,7 @@ struct SitePage {
     notes: String,
     buildings: Vec<BuildingRow>,
     spaces: Vec<SpaceRow>,
+    archived_spaces: Vec<SpaceRow>,
     units: Vec<UnitLine>,
     more_units: i64,
     history: Vec<HistoryRow>,
@@ -794,6 +813,7 @@ struct SitePage {
     can_add_building: bool,
     can_add_unit: bool,
     archived_space: bool,
+    restore_space: bool,
 }
 
 /// What is wrong with the landlord on record for demands (LTA 1987 ss.47–48), if anything.
@@ -825,6 +845,7 @@ pub async fn site(
     let site = site_for(&mut tx, &member, id, "site.read").await?;
     let buildings = portfolio::buildings(&mut tx, id, Showing::Live).await?;
     let spaces = portfolio::spaces(&mut tx, id).await?;
+    let archived_spaces = portfolio::archived_spaces(&mut tx, id).await?;
     let units = portfolio::list_units(
         &mut tx,
         &site_scope(&member),
@@ -899,21 +920,8 @@ pub async fn site(
                 is_hrb: b.is_hrb,
             })
             .collect(),
-        spaces: spaces
-            .iter()
-            .map(|s| SpaceRow {
-                id: s.id,
-                name: s.name.clone(),
-                kind: proplink_domain::portfolio::SpaceKind::from_key(&s.kind)
-                    .map(|k| k.label().to_owned())
-                    .unwrap_or_else(|| s.kind.clone()),
-                place: [s.building_name.clone(), s.floor_name.clone()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-            .collect(),
+        spaces: spaces.iter().map(SpaceRow::new).collect(),
+        archived_spaces: archived_spaces.iter().map(SpaceRow::new).collect(),
         units: units
             .rows
             .iter()
@@ -935,6 +943,7 @@ pub async fn site(
         can_add_building: !archived && may(&member, "building.create", placement),
         can_add_unit: !archived && may(&member, "unit.create", placement),
         archived_space: may(&member, "building.archive", placement),
+        restore_space: !archived && may(&member, "building.restore", placement),
         site: SiteRow::new(&site),
     };
     Ok(page.into_response())
