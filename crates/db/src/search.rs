@@ -93,7 +93,8 @@ pub async fn search(
             return Ok(hits);
         }
     }
-    let resolved = resolve(tx, &q).await?;
+    // Everything in scope uses a word's spelling neighbours only when it begins no word.
+    let resolved = resolve(tx, &q, !scope.all).await?;
     // A site-scoped member's entries are few: those holding the words are found and ranked
     // directly. Everything in scope is too much for that (row-level security keeps the GIN
     // index on the words out of reach, as `&&` is not leakproof, so it would be a scan of
@@ -322,10 +323,12 @@ const MAX_CANDIDATES: i64 = 2_000;
 
 /// Each typed word of two or more characters as the index words it stands for: the shortest
 /// words it begins and its nearest spelling neighbours (letters-only words within one or two
-/// edits). `None` when some typed word names no word at all (left to the likeness scan).
+/// edits; with `all_neighbours` false, only for words that begin none). `None` when some typed
+/// word names no word at all (left to the likeness scan).
 async fn resolve(
     tx: &mut TenantTx,
     q: &str,
+    all_neighbours: bool,
 ) -> Result<Option<Vec<(String, Vec<String>)>>, DbError> {
     let mut terms: Vec<String> = Vec::new();
     for t in q.split_whitespace().filter(|t| t.chars().count() >= 2) {
@@ -355,7 +358,7 @@ async fn resolve(
     // Spelling neighbours too ("smith" also finds Smyth; "jnoes", which begins nothing, finds
     // Jones); they rank below the words typed.
     let term_refs: Vec<&str> = terms.iter().map(String::as_str).collect();
-    let near = near_words(tx, &term_refs, NEAR_PER_TERM, false).await?;
+    let near = near_words(tx, &term_refs, NEAR_PER_TERM, !all_neighbours).await?;
     let mut sets = Vec::with_capacity(terms.len());
     for term in &terms {
         let mut words = found

@@ -17,7 +17,6 @@ use proplink_db::TenantTx;
 use proplink_db::people::{self, LeaseError, LeaseInput};
 use proplink_db::portfolio::Unit;
 use proplink_domain::uk::parse_pounds_to_pence;
-use time::Date;
 use uuid::Uuid;
 
 type Page = Result<Response, WebError>;
@@ -115,19 +114,6 @@ fn parse_holders(
     holders
 }
 
-fn required_date(
-    values: &FormData,
-    name: &'static str,
-    what: &str,
-    errors: &mut FieldErrors,
-) -> Option<Date> {
-    let date = errors.take(name, records::uk_date(values.get(name)));
-    if date.is_none() && values.get(name).trim().is_empty() {
-        errors.add(name, format!("Enter {what}, as dd/mm/yyyy."));
-    }
-    date
-}
-
 /// Where a lease refusal belongs on the form.
 fn lease_error(e: LeaseError) -> Result<(&'static str, String), WebError> {
     let field = match &e {
@@ -184,7 +170,7 @@ fn parse_lease(values: &FormData, contacts: &[(Uuid, String)]) -> Result<LeaseIn
     let holders = parse_holders(values, contacts, &mut errors);
     let rent = values.get("ground_rent");
     let input = LeaseInput {
-        starts_on: required_date(
+        starts_on: records::required_date(
             values,
             "starts_on",
             "the date the lease is held from",
@@ -383,7 +369,7 @@ pub async fn change_ownership(
     let mut contacts = contact_choices(&mut tx, &member, None, None).await?;
     let mut errors = FieldErrors::default();
     resolve_typed_holders(&mut tx, &member, &mut values, &mut contacts, &mut errors).await?;
-    let effective = required_date(
+    let effective = records::required_date(
         &values,
         "effective",
         "the date the change takes effect",
@@ -523,7 +509,8 @@ pub async fn create_occupant(
             "tenant"
         }
     };
-    let starts_on = required_date(&values, "starts_on", "the date they moved in", &mut errors);
+    let starts_on =
+        records::required_date(&values, "starts_on", "the date they moved in", &mut errors);
     let ends_on = errors.take("ends_on", records::uk_date(values.get("ends_on")));
     let (Some(contact), Some(starts_on), true) = (contact, starts_on, errors.is_empty()) else {
         return Ok(render_occupant_form(
@@ -611,7 +598,7 @@ pub async fn end_occupant_form(
     tx.commit().await?;
     let ends_on = occupant
         .ends_on
-        .map(|d| format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()))
+        .map(records::uk_date_text)
         .unwrap_or_default();
     let values = FormData::from_pairs([("ends_on", ends_on.as_str())]);
     Ok(render_end_occupant_form(
@@ -636,7 +623,8 @@ pub async fn end_occupant(
     let unit = unit_for(&mut tx, &member, id, "unit.update").await?;
     let occupant = occupant_of(&mut tx, id, occupancy).await?;
     let mut errors = FieldErrors::default();
-    let ends_on = required_date(&values, "ends_on", "the date they moved out", &mut errors);
+    let ends_on =
+        records::required_date(&values, "ends_on", "the date they moved out", &mut errors);
     let Some(ends_on) = ends_on else {
         return Ok(render_end_occupant_form(
             &member, &unit, &occupant, &values, errors,

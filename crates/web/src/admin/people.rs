@@ -1132,7 +1132,7 @@ pub async fn resign_officer_form(
     tx.commit().await?;
     let resigned = officer
         .resigned_on
-        .map(|d| format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()))
+        .map(records::uk_date_text)
         .unwrap_or_default();
     let values = FormData::from_pairs([("resigned_on", resigned.as_str())]);
     Ok(render_resign_form(
@@ -1157,13 +1157,12 @@ pub async fn resign_officer(
     let company = company_for(&mut tx, &member, id).await?;
     let officer = officer_of(&mut tx, id, officer).await?;
     let mut errors = FieldErrors::default();
-    let resigned_on = errors.take("resigned_on", records::uk_date(values.get("resigned_on")));
-    if resigned_on.is_none() && errors.is_empty() {
-        errors.add(
-            "resigned_on",
-            "Enter the date they resigned, as dd/mm/yyyy.",
-        );
-    }
+    let resigned_on = records::required_date(
+        &values,
+        "resigned_on",
+        "the date they resigned",
+        &mut errors,
+    );
     let Some(resigned_on) = resigned_on else {
         return Ok(render_resign_form(
             &member, &company, &officer, &values, errors,

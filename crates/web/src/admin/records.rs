@@ -572,6 +572,25 @@ pub(super) fn uk_date(raw: &str) -> Result<Option<Date>, String> {
     parse_uk_date(raw).map(Some).map_err(|e| format!("{e}."))
 }
 
+/// A date as a form field holds it: "05/03/2026".
+pub(super) fn uk_date_text(d: Date) -> String {
+    format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year())
+}
+
+/// The date in field `name`, which must be filled in ("Enter {what}, as dd/mm/yyyy.").
+pub(super) fn required_date(
+    values: &FormData,
+    name: &'static str,
+    what: &str,
+    errors: &mut FieldErrors,
+) -> Option<Date> {
+    let date = errors.take(name, uk_date(values.get(name)));
+    if date.is_none() && values.get(name).trim().is_empty() {
+        errors.add(name, format!("Enter {what}, as dd/mm/yyyy."));
+    }
+    date
+}
+
 /// An address from its four fields; the parts' errors are recorded against them.
 pub(super) fn address(
     values: &FormData,
@@ -648,6 +667,8 @@ mod tests {
     fn dates_round_trip_in_uk_format() {
         let d = uk_date("25/03/2026").unwrap().unwrap();
         assert_eq!((d.day(), u8::from(d.month()), d.year()), (25, 3, 2026));
+        assert_eq!(uk_date_text(d), "25/03/2026");
+        assert_eq!(uk_date(&uk_date_text(d)).unwrap(), Some(d));
         assert_eq!(uk_date(" ").unwrap(), None);
         assert!(uk_date("2026-03-25x").is_err());
     }
