@@ -621,3 +621,115 @@ async fn a_text_filtered_unit_list_counts_up_to_the_cap() {
     // A100 and A1000–A1005.
     assert_eq!((few.total, few.capped), (7, false));
 }
+
+/// Words are found through their postings, which follow every change to a record: a renamed
+/// contact is found by the new name and no longer by the old; two typed words find the record
+/// holding both first, or, when none does, records holding either. A site-scoped member finds
+/// their own site's postcode district even when the organisation has many shorter ones.
+#[tokio::test]
+async fn word_postings_follow_changes_and_scoped_prefixes_reach_every_word() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya")).await.unwrap();
+    let ada = people::save_contact(&mut tx, None, &person("Ada", "Lovelace", "ada@example.com"))
+        .await
+        .unwrap();
+    let alan = people::save_contact(&mut tx, None, &person("Alan", "Turing", "alan@example.com"))
+        .await
+        .unwrap();
+    let everything = SiteScope::everything();
+    let ids = |hits: &[search::SearchHit]| hits.iter().map(|h| h.id).collect::<Vec<_>>();
+
+    let hits = search::search(&mut tx, &everything, "lovelace", 5)
+        .await
+        .unwrap();
+    assert_eq!(ids(&hits), [ada]);
+    // Renamed: found by the new name only, and the old word's posting is gone.
+    let mut renamed = person("Ada", "King", "ada@example.com");
+    renamed.title = Some("Countess".into());
+    people::save_contact(&mut tx, Some(ada), &renamed)
+        .await
+        .unwrap();
+    assert!(
+        search::search(&mut tx, &everything, "lovelace", 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let postings: Vec<String> =
+        sqlx::query_scalar("select word from search_posting where entry_id = $1 order by word")
+            .bind(ada)
+            .fetch_all(tx.conn())
+            .await
+            .unwrap();
+    assert!(postings.contains(&"king".to_owned()), "{postings:?}");
+    assert!(!postings.contains(&"lovelace".to_owned()), "{postings:?}");
+    assert_eq!(
+        ids(&search::search(&mut tx, &everything, "ada king", 5)
+            .await
+            .unwrap()),
+        [ada]
+    );
+    // No one holds both words: either's holder is shown.
+    let hits = search::search(&mut tx, &everything, "king turing", 5)
+        .await
+        .unwrap();
+    assert!(
+        hits.iter().any(|h| h.id == ada) && hits.iter().any(|h| h.id == alan),
+        "{hits:?}"
+    );
+    // Both typed words beat one: "alan turing" puts Alan first even beside another Alan.
+    let other = people::save_contact(&mut tx, None, &person("Alan", "Bennett", "ab@example.com"))
+        .await
+        .unwrap();
+    let hits = search::search(&mut tx, &everything, "alan turing", 5)
+        .await
+        .unwrap();
+    assert_eq!(ids(&hits), [alan], "only the record holding both: {hits:?}");
+    let hits = search::search(&mut tx, &everything, "alan", 5)
+        .await
+        .unwrap();
+    assert!(ids(&hits).contains(&other) && ids(&hits).contains(&alan));
+
+    // Twelve sites in districts LS10–LS19 and LS1; the member's site is in LS19, which is
+    // not among the organisation's eight shortest words beginning "ls1".
+    let mut member_site = Uuid::nil();
+    for (i, district) in [
+        "LS1", "LS10", "LS11", "LS12", "LS13", "LS14", "LS15", "LS16", "LS17", "LS18", "LS19",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = portfolio::save_site(
+            &mut tx,
+            None,
+            &SiteInput {
+                reference: format!("GC-{i:03}"),
+                name: format!("Court {i}"),
+                address: portfolio::Address {
+                    postcode: Some(format!("{district} 1AA")),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        if *district == "LS19" {
+            member_site = s;
+        }
+    }
+    let member = SiteScope {
+        sites: vec![member_site],
+        ..Default::default()
+    };
+    let hits = search::search(&mut tx, &member, "ls1", 5).await.unwrap();
+    assert_eq!(ids(&hits), [member_site], "{hits:?}");
+    // Everything in scope: a word found only on other sites shows nothing to the member.
+    assert!(
+        search::search(&mut tx, &member, "lovelace king", 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
