@@ -7,13 +7,13 @@
 )]
 
 use proplink_integrations::geo::{
-    self, AddressSuggestion, Coordinates, GeoError, GeoPoint, Geocoder, GoogleGeocoder,
+    self, AddressSuggestion, Coordinates, GeoError, GeoPoint, Geocoder, GoogleGeocoder, MapSize,
     MapboxGeocoder,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::Duration;
-use wiremock::matchers::{method, path, query_param};
+use wiremock::matchers::{method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const MAPBOX_TOKEN: &str = "pk.eyJ1IjoicHJvcGxpbmsiLCJhIjoidGVzdCJ9.secret-mapbox-token";
@@ -701,4 +701,144 @@ fn configuration_names_the_provider_or_leaves_entry_manual() {
         geo::from_config(Some("bing"), key()).err(),
         Some(geo::ConfigError::UnknownProvider("bing".into()))
     );
+}
+
+/// The first bytes of every PNG file.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+
+fn downing_street() -> Coordinates {
+    Coordinates {
+        latitude: 51.503396,
+        longitude: -0.127695,
+    }
+}
+
+#[tokio::test]
+async fn mapbox_static_map_asks_for_a_pinned_street_map_at_double_density() {
+    let server = MockServer::start().await;
+    // Mapbox puts the pin overlay, the centre (longitude first) and the size in the path.
+    Mock::given(method("GET"))
+        .and(path(
+            "/styles/v1/mapbox/streets-v12/static/pin-l+1d4ed8(-0.12770,51.50340)/-0.12770,51.50340,16/600x300@2x",
+        ))
+        .and(query_param("access_token", MAPBOX_TOKEN))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(PNG, "image/png"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let map = mapbox(&server)
+        .static_map(downing_street(), MapSize::new(600, 300).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(map.content_type, "image/png");
+    assert_eq!(map.bytes, PNG);
+}
+
+#[tokio::test]
+async fn mapbox_static_map_errors_read_as_the_geocoding_ones() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/styles/v1/"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"message": "Not Authorized - Invalid Token"})),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/styles/v1/"))
+        .respond_with(
+            ResponseTemplate::new(429).set_body_json(json!({"message": "Too Many Requests"})),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    // A proxy's page instead of an image is not shown as a map.
+    Mock::given(method("GET"))
+        .and(path_regex("^/styles/v1/"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("<html>hello</html>", "text/html"))
+        .mount(&server)
+        .await;
+    let geocoder = mapbox(&server);
+    let size = MapSize::new(600, 300).unwrap();
+    assert_eq!(
+        geocoder.static_map(downing_street(), size).await,
+        Err(GeoError::Unauthorised)
+    );
+    assert_eq!(
+        geocoder.static_map(downing_street(), size).await,
+        Err(GeoError::QuotaExceeded)
+    );
+    assert!(matches!(
+        geocoder.static_map(downing_street(), size).await,
+        Err(GeoError::BadResponse(_))
+    ));
+}
+
+#[tokio::test]
+async fn google_static_map_centres_and_pins_by_latitude_first() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/maps/api/staticmap"))
+        .and(query_param("center", "51.50340,-0.12770"))
+        .and(query_param("zoom", "16"))
+        .and(query_param("size", "600x300"))
+        .and(query_param("scale", "2"))
+        .and(query_param("markers", "color:0x1d4ed8|51.50340,-0.12770"))
+        .and(query_param("key", GOOGLE_KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(PNG, "image/png"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let map = google(&server)
+        .static_map(downing_street(), MapSize::new(600, 300).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(map.bytes, PNG);
+}
+
+#[tokio::test]
+async fn google_static_map_tells_a_refused_key_from_a_spent_quota() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/maps/api/staticmap"))
+        .respond_with(ResponseTemplate::new(403).set_body_string(format!(
+            "The Google Maps Platform server rejected your request. The provided API key is invalid. ({GOOGLE_KEY})"
+        )))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/maps/api/staticmap"))
+        .respond_with(ResponseTemplate::new(403).set_body_string(
+            "The Google Maps Platform server rejected your request. You have exceeded your daily request quota for this API.",
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/maps/api/staticmap"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            "The Google Maps Platform server rejected your request. Invalid request. Invalid 'size' parameter.",
+        ))
+        .mount(&server)
+        .await;
+    let geocoder = google(&server);
+    let size = MapSize::new(600, 300).unwrap();
+    assert_eq!(
+        geocoder.static_map(downing_street(), size).await,
+        Err(GeoError::Unauthorised)
+    );
+    assert_eq!(
+        geocoder.static_map(downing_street(), size).await,
+        Err(GeoError::QuotaExceeded)
+    );
+    match geocoder.static_map(downing_street(), size).await {
+        Err(GeoError::InvalidRequest(said)) => {
+            assert!(said.contains("Invalid 'size' parameter"), "{said}");
+            assert!(!said.contains(GOOGLE_KEY));
+        }
+        other => panic!("expected an invalid request, got {other:?}"),
+    }
 }

@@ -8,7 +8,7 @@
 //!
 //! A missing Chromium is a failure with the way to install it, never a skip.
 
-use chromiumoxide::cdp::browser_protocol::network::GetCookiesParams;
+use chromiumoxide::cdp::browser_protocol::network::{CookieParam, GetCookiesParams};
 use chromiumoxide::error::CdpError;
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
@@ -320,6 +320,22 @@ impl Page {
     pub async fn cookies(&self) -> Vec<Cookie> {
         let url = self.url().await;
         self.cookies_for(&url).await
+    }
+
+    /// Gives the browser a cookie for `url`'s host (such as a session made by the test), as if
+    /// that host had set it.
+    pub async fn set_cookie(&self, url: &str, name: &str, value: &str) {
+        let cookie = CookieParam::builder()
+            .name(name)
+            .value(value)
+            .url(url)
+            .build()
+            .unwrap_or_else(|e| panic!("a cookie for {url}: {e}"));
+        match tokio::time::timeout(TIMEOUT, self.inner.set_cookie(cookie)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("setting a cookie for {url}: {e}"),
+            Err(_) => panic!("setting a cookie for {url}: no answer within {TIMEOUT:?}"),
+        }
     }
 
     /// The cookies Chromium would send to `url`, `HttpOnly` ones included.

@@ -146,9 +146,13 @@ pub struct Server {
 
 impl Server {
     pub async fn start(db: &TestDb) -> Self {
+        Self::start_with(db, web_settings()).await
+    }
+
+    /// A server with `settings` (a geocoder, say) instead of [`web_settings`].
+    pub async fn start_with(db: &TestDb, mut settings: WebSettings) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let mut settings = web_settings();
         settings.public_port = Some(port);
         let state = state(db, settings).await;
         let stop = tokio_util::sync::CancellationToken::new();

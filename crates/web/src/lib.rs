@@ -64,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(pages::metrics))
         .route("/static/proplink.css", get(pages::stylesheet))
         .route("/static/htmx.min.js", get(pages::htmx))
+        .route("/static/proplink.js", get(pages::script))
         .with_state(state.clone());
     middleware::stack(operational.merge(dispatch), &state)
 }

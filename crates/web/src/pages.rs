@@ -100,6 +100,18 @@ pub async fn htmx() -> Response {
         .into_response()
 }
 
+/// PropLink's own script (address look-up), served from the binary.
+pub async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/proplink.js"),
+    )
+        .into_response()
+}
+
 /// The development mailbox acts as the machine's own user, through the admin door.
 fn mailbox_context(org: &Organisation) -> TenantContext {
     TenantContext {

@@ -14,7 +14,9 @@ use proplink_db::organisation::Organisation;
 use proplink_db::people::{self, ContactInput, LeaseInput};
 use proplink_db::portfolio::{self, BuildingInput, SiteInput, UnitInput};
 use proplink_domain::permissions::{BuiltInRole, Scope};
-use proplink_integrations::geo::{AddressSuggestion, GeoError, GeoPoint, Geocoder};
+use proplink_integrations::geo::{
+    AddressSuggestion, Coordinates, GeoError, GeoPoint, Geocoder, MapImage, MapSize, MapboxGeocoder,
+};
 use proplink_test_support::TestDb;
 use proplink_test_support::people::{self as staff_people, TestMember};
 use proplink_web::{AppState, WebSettings};
@@ -954,6 +956,10 @@ impl Geocoder for FakeGeocoder {
     async fn autocomplete(&self, _partial: &str) -> Result<Vec<AddressSuggestion>, GeoError> {
         Ok(Vec::new())
     }
+
+    async fn static_map(&self, _at: Coordinates, _size: MapSize) -> Result<MapImage, GeoError> {
+        Err(GeoError::Unavailable("a fake draws no maps".into()))
+    }
 }
 
 async fn with_geocoder(db: &TestDb, answer: Result<Option<GeoPoint>, GeoError>) -> AppState {
@@ -1000,6 +1006,170 @@ async fn saving_a_site_places_it_on_the_map_and_a_geocoder_failure_only_adds_a_n
     assert!(
         page.contains("Show on map") && page.contains("mlat=53.79650"),
         "{page}"
+    );
+}
+
+/// The first bytes of a PNG file.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+
+/// A wiremock Mapbox: autocomplete and geocoding for "10 Downing Street", and its static map.
+async fn mapbox_stand_in() -> wiremock::MockServer {
+    use wiremock::matchers::{method, path, path_regex, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let feature = serde_json::json!({
+        "type": "Feature",
+        "geometry": { "type": "Point", "coordinates": [-0.127695, 51.503396] },
+        "properties": {
+            "mapbox_id": "dXJuOm1ieGFkcjpkb3duaW5nLTEw",
+            "feature_type": "address",
+            "full_address": "10 Downing Street, London, SW1A 2AA, United Kingdom",
+            "name": "10 Downing Street",
+            "place_formatted": "London, SW1A 2AA, United Kingdom",
+            "context": {
+                "postcode": { "name": "SW1A 2AA" },
+                "locality": { "name": "Westminster" },
+                "place": { "name": "London" }
+            }
+        }
+    });
+    let collection = serde_json::json!({ "type": "FeatureCollection", "features": [feature] });
+    Mock::given(method("GET"))
+        .and(path("/search/geocode/v6/forward"))
+        .and(query_param("autocomplete", "true"))
+        .and(query_param("q", "10 downing"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&collection))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/search/geocode/v6/forward"))
+        .and(query_param("limit", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&collection))
+        .mount(&server)
+        .await;
+    // The first map is drawn; after it Mapbox says the quota is spent.
+    Mock::given(method("GET"))
+        .and(path_regex("^/styles/v1/mapbox/streets-v12/static/"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(PNG, "image/png"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/styles/v1/mapbox/streets-v12/static/"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_json(serde_json::json!({"message": "Too Many Requests"})),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn address_forms_look_addresses_up_and_the_site_page_shows_its_map_through_mapbox() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let manager = member(&db, &org, "maria", BuiltInRole::Manager, Scope::AllSites).await;
+
+    // With no maps provider: no look-up on the forms, and no map.
+    let plain = staff_people::state(&db, staff_people::web_settings()).await;
+    let b = Browser::signed_in(&plain, &db, &org, &manager).await;
+    for form in [
+        "/sites/new",
+        "/contacts/new",
+        "/vendors/new",
+        "/estates/new",
+    ] {
+        let page = b.get(form).await;
+        assert_eq!(page.status, StatusCode::OK, "{form}");
+        assert!(!page.body.contains("data-address-lookup"), "{form}");
+    }
+    let r = b.get("/addresses/suggest?q=10%20downing").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("enter the address by hand"), "{}", r.body);
+    let unmapped = b.create("/sites/new", &SITE_FORM).await;
+    assert_eq!(
+        b.get(&format!("/sites/{unmapped}/map")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // With Mapbox (a wiremock stand-in answering as its docs say).
+    let mapbox = mapbox_stand_in().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut settings: WebSettings = staff_people::web_settings();
+    settings.geocoder = Some(Arc::new(
+        MapboxGeocoder::new(
+            secrecy::SecretString::from("pk.test-token".to_owned()),
+            Some(&mapbox.uri()),
+        )
+        .unwrap(),
+    ));
+    let mapped = staff_people::state(&db, settings).await;
+    let b = Browser::signed_in(&mapped, &db, &org, &manager).await;
+    let form = b.get("/sites/new").await.body;
+    assert!(
+        form.contains(r#"data-fill="address_line_1 address_line_2 city postcode""#)
+            && form.contains(
+                r#"data-fill="landlord_line_1 landlord_line_2 landlord_city landlord_postcode""#
+            )
+            && form.contains("/static/proplink.js"),
+        "{form}"
+    );
+    let r = b.get("/addresses/suggest?q=10%20downing").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let answer: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let first = &answer["suggestions"][0];
+    assert_eq!(first["line_1"], "10 Downing Street");
+    assert_eq!(first["line_2"], "Westminster");
+    assert_eq!(first["city"], "London");
+    assert_eq!(first["postcode"], "SW1A 2AA");
+    // Two letters ask nothing of the provider (its mock expects exactly one call); an essay is
+    // refused with a reason.
+    let r = b.get("/addresses/suggest?q=10").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains(r#""suggestions":[]"#), "{}", r.body);
+    let essay = "a".repeat(201);
+    let r = b.get(&format!("/addresses/suggest?q={essay}")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("longer than an address"), "{}", r.body);
+
+    // A new site is geocoded on save; its page shows the map, drawn through our server.
+    let mut downing = SITE_FORM.to_vec();
+    downing[0] = ("reference", "GC-010");
+    downing[3] = ("address_line_1", "10 Downing Street");
+    downing[4] = ("city", "London");
+    downing[5] = ("postcode", "SW1A 2AA");
+    let site = b.create("/sites/new", &downing).await;
+    let page = b.get(&format!("/sites/{site}")).await.body;
+    assert!(
+        page.contains(&format!(r#"src="/sites/{site}/map""#)),
+        "{page}"
+    );
+    assert!(!page.contains("pk.test-token"));
+    let map = b.get(&format!("/sites/{site}/map")).await;
+    assert_eq!(map.status, StatusCode::OK);
+    assert_eq!(map.content_type, "image/png");
+    assert_eq!(map.bytes, PNG);
+    // The provider's quota is spent now: the map says so and the page still works.
+    let map = b.get(&format!("/sites/{site}/map")).await;
+    assert_eq!(map.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(map.content_type, "image/svg+xml");
+    assert!(map.body.contains("usage limit"), "{}", map.body);
+
+    // A member scoped to another site cannot fetch this one's map.
+    let elsewhere = member(
+        &db,
+        &org,
+        "sam",
+        BuiltInRole::Manager,
+        Scope::Sites([unmapped].into()),
+    )
+    .await;
+    let b = Browser::signed_in(&mapped, &db, &org, &elsewhere).await;
+    assert_eq!(
+        b.get(&format!("/sites/{site}/map")).await.status,
+        StatusCode::NOT_FOUND
     );
 }
 

@@ -9,10 +9,14 @@
 //! Both answer HTTP 200 even for errors and put the outcome in `status`: `OK`, `ZERO_RESULTS`,
 //! `OVER_QUERY_LIMIT`, `OVER_DAILY_LIMIT` (quota or billing), `REQUEST_DENIED` (key refused),
 //! `INVALID_REQUEST`, `UNKNOWN_ERROR` (a passing server fault), with `error_message` to explain.
+//!
+//! Static maps use the Maps Static API, `GET /maps/api/staticmap?center=<lat>,<lng>&zoom=…&size=<w>x<h>&scale=2&markers=<lat>,<lng>&key=…`,
+//! which answers a PNG, or an HTTP error status (400 for a request it cannot draw, 403 for a
+//! refused key or an exhausted quota, 429 for too many requests) with a line of text saying why.
 
 use super::{
-    AddressSuggestion, ConfigError, Coordinates, GeoError, GeoPoint, Geocoder, Http, endpoint,
-    log_failure,
+    AddressSuggestion, ConfigError, Coordinates, GeoError, GeoPoint, Geocoder, Http, MAP_ZOOM,
+    MapImage, MapSize, endpoint, log_failure, map_image,
 };
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -24,11 +28,13 @@ pub const PROVIDER: &str = "google";
 pub const DEFAULT_BASE_URL: &str = "https://maps.googleapis.com";
 const GEOCODE_PATH: &str = "/maps/api/geocode/json";
 const AUTOCOMPLETE_PATH: &str = "/maps/api/place/autocomplete/json";
+const STATIC_MAP_PATH: &str = "/maps/api/staticmap";
 
 pub struct GoogleGeocoder {
     http: Http,
     geocode: Url,
     autocomplete: Url,
+    static_map: Url,
 }
 
 impl GoogleGeocoder {
@@ -38,6 +44,7 @@ impl GoogleGeocoder {
             http: Http::new(PROVIDER, api_key)?,
             geocode: endpoint(base_url, DEFAULT_BASE_URL, GEOCODE_PATH)?,
             autocomplete: endpoint(base_url, DEFAULT_BASE_URL, AUTOCOMPLETE_PATH)?,
+            static_map: endpoint(base_url, DEFAULT_BASE_URL, STATIC_MAP_PATH)?,
         })
     }
 
@@ -120,6 +127,7 @@ impl std::fmt::Debug for GoogleGeocoder {
         f.debug_struct("GoogleGeocoder")
             .field("geocode", &self.geocode.as_str())
             .field("autocomplete", &self.autocomplete.as_str())
+            .field("static_map", &self.static_map.as_str())
             .field("http", &self.http)
             .finish()
     }
@@ -176,6 +184,36 @@ impl Geocoder for GoogleGeocoder {
             .take(super::SUGGESTION_LIMIT)
             .map(Prediction::suggestion)
             .collect())
+    }
+
+    async fn static_map(&self, at: Coordinates, size: MapSize) -> Result<MapImage, GeoError> {
+        let drawn = async {
+            let centre = format!("{:.5},{:.5}", at.latitude, at.longitude);
+            let mut url = self.static_map.clone();
+            url.query_pairs_mut()
+                .append_pair("center", &centre)
+                .append_pair("zoom", &MAP_ZOOM.to_string())
+                .append_pair("size", &format!("{}x{}", size.width(), size.height()))
+                .append_pair("scale", "2")
+                .append_pair("markers", &format!("color:0x1d4ed8|{centre}"))
+                .append_pair("key", self.http.key.expose_secret());
+            let (status, content_type, body) = self.http.get_image(url).await?;
+            if status.is_success() {
+                return map_image("Google", &content_type, body);
+            }
+            // The Static API explains itself in a line of text, not the JSON envelope.
+            let said = self.http.redact(String::from_utf8_lossy(&body).trim());
+            let over_quota = ["quota", "limit", "billing"]
+                .iter()
+                .any(|w| said.to_ascii_lowercase().contains(w));
+            Err(match status.as_u16() {
+                403 | 429 if over_quota => GeoError::QuotaExceeded,
+                _ => self.http_error(status, Some(said)),
+            })
+        };
+        drawn
+            .await
+            .inspect_err(|e| log_failure(PROVIDER, "static map", e))
     }
 }
 

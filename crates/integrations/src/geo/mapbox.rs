@@ -8,10 +8,14 @@
 //! Errors come as an HTTP status with `{"message": …}`: 401 for a bad token, 403 for a token
 //! without the scope or from a disallowed URL, 422 for a query Mapbox will not run (too long),
 //! 429 for the rate limit.
+//!
+//! Static maps use the Static Images API,
+//! `GET /styles/v1/mapbox/streets-v12/static/pin-s+<colour>(<lon>,<lat>)/<lon>,<lat>,<zoom>/<w>x<h>@2x?access_token=…`,
+//! which answers a PNG, or a status with `{"message": …}` as above.
 
 use super::{
-    AddressSuggestion, ConfigError, Coordinates, GeoError, GeoPoint, Geocoder, Http,
-    SUGGESTION_LIMIT, endpoint, log_failure,
+    AddressSuggestion, ConfigError, Coordinates, GeoError, GeoPoint, Geocoder, Http, MAP_ZOOM,
+    MapImage, MapSize, SUGGESTION_LIMIT, endpoint, log_failure, map_image,
 };
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -21,10 +25,14 @@ use std::time::Duration;
 pub const PROVIDER: &str = "mapbox";
 pub const DEFAULT_BASE_URL: &str = "https://api.mapbox.com";
 const FORWARD_PATH: &str = "/search/geocode/v6/forward";
+const STATIC_PATH: &str = "/styles/v1/mapbox/streets-v12/static";
+/// The pin's colour: PropLink's primary.
+const PIN: &str = "pin-l+1d4ed8";
 
 pub struct MapboxGeocoder {
     http: Http,
     forward: Url,
+    static_images: Url,
 }
 
 impl MapboxGeocoder {
@@ -33,6 +41,7 @@ impl MapboxGeocoder {
         Ok(Self {
             http: Http::new(PROVIDER, access_token)?,
             forward: endpoint(base_url, DEFAULT_BASE_URL, FORWARD_PATH)?,
+            static_images: endpoint(base_url, DEFAULT_BASE_URL, STATIC_PATH)?,
         })
     }
 
@@ -121,6 +130,28 @@ impl Geocoder for MapboxGeocoder {
             .await
             .inspect_err(|e| log_failure(PROVIDER, "autocomplete", e))?;
         Ok(features.into_iter().map(Feature::suggestion).collect())
+    }
+
+    async fn static_map(&self, at: Coordinates, size: MapSize) -> Result<MapImage, GeoError> {
+        let drawn = async {
+            let (lon, lat) = (at.longitude, at.latitude);
+            let mut url = self.static_images.clone();
+            url.path_segments_mut()
+                .map_err(|()| GeoError::BadResponse("Mapbox: a base URL without a path".into()))?
+                .push(&format!("{PIN}({lon:.5},{lat:.5})"))
+                .push(&format!("{lon:.5},{lat:.5},{MAP_ZOOM}"))
+                .push(&format!("{}x{}@2x", size.width(), size.height()));
+            url.query_pairs_mut()
+                .append_pair("access_token", self.http.key.expose_secret());
+            let (status, content_type, body) = self.http.get_image(url).await?;
+            if !status.is_success() {
+                return Err(self.status_error(status, &String::from_utf8_lossy(&body)));
+            }
+            map_image("Mapbox", &content_type, body)
+        };
+        drawn
+            .await
+            .inspect_err(|e| log_failure(PROVIDER, "static map", e))
     }
 }
 

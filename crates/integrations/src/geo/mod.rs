@@ -110,6 +110,47 @@ pub trait Geocoder: Send + Sync {
     /// Up to [`SUGGESTION_LIMIT`] addresses or postcodes matching what has been typed so far;
     /// empty when nothing matches.
     async fn autocomplete(&self, partial: &str) -> Result<Vec<AddressSuggestion>, GeoError>;
+
+    /// A street map of `size` centred on `at`, with a pin there: the provider's static-image
+    /// API, fetched by the server so the key never reaches a browser.
+    async fn static_map(&self, at: Coordinates, size: MapSize) -> Result<MapImage, GeoError>;
+}
+
+/// The pixel size of a static map; both providers accept 1 to 640 on each side (Mapbox up to
+/// 1,280).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapSize {
+    width: u16,
+    height: u16,
+}
+
+impl MapSize {
+    /// The largest side both providers draw.
+    pub const MAX_SIDE: u16 = 640;
+
+    /// `None` when a side is 0 or over [`Self::MAX_SIDE`].
+    pub fn new(width: u16, height: u16) -> Option<Self> {
+        let fits = |side: u16| (1..=Self::MAX_SIDE).contains(&side);
+        (fits(width) && fits(height)).then_some(Self { width, height })
+    }
+
+    pub fn width(self) -> u16 {
+        self.width
+    }
+
+    pub fn height(self) -> u16 {
+        self.height
+    }
+}
+
+/// How far in the static map is: street level, a block and its neighbours.
+pub const MAP_ZOOM: u8 = 16;
+
+/// An image a provider drew, with its media type (`image/png`, `image/jpeg`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapImage {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Why a look-up failed. Displayed to the person filling in the address form.
@@ -227,6 +268,30 @@ impl Http {
         Ok((status, body))
     }
 
+    /// GETs `url` for an image. Gives the status, the media type and the body.
+    async fn get_image(&self, url: Url) -> Result<(StatusCode, String, Vec<u8>), GeoError> {
+        let response = self
+            .client
+            .get(url)
+            .timeout(self.timeout)
+            .header(reqwest::header::ACCEPT, "image/png,image/*;q=0.8")
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        Ok((status, content_type, body.to_vec()))
+    }
+
     /// reqwest's errors print the URL, and the URL carries the key: describe them without it.
     fn transport_error(&self, e: reqwest::Error) -> GeoError {
         if e.is_timeout() {
@@ -272,6 +337,28 @@ fn endpoint(base_url: Option<&str>, default: &str, path: &str) -> Result<Url, Co
     } else {
         Err(bad())
     }
+}
+
+/// A successful static-map answer, checked to be an image of a known kind.
+fn map_image(provider: &str, content_type: &str, bytes: Vec<u8>) -> Result<MapImage, GeoError> {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(media.as_str(), "image/png" | "image/jpeg" | "image/webp") {
+        return Err(GeoError::BadResponse(format!(
+            "{provider}: a map answered as {media:?}, not an image"
+        )));
+    }
+    if bytes.is_empty() {
+        return Err(GeoError::BadResponse(format!("{provider}: an empty map")));
+    }
+    Ok(MapImage {
+        content_type: media,
+        bytes,
+    })
 }
 
 /// Operators need to hear of a bad key or an exhausted quota; users only see the message.
@@ -326,6 +413,26 @@ mod tests {
                 .as_str(),
             "http://127.0.0.1:9/p"
         );
+    }
+
+    #[test]
+    fn map_sizes_stay_within_what_both_providers_draw() {
+        assert!(MapSize::new(640, 320).is_some());
+        assert!(MapSize::new(0, 320).is_none());
+        assert!(MapSize::new(641, 320).is_none());
+    }
+
+    #[test]
+    fn only_images_are_accepted_as_maps() {
+        assert_eq!(
+            map_image("Mapbox", "image/png; charset=binary", vec![1])
+                .unwrap()
+                .content_type,
+            "image/png"
+        );
+        assert!(map_image("Mapbox", "text/html", vec![1]).is_err());
+        assert!(map_image("Mapbox", "image/png", Vec::new()).is_err());
+        assert!(map_image("Mapbox", "image/svg+xml", vec![1]).is_err());
     }
 
     #[test]

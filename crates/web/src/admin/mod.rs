@@ -473,6 +473,17 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
         ),
         ("/sites/{id}", Permission("site.read"), get(portfolio::site)),
         (
+            "/sites/{id}/map",
+            Permission("site.read"),
+            get(portfolio::site_map),
+        ),
+        // The address look-up on every form with an address; the forms carry the permissions.
+        (
+            "/addresses/suggest",
+            Member,
+            get(portfolio::address_suggestions),
+        ),
+        (
             "/sites/{id}/edit",
             Permission("site.update"),
             get(portfolio::edit_site).post(portfolio::update_site),

@@ -676,6 +676,7 @@ fn parse_contact(values: &FormData) -> Result<ContactInput, FieldErrors> {
 }
 
 fn render_contact_form(
+    state: &AppState,
     member: &Member,
     existing: Option<Uuid>,
     values: &FormData,
@@ -695,15 +696,20 @@ fn render_contact_form(
     };
     let sections = contact_sections(values, &errors);
     FormPage::new(Shell::new(member, "/contacts"), title, action, cancel)
+        .address_lookup(state)
         .submit("Save contact")
         .sections(errors, sections)
         .respond()
 }
 
 /// GET /contacts/new (`contact.create`).
-pub async fn new_contact(Extension(member): Extension<Member>) -> Page {
+pub async fn new_contact(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+) -> Page {
     let values = FormData::from_pairs([("kind", "person"), ("correspondence", "email")]);
     Ok(render_contact_form(
+        &state,
         &member,
         None,
         &values,
@@ -722,6 +728,7 @@ pub async fn edit_contact(
     let c = contact_for(&mut tx, &member, id).await?;
     tx.commit().await?;
     Ok(render_contact_form(
+        &state,
         &member,
         Some(id),
         &contact_values(&c),
@@ -762,7 +769,11 @@ async fn save_contact(
 ) -> Page {
     let input = match parse_contact(&values) {
         Ok(input) => input,
-        Err(errors) => return Ok(render_contact_form(member, existing, &values, errors)),
+        Err(errors) => {
+            return Ok(render_contact_form(
+                state, member, existing, &values, errors,
+            ));
+        }
     };
     let mut tx = state.db().begin(&member.ctx()).await?;
     if let Some(id) = existing {
@@ -784,7 +795,9 @@ async fn save_contact(
         Err(DbError::Duplicate { constraint }) if constraint == "contact_reference" => {
             let mut errors = FieldErrors::default();
             errors.add("reference", "Another contact already has this reference.");
-            Ok(render_contact_form(member, existing, &values, errors))
+            Ok(render_contact_form(
+                state, member, existing, &values, errors,
+            ))
         }
         Err(e) => Err(e.into()),
     }

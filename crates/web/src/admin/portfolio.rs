@@ -17,8 +17,10 @@ use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Extension;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use proplink_db::people::{self, ContactQuery};
 use proplink_db::portfolio::{
@@ -28,7 +30,7 @@ use proplink_db::portfolio::{
 use proplink_db::{DbError, TenantTx};
 use proplink_domain::portfolio::ManagementCompanyKind;
 use proplink_domain::uk::Postcode;
-use proplink_integrations::geo::GeoError;
+use proplink_integrations::geo::{AddressSuggestion, Coordinates, GeoError, MapSize};
 use uuid::Uuid;
 
 type Page = Result<Response, WebError>;
@@ -372,6 +374,7 @@ async fn estate_form(
         FieldErrors::default()
     };
     Ok(render_estate_form(
+        state,
         member,
         existing,
         &values,
@@ -381,6 +384,7 @@ async fn estate_form(
 }
 
 fn render_estate_form(
+    state: &AppState,
     member: &Member,
     existing: Option<Uuid>,
     values: &FormData,
@@ -401,6 +405,7 @@ fn render_estate_form(
     };
     let sections = estate_sections(values, &errors, freeholders);
     FormPage::new(Shell::new(member, "/estates"), title, action, cancel)
+        .address_lookup(state)
         .intro("An estate groups sites that share a freeholder, a management contract or a development.")
         .submit("Save estate")
         .sections(errors, sections)
@@ -464,6 +469,7 @@ async fn save_estate(
         Ok(input) => input,
         Err(errors) => {
             return Ok(render_estate_form(
+                state,
                 member,
                 existing,
                 &values,
@@ -492,6 +498,7 @@ async fn save_estate(
                 ),
             );
             Ok(render_estate_form(
+                state,
                 member,
                 existing,
                 &values,
@@ -1171,6 +1178,7 @@ fn parse_company(
 }
 
 fn render_site_form(
+    state: &AppState,
     member: &Member,
     existing: Option<Uuid>,
     values: &FormData,
@@ -1187,6 +1195,7 @@ fn render_site_form(
     };
     let sections = site_sections(values, &errors, choices);
     FormPage::new(Shell::new(member, "/sites"), title, action, cancel)
+        .address_lookup(state)
         .submit("Save site")
         .sections(errors, sections)
         .respond()
@@ -1199,6 +1208,7 @@ pub async fn new_site(State(state): State<AppState>, Extension(member): Extensio
     tx.commit().await?;
     let values = FormData::from_pairs([("module", "bm")]);
     Ok(render_site_form(
+        &state,
         &member,
         None,
         &values,
@@ -1219,6 +1229,7 @@ pub async fn edit_site(
     let choices = SiteChoices::load(&mut tx, &member).await?;
     tx.commit().await?;
     Ok(render_site_form(
+        &state,
         &member,
         Some(id),
         &site_values(&site),
@@ -1267,7 +1278,7 @@ async fn save_site(
         Ok(input) => input,
         Err(errors) => {
             return Ok(render_site_form(
-                member, existing, &values, errors, &choices,
+                state, member, existing, &values, errors, &choices,
             ));
         }
     };
@@ -1283,7 +1294,7 @@ async fn save_site(
                 ),
             );
             return Ok(render_site_form(
-                member, existing, &values, errors, &choices,
+                state, member, existing, &values, errors, &choices,
             ));
         }
         Err(e) => return Err(e.into()),
@@ -1439,5 +1450,142 @@ pub async fn delete_site(
             let page = delete_page(&member, &site, Some(refused.to_string()));
             Ok((axum::http::StatusCode::CONFLICT, page).into_response())
         }
+    }
+}
+
+/// The size of the site page's map, in CSS pixels (the image is drawn at twice this density).
+const SITE_MAP_WIDTH: u16 = 640;
+const SITE_MAP_HEIGHT: u16 = 320;
+
+/// `GET /sites/{id}/map`: where the site is, drawn by the configured maps provider. The server
+/// fetches it so the provider's key never reaches a browser. Nothing to draw (no geocoder, or
+/// no position yet) is a 404; a provider failure is a placeholder saying why, never cached.
+pub async fn site_map(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Page {
+    let id = parse_id(&id)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let site = site_for(&mut tx, &member, id, "site.read").await?;
+    tx.commit().await?;
+    let (Some(geocoder), Some(latitude), Some(longitude)) =
+        (&state.settings().geocoder, site.latitude, site.longitude)
+    else {
+        return Err(WebError::NotFound);
+    };
+    let size = MapSize::new(SITE_MAP_WIDTH, SITE_MAP_HEIGHT).ok_or(WebError::NotFound)?;
+    let at = Coordinates {
+        latitude,
+        longitude,
+    };
+    match geocoder.static_map(at, size).await {
+        Ok(map) => Ok((
+            [
+                (header::CONTENT_TYPE, map.content_type),
+                // A site seldom moves; a day's reuse spares the provider's quota.
+                (header::CACHE_CONTROL, "private, max-age=86400".to_owned()),
+            ],
+            map.bytes,
+        )
+            .into_response()),
+        Err(e) => Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, "image/svg+xml".to_owned()),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+            map_placeholder(&e.to_string()),
+        )
+            .into_response()),
+    }
+}
+
+/// A grey panel the size of the map with `message` on it, wrapped into lines.
+fn map_placeholder(message: &str) -> String {
+    const LINE_CHARS: usize = 64;
+    let mut lines = vec!["Map unavailable.".to_owned(), String::new()];
+    for word in message.split_whitespace() {
+        let last = lines
+            .last_mut()
+            .filter(|l| l.len() + word.len() < LINE_CHARS);
+        match last {
+            Some(line) if !line.is_empty() => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            Some(line) => line.push_str(word),
+            None => lines.push(word.to_owned()),
+        }
+    }
+    let text: String = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let escaped = line
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;");
+            format!(r#"<text x="24" y="{}">{escaped}</text>"#, 40 + 24 * i)
+        })
+        .collect();
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{SITE_MAP_WIDTH}" height="{SITE_MAP_HEIGHT}" viewBox="0 0 {SITE_MAP_WIDTH} {SITE_MAP_HEIGHT}"><rect width="100%" height="100%" fill="#f4f6f9"/><g font-family="sans-serif" font-size="16" fill="#4a5668">{text}</g></svg>"##
+    )
+}
+
+/// The longest text the address look-up sends on.
+const LOOKUP_MAX_CHARS: usize = 200;
+
+/// What `/addresses/suggest` answers: suggestions, or a message for the person typing.
+#[derive(serde::Serialize)]
+struct LookupAnswer {
+    suggestions: Vec<AddressSuggestion>,
+    message: Option<String>,
+}
+
+/// `GET /addresses/suggest?q=…`: addresses matching what has been typed into a form's address
+/// look-up, from the configured geocoder. Short input asks nothing; no geocoder, over-long
+/// input or a provider failure answers a message to show instead (the fields stay usable).
+pub async fn address_suggestions(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = FormData::parse(query.unwrap_or_default().as_bytes());
+    let typed = query.get("q").trim();
+    let answer = |status: StatusCode, suggestions, message: Option<String>| {
+        (
+            status,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(LookupAnswer {
+                suggestions,
+                message,
+            }),
+        )
+            .into_response()
+    };
+    let Some(geocoder) = &state.settings().geocoder else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            Vec::new(),
+            Some(GeoError::NotConfigured.to_string()),
+        );
+    };
+    if typed.chars().count() > LOOKUP_MAX_CHARS {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            Vec::new(),
+            Some(format!(
+                "That is longer than an address ({LOOKUP_MAX_CHARS} characters at most); type the postcode or the first line."
+            )),
+        );
+    }
+    if typed.chars().count() < 3 {
+        return answer(StatusCode::OK, Vec::new(), None);
+    }
+    match geocoder.autocomplete(typed).await {
+        Ok(found) => answer(StatusCode::OK, found, None),
+        // The look-up is a convenience: its failure is said in the form, not as an error page.
+        Err(e) => answer(StatusCode::OK, Vec::new(), Some(e.to_string())),
     }
 }

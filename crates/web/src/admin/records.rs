@@ -11,6 +11,7 @@ use super::audit_log::{iso_date, neutralise, uk_time, when_label};
 use super::form::{FieldErrors, FormData};
 use super::{Member, Shell};
 use crate::error::WebError;
+use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::http::{StatusCode, header};
@@ -238,12 +239,14 @@ pub(super) struct Field {
     pub name: &'static str,
     pub label: String,
     pub hint: String,
-    /// `text`, `textarea`, `select`, `checks` or `radios`.
+    /// `text`, `textarea`, `select`, `checks`, `radios`, or `lookup` (address look-up, which
+    /// fills the four fields in `fills`).
     pub kind: &'static str,
     pub value: String,
     pub options: Vec<Opt>,
     pub error: Option<String>,
     pub maxlength: usize,
+    pub fills: Option<[&'static str; 4]>,
 }
 
 impl Field {
@@ -306,6 +309,8 @@ pub(super) struct FormPage {
     pub errors: FieldErrors,
     pub sections: Vec<Section>,
     pub danger: bool,
+    /// Whether the address fields offer a look-up (a geocoder is set up).
+    pub address_lookup: bool,
 }
 
 impl FormPage {
@@ -326,7 +331,14 @@ impl FormPage {
             errors: FieldErrors::default(),
             sections: Vec::new(),
             danger: false,
+            address_lookup: false,
         }
+    }
+
+    /// Offers the address look-up on this form's address fields when a geocoder is set up.
+    pub(super) fn address_lookup(mut self, state: &AppState) -> Self {
+        self.address_lookup = state.settings().geocoder.is_some();
+        self
     }
 
     pub(super) fn intro(mut self, intro: impl Into<String>) -> Self {
@@ -388,6 +400,7 @@ impl Fields<'_> {
             options: Vec::new(),
             error: self.errors.get(name).map(str::to_owned),
             maxlength: 200,
+            fills: None,
         }
     }
 
@@ -448,9 +461,19 @@ impl Fields<'_> {
         }
     }
 
-    /// Four address fields named by `names` (line 1, line 2, town, postcode).
+    /// Four address fields named by `names` (line 1, line 2, town, postcode), after an address
+    /// look-up that fills them (shown only when a geocoder is set up, see
+    /// [`FormPage::address_lookup`], and only to browsers running scripts).
     pub(super) fn address(&self, names: &AddressNames) -> Vec<Field> {
         vec![
+            Field {
+                fills: Some(names.0),
+                value: String::new(),
+                error: None,
+                ..self.field(names.0[0], "Find an address", "lookup").hint(
+                    "Type a postcode or the start of the address, then pick it from the list to fill in the fields below. Check them before saving.",
+                )
+            },
             self.text(names.0[0], "Address line 1"),
             self.text(names.0[1], "Address line 2"),
             self.text(names.0[2], "Town or city").max(100),

@@ -607,6 +607,7 @@ fn parse_unit(values: &FormData) -> Result<(UnitInput, Option<String>), FieldErr
 }
 
 fn render_unit_form(
+    state: &AppState,
     member: &Member,
     site: &Site,
     existing: Option<Uuid>,
@@ -628,6 +629,7 @@ fn render_unit_form(
     };
     let sections = unit_sections(values, &errors, buildings);
     FormPage::new(Shell::new(member, "/units"), title, action, cancel)
+        .address_lookup(state)
         .submit("Save unit")
         .sections(errors, sections)
         .respond()
@@ -646,6 +648,7 @@ pub async fn new_unit(
     tx.commit().await?;
     let values = FormData::from_pairs([("unit_type", "flat"), ("status", "active")]);
     Ok(render_unit_form(
+        &state,
         &member,
         &site,
         None,
@@ -665,7 +668,7 @@ pub async fn create_unit(
     let id = parse_id(&id)?;
     let mut tx = state.db().begin(&member.ctx()).await?;
     let site = site_for(&mut tx, &member, id, "unit.create").await?;
-    save_unit(tx, &member, &site, None, FormData::parse(&body)).await
+    save_unit(&state, tx, &member, &site, None, FormData::parse(&body)).await
 }
 
 /// GET /units/{id}/edit (`unit.update`).
@@ -683,6 +686,7 @@ pub async fn edit_unit(
     let buildings = portfolio::buildings(&mut tx, site.id, Showing::Live).await?;
     tx.commit().await?;
     Ok(render_unit_form(
+        &state,
         &member,
         &site,
         Some(id),
@@ -705,12 +709,13 @@ pub async fn update_unit(
     let site = portfolio::site(&mut tx, unit.site_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    save_unit(tx, &member, &site, Some(id), FormData::parse(&body)).await
+    save_unit(&state, tx, &member, &site, Some(id), FormData::parse(&body)).await
 }
 
 /// Saves the unit; any refusal re-shows the form and the transaction is dropped, so a floor
 /// made on the way is not kept either.
 async fn save_unit(
+    state: &AppState,
     mut tx: TenantTx,
     member: &Member,
     site: &Site,
@@ -721,13 +726,13 @@ async fn save_unit(
     let refuse = |field: &'static str, message: String| {
         let mut errors = FieldErrors::default();
         errors.add(field, message);
-        render_unit_form(member, site, existing, &values, errors, &buildings)
+        render_unit_form(state, member, site, existing, &values, errors, &buildings)
     };
     let (mut input, floor) = match parse_unit(&values) {
         Ok(parsed) => parsed,
         Err(errors) => {
             return Ok(render_unit_form(
-                member, site, existing, &values, errors, &buildings,
+                state, member, site, existing, &values, errors, &buildings,
             ));
         }
     };

@@ -390,6 +390,7 @@ fn parse_vendor(values: &FormData) -> Result<VendorInput, FieldErrors> {
 }
 
 fn render_vendor_form(
+    state: &AppState,
     member: &Member,
     existing: Option<&Vendor>,
     values: &FormData,
@@ -409,15 +410,20 @@ fn render_vendor_form(
     };
     let sections = vendor_sections(values, &errors, existing.and_then(Vendor::masked_bank));
     FormPage::new(Shell::new(member, "/vendors"), title, action, cancel)
+        .address_lookup(state)
         .submit("Save vendor")
         .sections(errors, sections)
         .respond()
 }
 
 /// GET /vendors/new (`vendor.create`).
-pub async fn new_vendor(Extension(member): Extension<Member>) -> Page {
+pub async fn new_vendor(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+) -> Page {
     let values = FormData::from_pairs(Vec::<(String, String)>::new());
     Ok(render_vendor_form(
+        &state,
         &member,
         None,
         &values,
@@ -436,6 +442,7 @@ pub async fn edit_vendor(
     let v = vendor_for(&mut tx, id).await?;
     tx.commit().await?;
     Ok(render_vendor_form(
+        &state,
         &member,
         Some(&v),
         &vendor_values(&v),
@@ -481,7 +488,15 @@ async fn save_vendor(
     };
     let input = match parse_vendor(&values) {
         Ok(input) => input,
-        Err(errors) => return Ok(render_vendor_form(member, stored.as_ref(), &values, errors)),
+        Err(errors) => {
+            return Ok(render_vendor_form(
+                state,
+                member,
+                stored.as_ref(),
+                &values,
+                errors,
+            ));
+        }
     };
     match people::save_vendor(&mut tx, &state.settings().data_key, existing, &input).await {
         Ok(id) => {
@@ -499,7 +514,13 @@ async fn save_vendor(
                 "name",
                 format!("There is already a vendor called {}.", input.name),
             );
-            Ok(render_vendor_form(member, stored.as_ref(), &values, errors))
+            Ok(render_vendor_form(
+                state,
+                member,
+                stored.as_ref(),
+                &values,
+                errors,
+            ))
         }
         Err(e) => Err(e.into()),
     }

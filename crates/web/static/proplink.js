@@ -1,0 +1,148 @@
+// PropLink's own script. Every page works without it: it only adds conveniences.
+//
+// Address look-up: a form's `[data-address-lookup]` box (shown only when a geocoder is set up)
+// asks `/addresses/suggest` as the person types, and picking a suggestion fills the four
+// address fields named in its `data-fill` (line 1, line 2, town, postcode).
+(function () {
+  "use strict";
+
+  var WAIT_MS = 300;
+  var SHORTEST = 3;
+
+  function addressLookup(box) {
+    var names = (box.getAttribute("data-fill") || "").split(" ");
+    var form = box.closest("form");
+    var input = box.querySelector("input");
+    var list = box.querySelector("ul");
+    var status = box.querySelector("[data-lookup-status]");
+    if (!form || !input || !list || !status || names.length !== 4) {
+      return;
+    }
+    var timer = null;
+    var asked = 0;
+
+    function field(name) {
+      return form.elements.namedItem(name);
+    }
+
+    function close() {
+      list.textContent = "";
+      input.setAttribute("aria-expanded", "false");
+    }
+
+    function fill(suggestion) {
+      var values = [suggestion.line_1, suggestion.line_2, suggestion.city, suggestion.postcode];
+      names.forEach(function (name, i) {
+        var target = field(name);
+        if (target) {
+          target.value = values[i] || "";
+        }
+      });
+      close();
+      status.textContent = "Filled in from " + suggestion.label + ". Check the address before saving.";
+      var first = field(names[0]);
+      if (first) {
+        first.focus();
+      }
+    }
+
+    function options() {
+      return Array.prototype.slice.call(list.querySelectorAll("button"));
+    }
+
+    function show(suggestions) {
+      close();
+      suggestions.forEach(function (suggestion, i) {
+        var item = document.createElement("li");
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "pl-suggestion";
+        button.setAttribute("role", "option");
+        button.id = input.id + "-option-" + i;
+        button.textContent = suggestion.label;
+        button.addEventListener("click", function () {
+          fill(suggestion);
+        });
+        item.appendChild(button);
+        list.appendChild(item);
+      });
+      input.setAttribute("aria-expanded", suggestions.length > 0 ? "true" : "false");
+    }
+
+    function look() {
+      var typed = input.value.trim();
+      asked += 1;
+      var mine = asked;
+      if (typed.length < SHORTEST) {
+        close();
+        status.textContent = "";
+        return;
+      }
+      status.textContent = "Looking up addresses…";
+      fetch("/addresses/suggest?q=" + encodeURIComponent(typed), {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      })
+        .then(function (response) {
+          return response.json();
+        })
+        .then(function (answer) {
+          if (mine !== asked) {
+            return;
+          }
+          if (answer.message) {
+            close();
+            status.textContent = answer.message;
+            return;
+          }
+          var found = answer.suggestions || [];
+          show(found);
+          status.textContent =
+            found.length === 0
+              ? "No addresses match; enter the address in the fields below."
+              : found.length + (found.length === 1 ? " address found." : " addresses found.");
+        })
+        .catch(function () {
+          if (mine === asked) {
+            close();
+            status.textContent = "The address look-up is not answering; enter the address in the fields below.";
+          }
+        });
+    }
+
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(look, WAIT_MS);
+    });
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        // Enter in the look-up searches now; it never submits the form half filled.
+        event.preventDefault();
+        clearTimeout(timer);
+        look();
+      } else if (event.key === "ArrowDown" && options().length > 0) {
+        event.preventDefault();
+        options()[0].focus();
+      } else if (event.key === "Escape") {
+        close();
+      }
+    });
+    list.addEventListener("keydown", function (event) {
+      var all = options();
+      var at = all.indexOf(document.activeElement);
+      if (event.key === "ArrowDown" && at < all.length - 1) {
+        event.preventDefault();
+        all[at + 1].focus();
+      } else if (event.key === "ArrowUp") {
+        event.preventDefault();
+        (at > 0 ? all[at - 1] : input).focus();
+      } else if (event.key === "Escape") {
+        close();
+        input.focus();
+      }
+    });
+    box.hidden = false;
+  }
+
+  document.querySelectorAll("[data-address-lookup]").forEach(addressLookup);
+})();
