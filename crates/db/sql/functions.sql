@@ -367,3 +367,58 @@ begin
     return null;
 end
 $fn$;
+
+-- For an erasure (migration 0017): replaces with "[erased]" every value of the named columns in
+-- the audit events of the named records of the current organisation, and records each changed
+-- event's new content hash in audit_erasure under `p_erasure`. `p_targets` is
+-- [{"table": t, "record": id, "columns": [c, …]}, …]. Returns [{"seq", "content_hash"}, …], for
+-- the erasure's own (audited) row to carry into the chain. Events already stripped are left as
+-- they are. Runs as the owner: the server role cannot change audit events itself.
+create or replace function proplink.strip_audit_events(p_erasure uuid, p_targets jsonb)
+returns jsonb
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $fn$
+declare
+    v_org uuid := nullif(current_setting('app.organisation_id', true), '')::uuid;
+    v_stripped jsonb;
+begin
+    if v_org is null then
+        raise exception 'strip_audit_events needs a tenant transaction';
+    end if;
+    with target as (
+        select t ->> 'table' as table_name, t ->> 'record' as record_id,
+               array(select jsonb_array_elements_text(t -> 'columns')) as columns
+          from jsonb_array_elements(p_targets) t
+    ), stripped as (
+        update audit_event e
+           set changes = (select jsonb_object_agg(c.key,
+                                     case when c.key = any(t.columns) and jsonb_typeof(c.value) = 'object'
+                                          then (select jsonb_object_agg(v.key, to_jsonb('[erased]'::text))
+                                                  from jsonb_each(c.value) v)
+                                          when c.key = any(t.columns) then to_jsonb('[erased]'::text)
+                                          else c.value end)
+                            from jsonb_each(e.changes) c)
+          from target t
+         where e.organisation_id = v_org and e.table_name = t.table_name
+           and e.record_id = t.record_id
+           and exists (select from jsonb_object_keys(e.changes) k where k = any(t.columns))
+           and not exists (select from audit_erasure a
+                            where a.organisation_id = e.organisation_id and a.seq = e.seq)
+        returning e.*
+    ), attested as (
+        insert into audit_erasure (organisation_id, seq, content_hash, erasure_id)
+        select s.organisation_id, s.seq,
+               encode(sha256(convert_to(proplink.audit_canonical(
+                   s.prev_hash, s.seq, s.organisation_id, s.table_name, s.record_id, s.operation,
+                   s.actor_id, s.actor_kind, s.actor_name, s.channel, s.request_id, s.occurred_at,
+                   s.changes), 'UTF8')), 'hex'),
+               p_erasure
+          from stripped s
+        returning seq, content_hash
+    )
+    select coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'content_hash', content_hash)
+                              order by seq), '[]'::jsonb)
+      into v_stripped
+      from attested;
+    return v_stripped;
+end
+$fn$;

@@ -192,6 +192,15 @@ struct ChainRow {
     record_id: String,
     operation: String,
     canonical: String,
+    /// An erasure's list of the events it stripped (`contact_erasure` inserts only).
+    attests: Option<serde_json::Value>,
+}
+
+/// One event stripped by an erasure (migration 0017): the hash of its content as stripped, and
+/// whether an erasure event later in the chain has been seen listing that hash.
+struct Stripped {
+    content_hash: String,
+    attested: bool,
 }
 
 /// Walks one organisation's chain from the first event, recomputing every hash.
@@ -208,6 +217,24 @@ pub async fn verify_chain(pool: &PlatformPool, org: OrgId) -> Result<ChainReport
             .bind(org.0)
             .fetch_one(&mut *snapshot)
             .await?;
+    let mut stripped: std::collections::HashMap<i64, Stripped> =
+        sqlx::query_as::<_, (i64, String)>(
+            "select seq, content_hash from audit_erasure where organisation_id = $1",
+        )
+        .bind(org.0)
+        .fetch_all(&mut *snapshot)
+        .await?
+        .into_iter()
+        .map(|(seq, content_hash)| {
+            (
+                seq,
+                Stripped {
+                    content_hash,
+                    attested: false,
+                },
+            )
+        })
+        .collect();
     let mut expected_seq = 1_i64;
     let mut expected_prev = String::new();
     let mut events = 0_u64;
@@ -216,7 +243,9 @@ pub async fn verify_chain(pool: &PlatformPool, org: OrgId) -> Result<ChainReport
             "select seq, prev_hash, hash, table_name, record_id, operation,
                     proplink.audit_canonical(prev_hash, seq, organisation_id, table_name, record_id,
                         operation, actor_id, actor_kind, actor_name, channel, request_id,
-                        occurred_at, changes) as canonical
+                        occurred_at, changes) as canonical,
+                    case when table_name = 'contact_erasure' and operation = 'insert'
+                         then changes -> 'stripped_events' -> 'new' end as attests
                from audit_event where organisation_id = $1 and seq >= $2
               order by seq limit 5000",
         )
@@ -247,7 +276,18 @@ pub async fn verify_chain(pool: &PlatformPool, org: OrgId) -> Result<ChainReport
                 });
             }
             let digest = hex::encode(Sha256::digest(row.canonical.as_bytes()));
-            if digest != row.hash {
+            // A stripped event keeps its original hash for the link, and its content must
+            // match the hash the erasure recorded for it.
+            if let Some(erased) = stripped.get(&row.seq) {
+                if digest != erased.content_hash {
+                    break 'walk Some(ChainBreak {
+                        seq: row.seq,
+                        reason: format!(
+                            "event {label} was altered after its personal data was erased: its content no longer matches the erasure's record of it"
+                        ),
+                    });
+                }
+            } else if digest != row.hash {
                 break 'walk Some(ChainBreak {
                     seq: row.seq,
                     reason: format!(
@@ -255,11 +295,33 @@ pub async fn verify_chain(pool: &PlatformPool, org: OrgId) -> Result<ChainReport
                     ),
                 });
             }
+            for listed in row.attests.iter().flat_map(attested_events) {
+                if let Some(erased) = stripped.get_mut(&listed.0)
+                    && listed.0 < row.seq
+                    && erased.content_hash == listed.1
+                {
+                    erased.attested = true;
+                }
+            }
             events += 1;
             expected_seq += 1;
             expected_prev = row.hash;
         }
     };
+    // Every stripped event must be listed by an erasure recorded after it in the chain.
+    let broken = broken.or_else(|| {
+        stripped
+            .iter()
+            .filter(|(_, erased)| !erased.attested)
+            .map(|(seq, _)| *seq)
+            .min()
+            .map(|seq| ChainBreak {
+                seq,
+                reason: format!(
+                    "event #{seq} was changed as if erased, but no erasure recorded in the chain lists it"
+                ),
+            })
+    });
     let broken = broken.or_else(|| {
         let last = expected_seq - 1;
         (last != head_seq || expected_prev != head_hash).then(|| ChainBreak {
@@ -276,6 +338,23 @@ pub async fn verify_chain(pool: &PlatformPool, org: OrgId) -> Result<ChainReport
         events,
         broken,
     })
+}
+
+/// The (seq, content hash) pairs an erasure's event lists.
+fn attested_events(list: &serde_json::Value) -> Vec<(i64, String)> {
+    list.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| {
+                    Some((
+                        item.get("seq")?.as_i64()?,
+                        item.get("content_hash")?.as_str()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1226,3 +1226,218 @@ pub async fn subject_access(tx: &mut TenantTx, id: Uuid) -> Result<serde_json::V
     .await?;
     value.ok_or(DbError::NotFound)
 }
+
+/// When the contact's personal data was erased, if it was.
+pub async fn erased_on(tx: &mut TenantTx, id: Uuid) -> Result<Option<OffsetDateTime>, DbError> {
+    Ok(
+        sqlx::query_scalar("select erased_at from contact where organisation_id = $1 and id = $2")
+            .bind(tx.org().0)
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?
+            .flatten(),
+    )
+}
+
+/// Why a contact's personal data could not be erased, in words for the confirmation page.
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    #[error("This contact's personal data was already erased.")]
+    AlreadyErased,
+    #[error(
+        "This record was merged into another contact; erase that contact instead (its erasure covers this one)."
+    )]
+    Merged,
+    #[error(
+        "They hold a current or future lease or occupancy ({0}): the lease is a contract still being performed, so their details are kept (UK GDPR Art. 17(3)). End it first."
+    )]
+    StillHolding(String),
+    #[error("They are a serving director or officer of {0}. Record their resignation first.")]
+    StillOfficer(String),
+    #[error("Give the reason for the erasure (the request and its date), up to 500 characters.")]
+    Reason,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erased {
+    pub erasure_id: Uuid,
+    /// Contact records erased: this one and any merged into it.
+    pub contacts: usize,
+    /// Audit events whose personal data was stripped.
+    pub stripped_events: usize,
+}
+
+/// The contact columns an erasure replaces, in the record and in its audit events.
+const ERASED_CONTACT_COLUMNS: [&str; 13] = [
+    "title",
+    "first_name",
+    "last_name",
+    "company_name",
+    "company_number",
+    "display_name",
+    "address_line_1",
+    "address_line_2",
+    "city",
+    "postcode",
+    "notes",
+    "reference",
+    "reference_key",
+];
+
+/// Erases a contact's personal data (UK GDPR Art. 17), with every contact merged into it:
+/// names, company details, address, notes and reference become placeholders or nothing, their
+/// e-mail addresses and phone numbers are deleted, and the same values are stripped from every
+/// audit event about those records (see migration 0017), leaving the chain verifiable. Leases,
+/// occupancies, roles and positions are kept: they name the contact only by id. Refused while
+/// they hold a current or future lease or occupancy, or serve as an officer.
+pub async fn erase_contact(
+    tx: &mut TenantTx,
+    id: Uuid,
+    reason: &str,
+) -> Result<Erased, EraseError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(EraseError::Reason);
+    }
+    let org = tx.org().0;
+    let row: Option<(Option<OffsetDateTime>, Option<Uuid>)> = sqlx::query_as(
+        "select erased_at, merged_into_id from contact
+          where organisation_id = $1 and id = $2 for update",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    match row {
+        None => return Err(DbError::NotFound.into()),
+        Some((Some(_), _)) => return Err(EraseError::AlreadyErased),
+        Some((None, Some(_))) => return Err(EraseError::Merged),
+        Some((None, None)) => {}
+    }
+    let holding: Option<String> = sqlx::query_scalar(
+        "select string_agg(distinct s.reference || ' ' || u.reference, ', ')
+           from (select l.unit_id, l.ends_on from lease l
+                   join lease_holder h on h.organisation_id = l.organisation_id and h.lease_id = l.id
+                  where l.organisation_id = $1 and h.contact_id = $2
+                 union all
+                 select o.unit_id, o.ends_on from occupancy o
+                  where o.organisation_id = $1 and o.contact_id = $2) held
+           join unit u on u.organisation_id = $1 and u.id = held.unit_id
+           join site s on s.organisation_id = $1 and s.id = u.site_id
+          where held.ends_on is null or held.ends_on > current_date",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    if let Some(units) = holding {
+        return Err(EraseError::StillHolding(units));
+    }
+    let serving: Option<String> = sqlx::query_scalar(
+        "select string_agg(distinct c.display_name, ', ')
+           from company_officer o
+           join contact c on c.organisation_id = o.organisation_id and c.id = o.company_id
+          where o.organisation_id = $1 and o.person_id = $2 and o.resigned_on is null",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    if let Some(companies) = serving {
+        return Err(EraseError::StillOfficer(companies));
+    }
+
+    let contacts: Vec<Uuid> = sqlx::query_scalar(
+        "select id from contact where organisation_id = $1 and (id = $2 or merged_into_id = $2)",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_all(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    let ids: Vec<String> = contacts.iter().map(Uuid::to_string).collect();
+    // Every e-mail and phone row these contacts ever had, deleted ones included: the audit
+    // events name the contact in their contact_id.
+    let details: Vec<(String, String)> = sqlx::query_as(
+        "select distinct table_name, record_id from audit_event
+          where organisation_id = $1 and table_name in ('contact_email', 'contact_phone')
+            and coalesce(changes -> 'contact_id' ->> 'new', changes -> 'contact_id' ->> 'old')
+                = any($2)",
+    )
+    .bind(org)
+    .bind(&ids)
+    .fetch_all(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+
+    for sql in [
+        "update contact
+            set title = null, first_name = null,
+                last_name = case when kind = 'person' then 'Erased' end,
+                company_name = case when kind = 'company' then 'Erased company' end,
+                company_number = null,
+                display_name = case when kind = 'company' then 'Erased company' else 'Erased contact' end,
+                address_line_1 = null, address_line_2 = null, city = null, postcode = null,
+                notes = null, reference = null, erased_at = now(),
+                archived_at = coalesce(archived_at, now()), updated_at = now()
+          where organisation_id = $1 and id = any($2)",
+        "delete from contact_email where organisation_id = $1 and contact_id = any($2)",
+        "delete from contact_phone where organisation_id = $1 and contact_id = any($2)",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org)
+            .bind(&contacts)
+            .execute(tx.conn())
+            .await
+            .map_err(DbError::from)?;
+    }
+
+    let mut targets: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|record| {
+            serde_json::json!({
+                "table": "contact", "record": record, "columns": ERASED_CONTACT_COLUMNS,
+            })
+        })
+        .collect();
+    targets.extend(details.iter().map(|(table, record)| {
+        let columns: &[&str] = if table == "contact_email" {
+            &["email", "email_key"]
+        } else {
+            &["phone"]
+        };
+        serde_json::json!({ "table": table, "record": record, "columns": columns })
+    }));
+    let erasure_id = Uuid::now_v7();
+    let stripped: serde_json::Value =
+        sqlx::query_scalar("select proplink.strip_audit_events($1, $2)")
+            .bind(erasure_id)
+            .bind(serde_json::Value::Array(targets))
+            .fetch_one(tx.conn())
+            .await
+            .map_err(DbError::from)?;
+    let stripped_events = stripped.as_array().map_or(0, Vec::len);
+    sqlx::query(
+        "insert into contact_erasure (organisation_id, id, contact_id, reason, stripped_events)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(org)
+    .bind(erasure_id)
+    .bind(id)
+    .bind(reason)
+    .bind(&stripped)
+    .execute(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    Ok(Erased {
+        erasure_id,
+        contacts: contacts.len(),
+        stripped_events,
+    })
+}

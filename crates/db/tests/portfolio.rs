@@ -733,3 +733,344 @@ async fn word_postings_follow_changes_and_scoped_prefixes_reach_every_word() {
             .is_empty()
     );
 }
+
+/// The unit list's totals come from `unit_tally`, which triggers keep through every kind of
+/// change: inserts one by one and in bulk, archiving, a changed type, a renamed unit (which
+/// moves no tally), deletion and a site deleted for good. After each, the tallies equal a count
+/// of the units, and the list's totals equal a count under each filter and scope.
+#[tokio::test]
+async fn unit_tallies_follow_every_change_and_give_the_unit_lists_totals() {
+    use portfolio::{Archivable, Showing};
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let acme = db.org("acme", "Acme").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya")).await.unwrap();
+    let house = site(&mut tx, "GC-001", "Goldcrest House").await;
+    let court = site(&mut tx, "GC-002", "Riverside Court").await;
+    let a1 = unit(&mut tx, house, "A1").await;
+    let a2 = unit(&mut tx, house, "A2").await;
+    unit(&mut tx, court, "B1").await;
+    sqlx::query(
+        "insert into unit (organisation_id, id, site_id, reference, name, unit_type)
+         select proplink.current_org(), gen_random_uuid(), $1, 'S' || g, 'Shop ' || g,
+                case when g % 3 = 0 then 'commercial' else 'flat' end
+           from generate_series(1, 30) g",
+    )
+    .bind(court)
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // Another organisation's units never reach Goldcrest's totals.
+    let mut other = db.app.begin(&db.staff(&acme, "Sam")).await.unwrap();
+    let elsewhere = site(&mut other, "AC-001", "Acme Tower").await;
+    for r in ["X1", "X2", "X3"] {
+        unit(&mut other, elsewhere, r).await;
+    }
+    other.commit().await.unwrap();
+
+    async fn tallies_match(tx: &mut TenantTx) {
+        let mismatched: i64 = sqlx::query_scalar(
+            "select count(*) from (
+                 select site_id, unit_type, archived_at is null as live, count(*)::bigint as units
+                   from unit group by 1, 2, 3
+                 except
+                 select site_id, unit_type, live, units from unit_tally where units > 0) m",
+        )
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        let extra: i64 = sqlx::query_scalar(
+            "select count(*) from unit_tally t where t.units > 0 and not exists (
+                 select from unit u where u.site_id = t.site_id and u.unit_type = t.unit_type
+                    and (u.archived_at is null) = t.live)",
+        )
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        assert_eq!((mismatched, extra), (0, 0), "tallies differ from the units");
+    }
+    async fn total(tx: &mut TenantTx, scope: &SiteScope, query: UnitQuery) -> i64 {
+        let page = portfolio::list_units(
+            tx,
+            scope,
+            &UnitQuery {
+                per_page: 10,
+                ..query
+            },
+        )
+        .await
+        .unwrap();
+        assert!(!page.capped);
+        page.total
+    }
+
+    let everything = SiteScope::everything();
+    let house_only = SiteScope {
+        all: false,
+        sites: vec![house],
+        estates: Vec::new(),
+    };
+    let mut tx = db.app.begin(&db.staff(&org, "Priya")).await.unwrap();
+    tallies_match(&mut tx).await;
+    assert_eq!(total(&mut tx, &everything, UnitQuery::default()).await, 33);
+    assert_eq!(total(&mut tx, &house_only, UnitQuery::default()).await, 2);
+    let commercial = || UnitQuery {
+        unit_type: Some("commercial".into()),
+        ..UnitQuery::default()
+    };
+    assert_eq!(total(&mut tx, &everything, commercial()).await, 10);
+    assert_eq!(total(&mut tx, &house_only, commercial()).await, 0);
+    let on_court = UnitQuery {
+        site: Some(court),
+        ..UnitQuery::default()
+    };
+    assert_eq!(total(&mut tx, &everything, on_court.clone()).await, 31);
+    // A member scoped to the house asking for the court's units gets none.
+    assert_eq!(total(&mut tx, &house_only, on_court).await, 0);
+
+    // Archive one, retype another, rename a third (no tally moves), delete one.
+    assert!(
+        portfolio::set_archived(&mut tx, Archivable::Unit, a1, true)
+            .await
+            .unwrap()
+    );
+    sqlx::query("update unit set unit_type = 'commercial' where id = $1")
+        .bind(a2)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let before: Vec<(Uuid, String, bool, i64)> =
+        sqlx::query_as("select site_id, unit_type, live, units from unit_tally order by 1, 2, 3")
+            .fetch_all(tx.conn())
+            .await
+            .unwrap();
+    sqlx::query("update unit set name = name || ' (renamed)' where site_id = $1")
+        .bind(court)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let after: Vec<(Uuid, String, bool, i64)> =
+        sqlx::query_as("select site_id, unit_type, live, units from unit_tally order by 1, 2, 3")
+            .fetch_all(tx.conn())
+            .await
+            .unwrap();
+    assert_eq!(before, after);
+    sqlx::query("delete from unit where site_id = $1 and reference = 'S1'")
+        .bind(court)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tallies_match(&mut tx).await;
+    assert_eq!(total(&mut tx, &everything, UnitQuery::default()).await, 31);
+    let archived = UnitQuery {
+        showing: Showing::Archived,
+        ..UnitQuery::default()
+    };
+    assert_eq!(total(&mut tx, &everything, archived).await, 1);
+    let all = UnitQuery {
+        showing: Showing::All,
+        ..UnitQuery::default()
+    };
+    assert_eq!(total(&mut tx, &everything, all).await, 32);
+    assert_eq!(total(&mut tx, &house_only, commercial()).await, 1);
+
+    // A site deleted for good takes its tallies with it.
+    portfolio::set_archived(&mut tx, Archivable::Site, house, true)
+        .await
+        .unwrap();
+    portfolio::force_delete_site(&mut tx, house).await.unwrap();
+    tallies_match(&mut tx).await;
+    let left: i64 = sqlx::query_scalar("select count(*) from unit_tally where site_id = $1")
+        .bind(house)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(total(&mut tx, &everything, UnitQuery::default()).await, 30);
+    tx.commit().await.unwrap();
+}
+
+/// Erasure (UK GDPR Art. 17): refused while the contact still holds a lease; once their lease
+/// has ended, their names, address, e-mails and phones (and a duplicate merged into them) are
+/// replaced or removed, the same values are stripped from every audit event about them, search
+/// no longer finds them, the lease history keeps the (now anonymous) holder, and the chain
+/// still verifies. Altering a stripped event afterwards, or faking an erasure, is caught.
+#[tokio::test]
+async fn erasing_a_contact_strips_their_data_from_records_and_audit_and_the_chain_still_verifies() {
+    use proplink_db::audit;
+    use proplink_db::people::EraseError;
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya")).await.unwrap();
+    let s = site(&mut tx, "GC-001", "Goldcrest House").await;
+    let flat = unit(&mut tx, s, "1").await;
+    let mut input = person("Zebedee", "Quixote", "zeb@example.com");
+    input.phones = vec!["07700900456".into()];
+    input.address.line_1 = Some("9 Quill Lane".into());
+    input.notes = Some("Prefers calls after six".into());
+    let zeb = people::save_contact(&mut tx, None, &input).await.unwrap();
+    // A second e-mail added and removed again: its deleted row is stripped as well.
+    input.emails = vec!["zeb@example.com".into(), "zq@old.example".into()];
+    people::save_contact(&mut tx, Some(zeb), &input)
+        .await
+        .unwrap();
+    input.emails = vec!["zeb@example.com".into()];
+    people::save_contact(&mut tx, Some(zeb), &input)
+        .await
+        .unwrap();
+    let dup = people::save_contact(&mut tx, None, &person("Zeb", "Quixote", "zeb@example.com"))
+        .await
+        .unwrap();
+    people::merge_contacts(&mut tx, zeb, dup).await.unwrap();
+    let lease = people::add_lease(
+        &mut tx,
+        flat,
+        &LeaseInput {
+            starts_on: Some(date!(2020 - 01 - 01)),
+            holders: vec![zeb],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = db.app.begin(&db.staff(&org, "Priya")).await.unwrap();
+    assert!(matches!(
+        people::erase_contact(&mut tx, zeb, "Request of 1 May 2026").await,
+        Err(EraseError::StillHolding(units)) if units.contains("GC-001 1")
+    ));
+    assert!(matches!(
+        people::erase_contact(&mut tx, zeb, "  ").await,
+        Err(EraseError::Reason)
+    ));
+    assert!(matches!(
+        people::erase_contact(&mut tx, dup, "Request").await,
+        Err(EraseError::Merged)
+    ));
+    tx.rollback().await.unwrap();
+    // They sold the flat last year.
+    let mut tx = db.app.begin(&db.staff(&org, "Priya")).await.unwrap();
+    sqlx::query("update lease set ends_on = date '2025-06-30' where id = $1")
+        .bind(lease)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let erased = people::erase_contact(&mut tx, zeb, "Erasure request by e-mail, 1 May 2026")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(erased.contacts, 2);
+    assert!(erased.stripped_events >= 8, "{erased:?}");
+
+    let mut tx = db.app.begin(&db.staff(&org, "Priya")).await.unwrap();
+    let (name, emails, phones): (String, i64, i64) = sqlx::query_as(
+        "select display_name,
+                (select count(*) from contact_email e where e.contact_id = c.id),
+                (select count(*) from contact_phone p where p.contact_id = c.id)
+           from contact c where id = $1",
+    )
+    .bind(zeb)
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!((name.as_str(), emails, phones), ("Erased contact", 0, 0));
+    // Nothing personal is left anywhere in the organisation's audit trail.
+    let leaks: Vec<String> = sqlx::query_scalar(
+        "select table_name || ' #' || seq || ': ' || changes::text from audit_event
+          where changes::text ~* '(zebedee|quixote|zeb@|zq@|07700900456|quill|after six)'",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    assert!(leaks.is_empty(), "{leaks:#?}");
+    let found = search::search(&mut tx, &SiteScope::everything(), "quixote", 10)
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "{found:?}");
+    // The lease history still shows a holder, by id.
+    let holders: i64 = sqlx::query_scalar(
+        "select count(*) from lease_holder where lease_id = $1 and contact_id = $2",
+    )
+    .bind(lease)
+    .bind(zeb)
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(holders, 1);
+    assert!(matches!(
+        people::erase_contact(&mut tx, zeb, "Again").await,
+        Err(EraseError::AlreadyErased)
+    ));
+    tx.rollback().await.unwrap();
+    let report = audit::verify_chain(&db.platform, org.id).await.unwrap();
+    assert!(report.broken.is_none(), "{:?}", report.broken);
+
+    // Altering a stripped event afterwards is caught.
+    let mut su = db.superuser().await;
+    let first_stripped: i64 =
+        sqlx::query_scalar("select min(seq) from audit_erasure where organisation_id = $1")
+            .bind(org.id.0)
+            .fetch_one(&mut su)
+            .await
+            .unwrap();
+    sqlx::query(
+        "update audit_event set changes = changes || '{\"notes\": {\"new\": \"restored\"}}'
+          where organisation_id = $1 and seq = $2",
+    )
+    .bind(org.id.0)
+    .bind(first_stripped)
+    .execute(&mut su)
+    .await
+    .unwrap();
+    let broken = audit::verify_chain(&db.platform, org.id)
+        .await
+        .unwrap()
+        .broken
+        .expect("altering a stripped event is detected");
+    assert_eq!(broken.seq, first_stripped);
+    assert!(
+        broken.reason.contains("after its personal data was erased"),
+        "{}",
+        broken.reason
+    );
+
+    // So is a change passed off as an erasure that no erasure event lists.
+    let other = db.org("acme", "Acme").await;
+    let mut tx = db.app.begin(&db.staff(&other, "Sam")).await.unwrap();
+    site(&mut tx, "AC-001", "Acme Court").await;
+    tx.commit().await.unwrap();
+    sqlx::query(
+        "update audit_event set changes = '{\"name\": {\"new\": \"[erased]\"}}'
+          where organisation_id = $1 and seq = 1",
+    )
+    .bind(other.id.0)
+    .execute(&mut su)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into audit_erasure (organisation_id, seq, content_hash, erasure_id)
+         select organisation_id, seq,
+                encode(sha256(convert_to(proplink.audit_canonical(prev_hash, seq, organisation_id,
+                    table_name, record_id, operation, actor_id, actor_kind, actor_name, channel,
+                    request_id, occurred_at, changes), 'UTF8')), 'hex'),
+                gen_random_uuid()
+           from audit_event where organisation_id = $1 and seq = 1",
+    )
+    .bind(other.id.0)
+    .execute(&mut su)
+    .await
+    .unwrap();
+    let broken = audit::verify_chain(&db.platform, other.id)
+        .await
+        .unwrap()
+        .broken
+        .expect("an unattested erasure is detected");
+    assert_eq!(broken.seq, 1);
+    assert!(
+        broken.reason.contains("no erasure recorded"),
+        "{}",
+        broken.reason
+    );
+}

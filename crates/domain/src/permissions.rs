@@ -136,6 +136,7 @@ pub const DOMAINS: &[Domain] = &[
         extras: &[
             ("merge", "Merge contacts"),
             ("export", "Export personal data (GDPR)"),
+            ("erase", "Erase personal data (GDPR)"),
         ],
     },
     Domain {
@@ -501,11 +502,11 @@ impl BuiltInRole {
             Self::OrganisationOwner => true,
             Self::Administrator => p.as_str() != "settings.billing",
             // Runs the portfolio day to day: everything operational, no administration beyond
-            // reading it, no ledger period control, no permanent deletion.
+            // reading it, no ledger period control, no permanent deletion or erasure.
             Self::Manager => {
                 is_read
                     || (!admin_domain
-                        && action != "force_delete"
+                        && !matches!(action, "force_delete" | "erase")
                         && !matches!(
                             action,
                             "lock_period" | "unlock_period" | "approve_journal" | "approve_batch"

@@ -182,8 +182,8 @@ pub async fn seed(db: &TestDb, org: &Organisation) {
 }
 
 /// Issue 4's tables: a building with a floor, a unit and a space on it, Mr Smith holding the
-/// unit's lease with a tenant in it, an RMC with a director, a merged duplicate, a vendor with
-/// sealed bank details, and an import run.
+/// unit's lease with a tenant in it, an RMC with a director, a merged duplicate, an erased
+/// former contact, a vendor with sealed bank details, and an import run.
 async fn seed_portfolio(tx: &mut TenantTx, estate: Uuid, site: Uuid) {
     use proplink_db::people::{self, BankDetails, ContactInput, LeaseInput, VendorInput};
     use proplink_db::portfolio::{self, BuildingInput, SpaceInput, UnitInput};
@@ -222,6 +222,19 @@ async fn seed_portfolio(tx: &mut TenantTx, estate: Uuid, site: Uuid) {
         .await
         .unwrap();
     people::merge_contacts(tx, smith, duplicate).await.unwrap();
+    // A former leaseholder who asked to be forgotten (erasure and its stripped audit events).
+    let former = people::save_contact(tx, None, &person("Pat", "Gone", "pat@example.com"))
+        .await
+        .unwrap();
+    let former_duplicate = people::save_contact(tx, None, &person("P", "Gone", "p@example.com"))
+        .await
+        .unwrap();
+    people::merge_contacts(tx, former, former_duplicate)
+        .await
+        .unwrap();
+    people::erase_contact(tx, former, "Erasure request by e-mail, 1 March 2026")
+        .await
+        .unwrap();
     portfolio::save_estate(
         tx,
         Some(estate),
@@ -489,9 +502,18 @@ pub async fn assert_isolated(db: &TestDb, a: &Organisation, b: &Organisation) {
                 relabelled["reference"] = serde_json::json!(format!("P{}", &random_hash()[..8]));
             }
             let pointed = attempt(db, a, &insert, Some(relabelled)).await;
+            // A table the server role may not insert into at all (written only through a
+            // function, such as audit_erasure) refuses before the keys are checked.
+            let may_insert: bool =
+                sqlx::query_scalar("select has_table_privilege('proplink_app', $1, 'INSERT')")
+                    .bind(table)
+                    .fetch_one(&mut su)
+                    .await
+                    .unwrap();
+            let refusal = if may_insert { "23503" } else { "42501" };
             assert_eq!(
                 pointed,
-                Err("23503".to_owned()),
+                Err(refusal.to_owned()),
                 "{table}: A inserted a row referencing B's records"
             );
         }

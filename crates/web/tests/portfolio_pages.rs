@@ -1552,3 +1552,85 @@ async fn an_archived_space_is_listed_apart_and_restored_by_permission() {
     assert!(!page.contains("Archived spaces"), "{page}");
     assert!(page.contains("Bin store"));
 }
+
+#[tokio::test]
+async fn an_administrator_erases_a_contact_after_seeing_what_is_kept_and_why() {
+    let (db, org, state) = setup().await;
+    let mut tx = writer(&db, &org).await;
+    let pat = seed_person(&mut tx, "Pat", "Quennell", "pat@example.com").await;
+    tx.commit().await.unwrap();
+
+    // A manager runs the portfolio but cannot erase: that is kept for administrators.
+    let manager = member(&db, &org, "maria", BuiltInRole::Manager, Scope::AllSites).await;
+    let b = Browser::signed_in(&state, &db, &org, &manager).await;
+    assert!(
+        !b.get(&format!("/contacts/{pat}"))
+            .await
+            .body
+            .contains("/erase")
+    );
+    assert_eq!(
+        b.get(&format!("/contacts/{pat}/erase")).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let admin = member(
+        &db,
+        &org,
+        "ade",
+        BuiltInRole::Administrator,
+        Scope::AllSites,
+    )
+    .await;
+    let b = Browser::signed_in(&state, &db, &org, &admin).await;
+    let page = b.get(&format!("/contacts/{pat}")).await.body;
+    assert!(page.contains(&format!("/contacts/{pat}/erase")), "{page}");
+    let confirm = b.get(&format!("/contacts/{pat}/erase")).await.body;
+    assert!(
+        confirm.contains("Will be erased")
+            && confirm.contains("Kept, with the legal basis")
+            && confirm.contains("Limitation Act 1980"),
+        "{confirm}"
+    );
+    // No reason: refused, nothing erased.
+    let r = b
+        .post(&format!("/contacts/{pat}/erase"), &[("reason", " ")])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Give the reason"), "{}", r.body);
+    assert!(
+        b.get(&format!("/contacts/{pat}"))
+            .await
+            .body
+            .contains("Quennell")
+    );
+
+    let r = b
+        .post(
+            &format!("/contacts/{pat}/erase"),
+            &[("reason", "E-mail of 1 May 2026")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = b.get(&r.location).await.body;
+    assert!(
+        page.contains("Personal data erased")
+            && page.contains("personal data was erased on")
+            && page.contains("Erased contact"),
+        "{page}"
+    );
+    assert!(!page.contains("Quennell") && !page.contains("pat@example.com"));
+    assert!(!page.contains(&format!("/contacts/{pat}/edit")));
+    // The history reads without the erased values, and the record cannot be edited back.
+    let r = b
+        .post(
+            &format!("/contacts/{pat}/edit"),
+            &[
+                ("kind", "person"),
+                ("last_name", "Quennell"),
+                ("correspondence", "post"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

@@ -642,6 +642,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             get(people::confirm_merge).post(people::merge),
         ),
         (
+            "/contacts/{id}/erase",
+            Permission("contact.erase"),
+            get(people::confirm_erase).post(people::erase),
+        ),
+        (
             "/contacts/{id}/personal-data.json",
             Permission("contact.export"),
             get(people::personal_data),

@@ -23,7 +23,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use proplink_db::people::{self, Contact, ContactInput, ContactQuery, MergeError};
+use proplink_db::people::{self, Contact, ContactInput, ContactQuery, EraseError, MergeError};
 use proplink_db::portfolio::{self, Archivable, Showing};
 use proplink_db::{DbError, TenantTx};
 use proplink_domain::EmailAddress;
@@ -308,6 +308,9 @@ struct ContactPage {
     positions: Vec<PositionLine>,
     duplicates: Vec<Duplicate>,
     merged_into: Option<Uuid>,
+    /// The day their personal data was erased.
+    erased_on: Option<String>,
+    can_erase: bool,
     history: Vec<HistoryRow>,
     archived: bool,
     can_edit: bool,
@@ -377,6 +380,7 @@ pub async fn show(
         }
     }
     let history = records::history(&mut tx, "contact", id).await?;
+    let erased_on = people::erased_on(&mut tx, id).await?;
     tx.commit().await?;
 
     let text = |v: Option<String>| records::or_not_recorded(v);
@@ -412,7 +416,7 @@ pub async fn show(
     if let Some(notes) = &c.notes {
         facts.push(("Notes".to_owned(), notes.clone()));
     }
-    let writable = !member.read_only() && c.merged_into_id.is_none();
+    let writable = !member.read_only() && c.merged_into_id.is_none() && erased_on.is_none();
     let archived = c.archived_at.is_some();
     Ok(ContactPage {
         shell: Shell::new(&member, "/contacts").with_flash(done_flash(&query, "Contact")),
@@ -462,6 +466,8 @@ pub async fn show(
         can_merge: writable && !archived && member.can("contact.merge"),
         can_export: member.can("contact.export"),
         can_add_officer: writable && c.kind == "company" && member.can("contact.update"),
+        can_erase: writable && member.can("contact.erase"),
+        erased_on: erased_on.map(|at| long_date(at.date())),
     }
     .into_response())
 }
@@ -767,21 +773,23 @@ async fn save_contact(
     existing: Option<Uuid>,
     values: FormData,
 ) -> Page {
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    if let Some(id) = existing {
+        let stored = contact_for(&mut tx, member, id).await?;
+        // A merged or erased record is kept for history only.
+        if stored.merged_into_id.is_some() || people::erased_on(&mut tx, id).await?.is_some() {
+            return Err(WebError::NotFound);
+        }
+    }
     let input = match parse_contact(&values) {
         Ok(input) => input,
         Err(errors) => {
+            drop(tx);
             return Ok(render_contact_form(
                 state, member, existing, &values, errors,
             ));
         }
     };
-    let mut tx = state.db().begin(&member.ctx()).await?;
-    if let Some(id) = existing {
-        let stored = contact_for(&mut tx, member, id).await?;
-        if stored.merged_into_id.is_some() {
-            return Err(WebError::NotFound);
-        }
-    }
     match people::save_contact(&mut tx, existing, &input).await {
         Ok(id) => {
             tx.commit().await?;
@@ -1193,6 +1201,90 @@ pub async fn resign_officer(
             Ok(render_resign_form(
                 &member, &company, &officer, &values, errors,
             ))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Erasure (UK GDPR Art. 17)
+
+/// What an erasure replaces, and what it keeps with the legal basis, as the confirmation says.
+const ERASED: &str = "Names, title, company name and number, correspondence address, notes and reference are replaced with placeholders (\u{201c}Erased contact\u{201d}); every e-mail address and phone number is deleted; the same values are stripped from the audit trail. Contacts merged into this one are erased with it.";
+const RETAINED: &str = "Past leases and occupancies, roles and positions are kept, naming the contact only by its record: the landlord must be able to show who held each unit and when (legitimate interests, and the Limitation Act 1980 periods for claims under the lease). The audit trail keeps every event with the personal data stripped (accountability, UK GDPR Art. 5(2)); PropLink can still prove it has not been tampered with. E-mails already sent stay in the outbox as records of notices served.";
+
+fn erase_page(
+    member: &Member,
+    contact: &Contact,
+    values: &FormData,
+    errors: FieldErrors,
+) -> Response {
+    let f = Fields {
+        values,
+        errors: &errors,
+    };
+    let sections = vec![
+        Section::new("Will be erased", Vec::new()).hint(ERASED),
+        Section::new("Kept, with the legal basis", Vec::new()).hint(RETAINED),
+        Section::new(
+            "The request",
+            vec![f.area("reason", "Reason").max(500).hint(
+                "How and when the person asked (\u{201c}E-mail of 1 May 2026\u{201d}). Kept with the erasure record.",
+            )],
+        ),
+    ];
+    FormPage::new(
+        Shell::new(member, "/contacts"),
+        format!("Erase the personal data of {}", contact.display_name),
+        format!("/contacts/{}/erase", contact.id),
+        format!("/contacts/{}", contact.id),
+    )
+    .intro("This cannot be undone.")
+    .submit("Erase personal data")
+    .danger()
+    .sections(errors, sections)
+    .respond()
+}
+
+/// GET /contacts/{id}/erase (`contact.erase`): what will be erased and what kept, and why.
+pub async fn confirm_erase(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Page {
+    let id = parse_id(&id)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let contact = contact_for(&mut tx, &member, id).await?;
+    tx.commit().await?;
+    Ok(erase_page(
+        &member,
+        &contact,
+        &FormData::from_pairs(Vec::<(String, String)>::new()),
+        FieldErrors::default(),
+    ))
+}
+
+/// POST /contacts/{id}/erase (`contact.erase`): erases, or says why not and erases nothing.
+pub async fn erase(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let id = parse_id(&id)?;
+    let values = FormData::parse(&body);
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let contact = contact_for(&mut tx, &member, id).await?;
+    match people::erase_contact(&mut tx, id, values.get("reason")).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/contacts/{id}?done=erased")).into_response())
+        }
+        Err(EraseError::Db(e)) => Err(e.into()),
+        Err(refused) => {
+            drop(tx);
+            let mut errors = FieldErrors::default();
+            errors.add("reason", refused.to_string());
+            Ok(erase_page(&member, &contact, &values, errors))
         }
     }
 }

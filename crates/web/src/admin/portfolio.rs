@@ -61,6 +61,7 @@ pub(super) fn done_flash(query: &FormData, noun: &str) -> Option<String> {
         "archived_space" => "Space archived.".to_owned(),
         "restored_space" => "Space restored.".to_owned(),
         "merged" => "Contacts merged: the duplicate's details, leases and positions are now on this contact.".to_owned(),
+        "erased" => "Personal data erased: the contact's details are replaced with placeholders and stripped from the audit trail.".to_owned(),
         _ => return None,
     };
     let geo = match query.get("geo") {

@@ -335,6 +335,12 @@ impl FormPage {
         }
     }
 
+    /// Draws the submit button as a dangerous, final action.
+    pub(super) fn danger(mut self) -> Self {
+        self.danger = true;
+        self
+    }
+
     /// Offers the address look-up on this form's address fields when a geocoder is set up.
     pub(super) fn address_lookup(mut self, state: &AppState) -> Self {
         self.address_lookup = state.settings().geocoder.is_some();
