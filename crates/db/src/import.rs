@@ -1062,6 +1062,20 @@ pub async fn recent_runs(tx: &mut TenantTx, limit: i64) -> Result<Vec<ImportRun>
     .await?)
 }
 
+/// The file as it was uploaded: its name and bytes.
+pub async fn original_file(
+    tx: &mut TenantTx,
+    id: Uuid,
+) -> Result<Option<(String, Vec<u8>)>, DbError> {
+    Ok(sqlx::query_as(
+        "select file_name, file_bytes from import_run where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
 /// The run's kind, file and status, the row held against a second confirmation.
 async fn run_file(
     tx: &mut TenantTx,

@@ -291,6 +291,14 @@ async fn sites_then_units_are_previewed_confirmed_and_listed_and_the_same_file_a
         "{page}"
     );
     assert_eq!(count(&db, &org, "site").await, 2);
+    // The file stays downloadable exactly as it was uploaded.
+    assert!(
+        page.contains(&format!("/imports/{sites_run}/file")),
+        "{page}"
+    );
+    let original = b.get(&format!("/imports/{sites_run}/file")).await;
+    assert_eq!(original.status, StatusCode::OK);
+    assert_eq!(original.body, SITES);
 
     // Confirming again is refused with a sentence, and changes nothing.
     let again = b.post(&format!("/imports/{sites_run}/confirm")).await;

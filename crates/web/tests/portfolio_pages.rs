@@ -836,7 +836,7 @@ async fn a_read_only_member_reads_but_every_change_and_export_is_refused() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        b.get(&format!("/contacts/{contact}/personal-data.json"))
+        b.get(&format!("/contacts/{contact}/personal-data.zip"))
             .await
             .status,
         StatusCode::FORBIDDEN
@@ -1203,10 +1203,36 @@ async fn contacts_are_merged_only_with_permission_and_personal_data_is_exported(
         list.contains(&format!("/contacts/{keep}")) && !list.contains(&format!("/contacts/{dup}"))
     );
 
-    let json = b.get(&format!("/contacts/{keep}/personal-data.json")).await;
-    assert_eq!(json.status, StatusCode::OK);
-    let doc: serde_json::Value = serde_json::from_slice(&json.bytes).unwrap();
+    // The subject-access file: a ZIP of a README, the whole record as JSON and a CSV per part.
+    let file = b.get(&format!("/contacts/{keep}/personal-data.zip")).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.content_type, "application/zip");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(file.bytes)).unwrap();
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    let doc: serde_json::Value = serde_json::from_str(&read("personal-data.json")).unwrap();
     assert_eq!(doc["contact"]["last_name"], "Smith");
+    assert!(read("README.txt").contains("Article 15"));
+    let profile = read("profile.csv");
+    assert!(
+        profile.starts_with('\u{feff}') && profile.contains("last_name,Smith"),
+        "{profile}"
+    );
+    // Both addresses, the duplicate's moved over by the merge.
+    let emails = read("emails.csv");
+    assert!(
+        emails.contains("jo@example.com") && emails.lines().count() >= 2,
+        "{emails}"
+    );
+    let events = read("audit-events.csv");
+    assert!(
+        events.lines().next().unwrap().contains("seq") && events.contains("contact"),
+        "{events}"
+    );
+    assert!(read("merged-records.csv").contains(&dup.to_string()));
 
     let reader = member(&db, &org, "rita", BuiltInRole::ReadOnly, Scope::AllSites).await;
     let r = Browser::signed_in(&state, &db, &org, &reader).await;

@@ -564,6 +564,45 @@ pub async fn show(
     Ok(run_page(&member, &run, preview_counts(&query), None).into_response())
 }
 
+/// GET /imports/{id}/file: the file exactly as it was uploaded, under its own name.
+pub async fn original_file(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Page {
+    if let Some(refused) = refusal(&member) {
+        return Ok(refused);
+    }
+    let id = parse_id(&id)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let file = import::original_file(&mut tx, id).await?;
+    tx.commit().await?;
+    let (name, bytes) = file.ok_or(WebError::NotFound)?;
+    // The name came from the uploader's machine: only safe characters reach the header.
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 /// GET /imports/{id}/progress: the status part of the run page, which htmx swaps in every
 /// second while the import is queued or running (the finished fragment stops asking).
 pub async fn progress(

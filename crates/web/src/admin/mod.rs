@@ -22,6 +22,7 @@ mod records;
 mod search;
 mod settings;
 mod setup;
+mod subject_access;
 mod units;
 mod users;
 mod vendors;
@@ -406,6 +407,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             get(imports::show),
         ),
         (
+            "/imports/{id}/file",
+            Permission("data_import.import"),
+            get(imports::original_file),
+        ),
+        (
             "/imports/{id}/progress",
             Permission("data_import.import"),
             get(imports::progress),
@@ -647,7 +653,7 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             get(people::confirm_erase).post(people::erase),
         ),
         (
-            "/contacts/{id}/personal-data.json",
+            "/contacts/{id}/personal-data.zip",
             Permission("contact.export"),
             get(people::personal_data),
         ),

@@ -7,12 +7,14 @@
 //! a contact not connected to their sites, which the pages report as not found. Leases and
 //! occupancies on a contact's page are limited to the sites the member can see.
 
+use super::audit_log::{iso_date, uk_time};
 use super::form::{FieldErrors, FormData};
 use super::portfolio::{contact_choices, done_flash, unit_type_label};
 use super::records::{
     self, ADDRESS, ConfirmPage, Fields, FormPage, HistoryRow, Opt, Pager, Section, parse_id,
     site_scope,
 };
+use super::subject_access;
 use super::{Member, Shell};
 use crate::error::WebError;
 use crate::state::AppState;
@@ -31,6 +33,7 @@ use proplink_domain::dates::long_date;
 use proplink_domain::portfolio::{ContactKind, ContactRole, CorrespondencePreference};
 use proplink_domain::uk::PhoneNumber;
 use std::collections::HashSet;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 type Page = Result<Response, WebError>;
@@ -915,8 +918,9 @@ pub async fn merge(
     }
 }
 
-/// GET /contacts/{id}/personal-data.json (`contact.export`): everything held about the
-/// contact, as one JSON document. The export itself is recorded in the audit chain.
+/// GET /contacts/{id}/personal-data.zip (`contact.export`): everything held about the contact
+/// (UK GDPR Art. 15), as a ZIP of a README, one JSON document and a CSV per part (see
+/// `subject_access`). The export itself is recorded in the audit chain.
 pub async fn personal_data(
     State(state): State<AppState>,
     Extension(member): Extension<Member>,
@@ -940,8 +944,18 @@ pub async fn personal_data(
     )
     .await?;
     tx.commit().await?;
-    let body = serde_json::to_vec_pretty(&document)
-        .map_err(|e| WebError::Internal(format!("writing personal data: {e}")))?;
+    let now = OffsetDateTime::now_utc();
+    let body = subject_access::zip_file(
+        &document,
+        &subject_access::Cover {
+            organisation: &member.org.name,
+            contact: &contact.display_name,
+            produced_by: &member.name,
+            produced_on: long_date(uk_time(now).date()),
+            now: uk_time(now),
+        },
+    )
+    .map_err(|e| WebError::Internal(format!("writing the subject-access file: {e}")))?;
     let slug: String = contact
         .display_name
         .chars()
@@ -955,10 +969,13 @@ pub async fn personal_data(
         .collect();
     Ok((
         [
-            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"personal-data-{slug}.json\""),
+                format!(
+                    "attachment; filename=\"personal-data-{slug}-{}.zip\"",
+                    iso_date(uk_time(now).date())
+                ),
             ),
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ],
