@@ -422,3 +422,91 @@ begin
     return v_stripped;
 end
 $fn$;
+
+-- Undoes one audited write, for reverting an import (migration 0018): an insert is deleted, an
+-- update sets the changed columns back to their old values, a delete is inserted again with its
+-- old values. Only the import tables are accepted, and only their real, non-generated columns
+-- are written (the JSON keys are checked against the catalogue). Runs as the caller, so
+-- row-level security and the audit triggers apply as to any write.
+create or replace function proplink.undo_event(
+    p_table text, p_record text, p_operation text, p_changes jsonb
+) returns void
+language plpgsql set search_path = pg_catalog, public, pg_temp as $fn$
+declare
+    v_org uuid := nullif(current_setting('app.organisation_id', true), '')::uuid;
+    v_old jsonb;
+    v_columns text;
+    v_done integer;
+    v_fk record;
+    v_used boolean;
+begin
+    if p_table not in ('estate', 'site', 'building', 'floor', 'unit', 'contact', 'contact_email',
+                       'contact_phone', 'contact_role', 'lease', 'lease_holder') then
+        raise exception 'undo_event: % is not an import table', p_table;
+    end if;
+    if p_operation = 'insert' then
+        -- A later record pointing at this one stops the revert, even where the key would
+        -- cascade (a lease added to an imported unit must not vanish with it).
+        for v_fk in
+            select c.conname, c.conrelid::regclass::text as child,
+                   string_agg(quote_ident(ca.attname), ', ' order by k.ord) as child_columns,
+                   string_agg('p.' || quote_ident(pa.attname), ', ' order by k.ord) as parent_columns
+              from pg_constraint c
+             cross join lateral unnest(c.conkey, c.confkey) with ordinality k(child_key, parent_key, ord)
+              join pg_attribute ca on ca.attrelid = c.conrelid and ca.attnum = k.child_key
+              join pg_attribute pa on pa.attrelid = c.confrelid and pa.attnum = k.parent_key
+             where c.contype = 'f' and c.confrelid = ('public.' || quote_ident(p_table))::regclass
+             group by c.conname, c.conrelid
+        loop
+            execute format('select exists (select from %s ch where (%s) = (select %s from public.%I p
+                                                                         where p.organisation_id = $1 and p.id = $2))',
+                           v_fk.child, v_fk.child_columns, v_fk.parent_columns, p_table)
+               into v_used using v_org, p_record::uuid;
+            if v_used then
+                raise exception 'undo_event: % % is used by %', p_table, p_record, v_fk.child
+                    using errcode = 'foreign_key_violation', constraint = v_fk.conname;
+            end if;
+        end loop;
+        execute format('delete from public.%I where organisation_id = $1 and id = $2', p_table)
+           using v_org, p_record::uuid;
+        get diagnostics v_done = row_count;
+        if v_done <> 1 then
+            raise exception 'undo_event: % % is no longer there', p_table, p_record
+                using errcode = 'P0002';
+        end if;
+        return;
+    end if;
+    -- The old values of the columns the event names that are real, writable columns.
+    select jsonb_object_agg(c.key, c.value -> 'old'),
+           string_agg(quote_ident(c.key), ', ' order by c.key)
+      into v_old, v_columns
+      from jsonb_each(p_changes) c
+      join pg_attribute a on a.attrelid = ('public.' || quote_ident(p_table))::regclass
+                         and a.attname = c.key and a.attnum > 0 and not a.attisdropped
+                         and a.attgenerated = ''
+     where c.key not in ('organisation_id', 'id') and jsonb_typeof(c.value) = 'object'
+       and c.value ? 'old';
+    if v_old is null then
+        return;
+    end if;
+    if exists (select from jsonb_each(v_old) o where o.value in ('"[redacted]"', '"[erased]"')) then
+        raise exception 'undo_event: % % holds values that were never stored in the log',
+            p_table, p_record using errcode = 'P0001';
+    end if;
+    if p_operation = 'update' then
+        execute format('update public.%1$I set (%2$s) = (select %2$s from jsonb_populate_record(null::public.%1$I, $3))
+                         where organisation_id = $1 and id = $2', p_table, v_columns)
+           using v_org, p_record::uuid, v_old;
+    else
+        execute format('insert into public.%1$I (organisation_id, id, %2$s)
+                        select $1, $2, %2$s from jsonb_populate_record(null::public.%1$I, $3)',
+                       p_table, v_columns)
+           using v_org, p_record::uuid, v_old;
+    end if;
+    get diagnostics v_done = row_count;
+    if v_done <> 1 then
+        raise exception 'undo_event: % % is no longer there', p_table, p_record
+            using errcode = 'P0002';
+    end if;
+end
+$fn$;

@@ -1175,10 +1175,156 @@ pub async fn confirm(tx: &mut TenantTx, id: Uuid) -> Result<ImportRun, RunError>
         )
         .await?;
     } else {
-        let result = commit_parsed(tx, parsed, &mut |_| {}).await?;
+        let result = commit_parsed(tx, id, parsed, &mut |_| {}).await?;
         finish_run(tx, id, &result).await?;
     }
     run(tx, id).await?.ok_or(RunError::Db(DbError::NotFound))
+}
+
+/// How long after it finished an import can be reverted.
+pub const REVERT_DAYS: i64 = 7;
+
+/// Why an import could not be reverted, in words for the run page.
+#[derive(Debug, thiserror::Error)]
+pub enum RevertError {
+    #[error("Only a finished import can be reverted; this one is {0}.")]
+    NotCommitted(String),
+    #[error("This import finished more than {REVERT_DAYS} days ago and can no longer be reverted.")]
+    TooOld,
+    #[error(
+        "This import was made before imports could be reverted: its changes are not marked. Correct the records by hand or with another import."
+    )]
+    Unmarked,
+    #[error(
+        "Records this import wrote have changed since ({0}). Reverting would undo those later changes too, so nothing was reverted."
+    )]
+    ChangedSince(String),
+    #[error(
+        "A record this import created is now used by another record ({0}); remove that first. Nothing was reverted."
+    )]
+    InUse(String),
+    #[error(
+        "Putting the old values back would clash with records stored since ({0}). Nothing was reverted."
+    )]
+    Clash(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What a revert undid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reverted {
+    pub removed: usize,
+    pub restored: usize,
+}
+
+/// Undoes a committed import from its audit events (request "import:<run id>"), newest first:
+/// records it created are deleted, records it changed get their old values back, records it
+/// removed (e-mails replaced by a contact import) come back. All or nothing, refused when any of
+/// those records was changed by anything else since; the revert's own writes are audited.
+pub async fn revert(tx: &mut TenantTx, id: Uuid) -> Result<Reverted, RevertError> {
+    let org = tx.org().0;
+    let run: Option<(String, Option<sqlx::types::time::OffsetDateTime>, bool)> = sqlx::query_as(
+        "select status, finished_at, finished_at > now() - make_interval(days => $3::int)
+           from import_run where organisation_id = $1 and id = $2 for update",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(i32::try_from(REVERT_DAYS).unwrap_or(7))
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    let Some((status, _, recent)) = run else {
+        return Err(DbError::NotFound.into());
+    };
+    if status != "committed" {
+        return Err(RevertError::NotCommitted(status));
+    }
+    if !recent {
+        return Err(RevertError::TooOld);
+    }
+    let request = format!("import:{id}");
+    let events: Vec<(i64, String, String, String, serde_json::Value)> = sqlx::query_as(
+        "select seq, table_name, record_id, operation, changes from audit_event
+          where organisation_id = $1 and request_id = $2 and request_id like 'import:%'
+          order by seq desc",
+    )
+    .bind(org)
+    .bind(&request)
+    .fetch_all(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    let (created, updated): (i32, i32) = sqlx::query_as(
+        "select created_count, updated_count from import_run where organisation_id = $1 and id = $2",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    if events.is_empty() && created + updated > 0 {
+        return Err(RevertError::Unmarked);
+    }
+    // Anything else that wrote to these records after the import.
+    let since: Option<String> = sqlx::query_scalar(
+        "with mine as (select table_name, record_id, max(seq) as seq from audit_event
+                        where organisation_id = $1 and request_id = $2 and request_id like 'import:%'
+                        group by 1, 2),
+              later as (select distinct m.table_name, m.record_id
+                          from mine m
+                          join audit_event e on e.organisation_id = $1
+                           and e.table_name = m.table_name and e.record_id = m.record_id
+                           and e.seq > m.seq)
+         select string_agg(table_name || ' ' || record_id, ', ')
+           from (select * from later order by 1, 2 limit 5) shown",
+    )
+    .bind(org)
+    .bind(&request)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    if let Some(records) = since {
+        return Err(RevertError::ChangedSince(records));
+    }
+    let mut outcome = Reverted {
+        removed: 0,
+        restored: 0,
+    };
+    for (_, table, record, operation, changes) in &events {
+        let undone = sqlx::query("select proplink.undo_event($1, $2, $3, $4)")
+            .bind(table)
+            .bind(record)
+            .bind(operation)
+            .bind(changes)
+            .execute(tx.conn())
+            .await
+            .map_err(DbError::from);
+        match undone {
+            Ok(_) => {}
+            Err(DbError::MissingReference { constraint }) => {
+                return Err(RevertError::InUse(constraint));
+            }
+            Err(DbError::Duplicate { constraint }) | Err(DbError::Invalid { constraint }) => {
+                return Err(RevertError::Clash(constraint));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if operation == "insert" {
+            outcome.removed += 1;
+        } else {
+            outcome.restored += 1;
+        }
+    }
+    sqlx::query(
+        "update import_run set status = 'reverted', reverted_at = now()
+          where organisation_id = $1 and id = $2",
+    )
+    .bind(org)
+    .bind(id)
+    .execute(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    Ok(outcome)
 }
 
 /// Marks a previewed run as cancelled (nothing was written).
@@ -1198,6 +1344,7 @@ pub async fn cancel(tx: &mut TenantTx, id: Uuid) -> Result<bool, DbError> {
 /// errors returned as text (the run is marked failed; nothing half-imported).
 async fn commit_parsed(
     tx: &mut TenantTx,
+    run_id: Uuid,
     parsed: Result<Result<ParsedImport, proplink_domain::import::FileError>, DbError>,
     progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<Result<Outcome, String>, DbError> {
@@ -1208,7 +1355,22 @@ async fn commit_parsed(
     sqlx::query("savepoint import_commit")
         .execute(tx.conn())
         .await?;
-    match apply(tx, &parsed, progress).await {
+    // The import's writes are audited as request "import:<run id>", so a revert finds exactly
+    // them; the transaction's own request id is put back afterwards.
+    let request: String =
+        sqlx::query_scalar("select coalesce(current_setting('app.request_id', true), '')")
+            .fetch_one(tx.conn())
+            .await?;
+    sqlx::query("select set_config('app.request_id', $1, true)")
+        .bind(format!("import:{run_id}"))
+        .execute(tx.conn())
+        .await?;
+    let applied = apply(tx, &parsed, progress).await;
+    sqlx::query("select set_config('app.request_id', $1, true)")
+        .bind(&request)
+        .execute(tx.conn())
+        .await?;
+    match applied {
         Ok(outcome) => Ok(Ok(outcome)),
         Err(ApplyError::Lines(lines)) => {
             sqlx::query("rollback to savepoint import_commit")
@@ -1306,7 +1468,7 @@ impl crate::jobs::JobHandler for CommitImportJob {
             }
         });
         let _ = sender.send(0);
-        let result = commit_parsed(tx, parsed, &mut |done| {
+        let result = commit_parsed(tx, id, parsed, &mut |done| {
             let _ = sender.send(done);
         })
         .await;

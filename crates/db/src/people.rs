@@ -145,6 +145,8 @@ pub async fn list_contacts(
     scope: &SiteScope,
     query: &ContactQuery,
 ) -> Result<Page<Contact>, DbError> {
+    // Sized for this organisation: see TenantTx::plan_for_this_organisation.
+    tx.plan_for_this_organisation().await?;
     let per_page = query.per_page.clamp(1, 500);
     let page = query.page.max(1);
     let filter = contact_where();
@@ -936,6 +938,8 @@ pub async fn list_vendors(
     showing: Showing,
     q: &str,
 ) -> Result<Vec<Vendor>, DbError> {
+    // Sized for this organisation: see TenantTx::plan_for_this_organisation.
+    tx.plan_for_this_organisation().await?;
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {VENDOR_COLUMNS} from vendor
           where organisation_id = $1

@@ -350,6 +350,8 @@ pub async fn list_sites(
     estate: Option<Uuid>,
     q: &str,
 ) -> Result<Vec<Site>, DbError> {
+    // Sized for this organisation: see TenantTx::plan_for_this_organisation.
+    tx.plan_for_this_organisation().await?;
     let sql = format!(
         "select {SITE_COLUMNS}
            from site s
@@ -880,6 +882,8 @@ pub async fn list_units(
     scope: &SiteScope,
     query: &UnitQuery,
 ) -> Result<Page<Unit>, DbError> {
+    // Sized for this organisation: see TenantTx::plan_for_this_organisation.
+    tx.plan_for_this_organisation().await?;
     let per_page = query.per_page.clamp(1, 500);
     let page = query.page.max(1);
     let order = match query.sort.as_str() {

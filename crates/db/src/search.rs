@@ -78,6 +78,8 @@ pub async fn search(
     q: &str,
     limit: i64,
 ) -> Result<Vec<SearchHit>, DbError> {
+    // Sized for this organisation: see TenantTx::plan_for_this_organisation.
+    tx.plan_for_this_organisation().await?;
     let q: String = q
         .trim()
         .to_lowercase()

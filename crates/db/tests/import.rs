@@ -239,3 +239,130 @@ async fn a_large_import_is_committed_by_the_worker_with_progress_and_a_bad_one_l
     .unwrap();
     assert_eq!(units.total, 12_000, "the failed file left nothing behind");
 }
+
+/// Uploads and confirms `text` as one run (committed in the request, as small files are).
+async fn committed_run(
+    db: &TestDb,
+    ctx: &proplink_db::TenantContext,
+    kind: ImportKind,
+    text: &str,
+) -> uuid::Uuid {
+    let mut tx = db.app.begin(ctx).await.unwrap();
+    let rows = text.lines().count() - 1;
+    let id = import::record_run(&mut tx, kind, "file.csv", text.as_bytes(), rows, "Priya")
+        .await
+        .unwrap();
+    let run = import::confirm(&mut tx, id).await.unwrap();
+    assert_eq!(run.status, "committed", "{:?}", run.error);
+    tx.commit().await.unwrap();
+    id
+}
+
+/// Reverting an import undoes exactly what it did, from its audit events: a contact it created
+/// is gone, one it changed has its old name and e-mail back, the chain still verifies, and the
+/// revert is refused (changing nothing) when a record has changed since, when a later record
+/// points at one it created, or when it was already reverted.
+#[tokio::test]
+async fn an_import_is_reverted_from_its_own_audit_events_unless_its_records_moved_on() {
+    use import::RevertError;
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let ctx = db.staff(&org, "Priya Patel");
+    committed_run(&db, &ctx, ImportKind::Sites, SITES).await;
+    committed_run(&db, &ctx, ImportKind::Buildings, BUILDINGS).await;
+    let units_run = committed_run(&db, &ctx, ImportKind::Units, UNITS).await;
+    committed_run(&db, &ctx, ImportKind::Contacts, CONTACTS).await;
+    // A second contacts file renames C-1, replaces her e-mail and adds C-3.
+    let changes = "reference,first_name,last_name,emails,phones,roles\n\
+C-1,Janet,Smythe,janet@example.com,07700900001,leaseholder\n\
+C-3,Omar,Farah,omar@example.com,,tenant\n";
+    let second = committed_run(&db, &ctx, ImportKind::Contacts, changes).await;
+
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    async fn snapshot(tx: &mut proplink_db::TenantTx) -> Vec<(String, String)> {
+        sqlx::query_as(
+            "select c.reference, c.display_name || ' ' || coalesce(string_agg(e.email, ';' order by e.email), '')
+               from contact c left join contact_email e on e.contact_id = c.id
+              group by c.reference, c.display_name order by 1",
+        )
+        .fetch_all(tx.conn())
+        .await
+        .unwrap()
+    }
+    let after = snapshot(&mut tx).await;
+    assert_eq!(after.len(), 3, "{after:?}");
+    let reverted = import::revert(&mut tx, second).await.unwrap();
+    assert!(
+        reverted.removed >= 2 && reverted.restored >= 1,
+        "{reverted:?}"
+    );
+    let back = snapshot(&mut tx).await;
+    assert_eq!(
+        back,
+        vec![
+            ("C-1".to_owned(), "Jane Smith jane@example.com".to_owned()),
+            ("C-2".to_owned(), "Ravi Shah ravi@example.com".to_owned()),
+        ]
+    );
+    let status: String = sqlx::query_scalar("select status from import_run where id = $1")
+        .bind(second)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(status, "reverted");
+    assert!(matches!(
+        import::revert(&mut tx, second).await,
+        Err(RevertError::NotCommitted(s)) if s == "reverted"
+    ));
+    tx.commit().await.unwrap();
+    let report = proplink_db::audit::verify_chain(&db.platform, org.id)
+        .await
+        .unwrap();
+    assert!(report.broken.is_none(), "{:?}", report.broken);
+
+    // A unit the units import created now has a lease: reverting would delete it with the unit.
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    let flat: uuid::Uuid = sqlx::query_scalar("select id from unit where reference = '2'")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    let jane: uuid::Uuid = sqlx::query_scalar("select id from contact where reference = 'C-1'")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    people::add_lease(
+        &mut tx,
+        flat,
+        &people::LeaseInput {
+            starts_on: Some(time::macros::date!(2021 - 01 - 01)),
+            holders: vec![jane],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    assert!(matches!(
+        import::revert(&mut tx, units_run).await,
+        Err(RevertError::InUse(_))
+    ));
+    drop(tx);
+    // And once a unit it wrote is edited by hand, the revert is refused before anything else.
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    sqlx::query("update unit set name = 'Flat One' where reference = '1'")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = db.app.begin(&ctx).await.unwrap();
+    assert!(matches!(
+        import::revert(&mut tx, units_run).await,
+        Err(RevertError::ChangedSince(records)) if records.starts_with("unit ")
+    ));
+    let units: i64 = sqlx::query_scalar("select count(*) from unit")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(units, 3);
+}

@@ -373,6 +373,40 @@ async fn sites_then_units_are_previewed_confirmed_and_listed_and_the_same_file_a
         history.contains("Imported") && history.contains("Cancelled") && history.contains("priya")
     );
     assert!(history.contains(&format!("href=\"/imports/{sites_run}\"")));
+
+    // Reverting: the sites run is refused while the units it holds are there; the units run
+    // is undone, then the sites run.
+    let units_run = history
+        .split("href=\"/imports/")
+        .filter_map(|rest| rest.split('"').next()?.parse::<Uuid>().ok())
+        .find(|id| *id != sites_run && *id != again_run)
+        .unwrap();
+    let page = b.get(&format!("/imports/{sites_run}")).await.body;
+    assert!(page.contains("Revert this import"), "{page}");
+    let refused = b.post(&format!("/imports/{sites_run}/revert")).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(
+        refused.body.contains("now used by another record"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(count(&db, &org, "site").await, 2);
+    for run in [&units_run, &sites_run] {
+        let r = b.post(&format!("/imports/{run}/revert")).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = b.get(&r.location).await.body;
+        assert!(page.contains("Reverted:"), "{page}");
+        assert!(!page.contains("Revert this import"));
+    }
+    assert_eq!(count(&db, &org, "unit").await, 0);
+    assert_eq!(count(&db, &org, "site").await, 0);
+    let twice = b.post(&format!("/imports/{sites_run}/revert")).await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    assert!(
+        twice.body.contains("this one is reverted"),
+        "{}",
+        twice.body
+    );
 }
 
 #[tokio::test]

@@ -23,11 +23,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use proplink_db::DbError;
-use proplink_db::import::{self, ApplyError, ImportRun, Outcome, RunError};
+use proplink_db::import::{self, ApplyError, ImportRun, Outcome, RevertError, RunError};
 use proplink_domain::import::{
     FileError, ImportKind, LineError, MAX_FILE_BYTES, ParsedFile, ParsedImport,
 };
 use proplink_domain::permissions::Scope;
+
+use time::OffsetDateTime;
 
 type Page = Result<Response, WebError>;
 
@@ -82,6 +84,7 @@ fn status_label(status: &str) -> &'static str {
         "committed" => "Imported",
         "failed" => "Failed",
         "cancelled" => "Cancelled",
+        "reverted" => "Reverted",
         _ => "Unknown",
     }
 }
@@ -457,6 +460,8 @@ pub struct RunView {
     pub who: String,
     pub when: String,
     pub finished: Option<String>,
+    /// Committed, and finished within the last [`import::REVERT_DAYS`] days.
+    pub revertible: bool,
 }
 
 impl RunView {
@@ -488,6 +493,10 @@ impl RunView {
             who: run.created_by.clone(),
             when: when_label(run.created_at),
             finished: run.finished_at.map(when_label),
+            revertible: run.status == "committed"
+                && run.finished_at.is_some_and(|at| {
+                    OffsetDateTime::now_utc() - at < time::Duration::days(import::REVERT_DAYS)
+                }),
         }
     }
 
@@ -643,6 +652,33 @@ pub async fn confirm(
             Ok((StatusCode::CONFLICT, page).into_response())
         }
         Err(RunError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// POST /imports/{id}/revert: undoes a committed import from its audit events, or says why
+/// not and changes nothing.
+pub async fn revert(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Page {
+    if let Some(refused) = refusal(&member) {
+        return Ok(refused);
+    }
+    let id = parse_id(&id)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    match import::revert(&mut tx, id).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/imports/{id}")).into_response())
+        }
+        Err(RevertError::Db(e)) => Err(e.into()),
+        Err(refused) => {
+            drop(tx);
+            let run = load_run(&state, &member, &id.to_string()).await?;
+            let page = run_page(&member, &run, None, Some(refused.to_string()));
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
     }
 }
 

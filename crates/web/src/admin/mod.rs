@@ -422,6 +422,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             post(imports::confirm),
         ),
         (
+            "/imports/{id}/revert",
+            Permission("data_import.import"),
+            post(imports::revert),
+        ),
+        (
             "/imports/{id}/cancel",
             Permission("data_import.import"),
             post(imports::cancel),
