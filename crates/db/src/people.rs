@@ -1253,7 +1253,7 @@ pub enum EraseError {
     )]
     Merged,
     #[error(
-        "They hold a current or future lease or occupancy ({0}): the lease is a contract still being performed, so their details are kept (UK GDPR Art. 17(3)). End it first."
+        "They hold a current or future lease or occupancy ({0}): their details are still needed to perform it (UK GDPR Art. 6(1)(b)), so they cannot be erased yet. Record the end of the lease or occupancy first."
     )]
     StillHolding(String),
     #[error("They are a serving director or officer of {0}. Record their resignation first.")]
@@ -1380,6 +1380,35 @@ pub async fn erase_contact(
     .await
     .map_err(DbError::from)?;
 
+    // Every word they were ever searchable by (their entries now, and every value their audit
+    // events hold), to take out of the search vocabulary (typo corrections) once no entry holds
+    // it any more.
+    let records: Vec<String> = ids
+        .iter()
+        .cloned()
+        .chain(details.iter().map(|(_, record)| record.clone()))
+        .collect();
+    let words: Vec<String> = sqlx::query_scalar(
+        "select w.word from search_entry e, proplink.search_words(e.body) w(word)
+          where e.organisation_id = $1 and e.id = any($2)
+         union
+         select w.word
+           from audit_event a
+          cross join lateral jsonb_each(a.changes) c
+          cross join lateral jsonb_each_text(case jsonb_typeof(c.value) when 'object' then c.value
+                                                  else '{}'::jsonb end) v
+          cross join lateral (select proplink.search_words(v.value)
+                              union select proplink.search_words(lower(v.value))) w(word)
+          where a.organisation_id = $1 and a.record_id = any($3)
+            and a.table_name in ('contact', 'contact_email', 'contact_phone')",
+    )
+    .bind(org)
+    .bind(&contacts)
+    .bind(&records)
+    .fetch_all(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+
     for sql in [
         "update contact
             set title = null, first_name = null,
@@ -1401,6 +1430,18 @@ pub async fn erase_contact(
             .await
             .map_err(DbError::from)?;
     }
+
+    sqlx::query(
+        "delete from search_word w
+          where w.organisation_id = $1 and w.word = any($2)
+            and not exists (select from search_posting p
+                             where p.organisation_id = w.organisation_id and p.word = w.word)",
+    )
+    .bind(org)
+    .bind(&words)
+    .execute(tx.conn())
+    .await
+    .map_err(DbError::from)?;
 
     let mut targets: Vec<serde_json::Value> = ids
         .iter()

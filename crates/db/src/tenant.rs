@@ -63,15 +63,13 @@ impl TenantTx {
         // One round trip: BEGIN and the settings travel together (simple query protocol, so
         // the values are written as escaped literals; the ids and kinds are ours, the name and
         // request id are escaped by `literal`).
-
         let statement = format!(
             "BEGIN; SELECT set_config('app.organisation_id', {}, true), \
                     set_config('app.actor_id', {}, true), \
                     set_config('app.actor_kind', {}, true), \
                     set_config('app.actor_name', {}, true), \
                     set_config('app.channel', {}, true), \
-                    set_config('app.request_id', {}, true), \
-                    set_config('plan_cache_mode', 'force_custom_plan', true)",
+                    set_config('app.request_id', {}, true)",
             literal(&ctx.org.to_string()),
             literal(&ctx.actor.id.map(|id| id.to_string()).unwrap_or_default()),
             literal(ctx.actor.kind.as_str()),

@@ -989,6 +989,14 @@ async fn erasing_a_contact_strips_their_data_from_records_and_audit_and_the_chai
         .await
         .unwrap();
     assert!(found.is_empty(), "{found:?}");
+    // Nor do their words linger in the vocabulary typo corrections draw from.
+    let words: Vec<String> = sqlx::query_scalar(
+        "select word from search_word where word ~* '(zebedee|quixote|zeb@|zq@|07700900456|quill)'",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    assert!(words.is_empty(), "{words:?}");
     // The lease history still shows a holder, by id.
     let holders: i64 = sqlx::query_scalar(
         "select count(*) from lease_holder where lease_id = $1 and contact_id = $2",
