@@ -422,6 +422,9 @@ begin
     return v_stripped;
 end
 $fn$;
+-- Only the server role, for an erasure; never the platform role or anyone else.
+revoke execute on function proplink.strip_audit_events(uuid, jsonb) from public;
+grant execute on function proplink.strip_audit_events(uuid, jsonb) to proplink_app;
 
 -- Undoes one audited write, for reverting an import (migration 0018): an insert is deleted, an
 -- update sets the changed columns back to their old values, a delete is inserted again with its
