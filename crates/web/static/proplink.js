@@ -146,3 +146,95 @@
 
   document.querySelectorAll("[data-address-lookup]").forEach(addressLookup);
 })();
+
+// Contact pickers: a `select[data-search]` lists the first 500 contacts; a search box above it
+// asks its `data-search` URL for others by name, e-mail or reference, and puts the matches in
+// the list (keeping what is chosen).
+(function () {
+  "use strict";
+
+  function searchable(select) {
+    var url = select.getAttribute("data-search");
+    var label = document.querySelector('label[for="' + select.id + '"]');
+    var box = document.createElement("input");
+    box.type = "search";
+    box.id = select.id + "-search";
+    box.className = "pl-picker-search";
+    box.autocomplete = "off";
+    box.placeholder = "Search by name, e-mail or reference";
+    box.setAttribute("aria-label", "Search for " + (label ? label.textContent : "a contact"));
+    var status = document.createElement("p");
+    status.className = "pl-hint";
+    status.id = select.id + "-search-status";
+    status.setAttribute("aria-live", "polite");
+    select.parentNode.insertBefore(box, select);
+    select.parentNode.insertBefore(status, select);
+    var timer = null;
+    var asked = 0;
+
+    function show(choices) {
+      var keep = Array.prototype.filter.call(select.options, function (o) {
+        return o.value === "" || o.selected;
+      });
+      select.textContent = "";
+      keep.forEach(function (o) {
+        select.appendChild(o);
+      });
+      choices.forEach(function (c) {
+        if (keep.some(function (o) { return o.value === c.value; })) {
+          return;
+        }
+        var option = document.createElement("option");
+        option.value = c.value;
+        option.textContent = c.label;
+        select.appendChild(option);
+      });
+      status.textContent =
+        choices.length === 0
+          ? "No contacts match."
+          : choices.length + (choices.length === 1 ? " contact found: choose it in the list." : " contacts found: choose one in the list.");
+    }
+
+    function look() {
+      var typed = box.value.trim();
+      asked += 1;
+      var mine = asked;
+      if (typed.length < 2) {
+        status.textContent = "";
+        return;
+      }
+      var sep = url.indexOf("?") < 0 ? "?" : "&";
+      fetch(url + sep + "q=" + encodeURIComponent(typed), {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      })
+        .then(function (response) {
+          return response.json();
+        })
+        .then(function (answer) {
+          if (mine === asked) {
+            show(answer.choices || []);
+          }
+        })
+        .catch(function () {
+          if (mine === asked) {
+            status.textContent = "The search is not answering; choose from the list or type an e-mail below.";
+          }
+        });
+    }
+
+    box.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(look, 300);
+    });
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        clearTimeout(timer);
+        look();
+      }
+    });
+  }
+
+  document.querySelectorAll("select[data-search]").forEach(searchable);
+})();

@@ -152,3 +152,82 @@ async fn browser_address_lookup_fills_the_site_form_and_the_site_page_shows_the_
     assert!(!page.html().await.contains("pk.browser-test"));
     browser.close().await;
 }
+
+#[tokio::test]
+async fn browser_a_lease_holder_beyond_the_first_500_is_found_with_the_pickers_search() {
+    use proplink_db::portfolio::{self, SiteInput, UnitInput};
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Estates").await;
+    let maria = people::member(
+        &db,
+        &org,
+        "maria@goldcrest.example",
+        "Maria Lopez",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let mut tx = db.app.begin(&db.staff(&org, "Loader")).await.unwrap();
+    let site = portfolio::save_site(
+        &mut tx,
+        None,
+        &SiteInput {
+            reference: "GC-001".into(),
+            name: "Goldcrest House".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let unit = portfolio::save_unit(
+        &mut tx,
+        None,
+        site,
+        &UnitInput {
+            reference: "1".into(),
+            name: "Flat 1".into(),
+            unit_type: "flat".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into contact (organisation_id, id, kind, first_name, last_name, display_name)
+         select proplink.current_org(), gen_random_uuid(), 'person', 'Anna', 'Able ' || g,
+                'Anna Able ' || lpad(g::text, 3, '0')
+           from generate_series(1, 505) g
+         union all
+         select proplink.current_org(), gen_random_uuid(), 'person', 'Zed', 'Zimmerman',
+                'Zed Zimmerman'",
+    )
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let server = Server::start(&db).await;
+    let host = "goldcrest.proplink.localhost";
+    let browser = Browser::launch().await;
+    let page = browser.new_page().await;
+    let token = people::session(&db, &org, &maria).await;
+    page.set_cookie(&server.url(host, "/"), "pl_session", &token)
+        .await;
+    page.goto(&server.url(host, &format!("/units/{unit}/leases/new")))
+        .await;
+    page.fill("#field-holder_1-search", "zimm").await;
+    page.wait_for_text("#field-holder_1", "Zed Zimmerman").await;
+    page.evaluate_string(
+        "(() => { const s = document.getElementById('field-holder_1'); \
+          s.value = [...s.options].find(o => o.textContent.includes('Zimmerman')).value; \
+          return 'chosen'; })()",
+    )
+    .await;
+    page.fill("#field-starts_on", "01/06/2024").await;
+    page.click_and_wait_navigation(&format!(
+        r#"form[action="/units/{unit}/leases/new"] [type=submit]"#
+    ))
+    .await;
+    page.wait_for_text("main", "Zed Zimmerman").await;
+    browser.close().await;
+}

@@ -1660,3 +1660,79 @@ async fn an_administrator_erases_a_contact_after_seeing_what_is_kept_and_why() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+/// With more contacts than a picker lists (the first 500 by name), the picker's search finds
+/// the others, and choosing one of them is accepted; an unknown or archived id still is not.
+#[tokio::test]
+async fn contacts_beyond_the_first_500_are_found_by_the_pickers_search_and_accepted() {
+    let (db, org, state) = setup().await;
+    let mut tx = writer(&db, &org).await;
+    let site = seed_site(&mut tx, "GC-001", "Goldcrest House").await;
+    let unit = seed_unit(&mut tx, site, "1", "Flat 1").await;
+    sqlx::query(
+        "insert into contact (organisation_id, id, kind, first_name, last_name, display_name)
+         select proplink.current_org(), gen_random_uuid(), 'person', 'Anna', 'Able ' || g,
+                'Anna Able ' || lpad(g::text, 3, '0')
+           from generate_series(1, 505) g",
+    )
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    let zed = seed_person(&mut tx, "Zed", "Zimmerman", "zed@example.com").await;
+    tx.commit().await.unwrap();
+    let manager = member(&db, &org, "maria", BuiltInRole::Manager, Scope::AllSites).await;
+    let b = Browser::signed_in(&state, &db, &org, &manager).await;
+
+    let form = b.get(&format!("/units/{unit}/leases/new")).await.body;
+    assert!(
+        !form.contains(&zed.to_string()),
+        "Zed is beyond the first 500"
+    );
+    assert!(
+        form.contains(r#"data-search="/contacts/choices""#),
+        "{form}"
+    );
+    let found = b.get("/contacts/choices?q=zimm").await;
+    assert_eq!(found.status, StatusCode::OK);
+    let answer: serde_json::Value = serde_json::from_str(&found.body).unwrap();
+    assert_eq!(answer["choices"][0]["value"], zed.to_string());
+    assert_eq!(
+        answer["choices"][0]["label"],
+        "Zed Zimmerman (zed@example.com)"
+    );
+    // One letter asks nothing.
+    assert!(
+        b.get("/contacts/choices?q=z")
+            .await
+            .body
+            .contains(r#""choices":[]"#)
+    );
+
+    // A made-up id is still refused; Zed's is accepted.
+    let r = b
+        .post(
+            &format!("/units/{unit}/leases/new"),
+            &[
+                ("holder_1", Uuid::now_v7().to_string().as_str()),
+                ("starts_on", "01/06/2024"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = b
+        .post(
+            &format!("/units/{unit}/leases/new"),
+            &[
+                ("holder_1", zed.to_string().as_str()),
+                ("starts_on", "01/06/2024"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(
+        b.get(&format!("/units/{unit}"))
+            .await
+            .body
+            .contains("Zed Zimmerman")
+    );
+}

@@ -24,7 +24,8 @@ type Page = Result<Response, WebError>;
 const HOLDERS: [&str; 4] = ["holder_1", "holder_2", "holder_3", "holder_4"];
 
 /// Beside each holder's list, a box for the e-mail address or reference of a contact the list
-/// does not show (it shows the first 500 in name order).
+/// does not show (it shows the first 500 in name order; with scripts, a search box above the
+/// list finds the others).
 const HOLDER_KEYS: [&str; 4] = [
     "holder_1_key",
     "holder_2_key",
@@ -48,7 +49,8 @@ fn holder_fields(f: &Fields, contacts: &[(Uuid, String)]) -> Vec<super::records:
                 format!("Joint leaseholder {}", i + 1)
             };
             [
-                f.select(name, &label, records::with_none("None", choices.clone())),
+                f.select(name, &label, records::with_none("None", choices.clone()))
+                    .searchable("/contacts/choices"),
                 f.text(key, &format!("{label}: or their e-mail or reference"))
                     .max(254)
                     .hint("For a contact not in the list."),
@@ -66,6 +68,7 @@ async fn resolve_typed_holders(
     contacts: &mut Vec<(Uuid, String)>,
     errors: &mut FieldErrors,
 ) -> Result<(), WebError> {
+    super::portfolio::add_chosen_contacts(tx, member, values, &HOLDERS, None, contacts).await?;
     let scope = records::site_scope(member);
     for (name, key) in HOLDERS.iter().zip(HOLDER_KEYS) {
         let typed = values.get(key).trim().to_owned();

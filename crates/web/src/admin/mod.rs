@@ -606,6 +606,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
         // People.
         ("/contacts", Permission("contact.read"), get(people::list)),
         (
+            "/contacts/choices",
+            Permission("contact.read"),
+            get(portfolio::contact_search),
+        ),
+        (
             "/contacts/export.csv",
             Permission("data_import.export"),
             get(people::export),

@@ -9,7 +9,7 @@
 
 use super::audit_log::{iso_date, uk_time};
 use super::form::{FieldErrors, FormData};
-use super::portfolio::{contact_choices, done_flash, unit_type_label};
+use super::portfolio::{add_chosen_contacts, contact_choices, done_flash, unit_type_label};
 use super::records::{
     self, ADDRESS, ConfirmPage, Fields, FormPage, HistoryRow, Opt, Pager, Section, parse_id,
     site_scope,
@@ -1018,6 +1018,7 @@ fn render_officer_form(
                         .collect(),
                 ),
             )
+            .searchable("/contacts/choices?kind=person")
             .hint("Add a new person under People → Contacts first."),
             f.select(
                 "position",
@@ -1084,7 +1085,16 @@ pub async fn create_officer(
     let values = FormData::parse(&body);
     let mut tx = state.db().begin(&member.ctx()).await?;
     let company = company_for(&mut tx, &member, id).await?;
-    let persons = contact_choices(&mut tx, &member, None, Some("person")).await?;
+    let mut persons = contact_choices(&mut tx, &member, None, Some("person")).await?;
+    add_chosen_contacts(
+        &mut tx,
+        &member,
+        &values,
+        &["person"],
+        Some("person"),
+        &mut persons,
+    )
+    .await?;
     let allowed: Vec<Uuid> = persons.iter().map(|(id, _)| *id).collect();
     let mut errors = FieldErrors::default();
     let person = errors.take(

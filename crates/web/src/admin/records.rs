@@ -247,11 +247,19 @@ pub(super) struct Field {
     pub error: Option<String>,
     pub maxlength: usize,
     pub fills: Option<[&'static str; 4]>,
+    /// For a select: the URL that searches for more choices than the list holds.
+    pub search: Option<&'static str>,
 }
 
 impl Field {
     pub(super) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = hint.into();
+        self
+    }
+
+    /// A select that `proplink.js` gives a search box, asking `url` for more choices.
+    pub(super) fn searchable(mut self, url: &'static str) -> Self {
+        self.search = Some(url);
         self
     }
 
@@ -407,6 +415,7 @@ impl Fields<'_> {
             error: self.errors.get(name).map(str::to_owned),
             maxlength: 200,
             fills: None,
+            search: None,
         }
     }
 
