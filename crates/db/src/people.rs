@@ -38,6 +38,8 @@ pub struct Contact {
     pub roles: Vec<String>,
     pub created_at: OffsetDateTime,
     pub archived_at: Option<OffsetDateTime>,
+    /// When their personal data was erased (UK GDPR Art. 17), if it was.
+    pub erased_at: Option<OffsetDateTime>,
 }
 
 impl Contact {
@@ -106,7 +108,7 @@ const CONTACT_COLUMNS: &str = "c.id, c.kind, c.reference, c.title, c.first_name,
            and p.contact_id = c.id order by p.position) as phones,
     array(select r.role from contact_role r where r.organisation_id = c.organisation_id
            and r.contact_id = c.id order by r.role) as roles,
-    c.created_at, c.archived_at";
+    c.created_at, c.archived_at, c.erased_at";
 
 /// Contacts a scope may see: everything, or those connected to the scope's sites.
 const CONTACT_SCOPE: &str = "($2 or exists (select from contact_site cs
@@ -1229,18 +1231,6 @@ pub async fn subject_access(tx: &mut TenantTx, id: Uuid) -> Result<serde_json::V
     .fetch_optional(tx.conn())
     .await?;
     value.ok_or(DbError::NotFound)
-}
-
-/// When the contact's personal data was erased, if it was.
-pub async fn erased_on(tx: &mut TenantTx, id: Uuid) -> Result<Option<OffsetDateTime>, DbError> {
-    Ok(
-        sqlx::query_scalar("select erased_at from contact where organisation_id = $1 and id = $2")
-            .bind(tx.org().0)
-            .bind(id)
-            .fetch_optional(tx.conn())
-            .await?
-            .flatten(),
-    )
 }
 
 /// Why a contact's personal data could not be erased, in words for the confirmation page.

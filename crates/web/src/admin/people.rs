@@ -383,7 +383,6 @@ pub async fn show(
         }
     }
     let history = records::history(&mut tx, "contact", id).await?;
-    let erased_on = people::erased_on(&mut tx, id).await?;
     tx.commit().await?;
 
     let text = |v: Option<String>| records::or_not_recorded(v);
@@ -419,7 +418,7 @@ pub async fn show(
     if let Some(notes) = &c.notes {
         facts.push(("Notes".to_owned(), notes.clone()));
     }
-    let writable = !member.read_only() && c.merged_into_id.is_none() && erased_on.is_none();
+    let writable = !member.read_only() && c.merged_into_id.is_none() && c.erased_at.is_none();
     let archived = c.archived_at.is_some();
     Ok(ContactPage {
         shell: Shell::new(&member, "/contacts").with_flash(done_flash(&query, "Contact")),
@@ -470,7 +469,7 @@ pub async fn show(
         can_export: member.can("contact.export"),
         can_add_officer: writable && c.kind == "company" && member.can("contact.update"),
         can_erase: writable && member.can("contact.erase"),
-        erased_on: erased_on.map(|at| long_date(at.date())),
+        erased_on: c.erased_at.map(|at| long_date(at.date())),
     }
     .into_response())
 }
@@ -780,7 +779,7 @@ async fn save_contact(
     if let Some(id) = existing {
         let stored = contact_for(&mut tx, member, id).await?;
         // A merged or erased record is kept for history only.
-        if stored.merged_into_id.is_some() || people::erased_on(&mut tx, id).await?.is_some() {
+        if stored.merged_into_id.is_some() || stored.erased_at.is_some() {
             return Err(WebError::NotFound);
         }
     }
