@@ -7,6 +7,52 @@
   "use strict";
 
   var WAIT_MS = 300;
+
+  // Asks `urlFor(typed)` for JSON as the person types into `input` (after a pause, or at once on
+  // Enter, which never submits the form half filled), once `shortest` characters are there.
+  // Only the newest question's answer is used: `answered(json)`, or `failed()` when the server
+  // does not answer; `cleared()` when the text is too short to ask about.
+  function askAsYouType(input, shortest, urlFor, answered, failed, cleared) {
+    var timer = null;
+    var asked = 0;
+    function ask() {
+      var typed = input.value.trim();
+      asked += 1;
+      var mine = asked;
+      if (typed.length < shortest) {
+        cleared();
+        return;
+      }
+      fetch(urlFor(typed), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (response) {
+          return response.json();
+        })
+        .then(function (answer) {
+          if (mine === asked) {
+            answered(answer);
+          }
+        })
+        .catch(function () {
+          if (mine === asked) {
+            failed();
+          }
+        });
+    }
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(ask, WAIT_MS);
+    });
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        clearTimeout(timer);
+        ask();
+      }
+    });
+  }
+
+  // Address look-up.
+
   var SHORTEST = 3;
 
   function addressLookup(box) {
@@ -18,8 +64,6 @@
     if (!form || !input || !list || !status || names.length !== 4) {
       return;
     }
-    var timer = null;
-    var asked = 0;
 
     function field(name) {
       return form.elements.namedItem(name);
@@ -69,58 +113,37 @@
       input.setAttribute("aria-expanded", suggestions.length > 0 ? "true" : "false");
     }
 
-    function look() {
-      var typed = input.value.trim();
-      asked += 1;
-      var mine = asked;
-      if (typed.length < SHORTEST) {
+    askAsYouType(
+      input,
+      SHORTEST,
+      function (typed) {
+        status.textContent = "Looking up addresses…";
+        return "/addresses/suggest?q=" + encodeURIComponent(typed);
+      },
+      function (answer) {
+        if (answer.message) {
+          close();
+          status.textContent = answer.message;
+          return;
+        }
+        var found = answer.suggestions || [];
+        show(found);
+        status.textContent =
+          found.length === 0
+            ? "No addresses match; enter the address in the fields below."
+            : found.length + (found.length === 1 ? " address found." : " addresses found.");
+      },
+      function () {
+        close();
+        status.textContent = "The address look-up is not answering; enter the address in the fields below.";
+      },
+      function () {
         close();
         status.textContent = "";
-        return;
       }
-      status.textContent = "Looking up addresses…";
-      fetch("/addresses/suggest?q=" + encodeURIComponent(typed), {
-        headers: { Accept: "application/json" },
-        credentials: "same-origin",
-      })
-        .then(function (response) {
-          return response.json();
-        })
-        .then(function (answer) {
-          if (mine !== asked) {
-            return;
-          }
-          if (answer.message) {
-            close();
-            status.textContent = answer.message;
-            return;
-          }
-          var found = answer.suggestions || [];
-          show(found);
-          status.textContent =
-            found.length === 0
-              ? "No addresses match; enter the address in the fields below."
-              : found.length + (found.length === 1 ? " address found." : " addresses found.");
-        })
-        .catch(function () {
-          if (mine === asked) {
-            close();
-            status.textContent = "The address look-up is not answering; enter the address in the fields below.";
-          }
-        });
-    }
-
-    input.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(look, WAIT_MS);
-    });
+    );
     input.addEventListener("keydown", function (event) {
-      if (event.key === "Enter") {
-        // Enter in the look-up searches now; it never submits the form half filled.
-        event.preventDefault();
-        clearTimeout(timer);
-        look();
-      } else if (event.key === "ArrowDown" && options().length > 0) {
+      if (event.key === "ArrowDown" && options().length > 0) {
         event.preventDefault();
         options()[0].focus();
       } else if (event.key === "Escape") {
@@ -145,13 +168,10 @@
   }
 
   document.querySelectorAll("[data-address-lookup]").forEach(addressLookup);
-})();
 
-// Contact pickers: a `select[data-search]` lists the first 500 contacts; a search box above it
-// asks its `data-search` URL for others by name, e-mail or reference, and puts the matches in
-// the list (keeping what is chosen).
-(function () {
-  "use strict";
+  // Contact pickers: a `select[data-search]` lists the first 500 contacts; a search box above
+  // it asks its `data-search` URL for others by name, e-mail or reference, and puts the matches
+  // in the list (keeping what is chosen).
 
   function searchable(select) {
     var url = select.getAttribute("data-search");
@@ -169,8 +189,6 @@
     status.setAttribute("aria-live", "polite");
     select.parentNode.insertBefore(box, select);
     select.parentNode.insertBefore(status, select);
-    var timer = null;
-    var asked = 0;
 
     function show(choices) {
       var keep = Array.prototype.filter.call(select.options, function (o) {
@@ -195,45 +213,22 @@
           : choices.length + (choices.length === 1 ? " contact found: choose it in the list." : " contacts found: choose one in the list.");
     }
 
-    function look() {
-      var typed = box.value.trim();
-      asked += 1;
-      var mine = asked;
-      if (typed.length < 2) {
+    askAsYouType(
+      box,
+      2,
+      function (typed) {
+        return url + (url.indexOf("?") < 0 ? "?" : "&") + "q=" + encodeURIComponent(typed);
+      },
+      function (answer) {
+        show(answer.choices || []);
+      },
+      function () {
+        status.textContent = "The search is not answering; choose from the list or type an e-mail below.";
+      },
+      function () {
         status.textContent = "";
-        return;
       }
-      var sep = url.indexOf("?") < 0 ? "?" : "&";
-      fetch(url + sep + "q=" + encodeURIComponent(typed), {
-        headers: { Accept: "application/json" },
-        credentials: "same-origin",
-      })
-        .then(function (response) {
-          return response.json();
-        })
-        .then(function (answer) {
-          if (mine === asked) {
-            show(answer.choices || []);
-          }
-        })
-        .catch(function () {
-          if (mine === asked) {
-            status.textContent = "The search is not answering; choose from the list or type an e-mail below.";
-          }
-        });
-    }
-
-    box.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(look, 300);
-    });
-    box.addEventListener("keydown", function (event) {
-      if (event.key === "Enter") {
-        event.preventDefault();
-        clearTimeout(timer);
-        look();
-      }
-    });
+    );
   }
 
   document.querySelectorAll("select[data-search]").forEach(searchable);
