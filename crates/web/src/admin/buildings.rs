@@ -698,20 +698,7 @@ pub async fn archive_space(
     Extension(member): Extension<Member>,
     Path((id, space)): Path<(String, String)>,
 ) -> Page {
-    let (id, space) = (parse_id(&id)?, parse_id(&space)?);
-    let mut tx = state.db().begin(&member.ctx()).await?;
-    site_for(&mut tx, &member, id, "building.archive").await?;
-    // The space must be on this site: the check above was the site's.
-    if !portfolio::spaces(&mut tx, id)
-        .await?
-        .iter()
-        .any(|s| s.id == space)
-    {
-        return Err(WebError::NotFound);
-    }
-    portfolio::set_archived(&mut tx, Archivable::Space, space, true).await?;
-    tx.commit().await?;
-    Ok(Redirect::to(&format!("/sites/{id}?done=archived_space")).into_response())
+    set_space_archived(&state, &member, &id, &space, true).await
 }
 
 /// POST /sites/{id}/spaces/{space}/restore (`building.restore`).
@@ -720,20 +707,37 @@ pub async fn restore_space(
     Extension(member): Extension<Member>,
     Path((id, space)): Path<(String, String)>,
 ) -> Page {
-    let (id, space) = (parse_id(&id)?, parse_id(&space)?);
+    set_space_archived(&state, &member, &id, &space, false).await
+}
+
+/// Archives or restores one of the site's spaces: the space must be one of this site's live
+/// (to archive) or archived (to restore) spaces, since the permission check is the site's.
+async fn set_space_archived(
+    state: &AppState,
+    member: &Member,
+    id: &str,
+    space: &str,
+    archived: bool,
+) -> Page {
+    let (id, space) = (parse_id(id)?, parse_id(space)?);
+    let (permission, done) = if archived {
+        ("building.archive", "archived_space")
+    } else {
+        ("building.restore", "restored_space")
+    };
     let mut tx = state.db().begin(&member.ctx()).await?;
-    site_for(&mut tx, &member, id, "building.restore").await?;
-    // The space must be one of this site's archived spaces.
-    if !portfolio::archived_spaces(&mut tx, id)
-        .await?
-        .iter()
-        .any(|s| s.id == space)
-    {
+    site_for(&mut tx, member, id, permission).await?;
+    let candidates = if archived {
+        portfolio::spaces(&mut tx, id).await?
+    } else {
+        portfolio::archived_spaces(&mut tx, id).await?
+    };
+    if !candidates.iter().any(|s| s.id == space) {
         return Err(WebError::NotFound);
     }
-    portfolio::set_archived(&mut tx, Archivable::Space, space, false).await?;
+    portfolio::set_archived(&mut tx, Archivable::Space, space, archived).await?;
     tx.commit().await?;
-    Ok(Redirect::to(&format!("/sites/{id}?done=restored_space")).into_response())
+    Ok(Redirect::to(&format!("/sites/{id}?done={done}")).into_response())
 }
 
 #[cfg(test)]
