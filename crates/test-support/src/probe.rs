@@ -324,13 +324,14 @@ async fn seed_portfolio(tx: &mut TenantTx, estate: Uuid, site: Uuid) {
     )
     .await
     .unwrap();
-    people::save_vendor(
+    let vendor = people::save_vendor(
         tx,
         &proplink_auth::seal::DataKey::generate(),
         None,
         &VendorInput {
             name: "Bright Spark Electrical".into(),
             trade: "Electrician".into(),
+            email: Some("sparks@example.com".into()),
             bank: Some(BankDetails {
                 sort_code: "123456".into(),
                 account_number: "12345678".into(),
@@ -340,6 +341,7 @@ async fn seed_portfolio(tx: &mut TenantTx, estate: Uuid, site: Uuid) {
     )
     .await
     .unwrap();
+    seed_operations(tx, site, building, unit, smith, vendor).await;
     sqlx::query(
         "insert into import_run (organisation_id, id, kind, file_name, file_bytes, row_count, created_by)
          values ($1, $2, 'units', 'units.csv', 'site_reference,reference,name', 0, 'Prober')",
@@ -349,6 +351,194 @@ async fn seed_portfolio(tx: &mut TenantTx, estate: Uuid, site: Uuid) {
     .execute(tx.conn())
     .await
     .unwrap();
+}
+
+/// Issue 5's tables: two issues (one a duplicate of the other, with a photo), a work order
+/// raised from the first, its contractor invited, quoting with a PDF, approved, attending,
+/// completing and rated; the contractor's insurance with its certificate file.
+async fn seed_operations(
+    tx: &mut TenantTx,
+    site: Uuid,
+    building: Uuid,
+    unit: Uuid,
+    reporter: Uuid,
+    vendor: Uuid,
+) {
+    use proplink_db::operations::{self as ops, *};
+    use proplink_domain::operations::*;
+    let now = time_now();
+    let issue = |title: &str| IssueInput {
+        location: Location {
+            site_id: site,
+            building_id: Some(building),
+            unit_id: Some(unit),
+            space_id: None,
+        },
+        title: title.into(),
+        description: Some("Water through the ceiling".into()),
+        category: IssueCategory::WaterLeak,
+        priority: Priority::High,
+        reporter_kind: ReporterKind::Resident,
+        reporter_contact_id: Some(reporter),
+        reporter_name: "Mr Smith".into(),
+        reporter_email: Some(EmailAddress::parse("smith@example.com").unwrap()),
+        channel: "residenceport".into(),
+    };
+    let (first, first_ref) = ops::create_issue(tx, &issue("Leak in Flat 1"), now)
+        .await
+        .unwrap();
+    let (second, _) = ops::create_issue(tx, &issue("Leak again"), now)
+        .await
+        .unwrap();
+    ops::move_issue(
+        tx,
+        second,
+        &IssueMove {
+            to: IssueStatus::Closed,
+            closed_reason: Some(ClosedReason::Duplicate),
+            duplicate_of: Some(first_ref),
+            note: Some("Same leak".into()),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let file = |purpose: &str, media: &str| NewFile {
+        sha256: "a".repeat(64),
+        size_bytes: 1234,
+        media_type: media.into(),
+        object_key: format!("org/probe/sha256/aa/{}", "a".repeat(64)),
+        thumbnail_key: Some(format!("org/probe/thumb/{}.jpg", "a".repeat(64))),
+        original_name: "ceiling.jpg".into(),
+        purpose: purpose.into(),
+        uploaded_by: "Mr Smith".into(),
+    };
+    ops::record_file(
+        tx,
+        Attachment::Issue(first),
+        &file("photo", "image/jpeg"),
+        now,
+    )
+    .await
+    .unwrap();
+    let document = ops::add_vendor_document(
+        tx,
+        vendor,
+        &DocumentInput {
+            doc_type: DocumentType::PublicLiability,
+            reference_number: "PL-1".into(),
+            issuer: Some("Aviva".into()),
+            sum_insured_pence: Some(500_000_000),
+            expires_on: now.date() + time::Duration::days(300),
+        },
+        now.date(),
+    )
+    .await
+    .unwrap();
+    ops::verify_document(tx, vendor, document, "Prober", now)
+        .await
+        .unwrap();
+    ops::record_file(
+        tx,
+        Attachment::VendorDocument(document),
+        &file("certificate", "application/pdf"),
+        now,
+    )
+    .await
+    .unwrap();
+    let (wo, _) = ops::create_work_order(
+        tx,
+        &WorkOrderInput {
+            location: Location {
+                site_id: site,
+                building_id: Some(building),
+                unit_id: Some(unit),
+                space_id: None,
+            },
+            title: "Repair leak".into(),
+            scope: "Trace and repair".into(),
+            trade: Trade::Plumbing,
+            priority: Priority::High,
+            cost_code: Some("REP-01".into()),
+            not_to_exceed_pence: Some(100_000),
+            target_start: Some(now.date()),
+            target_completion: Some(now.date() + time::Duration::days(7)),
+            access_notes: Some("Key with concierge".into()),
+            manager_name: "Jane Doe".into(),
+            manager_email: Some("jane@example.com".into()),
+        },
+        &[first],
+        now,
+    )
+    .await
+    .unwrap();
+    let url = |t: &str| format!("http://contractorport.localhost/{t}");
+    let invited = ops::invite_contractor(
+        tx,
+        wo,
+        &InviteRequest {
+            vendor_id: vendor,
+            override_reason: None,
+        },
+        "Probe",
+        &url,
+        now,
+    )
+    .await
+    .unwrap();
+    ops::accept_invitation(tx, invited.invitation_id, now)
+        .await
+        .unwrap();
+    let quote = ops::submit_quotation(
+        tx,
+        invited.invitation_id,
+        &QuoteInput {
+            kind: "fixed".into(),
+            amounts: QuoteAmounts::parse("375", "75").unwrap(),
+            valid_until: now.date() + time::Duration::days(30),
+            notes: Some("Parts included".into()),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    ops::record_file(
+        tx,
+        Attachment::Quotation(quote),
+        &file("quotation", "application/pdf"),
+        now,
+    )
+    .await
+    .unwrap();
+    ops::approve_quotation(
+        tx,
+        quote,
+        &Approver {
+            name: "Jane Doe".into(),
+            limit_pence: None,
+        },
+        None,
+        "Probe",
+        now,
+    )
+    .await
+    .unwrap();
+    ops::record_update(
+        tx,
+        wo,
+        "attendance",
+        Some("On site"),
+        "Bright Spark Electrical",
+        now,
+    )
+    .await
+    .unwrap();
+    ops::complete_work(tx, wo, Some("Done"), "Bright Spark Electrical", now)
+        .await
+        .unwrap();
+    ops::close_work_order(tx, wo, 4, Some("Good"), Some(45_000), now)
+        .await
+        .unwrap();
 }
 
 /// A fresh value shaped like a stored token hash.
@@ -498,8 +688,16 @@ pub async fn assert_isolated(db: &TestDb, a: &Organisation, b: &Organisation) {
                     relabelled[unique] = serde_json::json!(random_hash());
                 }
             }
-            if relabelled.get("reference").is_some() {
-                relabelled["reference"] = serde_json::json!(format!("P{}", &random_hash()[..8]));
+            if let Some(reference) = relabelled.get("reference").and_then(|r| r.as_str()) {
+                // Numbered references (WO-2026-0042) keep their shape, with a number of their own.
+                let fresh = match reference.split('-').collect::<Vec<_>>().as_slice() {
+                    [prefix, year, _] => format!(
+                        "{prefix}-{year}-9{}",
+                        &Uuid::now_v7().as_u128() % 10_000_000
+                    ),
+                    _ => format!("P{}", &random_hash()[..8]),
+                };
+                relabelled["reference"] = serde_json::json!(fresh);
             }
             let pointed = attempt(db, a, &insert, Some(relabelled)).await;
             // A table the server role may not insert into at all (written only through a

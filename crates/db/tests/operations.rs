@@ -1,0 +1,720 @@
+//! Operations against a real PostgreSQL: every work-order and issue move, allowed and refused;
+//! approval limits; the compliance block and its override; the contractor's side through its
+//! own (contractor, ContractorPort) context; and the audit trail it leaves.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use proplink_auth::seal::DataKey;
+use proplink_db::operations::{
+    self as ops, Approver, DocumentInput, InviteRequest, IssueInput, IssueMove, Location, OpsError,
+    QuoteInput, WorkOrderInput,
+};
+use proplink_db::organisation::Organisation;
+use proplink_db::people::{self, VendorInput};
+use proplink_db::portfolio::{self, SiteInput, SiteScope, UnitInput};
+use proplink_db::tenant::{Actor, TenantContext};
+use proplink_db::{TenantTx, links};
+use proplink_domain::operations::{
+    ClosedReason, DocumentType, IssueCategory, IssueStatus, Priority, QuoteAmounts, ReporterKind,
+    Trade,
+};
+use proplink_domain::{ActorKind, Channel, EmailAddress};
+use proplink_test_support::TestDb;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+struct World {
+    site: Uuid,
+    unit: Uuid,
+    plumber: Uuid,
+    gas: Uuid,
+}
+
+async fn world(tx: &mut TenantTx) -> World {
+    let site = portfolio::save_site(
+        tx,
+        None,
+        &SiteInput {
+            reference: "GC-001".into(),
+            name: "Goldcrest House".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let unit = portfolio::save_unit(
+        tx,
+        None,
+        site,
+        &UnitInput {
+            reference: "3".into(),
+            name: "Flat 3".into(),
+            unit_type: "flat".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let vendor = |name: &str, trade: &str, email: &str| VendorInput {
+        name: name.into(),
+        trade: trade.into(),
+        email: Some(email.into()),
+        ..Default::default()
+    };
+    let key = DataKey::generate();
+    let plumber = people::save_vendor(
+        tx,
+        &key,
+        None,
+        &vendor(
+            "Bright Spark Plumbing",
+            "Plumbing",
+            "jobs@brightspark.example",
+        ),
+    )
+    .await
+    .unwrap();
+    let gas = people::save_vendor(
+        tx,
+        &key,
+        None,
+        &vendor("Flame Heating", "Heating and gas", "office@flame.example"),
+    )
+    .await
+    .unwrap();
+    World {
+        site,
+        unit,
+        plumber,
+        gas,
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+async fn insure(tx: &mut TenantTx, vendor: Uuid, kind: DocumentType, days: i64) -> Uuid {
+    ops::add_vendor_document(
+        tx,
+        vendor,
+        &DocumentInput {
+            doc_type: kind,
+            reference_number: "POL-123".into(),
+            issuer: Some("Aviva".into()),
+            sum_insured_pence: Some(500_000_000),
+            expires_on: now().date() + Duration::days(days),
+        },
+        now().date(),
+    )
+    .await
+    .unwrap()
+}
+
+fn wo_input(w: &World, trade: Trade) -> WorkOrderInput {
+    WorkOrderInput {
+        location: Location {
+            site_id: w.site,
+            unit_id: Some(w.unit),
+            ..Default::default()
+        },
+        title: "Leak under kitchen sink".into(),
+        scope: "Trace and repair the leak; make good.".into(),
+        trade,
+        priority: Priority::High,
+        cost_code: Some("REP-01".into()),
+        not_to_exceed_pence: Some(100_000),
+        target_start: None,
+        target_completion: None,
+        access_notes: Some("Key with the concierge".into()),
+        manager_name: "Priya Patel".into(),
+        manager_email: Some("priya@goldcrest.example".into()),
+    }
+}
+
+fn url(token: &str) -> String {
+    format!("http://contractorport.localhost/{token}")
+}
+
+fn contractor_ctx(org: &Organisation, name: &str) -> TenantContext {
+    TenantContext {
+        org: org.id,
+        actor: Actor {
+            id: None,
+            kind: ActorKind::Contractor,
+            name: Some(name.into()),
+        },
+        channel: Channel::ContractorPort,
+        request_id: None,
+    }
+}
+
+fn quote(net: &str, vat: &str) -> QuoteInput {
+    QuoteInput {
+        kind: "fixed".into(),
+        amounts: QuoteAmounts::parse(net, vat).unwrap(),
+        valid_until: now().date() + Duration::days(30),
+        notes: Some("Parts included".into()),
+    }
+}
+
+async fn status_of(tx: &mut TenantTx, wo: Uuid) -> String {
+    ops::find_work_order(tx, wo).await.unwrap().unwrap().status
+}
+
+#[tokio::test]
+async fn the_worked_example_runs_from_issue_to_closed_work_order() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    insure(&mut tx, w.plumber, DocumentType::PublicLiability, 200).await;
+    let (issue, reference) = ops::create_issue(
+        &mut tx,
+        &IssueInput {
+            location: Location {
+                site_id: w.site,
+                unit_id: Some(w.unit),
+                ..Default::default()
+            },
+            title: "Water through the ceiling".into(),
+            description: Some("From the flat above".into()),
+            category: IssueCategory::WaterLeak,
+            priority: Priority::High,
+            reporter_kind: ReporterKind::Resident,
+            reporter_contact_id: None,
+            reporter_name: "Mr Patel".into(),
+            reporter_email: Some(EmailAddress::parse("patel@example.com").unwrap()),
+            channel: "phone".into(),
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    assert!(reference.starts_with("ISS-") && reference.ends_with("-0001"));
+    let (wo, wo_ref) =
+        ops::create_work_order(&mut tx, &wo_input(&w, Trade::Plumbing), &[issue], now())
+            .await
+            .unwrap();
+    assert!(wo_ref.ends_with("-0001"));
+    let issue_row = ops::find_issue(&mut tx, issue).await.unwrap().unwrap();
+    assert_eq!(issue_row.status, "in_progress");
+    let invited = ops::invite_contractor(
+        &mut tx,
+        wo,
+        &InviteRequest {
+            vendor_id: w.plumber,
+            override_reason: None,
+        },
+        "Goldcrest",
+        &url,
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status_of(&mut tx, wo).await, "invited");
+    tx.commit().await.unwrap();
+
+    // The link opens to this invitation, in this organisation.
+    let grant = links::resolve(&db.app, &invited.token, now())
+        .await
+        .unwrap();
+    assert_eq!(grant.org, org.id);
+    assert_eq!(grant.record_id, invited.invitation_id);
+
+    let mut tx = db
+        .app
+        .begin(&contractor_ctx(&org, "Bright Spark Plumbing"))
+        .await
+        .unwrap();
+    ops::accept_invitation(&mut tx, invited.invitation_id, now())
+        .await
+        .unwrap();
+    let q = ops::submit_quotation(
+        &mut tx,
+        invited.invitation_id,
+        &quote("375.00", "75.00"),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status_of(&mut tx, wo).await, "quoted");
+    tx.commit().await.unwrap();
+
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let approver = Approver {
+        name: "Priya Patel".into(),
+        limit_pence: Some(500_000),
+    };
+    ops::approve_quotation(&mut tx, q, &approver, None, "Goldcrest", now())
+        .await
+        .unwrap();
+    let row = ops::find_work_order(&mut tx, wo).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.approved_pence, row.vendor_id),
+        ("approved", Some(45_000), Some(w.plumber))
+    );
+    // Approving twice is refused and changes nothing.
+    let again = ops::approve_quotation(&mut tx, q, &approver, None, "Goldcrest", now()).await;
+    assert!(matches!(again, Err(OpsError::State(m)) if m.contains("already been approved")));
+    tx.commit().await.unwrap();
+
+    let mut tx = db
+        .app
+        .begin(&contractor_ctx(&org, "Bright Spark Plumbing"))
+        .await
+        .unwrap();
+    ops::record_update(
+        &mut tx,
+        wo,
+        "attendance",
+        Some("On site 09:10"),
+        "Bright Spark Plumbing",
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status_of(&mut tx, wo).await, "in_progress");
+    ops::complete_work(
+        &mut tx,
+        wo,
+        Some("Replaced trap"),
+        "Bright Spark Plumbing",
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status_of(&mut tx, wo).await, "completed");
+    tx.commit().await.unwrap();
+
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    ops::close_work_order(&mut tx, wo, 5, Some("Tidy work"), None, now())
+        .await
+        .unwrap();
+    let row = ops::find_work_order(&mut tx, wo).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.final_cost_pence),
+        ("closed", Some(45_000))
+    );
+    // Closing the work order resolved its issue, and the reporter was told each time.
+    let issue_row = ops::find_issue(&mut tx, issue).await.unwrap().unwrap();
+    assert_eq!(issue_row.status, "resolved");
+    let told: i64 = sqlx::query_scalar(
+        "select count(*) from email_message where to_address = 'patel@example.com'",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(told, 2, "in progress, then resolved");
+    // The manager heard of the quotation and the completion.
+    let manager: Vec<String> = sqlx::query_scalar(
+        "select category from email_message where to_address = 'priya@goldcrest.example' order by created_at",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(manager, vec!["quotation_received", "work_order_completed"]);
+    // The contractor's actions are audited as the contractor, on ContractorPort.
+    let by_contractor: Vec<(String, String)> = sqlx::query_as(
+        "select distinct table_name, channel from audit_event
+          where actor_kind = 'contractor' order by 1",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    assert!(by_contractor.contains(&("quotation".into(), "contractorport".into())));
+    assert!(by_contractor.contains(&("work_order".into(), "contractorport".into())));
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn approving_one_quotation_declines_the_others_and_limits_are_kept() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    insure(&mut tx, w.plumber, DocumentType::PublicLiability, 200).await;
+    insure(&mut tx, w.gas, DocumentType::PublicLiability, 200).await;
+    let (wo, _) = ops::create_work_order(&mut tx, &wo_input(&w, Trade::Plumbing), &[], now())
+        .await
+        .unwrap();
+    let mut invitations = Vec::new();
+    for vendor in [w.plumber, w.gas] {
+        let req = InviteRequest {
+            vendor_id: vendor,
+            override_reason: None,
+        };
+        invitations.push(
+            ops::invite_contractor(&mut tx, wo, &req, "Goldcrest", &url, now())
+                .await
+                .unwrap()
+                .invitation_id,
+        );
+    }
+    // Inviting the same contractor twice is refused.
+    let twice = ops::invite_contractor(
+        &mut tx,
+        wo,
+        &InviteRequest {
+            vendor_id: w.plumber,
+            override_reason: None,
+        },
+        "Goldcrest",
+        &url,
+        now(),
+    )
+    .await;
+    assert!(matches!(twice, Err(OpsError::State(_))));
+    let cheap = ops::submit_quotation(&mut tx, invitations[0], &quote("400", "80"), now())
+        .await
+        .unwrap();
+    // One quote in, one still pending: not yet "quoted".
+    assert_eq!(status_of(&mut tx, wo).await, "invited");
+    let dear = ops::submit_quotation(&mut tx, invitations[1], &quote("9000", "1800"), now())
+        .await
+        .unwrap();
+    assert_eq!(status_of(&mut tx, wo).await, "quoted");
+
+    // £10,800 is above a £5,000 limit: refused, nothing changes.
+    let coordinator = Approver {
+        name: "Sam Coordinator".into(),
+        limit_pence: Some(500_000),
+    };
+    let over = ops::approve_quotation(&mut tx, dear, &coordinator, None, "Goldcrest", now()).await;
+    match over {
+        Err(OpsError::OverLimit { amount, limit }) => {
+            assert_eq!(
+                (amount.as_str(), limit.as_str()),
+                ("£10,800.00", "£5,000.00")
+            );
+        }
+        other => panic!("expected the limit to refuse, got {other:?}"),
+    }
+    assert_eq!(status_of(&mut tx, wo).await, "quoted");
+
+    ops::approve_quotation(&mut tx, cheap, &coordinator, None, "Goldcrest", now())
+        .await
+        .unwrap();
+    let all = ops::quotations(&mut tx, wo).await.unwrap();
+    let states: Vec<_> = all.iter().map(|q| (q.id, q.status.clone())).collect();
+    assert!(states.contains(&(cheap, "approved".into())));
+    assert!(states.contains(&(dear, "not_awarded".into())));
+    let inv = ops::invitations(&mut tx, wo).await.unwrap();
+    let inv_states: Vec<_> = inv.iter().map(|i| i.status.as_str()).collect();
+    assert_eq!(inv_states, vec!["awarded", "not_awarded"]);
+    // The other quote is now closed.
+    let late = ops::approve_quotation(
+        &mut tx,
+        dear,
+        &Approver {
+            name: "Owner".into(),
+            limit_pence: None,
+        },
+        None,
+        "Goldcrest",
+        now(),
+    )
+    .await;
+    assert!(matches!(late, Err(OpsError::State(_))));
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_contractor_without_required_documents_needs_an_override_with_a_reason() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    // Liability cover but no Gas Safe registration.
+    insure(&mut tx, w.gas, DocumentType::PublicLiability, 200).await;
+    let (wo, _) = ops::create_work_order(&mut tx, &wo_input(&w, Trade::HeatingGas), &[], now())
+        .await
+        .unwrap();
+    let refused = ops::invite_contractor(
+        &mut tx,
+        wo,
+        &InviteRequest {
+            vendor_id: w.gas,
+            override_reason: Some("   ".into()),
+        },
+        "Goldcrest",
+        &url,
+        now(),
+    )
+    .await;
+    match refused {
+        Err(e @ OpsError::Compliance { .. }) => assert_eq!(
+            e.to_string(),
+            "Flame Heating cannot be instructed for Heating and gas work: Gas Safe registration is missing."
+        ),
+        other => panic!("expected the compliance block, got {other:?}"),
+    }
+    assert_eq!(status_of(&mut tx, wo).await, "draft");
+    assert!(ops::invitations(&mut tx, wo).await.unwrap().is_empty());
+
+    let invited = ops::invite_contractor(
+        &mut tx,
+        wo,
+        &InviteRequest {
+            vendor_id: w.gas,
+            override_reason: Some("Emergency: no heating, registration renewal in post".into()),
+        },
+        "Goldcrest",
+        &url,
+        now(),
+    )
+    .await
+    .unwrap();
+    let inv = ops::find_invitation(&mut tx, invited.invitation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        inv.compliance_override
+            .unwrap()
+            .contains("Gas Safe registration is missing")
+    );
+    // The override is in the audit trail, by the member who gave it.
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where table_name = 'work_order_invitation'
+            and actor_name = 'Priya Patel' and changes::text like '%Emergency: no heating%'",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+
+    // Approval checks again: still blocked without an override.
+    let q = ops::submit_quotation(&mut tx, invited.invitation_id, &quote("200", "40"), now())
+        .await
+        .unwrap();
+    let boss = Approver {
+        name: "Priya Patel".into(),
+        limit_pence: None,
+    };
+    let blocked = ops::approve_quotation(&mut tx, q, &boss, None, "Goldcrest", now()).await;
+    assert!(matches!(blocked, Err(OpsError::Compliance { .. })));
+    // Once the certificate is on file, approval goes through.
+    insure(&mut tx, w.gas, DocumentType::GasSafe, 365).await;
+    ops::approve_quotation(&mut tx, q, &boss, None, "Goldcrest", now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn refused_moves_change_nothing() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    insure(&mut tx, w.plumber, DocumentType::PublicLiability, 200).await;
+    let (wo, _) = ops::create_work_order(&mut tx, &wo_input(&w, Trade::Plumbing), &[], now())
+        .await
+        .unwrap();
+    // Nothing to complete or close in a draft.
+    assert!(matches!(
+        ops::complete_work(&mut tx, wo, None, "x", now()).await,
+        Err(OpsError::State(_))
+    ));
+    assert!(matches!(
+        ops::close_work_order(&mut tx, wo, 4, None, None, now()).await,
+        Err(OpsError::State(_))
+    ));
+    assert!(matches!(
+        ops::record_update(&mut tx, wo, "attendance", None, "x", now()).await,
+        Err(OpsError::State(_))
+    ));
+    let invited = ops::invite_contractor(
+        &mut tx,
+        wo,
+        &InviteRequest {
+            vendor_id: w.plumber,
+            override_reason: None,
+        },
+        "Goldcrest",
+        &url,
+        now(),
+    )
+    .await
+    .unwrap();
+    // A quotation that expired yesterday cannot be sent.
+    let mut stale = quote("100", "20");
+    stale.valid_until = now().date() - Duration::days(1);
+    assert!(matches!(
+        ops::submit_quotation(&mut tx, invited.invitation_id, &stale, now()).await,
+        Err(OpsError::Invalid(_))
+    ));
+    // Cancelling needs a reason; then it withdraws the invitation and revokes the link.
+    assert!(matches!(
+        ops::cancel_work_order(&mut tx, wo, " ", "Goldcrest", now()).await,
+        Err(OpsError::Invalid(_))
+    ));
+    ops::cancel_work_order(&mut tx, wo, "Resident fixed it", "Goldcrest", now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(matches!(
+        links::resolve(&db.app, &invited.token, now()).await,
+        Err(links::ResolveError::Refused(links::LinkRefusal::Revoked))
+    ));
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    // Completing or cancelling a cancelled order is refused; so is quoting on it.
+    assert!(matches!(
+        ops::complete_work(&mut tx, wo, None, "x", now()).await,
+        Err(OpsError::State(m)) if m.contains("cancelled")
+    ));
+    assert!(matches!(
+        ops::cancel_work_order(&mut tx, wo, "again", "Goldcrest", now()).await,
+        Err(OpsError::State(_))
+    ));
+    assert!(matches!(
+        ops::submit_quotation(&mut tx, invited.invitation_id, &quote("100", "20"), now()).await,
+        Err(OpsError::State(_))
+    ));
+    assert_eq!(status_of(&mut tx, wo).await, "cancelled");
+}
+
+#[tokio::test]
+async fn every_decline_makes_the_work_order_declined_until_someone_else_is_invited() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    insure(&mut tx, w.plumber, DocumentType::PublicLiability, 200).await;
+    insure(&mut tx, w.gas, DocumentType::PublicLiability, 200).await;
+    let (wo, _) = ops::create_work_order(&mut tx, &wo_input(&w, Trade::Plumbing), &[], now())
+        .await
+        .unwrap();
+    let req = |v| InviteRequest {
+        vendor_id: v,
+        override_reason: None,
+    };
+    let first = ops::invite_contractor(&mut tx, wo, &req(w.plumber), "Goldcrest", &url, now())
+        .await
+        .unwrap();
+    ops::decline_invitation(&mut tx, first.invitation_id, Some("Fully booked"), now())
+        .await
+        .unwrap();
+    assert_eq!(status_of(&mut tx, wo).await, "declined");
+    assert!(matches!(
+        ops::decline_invitation(&mut tx, first.invitation_id, None, now()).await,
+        Err(OpsError::State(_))
+    ));
+    ops::invite_contractor(&mut tx, wo, &req(w.gas), "Goldcrest", &url, now())
+        .await
+        .unwrap();
+    assert_eq!(status_of(&mut tx, wo).await, "invited");
+}
+
+#[tokio::test]
+async fn issue_moves_follow_the_lifecycle_and_duplicates_name_their_original() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    let input = IssueInput {
+        location: Location {
+            site_id: w.site,
+            ..Default::default()
+        },
+        title: "Bulb out on landing".into(),
+        description: None,
+        category: IssueCategory::Lighting,
+        priority: Priority::Low,
+        reporter_kind: ReporterKind::Staff,
+        reporter_contact_id: None,
+        reporter_name: "Priya Patel".into(),
+        reporter_email: None,
+        channel: "admin".into(),
+    };
+    let (a, a_ref) = ops::create_issue(&mut tx, &input, now()).await.unwrap();
+    let (b, _) = ops::create_issue(&mut tx, &input, now()).await.unwrap();
+    let mv = |to, reason, dup: Option<&str>| IssueMove {
+        to,
+        closed_reason: reason,
+        duplicate_of: dup.map(str::to_owned),
+        note: None,
+    };
+    ops::move_issue(&mut tx, a, &mv(IssueStatus::Triaged, None, None), now())
+        .await
+        .unwrap();
+    // Closing needs a reason; a duplicate needs its original.
+    assert!(matches!(
+        ops::move_issue(&mut tx, b, &mv(IssueStatus::Closed, None, None), now()).await,
+        Err(OpsError::Invalid(_))
+    ));
+    assert!(matches!(
+        ops::move_issue(&mut tx, b, &mv(IssueStatus::Closed, Some(ClosedReason::Duplicate), Some("ISS-1999-0001")), now()).await,
+        Err(OpsError::Invalid(m)) if m.contains("There is no issue")
+    ));
+    ops::move_issue(
+        &mut tx,
+        b,
+        &mv(
+            IssueStatus::Closed,
+            Some(ClosedReason::Duplicate),
+            Some(&a_ref.to_lowercase()),
+        ),
+        now(),
+    )
+    .await
+    .unwrap();
+    let b_row = ops::find_issue(&mut tx, b).await.unwrap().unwrap();
+    assert_eq!(
+        (b_row.status.as_str(), b_row.duplicate_of),
+        ("closed", Some(a))
+    );
+    // Closed moves only to reopened.
+    assert!(matches!(
+        ops::move_issue(&mut tx, b, &mv(IssueStatus::Resolved, None, None), now()).await,
+        Err(OpsError::State(_))
+    ));
+    ops::move_issue(&mut tx, b, &mv(IssueStatus::Reopened, None, None), now())
+        .await
+        .unwrap();
+    let page = ops::list_issues(
+        &mut tx,
+        &SiteScope::everything(),
+        &ops::IssueQuery {
+            per_page: 50,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.total, 2, "both are open again");
+}
+
+#[tokio::test]
+async fn a_unit_on_another_site_is_refused_for_an_issue() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    let other = portfolio::save_site(
+        &mut tx,
+        None,
+        &SiteInput {
+            reference: "GC-002".into(),
+            name: "Other".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut input = wo_input(&w, Trade::Plumbing);
+    input.location.site_id = other;
+    assert!(matches!(
+        ops::create_work_order(&mut tx, &input, &[], now()).await,
+        Err(OpsError::Invalid(m)) if m.contains("not on the chosen site")
+    ));
+    // The refused work order did not take a number.
+    let (_, reference) =
+        ops::create_work_order(&mut tx, &wo_input(&w, Trade::Plumbing), &[], now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    // (A refused statement inside the same transaction would have used number 1 only if the
+    // counter ran before the check: it runs after.)
+    assert!(reference.ends_with("-0001"), "{reference}");
+}
