@@ -21,18 +21,10 @@ drop trigger audit_update on reference_counter;
 drop trigger audit_delete on reference_counter;
 
 -- Works-approval limits (docs-spec §2.2 roles): the most a member may approve on one
--- quotation, VAT included. Null means no limit. Existing members get their role's default.
+-- quotation, VAT included. Null means the role's default (domain::operations::
+-- default_works_limit_pence: none for the Owner and Administrators, £5,000 for Managers, ...).
 alter table membership add column works_approval_limit_pence bigint
-    check (works_approval_limit_pence is null or works_approval_limit_pence >= 0);
-alter table membership no force row level security;
-update membership set works_approval_limit_pence = case builtin_role
-        when 'manager' then 500000
-        when 'maintenance_coordinator' then 100000
-        when 'site_manager' then 50000
-        else 0
-    end
- where coalesce(builtin_role, '') not in ('organisation_owner', 'administrator');
-alter table membership force row level security;
+    check (works_approval_limit_pence is null or works_approval_limit_pence between 0 and 1000000000);
 
 -- ---------------------------------------------------------------------------------------------
 -- Issues: a problem seen at a unit or a communal space.

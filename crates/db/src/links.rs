@@ -258,3 +258,37 @@ pub async fn find_session(
         },
     ))
 }
+
+/// A link that no longer opens (expired or revoked), for offering its holder a fresh one sent
+/// to the same address. None for a token that names no link (or a closed organisation's).
+pub async fn lapsed(pool: &AppPool, token: &str) -> Result<Option<LinkGrant>, DbError> {
+    let Some(hash) = links::hash_token(token) else {
+        return Ok(None);
+    };
+    let mut tx = pool.raw().begin().await?;
+    sqlx::query("select set_config('app.link_token_hash', $1, true)")
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+    let row: Option<LinkRow> = sqlx::query_as(
+        "select l.organisation_id, l.id, l.record_type, l.record_id, l.recipient_email, l.recipient_name,
+                l.expires_at, l.revoked_at, o.status as org_status
+           from signed_link l join organisation o on o.id = l.organisation_id
+          where l.token_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.rollback().await?;
+    Ok(row
+        .filter(|r| r.org_status != "closed")
+        .map(|row| LinkGrant {
+            org: OrgId(row.organisation_id),
+            link_id: row.id,
+            record_type: row.record_type,
+            record_id: row.record_id,
+            recipient_email: row.recipient_email,
+            recipient_name: row.recipient_name,
+            expires_at: row.expires_at,
+        }))
+}

@@ -1587,17 +1587,45 @@ pub struct Approver {
     pub limit_pence: Option<i64>,
 }
 
-/// The member's works-approval limit: None when they have no limit.
+/// The member's works-approval limit (their own, or their role's default): None when they
+/// have no limit.
 pub async fn approval_limit(tx: &mut TenantTx, membership: Uuid) -> Result<Option<i64>, DbError> {
-    let limit: Option<Option<i64>> = sqlx::query_scalar(
-        "select works_approval_limit_pence from membership where organisation_id = $1 and id = $2",
+    let row: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
+        "select works_approval_limit_pence, builtin_role from membership
+          where organisation_id = $1 and id = $2",
     )
     .bind(tx.org().0)
     .bind(membership)
     .fetch_optional(tx.conn())
     .await?;
     // A membership that cannot be read approves nothing.
-    Ok(limit.unwrap_or(Some(0)))
+    let Some((own, role)) = row else {
+        return Ok(Some(0));
+    };
+    Ok(match own {
+        Some(limit) => Some(limit),
+        None => proplink_domain::operations::default_works_limit_pence(
+            role.as_deref()
+                .and_then(proplink_domain::permissions::BuiltInRole::from_key),
+        ),
+    })
+}
+
+/// Sets a member's own works-approval limit (None: back to their role's default).
+pub async fn set_approval_limit(
+    tx: &mut TenantTx,
+    membership: Uuid,
+    limit_pence: Option<i64>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "update membership set works_approval_limit_pence = $3 where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(membership)
+    .bind(limit_pence)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 /// Approves a quotation: the work order is approved at its price, the contractor awarded and
@@ -2231,4 +2259,199 @@ pub async fn vendor_for_invitation(
     .bind(invitation)
     .fetch_optional(tx.conn())
     .await?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Choices for the forms
+
+/// Live sites in the scope, by name: (id, "Name (REF)"). At most 2,000.
+pub async fn site_choices(
+    tx: &mut TenantTx,
+    scope: &SiteScope,
+) -> Result<Vec<(Uuid, String)>, DbError> {
+    Ok(sqlx::query_as(
+        "select s.id, s.name || ' (' || s.reference || ')' from site s
+          where s.organisation_id = $1 and s.archived_at is null
+            and ($2 or s.id = any($3) or s.estate_id = any($4))
+          order by lower(s.name), s.id limit 2000",
+    )
+    .bind(tx.org().0)
+    .bind(scope.all)
+    .bind(&scope.sites)
+    .bind(&scope.estates)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// A site's live units and communal spaces, for choosing where a problem is:
+/// ("unit" or "space", id, label). At most 2,000 of each.
+pub async fn place_choices(
+    tx: &mut TenantTx,
+    site: Uuid,
+) -> Result<Vec<(String, Uuid, String)>, DbError> {
+    Ok(sqlx::query_as(
+        "(select 'unit', u.id, u.name || coalesce(', ' || b.name, '') from unit u
+            left join building b on b.organisation_id = u.organisation_id and b.id = u.building_id
+           where u.organisation_id = $1 and u.site_id = $2 and u.archived_at is null
+           order by u.list_key limit 2000)
+         union all
+         (select 'space', sp.id, sp.name || coalesce(', ' || b.name, '') from space sp
+            left join building b on b.organisation_id = sp.organisation_id and b.id = sp.building_id
+           where sp.organisation_id = $1 and sp.site_id = $2 and sp.archived_at is null
+           order by lower(sp.name) limit 2000)",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// A contractor to offer in the invitation picker.
+#[derive(Debug, Clone)]
+pub struct VendorChoice {
+    pub id: Uuid,
+    pub name: String,
+    pub trade: String,
+    pub matches_trade: bool,
+    pub has_email: bool,
+    /// What stops them being instructed for this trade today, if anything.
+    pub gap: Option<ComplianceGap>,
+}
+
+/// Live vendors for a trade: those of the trade first, then the rest, each with its
+/// compliance for the trade today. At most 500.
+pub async fn vendor_choices(
+    tx: &mut TenantTx,
+    trade: Trade,
+    today: Date,
+) -> Result<Vec<VendorChoice>, DbError> {
+    let vendors: Vec<(Uuid, String, String, bool)> = sqlx::query_as(
+        "select id, name, trade, email is not null from vendor
+          where organisation_id = $1 and archived_at is null order by lower(name) limit 500",
+    )
+    .bind(tx.org().0)
+    .fetch_all(tx.conn())
+    .await?;
+    let documents: Vec<(Uuid, String, Date, bool)> = sqlx::query_as(
+        "select vendor_id, doc_type, expires_on, verified_at is not null from vendor_document
+          where organisation_id = $1 and expires_on >= $2",
+    )
+    .bind(tx.org().0)
+    .bind(today)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut out: Vec<VendorChoice> = vendors
+        .into_iter()
+        .map(|(id, name, vendor_trade, has_email)| {
+            let held: Vec<HeldDocument> = documents
+                .iter()
+                .filter(|d| d.0 == id)
+                .filter_map(|(_, kind, expires_on, verified)| {
+                    Some(HeldDocument {
+                        doc_type: DocumentType::parse(kind)?,
+                        expires_on: *expires_on,
+                        verified: *verified,
+                    })
+                })
+                .collect();
+            VendorChoice {
+                id,
+                matches_trade: Trade::from_vendor_trade(&vendor_trade) == Some(trade),
+                name,
+                trade: vendor_trade,
+                has_email,
+                gap: compliance_gap(trade, &held, today),
+            }
+        })
+        .collect();
+    out.sort_by_key(|v| (!v.matches_trade, v.gap.is_some()));
+    Ok(out)
+}
+
+/// The work order a quotation belongs to.
+pub async fn work_order_of_quotation(
+    tx: &mut TenantTx,
+    quotation: Uuid,
+) -> Result<Option<Uuid>, DbError> {
+    Ok(sqlx::query_scalar(
+        "select work_order_id from quotation where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(quotation)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// A fresh ContractorPort link for an invitation whose link expired or was revoked, sent to the
+/// address the invitation went to. Nothing is sent (Ok(false)) when the invitation is no longer
+/// open: declined, withdrawn, not awarded, or its work order finished.
+pub async fn reissue_link(
+    tx: &mut TenantTx,
+    invitation: Uuid,
+    org_name: &str,
+    link_url: LinkUrl<'_>,
+    now: OffsetDateTime,
+) -> Result<bool, OpsError> {
+    let Some(inv) = find_invitation(tx, invitation).await? else {
+        return Ok(false);
+    };
+    let wo = lock_work_order(tx, inv.work_order_id).await?;
+    let open = matches!(
+        inv.status.as_str(),
+        "invited" | "accepted" | "quoted" | "awarded"
+    ) && !matches!(
+        wo.status(),
+        WorkOrderStatus::Cancelled | WorkOrderStatus::Closed
+    );
+    if !open {
+        return Ok(false);
+    }
+    let Ok(address) = EmailAddress::parse(&inv.email) else {
+        return Ok(false);
+    };
+    let minted = links::mint(
+        tx,
+        NewLink {
+            record_type: "work_order_invitation".into(),
+            record_id: invitation,
+            recipient_email: address.clone(),
+            recipient_name: Some(inv.vendor_name.clone()),
+            expires_at: now + LINK_VALIDITY,
+        },
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        links::MintError::Db(d) => OpsError::Db(d),
+        other => OpsError::Invalid(other.to_string()),
+    })?;
+    sqlx::query(
+        "update work_order_invitation set link_id = $3 where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(invitation)
+    .bind(minted.id)
+    .execute(tx.conn())
+    .await?;
+    email::queue(
+        tx,
+        NewEmail {
+            to_address: address.as_str().to_owned(),
+            to_name: Some(inv.vendor_name.clone()),
+            subject: format!("{org_name}: your new link for {}", wo.reference),
+            body_text: format!(
+                "Hello {},\n\nHere is a fresh link to work order {} \"{}\" at {}:\n{}\n\nIt works until {}.\n",
+                inv.vendor_name,
+                wo.reference,
+                wo.title,
+                wo.address,
+                link_url(&minted.token),
+                long_date((now + LINK_VALIDITY).date())
+            ),
+            body_html: None,
+            category: "contractor_link".into(),
+        },
+    )
+    .await?;
+    Ok(true)
 }

@@ -211,3 +211,14 @@ pub async fn status_in(tx: &mut crate::TenantTx) -> Result<OrgStatus, DbError> {
         .await?;
     Ok(OrgStatus::parse(&status).unwrap_or(OrgStatus::Closed))
 }
+
+/// The name of the organisation of a tenant transaction (the doors without an organisation in
+/// their host, such as ContractorPort, show it).
+pub async fn name_of(tx: &mut crate::TenantTx) -> Result<String, DbError> {
+    Ok(
+        sqlx::query_scalar("select name from organisation where id = $1")
+            .bind(tx.org().0)
+            .fetch_one(tx.conn())
+            .await?,
+    )
+}

@@ -307,6 +307,21 @@ pub fn compliance_gap(trade: Trade, held: &[HeldDocument], today: Date) -> Optio
     (!missing.is_empty()).then_some(ComplianceGap { missing })
 }
 
+/// The works-approval limit a member has when none is set for them: the Owner and
+/// Administrators have none; Managers £5,000, maintenance coordinators £1,000 and site
+/// managers £500 including VAT; everyone else (custom roles too) approves nothing until given
+/// a limit.
+pub fn default_works_limit_pence(role: Option<crate::permissions::BuiltInRole>) -> Option<i64> {
+    use crate::permissions::BuiltInRole::*;
+    match role {
+        Some(OrganisationOwner | Administrator) => None,
+        Some(Manager) => Some(500_000),
+        Some(MaintenanceCoordinator) => Some(100_000),
+        Some(SiteManager) => Some(50_000),
+        _ => Some(0),
+    }
+}
+
 /// Days before expiry that a contractor document's reminder goes out (docs-spec §2.7).
 pub const EXPIRY_REMINDER_DAYS: i64 = 60;
 

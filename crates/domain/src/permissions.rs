@@ -242,7 +242,13 @@ pub const DOMAINS: &[Domain] = &[
         label: "Work orders",
         area: Area::Operations,
         verbs: APPROVED_RECORD,
-        extras: &[("invite_contractor", "Invite a contractor")],
+        extras: &[
+            ("invite_contractor", "Invite a contractor"),
+            (
+                "override_compliance",
+                "Instruct a contractor whose documents are missing or expired (with a reason)",
+            ),
+        ],
     },
     Domain {
         key: "quotation",

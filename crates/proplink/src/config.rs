@@ -256,6 +256,11 @@ impl Config {
             self.maps.key.clone().map(SecretString::from),
         )
         .map_err(|e| format!("the maps configuration is not valid: {e}"))?;
+        let files = data_dir.join("files");
+        s.files = Some(
+            proplink_files::FileStore::local(&files)
+                .map_err(|e| format!("cannot use {} for uploaded files: {e}", files.display()))?,
+        );
         Ok(s)
     }
 

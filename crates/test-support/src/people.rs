@@ -127,6 +127,9 @@ pub fn web_settings() -> WebSettings {
     let mut s = WebSettings::new(Domains::default());
     s.dev_mailbox = true;
     s.password_params = HashParams::TESTING;
+    // Each test server keeps its uploads apart, under the system's temporary directory.
+    let files = std::env::temp_dir().join(format!("proplink-test-files-{}", uuid::Uuid::new_v4()));
+    s.files = proplink_files::FileStore::local(&files).ok();
     s
 }
 

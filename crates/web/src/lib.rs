@@ -6,6 +6,7 @@
 //! operational routes (`/healthz`, `/readyz`, `/metrics`, `/static/…`) answer on every host.
 
 pub mod admin;
+mod contractor;
 pub mod error;
 pub mod host;
 pub mod login;
@@ -13,6 +14,7 @@ mod middleware;
 mod pages;
 pub mod session;
 mod state;
+mod uploads;
 mod webhooks;
 
 pub use host::{Domains, FrontDoor};
@@ -31,6 +33,7 @@ struct Doors {
     admin: Router,
     login: Router,
     api: Router,
+    contractor: Router,
 }
 
 /// Builds the whole application.
@@ -53,7 +56,15 @@ pub fn app(state: AppState) -> Router {
     let login = login::router(&state)
         .fallback(pages::not_found)
         .with_state(state.clone());
-    let doors = Doors { admin, login, api };
+    let contractor = contractor::router()
+        .fallback(pages::not_found)
+        .with_state(state.clone());
+    let doors = Doors {
+        admin,
+        login,
+        api,
+        contractor,
+    };
 
     let dispatch = Router::new()
         .fallback(dispatch)
@@ -88,6 +99,7 @@ async fn dispatch(State((state, doors)): State<(AppState, Doors)>, mut req: Requ
         },
         Some(FrontDoor::Api) => doors.api,
         Some(FrontDoor::Login) => doors.login,
+        Some(FrontDoor::ContractorPort) => doors.contractor,
         // Sign-in, the operators' host and the portals arrive with their own issues: until then
         // they answer 404 like any unknown page.
         Some(_) | None => return pages::not_found().await.into_response(),

@@ -41,6 +41,9 @@ pub struct WebSettings {
     pub data_key: DataKey,
     /// Address lookup and maps; None means manual address entry and no map.
     pub geocoder: Option<Arc<dyn Geocoder>>,
+    /// Uploaded photos, quotations and certificates (DESIGN.md §8). None: uploads are refused
+    /// with "file storage is not set up" (a test that does not need them).
+    pub files: Option<proplink_files::FileStore>,
 }
 
 impl WebSettings {
@@ -58,6 +61,7 @@ impl WebSettings {
             trusted_proxies: Vec::new(),
             data_key: DataKey::generate(),
             geocoder: None,
+            files: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! wrong with them field by field.
 
 /// A submitted form's fields in order. Repeated keys (checkbox lists) stay repeated.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct FormData(Vec<(String, String)>);
 
 impl FormData {

@@ -12,10 +12,13 @@ mod account;
 mod audit_log;
 mod buildings;
 mod dashboard;
-mod form;
+pub(crate) mod form;
 mod imports;
 mod invitation;
 mod leases;
+mod operations;
+pub(crate) use operations::{human_size, parse_document};
+pub(crate) use records::uk_date;
 mod people;
 mod portfolio;
 mod records;
@@ -147,7 +150,7 @@ impl NavItem {
 type GroupPage = (&'static str, &'static str, &'static str);
 
 /// (navigation group, its pages).
-const RECORD_PAGES: [(&str, &[GroupPage]); 2] = [
+const RECORD_PAGES: [(&str, &[GroupPage]); 3] = [
     (
         "Portfolio",
         &[
@@ -161,6 +164,13 @@ const RECORD_PAGES: [(&str, &[GroupPage]); 2] = [
         &[
             ("contact.read", "/contacts", "Contacts"),
             ("vendor.read", "/vendors", "Vendors"),
+        ],
+    ),
+    (
+        "Operations",
+        &[
+            ("issue.read", "/issues", "Issues"),
+            ("work_order.read", "/work-orders", "Work orders"),
         ],
     ),
 ];
@@ -683,6 +693,102 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             Permission("vendor.read"),
             get(vendors::show),
         ),
+        (
+            "/vendors/{id}/documents",
+            Permission("vendor.update"),
+            post(operations::add_document).layer(axum::extract::DefaultBodyLimit::max(
+                crate::uploads::UPLOAD_BODY,
+            )),
+        ),
+        (
+            "/vendors/{id}/documents/{document}/verify",
+            Permission("vendor.update"),
+            post(operations::verify_document),
+        ),
+        // Operations: issues, work orders, quotations and their files (issue 5).
+        (
+            "/issues",
+            Permission("issue.read"),
+            get(operations::issues)
+                .post(operations::create_issue)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::uploads::UPLOAD_BODY,
+                )),
+        ),
+        (
+            "/issues/new",
+            Permission("issue.create"),
+            get(operations::new_issue),
+        ),
+        (
+            "/issues/{id}",
+            Permission("issue.read"),
+            get(operations::issue),
+        ),
+        (
+            "/issues/{id}/status",
+            Permission("issue.update"),
+            post(operations::move_issue),
+        ),
+        (
+            "/sites/{id}/issues",
+            Permission("issue.read"),
+            get(operations::site_issues),
+        ),
+        (
+            "/work-orders",
+            Permission("work_order.read"),
+            get(operations::work_orders).post(operations::create_work_order),
+        ),
+        (
+            "/work-orders/new",
+            Permission("work_order.create"),
+            get(operations::new_work_order),
+        ),
+        (
+            "/work-orders/{id}",
+            Permission("work_order.read"),
+            get(operations::work_order),
+        ),
+        (
+            "/work-orders/{id}/invite",
+            Permission("work_order.invite_contractor"),
+            post(operations::invite),
+        ),
+        (
+            "/work-orders/{id}/updates",
+            Permission("work_order.update"),
+            post(operations::add_update),
+        ),
+        (
+            "/work-orders/{id}/cancel",
+            Permission("work_order.update"),
+            post(operations::cancel_work_order),
+        ),
+        (
+            "/work-orders/{id}/close",
+            Permission("work_order.update"),
+            post(operations::close_work_order),
+        ),
+        (
+            "/work-orders/{id}/files",
+            Permission("work_order.update"),
+            post(operations::add_work_order_files).layer(axum::extract::DefaultBodyLimit::max(
+                crate::uploads::UPLOAD_BODY,
+            )),
+        ),
+        (
+            "/quotations/{id}/approve",
+            Permission("quotation.approve"),
+            post(operations::approve_quotation),
+        ),
+        (
+            "/quotations/{id}/reject",
+            Permission("quotation.approve"),
+            post(operations::reject_quotation),
+        ),
+        ("/files/{id}", Member, get(operations::file)),
+        ("/files/{id}/thumbnail", Member, get(operations::thumbnail)),
         (
             "/vendors/{id}/edit",
             Permission("vendor.update"),

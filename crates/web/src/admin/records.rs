@@ -603,7 +603,7 @@ pub(super) fn whole_number(
 }
 
 /// A UK date (dd/mm/yyyy), or nothing.
-pub(super) fn uk_date(raw: &str) -> Result<Option<Date>, String> {
+pub(crate) fn uk_date(raw: &str) -> Result<Option<Date>, String> {
     if raw.trim().is_empty() {
         return Ok(None);
     }

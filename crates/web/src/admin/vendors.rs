@@ -168,6 +168,9 @@ struct VendorPage {
     facts: Vec<(String, String)>,
     bank: String,
     history: Vec<HistoryRow>,
+    documents: Vec<super::operations::DocumentRow>,
+    doc_types: Vec<Opt>,
+    problem: Option<String>,
     can_edit: bool,
     can_archive: bool,
 }
@@ -184,11 +187,14 @@ pub async fn show(
     let mut tx = state.db().begin(&member.ctx()).await?;
     let v = vendor_for(&mut tx, id).await?;
     let history = records::history(&mut tx, "vendor", id).await?;
+    let documents = super::operations::document_rows(&mut tx, id, state.now().date()).await?;
     tx.commit().await?;
     let text = |v: Option<String>| records::or_not_recorded(v);
+    let problem = Some(query.get("problem").trim().to_owned()).filter(|p| !p.is_empty());
+    let flash = Some(query.get("flash").trim().to_owned()).filter(|p| !p.is_empty());
     let writable = !member.read_only();
     Ok(VendorPage {
-        shell: Shell::new(&member, "/vendors").with_flash(done_flash(&query, "Vendor")),
+        shell: Shell::new(&member, "/vendors").with_flash(flash.or(done_flash(&query, "Vendor"))),
         facts: vec![
             ("Trade".to_owned(), v.trade.clone()),
             ("Contact".to_owned(), text(v.contact_name.clone())),
@@ -210,6 +216,9 @@ pub async fn show(
             None => "Not recorded".to_owned(),
         },
         history,
+        documents,
+        doc_types: super::operations::document_types(),
+        problem,
         can_edit: writable && member.can("vendor.update"),
         can_archive: writable && member.can("vendor.archive"),
         vendor: VendorRow::new(&v),

@@ -1,0 +1,768 @@
+//! ContractorPort (docs-spec §2.10): a contractor invited to one work order opens a signed,
+//! time-limited link. No account, no password: the link starts a session limited to that one
+//! invitation (cookie `pl_contractor`, host-only), and every page and action reads the grant
+//! from it. The contractor sees the work order's scope, place, access notes and the documents
+//! staff shared, and nothing else of the organisation; their actions are audited as actor
+//! kind contractor on channel ContractorPort, in the same rows the admin app shows.
+//!
+//! A link URL names no organisation; the session cookie carries the organisation's id beside
+//! the session token (the token alone decides: under another organisation's id it finds
+//! nothing). Expired or revoked links offer a fresh link sent to the invited address.
+
+use crate::admin::form::FormData;
+use crate::error::WebError;
+use crate::session;
+use crate::state::AppState;
+use crate::uploads;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::multipart::Multipart;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use proplink_db::TenantTx;
+use proplink_db::links::{self, LinkGrant, LinkRefusal, ResolveError};
+use proplink_db::operations::{self as ops, Attachment, Invitation, QuoteInput, WorkOrder};
+use proplink_db::rate_limit::{self, Decision, Limit};
+use proplink_db::tenant::{Actor, TenantContext};
+use proplink_domain::dates::long_date;
+use proplink_domain::operations::{QuoteAmounts, WorkOrderStatus};
+use proplink_domain::uk::format_pence;
+use proplink_domain::{ActorKind, Channel, OrgId};
+use proplink_files::MediaType;
+use std::net::SocketAddr;
+use uuid::Uuid;
+
+/// The contractor's session cookie.
+pub const COOKIE: &str = "pl_contractor";
+
+type Page = Result<Response, WebError>;
+
+pub fn router() -> Router<AppState> {
+    let upload = || axum::extract::DefaultBodyLimit::max(uploads::UPLOAD_BODY);
+    Router::new()
+        .route("/", get(home))
+        .route("/job", get(job))
+        .route("/job/accept", post(accept))
+        .route("/job/decline", post(decline))
+        .route("/job/quote", post(quote).layer(upload()))
+        .route("/job/certificates", post(certificate).layer(upload()))
+        .route("/job/progress", post(progress))
+        .route("/job/photos", post(photos).layer(upload()))
+        .route("/job/complete", post(complete).layer(upload()))
+        .route("/job/files/{id}", get(file))
+        .route("/job/files/{id}/thumbnail", get(thumbnail))
+        .route("/{token}", get(open))
+        .route("/{token}/resend", post(resend))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "contractor/notice.html")]
+struct Notice {
+    title: String,
+    message: String,
+    /// Offer a fresh link for this token.
+    resend_token: Option<String>,
+}
+
+fn notice(status: StatusCode, title: &str, message: &str, resend: Option<String>) -> Response {
+    (
+        status,
+        Notice {
+            title: title.into(),
+            message: message.into(),
+            resend_token: resend,
+        },
+    )
+        .into_response()
+}
+
+async fn home() -> Response {
+    notice(
+        StatusCode::OK,
+        "ContractorPort",
+        "Open the link in your invitation e-mail to see your work order.",
+        None,
+    )
+}
+
+fn contractor_ctx(org: OrgId, name: &str) -> TenantContext {
+    TenantContext {
+        org,
+        actor: Actor {
+            id: None,
+            kind: ActorKind::Contractor,
+            name: Some(name.to_owned()),
+        },
+        channel: Channel::ContractorPort,
+        request_id: crate::error::current_request_id(),
+    }
+}
+
+async fn limited(state: &AppState, key: &str, max: i32) -> Result<bool, WebError> {
+    let limit = Limit {
+        max,
+        window: time::Duration::hours(1),
+    };
+    Ok(matches!(
+        rate_limit::hit(state.db(), key, limit, state.now()).await?,
+        Decision::Refused { .. }
+    ))
+}
+
+/// GET /{token}: opens the link, starts the contractor's session, and sends them to the job.
+async fn open(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Page {
+    let ip = session::client_ip(peer.ip(), &headers, &state.settings().trusted_proxies);
+    if limited(&state, &format!("contractor_link:ip:{ip}"), 120).await? {
+        return Ok(notice(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "Too many links were opened from this address. Please wait an hour and try again.",
+            None,
+        ));
+    }
+    let now = state.now();
+    let grant = match links::resolve(state.db(), &token, now).await {
+        Ok(g) => g,
+        Err(ResolveError::Refused(r @ (LinkRefusal::Expired | LinkRefusal::Revoked))) => {
+            return Ok(notice(
+                StatusCode::GONE,
+                "This link no longer opens",
+                &format!(
+                    "{r} If the work is still open, we can e-mail a fresh link to the address the invitation went to."
+                ),
+                Some(token),
+            ));
+        }
+        Err(ResolveError::Refused(r)) => {
+            return Ok(notice(
+                StatusCode::NOT_FOUND,
+                "Link not recognised",
+                &r.to_string(),
+                None,
+            ));
+        }
+        Err(ResolveError::Db(e)) => return Err(e.into()),
+    };
+    if grant.record_type != "work_order_invitation" {
+        return Err(WebError::NotFound);
+    }
+    let (session_token, session_hash) = proplink_auth::links::new_token();
+    let name = grant
+        .recipient_name
+        .clone()
+        .unwrap_or_else(|| grant.recipient_email.clone());
+    let mut tx = state.db().begin(&contractor_ctx(grant.org, &name)).await?;
+    links::start_session(&mut tx, &grant, &session_hash, now).await?;
+    tx.commit().await?;
+    let cookie = session::set(
+        COOKIE,
+        &format!("{}.{session_token}", grant.org.0),
+        Some(links::SESSION_MAX),
+        state.settings().tls,
+    );
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (
+                header::LOCATION,
+                "/job"
+                    .parse()
+                    .map_err(|_| WebError::Internal("location".into()))?,
+            ),
+        ],
+    )
+        .into_response())
+}
+
+/// POST /{token}/resend: a fresh link to the invited address, if the work is still open. The
+/// answer is the same whatever happened, so it reveals nothing about the invitation.
+async fn resend(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Page {
+    let ip = session::client_ip(peer.ip(), &headers, &state.settings().trusted_proxies);
+    let digest = proplink_auth::links::hash_token(&token).unwrap_or_default();
+    if limited(&state, &format!("contractor_resend:ip:{ip}"), 20).await?
+        || limited(&state, &format!("contractor_resend:link:{digest}"), 3).await?
+    {
+        return Ok(notice(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            "A fresh link has already been asked for several times. Please wait an hour, or contact the managing agent.",
+            None,
+        ));
+    }
+    if let Some(lapsed) = links::lapsed(state.db(), &token).await?
+        && lapsed.record_type == "work_order_invitation"
+    {
+        let name = lapsed
+            .recipient_name
+            .clone()
+            .unwrap_or_else(|| lapsed.recipient_email.clone());
+        let mut tx = state.db().begin(&contractor_ctx(lapsed.org, &name)).await?;
+        let org_name = proplink_db::organisation::name_of(&mut tx).await?;
+        let settings = state.settings().clone();
+        let link = move |t: &str| settings.url(&settings.domains.contractor, &format!("/{t}"));
+        match ops::reissue_link(&mut tx, lapsed.record_id, &org_name, &link, state.now()).await {
+            Ok(_) => tx.commit().await?,
+            Err(ops::OpsError::Db(e)) => return Err(e.into()),
+            Err(_) => drop(tx),
+        }
+    }
+    Ok(notice(
+        StatusCode::OK,
+        "Check your e-mail",
+        "If this work order is still open, a fresh link is on its way to the address the invitation was sent to.",
+        None,
+    ))
+}
+
+/// The live session's grant and a transaction in its organisation, as the contractor.
+struct Session {
+    grant: LinkGrant,
+    tx: TenantTx,
+}
+
+async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, WebError> {
+    let Some(raw) = session::read(headers, COOKIE) else {
+        return Ok(None);
+    };
+    let Some((org, token)) = raw.split_once('.') else {
+        return Ok(None);
+    };
+    let (Ok(org), Some(hash)) = (
+        Uuid::parse_str(org),
+        proplink_auth::links::hash_token(token),
+    ) else {
+        return Ok(None);
+    };
+    let org = OrgId(org);
+    // Read the grant as the system first, then act as the named contractor.
+    let mut probe = state.db().begin(&contractor_ctx(org, "contractor")).await?;
+    let grant = links::find_session(&mut probe, &hash, state.now()).await?;
+    probe.commit().await?;
+    let Some(grant) = grant.filter(|g| g.record_type == "work_order_invitation") else {
+        return Ok(None);
+    };
+    let name = grant
+        .recipient_name
+        .clone()
+        .unwrap_or_else(|| grant.recipient_email.clone());
+    let tx = state.db().begin(&contractor_ctx(org, &name)).await?;
+    Ok(Some(Session { grant, tx }))
+}
+
+fn expired_session() -> Response {
+    notice(
+        StatusCode::UNAUTHORIZED,
+        "Your session has ended",
+        "Open the link in your invitation e-mail again. If it has expired, it offers to send you a fresh one.",
+        None,
+    )
+}
+
+/// The invitation and work order this session is for.
+async fn job_of(s: &mut Session) -> Result<(Invitation, WorkOrder), WebError> {
+    let inv = ops::find_invitation(&mut s.tx, s.grant.record_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let wo = ops::find_work_order(&mut s.tx, inv.work_order_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    Ok((inv, wo))
+}
+
+struct FileLink {
+    id: Uuid,
+    name: String,
+    size: String,
+    thumbnail: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "contractor/job.html")]
+struct JobPage {
+    org_name: String,
+    vendor: String,
+    wo: WorkOrder,
+    trade: String,
+    status: String,
+    invitation_status: String,
+    target: String,
+    files: Vec<FileLink>,
+    my_quotes: Vec<(String, String, String)>,
+    updates: Vec<(String, String, String)>,
+    documents: Vec<(String, String, String)>,
+    doc_types: Vec<(String, String)>,
+    can_answer: bool,
+    can_quote: bool,
+    can_work: bool,
+    finished: bool,
+    flash: Option<String>,
+    problem: Option<String>,
+}
+
+async fn job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Page {
+    let Some(mut s) = session_of(&state, &headers).await? else {
+        return Ok(expired_session());
+    };
+    let query = FormData::parse(raw.unwrap_or_default().as_bytes());
+    let (inv, wo) = job_of(&mut s).await?;
+    let org_name = proplink_db::organisation::name_of(&mut s.tx).await?;
+    let files = ops::files_of(&mut s.tx, Attachment::WorkOrder(wo.id)).await?;
+    let quotes: Vec<_> = ops::quotations(&mut s.tx, wo.id)
+        .await?
+        .into_iter()
+        .filter(|q| q.invitation_id == inv.id)
+        .collect();
+    let awarded = inv.status == "awarded";
+    let updates = if awarded {
+        ops::updates(&mut s.tx, wo.id).await?
+    } else {
+        Vec::new()
+    };
+    let documents = ops::vendor_documents(&mut s.tx, inv.vendor_id).await?;
+    s.tx.commit().await?;
+    let nonempty = |k: &str| Some(query.get(k).trim().to_owned()).filter(|v| !v.is_empty());
+    let status = wo.status();
+    Ok(JobPage {
+        org_name,
+        vendor: inv.vendor_name.clone(),
+        trade: wo.trade().label().to_owned(),
+        status: if awarded || !wo.status().is_awarded_work() {
+            status.label().to_owned()
+        } else {
+            "Awarded to another contractor".to_owned()
+        },
+        invitation_status: match inv.status.as_str() {
+            "invited" => "You have been invited to quote.",
+            "accepted" => "You accepted the invitation: send your quotation when ready.",
+            "declined" => "You declined this invitation.",
+            "quoted" => "Your quotation is with the manager.",
+            "awarded" => "Your quotation was approved: the work is yours.",
+            "not_awarded" => "The work was awarded to another contractor.",
+            _ => "This invitation has been withdrawn.",
+        }
+        .into(),
+        target: match (wo.target_start, wo.target_completion) {
+            (Some(s), Some(e)) => format!("{} to {}", long_date(s), long_date(e)),
+            (Some(s), None) => format!("from {}", long_date(s)),
+            (None, Some(e)) => format!("by {}", long_date(e)),
+            (None, None) => "to be agreed".into(),
+        },
+        // Staff's documents and photos for the job, and what this contractor uploaded.
+        files: files
+            .iter()
+            .map(|f| FileLink {
+                id: f.id,
+                name: f.original_name.clone(),
+                size: crate::admin::human_size(f.size_bytes),
+                thumbnail: f.thumbnail_key.is_some(),
+            })
+            .collect(),
+        my_quotes: quotes
+            .iter()
+            .map(|q| {
+                (
+                    format_pence(q.gross_pence()),
+                    long_date(q.valid_until),
+                    match q.status.as_str() {
+                        "submitted" => "with the manager".to_owned(),
+                        "approved" => "approved".to_owned(),
+                        "rejected" => format!(
+                            "not accepted: {}",
+                            q.decision_reason.clone().unwrap_or_default()
+                        ),
+                        "not_awarded" => "not awarded".to_owned(),
+                        _ => "replaced".to_owned(),
+                    },
+                )
+            })
+            .collect(),
+        updates: updates
+            .iter()
+            .map(|u| {
+                (
+                    long_date(u.occurred_at.date()),
+                    u.kind.replace('_', " "),
+                    u.body.clone().unwrap_or_default(),
+                )
+            })
+            .collect(),
+        documents: documents
+            .iter()
+            .map(|d| {
+                (
+                    d.doc_type().label().to_owned(),
+                    d.reference_number.clone(),
+                    long_date(d.expires_on),
+                )
+            })
+            .collect(),
+        doc_types: proplink_domain::operations::DocumentType::ALL
+            .iter()
+            .map(|d| (d.as_str().to_owned(), d.label().to_owned()))
+            .collect(),
+        can_answer: inv.status == "invited" && status.can_approve(),
+        can_quote: matches!(inv.status.as_str(), "invited" | "accepted" | "quoted")
+            && status.can_approve(),
+        can_work: awarded && status.is_awarded_work(),
+        finished: status == WorkOrderStatus::Cancelled,
+        flash: nonempty("flash"),
+        problem: nonempty("problem"),
+        wo,
+    }
+    .into_response())
+}
+
+fn done(message: &str) -> Response {
+    let q = form_urlencoded::Serializer::new(String::new())
+        .append_pair("flash", message)
+        .finish();
+    Redirect::to(&format!("/job?{q}")).into_response()
+}
+
+fn problem(message: &str) -> Response {
+    let q = form_urlencoded::Serializer::new(String::new())
+        .append_pair("problem", message)
+        .finish();
+    Redirect::to(&format!("/job?{q}")).into_response()
+}
+
+/// Commits on success, or shows the refusal on the job page with nothing written.
+async fn finish(s: Session, result: Result<(), ops::OpsError>, message: &str) -> Page {
+    match result {
+        Ok(()) => {
+            s.tx.commit().await?;
+            Ok(done(message))
+        }
+        Err(ops::OpsError::NotFound) => Err(WebError::NotFound),
+        Err(ops::OpsError::Db(e)) => Err(e.into()),
+        Err(refusal) => Ok(problem(&refusal.to_string())),
+    }
+}
+
+async fn accept(State(state): State<AppState>, headers: HeaderMap) -> Page {
+    let Some(mut s) = session_of(&state, &headers).await? else {
+        return Ok(expired_session());
+    };
+    let id = s.grant.record_id;
+    let r = ops::accept_invitation(&mut s.tx, id, state.now()).await;
+    finish(
+        s,
+        r,
+        "Thank you: you have accepted the invitation to quote.",
+    )
+    .await
+}
+
+async fn decline(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Page {
+    let Some(mut s) = session_of(&state, &headers).await? else {
+        return Ok(expired_session());
+    };
+    let v = FormData::parse(&body);
+    let id = s.grant.record_id;
+    let r = ops::decline_invitation(&mut s.tx, id, Some(v.get("reason")), state.now()).await;
+    finish(s, r, "You have declined. Thank you for letting us know.").await
+}
+
+async fn read_form(multipart: Multipart) -> Result<uploads::Posted, Response> {
+    uploads::read(multipart).await.map_err(|p| problem(&p))
+}
+
+async fn quote(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Page {
+    let Some(mut s) = session_of(&state, &headers).await? else {
+        return Ok(expired_session());
+    };
+    let posted = match read_form(multipart).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    let v = &posted.values;
+    let amounts = match QuoteAmounts::parse(v.get("net"), v.get("vat")) {
+        Ok(a) => a,
+        Err(e) => return Ok(problem(&e.to_string())),
+    };
+    let valid_until = match crate::admin::uk_date(v.get("valid_until").trim()) {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return Ok(problem(
+                "Give the date your quotation is valid until, e.g. 31/12/2026.",
+            ));
+        }
+        Err(e) => return Ok(problem(&format!("The validity date: {e}"))),
+    };
+    let pdfs: Vec<_> = posted.files_in("document").collect();
+    let stored = match uploads::store(
+        &state,
+        s.grant.org,
+        &pdfs,
+        &[MediaType::Pdf],
+        "quotation",
+        s.grant.recipient_name.as_deref().unwrap_or("Contractor"),
+    )
+    .await
+    {
+        Ok(f) => f,
+        Err(p) => return Ok(problem(&p)),
+    };
+    let now = state.now();
+    let id = s.grant.record_id;
+    let input = QuoteInput {
+        kind: v.get("kind").to_owned(),
+        amounts,
+        valid_until,
+        notes: Some(v.get("notes").to_owned()),
+    };
+    let result = match ops::submit_quotation(&mut s.tx, id, &input, now).await {
+        Ok(q) => {
+            for f in &stored {
+                ops::record_file(&mut s.tx, Attachment::Quotation(q), f, now).await?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    finish(s, result, "Your quotation has been sent to the manager.").await
+}
+
+async fn certificate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Page {
+    let Some(mut s) = session_of(&state, &headers).await? else {
+        return Ok(expired_session());
+    };
+    let posted = match read_form(multipart).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    let input = match crate::admin::parse_document(&posted.values) {
+        Ok(i) => i,
+        Err(p) => return Ok(problem(&p)),
+    };
+    let files: Vec<_> = posted.files_in("file").collect();
+    if files.is_empty() {
+        return Ok(problem("Attach the certificate (a PDF or a photo of it)."));
+    }
+    let stored = match uploads::store(
+        &state,
+        s.grant.org,
+        &files,
+        MediaType::ALL,
+        "certificate",
+        s.grant.recipient_name.as_deref().unwrap_or("Contractor"),
+    )
+    .await
+    {
+        Ok(f) => f,
+        Err(p) => return Ok(problem(&p)),
+    };
+    let now = state.now();
+    let (inv, wo) = job_of(&mut s).await?;
+    if wo.status().is_finished() || inv.status == "withdrawn" {
+        return Ok(problem("This work order is no longer open."));
+    }
+    let result = match ops::add_vendor_document(&mut s.tx, inv.vendor_id, &input, now.date()).await
+    {
+        Ok(doc) => {
+            for f in &stored {
+                ops::record_file(&mut s.tx, Attachment::VendorDocument(doc), f, now).await?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    finish(
+        s,
+        result,
+        "Certificate uploaded. The manager will check it against the original.",
+    )
+    .await
+}
+
+async fn progress(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Page {
+    let Some(mut s) = session_of(&state, &headers).await? else {
+        return Ok(expired_session());
+    };
+    let v = FormData::parse(&body);
+    let (inv, wo) = job_of(&mut s).await?;
+    if inv.status != "awarded" {
+        return Ok(problem(
+            "Progress can be recorded once your quotation is approved.",
+        ));
+    }
+    let author = inv.vendor_name.clone();
+    let r = ops::record_update(
+        &mut s.tx,
+        wo.id,
+        v.get("kind"),
+        Some(v.get("body")),
+        &author,
+        state.now(),
+    )
+    .await;
+    finish(s, r, "Recorded. The manager can see it now.").await
+}
+
+/// Stores the form's files under `field` on the work order, as this contractor.
+async fn attach_to_work_order(
+    state: &AppState,
+    s: &mut Session,
+    posted: &uploads::Posted,
+    field: &str,
+    allowed: &[MediaType],
+    purpose: &str,
+    wo: Uuid,
+) -> Result<Result<usize, String>, WebError> {
+    let files: Vec<_> = posted.files_in(field).collect();
+    let stored = match uploads::store(
+        state,
+        s.grant.org,
+        &files,
+        allowed,
+        purpose,
+        s.grant.recipient_name.as_deref().unwrap_or("Contractor"),
+    )
+    .await
+    {
+        Ok(f) => f,
+        Err(p) => return Ok(Err(p)),
+    };
+    let now = state.now();
+    for f in &stored {
+        ops::record_file(&mut s.tx, Attachment::WorkOrder(wo), f, now).await?;
+    }
+    Ok(Ok(stored.len()))
+}
+
+async fn photos(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Page {
+    let Some(mut s) = session_of(&state, &headers).await? else {
+        return Ok(expired_session());
+    };
+    let posted = match read_form(multipart).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    let (inv, wo) = job_of(&mut s).await?;
+    if inv.status != "awarded" || !wo.status().is_awarded_work() {
+        return Ok(problem("Photos can be added while the work is in hand."));
+    }
+    match attach_to_work_order(
+        &state,
+        &mut s,
+        &posted,
+        "photos",
+        MediaType::PHOTOS,
+        "photo",
+        wo.id,
+    )
+    .await?
+    {
+        Ok(0) => Ok(problem("Choose at least one photo.")),
+        Ok(_) => finish(s, Ok(()), "Photos added.").await,
+        Err(p) => Ok(problem(&p)),
+    }
+}
+
+async fn complete(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Page {
+    let Some(mut s) = session_of(&state, &headers).await? else {
+        return Ok(expired_session());
+    };
+    let posted = match read_form(multipart).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    let (inv, wo) = job_of(&mut s).await?;
+    if inv.status != "awarded" {
+        return Ok(problem(
+            "Only the contractor the work was awarded to can complete it.",
+        ));
+    }
+    for (field, allowed, purpose) in [
+        ("photos", MediaType::PHOTOS, "photo"),
+        ("certificate", MediaType::ALL, "completion_certificate"),
+    ] {
+        if let Err(p) =
+            attach_to_work_order(&state, &mut s, &posted, field, allowed, purpose, wo.id).await?
+        {
+            return Ok(problem(&p));
+        }
+    }
+    let author = inv.vendor_name.clone();
+    let r = ops::complete_work(
+        &mut s.tx,
+        wo.id,
+        Some(posted.values.get("note")),
+        &author,
+        state.now(),
+    )
+    .await;
+    finish(
+        s,
+        r,
+        "Thank you: the work is marked complete and the manager has been told.",
+    )
+    .await
+}
+
+async fn file(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Page {
+    job_file(&state, &headers, &id, false).await
+}
+
+async fn thumbnail(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    job_file(&state, &headers, &id, true).await
+}
+
+/// A file of this job: the work order's, this contractor's quotations', or their documents'.
+async fn job_file(state: &AppState, headers: &HeaderMap, id: &str, thumb: bool) -> Page {
+    let Some(mut s) = session_of(state, headers).await? else {
+        return Ok(expired_session());
+    };
+    let id = Uuid::parse_str(id).map_err(|_| WebError::NotFound)?;
+    let (inv, wo) = job_of(&mut s).await?;
+    let f = ops::find_file(&mut s.tx, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let mine = if f.work_order_id == Some(wo.id) {
+        true
+    } else if let Some(q) = f.quotation_id {
+        ops::quotations(&mut s.tx, wo.id)
+            .await?
+            .iter()
+            .any(|x| x.id == q && x.invitation_id == inv.id)
+    } else if let Some(d) = f.vendor_document_id {
+        ops::vendor_documents(&mut s.tx, inv.vendor_id)
+            .await?
+            .iter()
+            .any(|x| x.id == d)
+    } else {
+        false
+    };
+    s.tx.commit().await?;
+    if !mine {
+        return Err(WebError::NotFound);
+    }
+    uploads::serve(state, &f, thumb).await
+}

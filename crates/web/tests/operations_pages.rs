@@ -1,0 +1,860 @@
+//! Operations end to end over HTTP (issue 5): a manager records an issue with a photo, converts
+//! it to a work order and invites a contractor (blocked until the contractor's insurance is on
+//! file); the contractor opens the signed link on ContractorPort, quotes with a PDF, is
+//! approved, completes with photos; the manager rates and closes, and the issue resolves.
+//! Bad input on each step (lying files, negative amounts, double approval, foreign and
+//! tampered links, expired links) is refused with a sentence and changes nothing.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use proplink_auth::seal::DataKey;
+use proplink_db::operations::{self as ops, DocumentInput};
+use proplink_db::organisation::Organisation;
+use proplink_db::people::{self, VendorInput};
+use proplink_db::portfolio::{self, SiteInput, UnitInput};
+use proplink_domain::operations::DocumentType;
+use proplink_domain::permissions::{BuiltInRole, Scope};
+use proplink_test_support::TestDb;
+use proplink_test_support::people::{self as staff_people, TestMember};
+use proplink_web::AppState;
+use std::net::SocketAddr;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// A 1×1 PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
+
+fn png() -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(PNG)
+        .unwrap()
+}
+
+struct Reply {
+    status: StatusCode,
+    location: String,
+    set_cookie: String,
+    content_type: String,
+    body: String,
+}
+
+/// A client on one host with one cookie.
+struct Client {
+    app: Router,
+    host: String,
+    cookie: String,
+}
+
+enum Form<'a> {
+    None,
+    Url(&'a [(&'a str, &'a str)]),
+    Multipart(&'a [(&'a str, &'a str)], &'a [(&'a str, &'a str, Vec<u8>)]),
+}
+
+impl Client {
+    async fn send(&self, method: &str, path: &str, form: Form<'_>) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, &self.host)
+            .header(header::COOKIE, &self.cookie)
+            .header("sec-fetch-site", "same-origin");
+        let body = match form {
+            Form::None => Body::empty(),
+            Form::Url(pairs) => {
+                req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                Body::from(
+                    form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(pairs)
+                        .finish(),
+                )
+            }
+            Form::Multipart(fields, files) => {
+                let boundary = "----proplinktestboundary";
+                let mut b = Vec::new();
+                for (k, v) in fields {
+                    b.extend_from_slice(
+                        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                            .as_bytes(),
+                    );
+                }
+                for (k, name, bytes) in files {
+                    b.extend_from_slice(
+                        format!(
+                            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                    b.extend_from_slice(bytes);
+                    b.extend_from_slice(b"\r\n");
+                }
+                b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+                req = req.header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                );
+                Body::from(b)
+            }
+        };
+        let mut req = req.body(body).unwrap();
+        let peer: SocketAddr = "203.0.113.20:40000".parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let h = |name| {
+            resp.headers()
+                .get(name)
+                .map(|v: &header::HeaderValue| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let (location, set_cookie, content_type) = (
+            h(header::LOCATION),
+            h(header::SET_COOKIE),
+            h(header::CONTENT_TYPE),
+        );
+        let bytes = axum::body::to_bytes(resp.into_body(), 32 << 20)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            location,
+            set_cookie,
+            content_type,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, Form::None).await
+    }
+
+    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Reply {
+        self.send("POST", path, Form::Url(pairs)).await
+    }
+}
+
+async fn staff(state: &AppState, db: &TestDb, org: &Organisation, m: &TestMember) -> Client {
+    let token = staff_people::session(db, org, m).await;
+    Client {
+        app: proplink_web::app(state.clone()),
+        host: format!("{}.proplink.localhost", org.slug),
+        cookie: format!("pl_session={token}"),
+    }
+}
+
+fn contractor(state: &AppState) -> Client {
+    Client {
+        app: proplink_web::app(state.clone()),
+        host: "contractorport.localhost".into(),
+        cookie: String::new(),
+    }
+}
+
+fn id_after(location: &str, prefix: &str) -> Uuid {
+    let rest = location
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{location}"));
+    Uuid::parse_str(&rest[..36]).unwrap()
+}
+
+fn decoded(location: &str) -> String {
+    let q = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+struct Fixture {
+    site: Uuid,
+    unit: Uuid,
+    vendor: Uuid,
+}
+
+async fn fixture(db: &TestDb, org: &Organisation) -> Fixture {
+    let mut tx = db.app.begin(&db.staff(org, "Loader")).await.unwrap();
+    let site = portfolio::save_site(
+        &mut tx,
+        None,
+        &SiteInput {
+            reference: "GC-001".into(),
+            name: "Goldcrest House".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let unit = portfolio::save_unit(
+        &mut tx,
+        None,
+        site,
+        &UnitInput {
+            reference: "3".into(),
+            name: "Flat 3".into(),
+            unit_type: "flat".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let vendor = people::save_vendor(
+        &mut tx,
+        &DataKey::generate(),
+        None,
+        &VendorInput {
+            name: "Bright Spark Plumbing".into(),
+            trade: "Plumbing".into(),
+            email: Some("jobs@brightspark.example".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    Fixture { site, unit, vendor }
+}
+
+async fn latest_link(db: &TestDb, org: &Organisation, category: &str) -> String {
+    let mut su = db.superuser().await;
+    let body: String = sqlx::query_scalar(
+        "select body_text from email_message where organisation_id = $1 and category = $2
+          order by created_at desc, id desc limit 1",
+    )
+    .bind(org.id.0)
+    .bind(category)
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    let start = body.find("http://contractorport.localhost/").unwrap();
+    body[start + "http://contractorport.localhost/".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    let mut su = db.superuser().await;
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&mut su)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_worked_example_from_issue_to_closed_work_order_over_both_front_doors() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Property").await;
+    let f = fixture(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let priya = staff_people::member(
+        &db,
+        &org,
+        "priya@goldcrest.example",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let manager = staff(&state, &db, &org, &priya).await;
+
+    // 1. The issue, with a photo; a file that lies about its type is refused first.
+    let site = f.site.to_string();
+    let place = format!("unit:{}", f.unit);
+    let fields = [
+        ("site", site.as_str()),
+        ("place", place.as_str()),
+        ("title", "Water through the kitchen ceiling"),
+        ("description", "From the flat above"),
+        ("category", "water_leak"),
+        ("priority", "high"),
+        ("reporter_kind", "resident"),
+        ("reporter_name", "Mr Patel"),
+        ("reporter_email", "patel@example.com"),
+        ("channel", "phone"),
+    ];
+    let lying = manager
+        .send(
+            "POST",
+            "/issues",
+            Form::Multipart(&fields, &[("photos", "ceiling.jpg", PDF.to_vec())]),
+        )
+        .await;
+    assert_eq!(lying.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(lying.body.contains("is not a JPEG image"), "{}", lying.body);
+    assert_eq!(count(&db, "select count(*) from issue").await, 0);
+    let made = manager
+        .send(
+            "POST",
+            "/issues",
+            Form::Multipart(&fields, &[("photos", "ceiling.png", png())]),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let issue = id_after(&made.location, "/issues/");
+    let page = manager.get(&format!("/issues/{issue}")).await;
+    assert!(page.body.contains("Water through the kitchen ceiling"));
+    assert!(page.body.contains("Convert to work order"));
+    let photo: Uuid = {
+        let mut su = db.superuser().await;
+        sqlx::query_scalar("select id from stored_file where issue_id = $1")
+            .bind(issue)
+            .fetch_one(&mut su)
+            .await
+            .unwrap()
+    };
+    let thumb = manager.get(&format!("/files/{photo}/thumbnail")).await;
+    assert_eq!(
+        (thumb.status, thumb.content_type.as_str()),
+        (StatusCode::OK, "image/jpeg")
+    );
+    assert!(manager.get("/issues").await.body.contains("ISS-"));
+    assert!(
+        manager
+            .get(&format!("/sites/{}/issues", f.site))
+            .await
+            .body
+            .contains("Water through the kitchen ceiling")
+    );
+
+    // 2. Convert to a work order (pre-filled), raise it.
+    let form = manager
+        .get(&format!("/work-orders/new?issue={issue}"))
+        .await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(
+        form.body
+            .contains("value=\"Water through the kitchen ceiling\"")
+    );
+    let issue_id = issue.to_string();
+    let raised = manager
+        .post(
+            "/work-orders",
+            &[
+                ("site", site.as_str()),
+                ("issue", issue_id.as_str()),
+                ("place", place.as_str()),
+                ("title", "Repair leak above Flat 3"),
+                ("scope", "Trace and repair the leak; make good the ceiling."),
+                ("trade", "plumbing"),
+                ("priority", "high"),
+                ("target_start", "01/12/2026"),
+                ("target_completion", "05/12/2026"),
+                ("not_to_exceed", "1,000"),
+                ("access_notes", "Keys with the concierge"),
+            ],
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::SEE_OTHER, "{}", raised.body);
+    let wo = id_after(&raised.location, "/work-orders/");
+    let wo_path = format!("/work-orders/{wo}");
+
+    // 3. Inviting a contractor with no insurance on file is blocked and writes nothing.
+    let vendor = f.vendor.to_string();
+    let blocked = manager
+        .post(&format!("{wo_path}/invite"), &[("vendor", vendor.as_str())])
+        .await;
+    assert!(
+        decoded(&blocked.location).contains("cannot be instructed for Plumbing work"),
+        "{}",
+        blocked.location
+    );
+    assert_eq!(
+        count(&db, "select count(*) from work_order_invitation").await,
+        0
+    );
+    {
+        let mut tx = db.app.begin(&db.staff(&org, "Loader")).await.unwrap();
+        ops::add_vendor_document(
+            &mut tx,
+            f.vendor,
+            &DocumentInput {
+                doc_type: DocumentType::PublicLiability,
+                reference_number: "PL-778".into(),
+                issuer: Some("Aviva".into()),
+                sum_insured_pence: Some(500_000_000),
+                expires_on: time::OffsetDateTime::now_utc().date() + time::Duration::days(200),
+            },
+            time::OffsetDateTime::now_utc().date(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let invited = manager
+        .post(&format!("{wo_path}/invite"), &[("vendor", vendor.as_str())])
+        .await;
+    assert!(
+        decoded(&invited.location).contains("Invitation sent"),
+        "{}",
+        invited.location
+    );
+    let token = latest_link(&db, &org, "contractor_invitation").await;
+
+    // 4. ContractorPort: a tampered or unknown token opens nothing.
+    let anon = contractor(&state);
+    let mut tampered = token.clone();
+    tampered.replace_range(0..1, if token.starts_with('A') { "B" } else { "A" });
+    assert_eq!(
+        anon.get(&format!("/{tampered}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(anon.get("/not-a-token").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(anon.get("/job").await.status, StatusCode::UNAUTHORIZED);
+    let opened = anon.get(&format!("/{token}")).await;
+    assert_eq!(opened.status, StatusCode::SEE_OTHER);
+    let cookie = opened.set_cookie.split(';').next().unwrap().to_owned();
+    let spark = Client {
+        cookie,
+        ..contractor(&state)
+    };
+    let job = spark.get("/job").await;
+    assert_eq!(job.status, StatusCode::OK);
+    assert!(job.body.contains("Trace and repair the leak"));
+    assert!(job.body.contains("Keys with the concierge"));
+    assert!(job.body.contains("Goldcrest Property"));
+    spark.post("/job/accept", &[]).await;
+
+    // A quotation whose "PDF" is a PNG, or with a negative amount, is refused; nothing saved.
+    let in_60_days = {
+        let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(60);
+        format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year())
+    };
+    let quote_fields = |net: &'static str| {
+        [
+            ("kind", "fixed"),
+            ("net", net),
+            ("vat", "75.00"),
+            ("valid_until", in_60_days.as_str()),
+            ("notes", "Parts included"),
+        ]
+    };
+    let r = spark
+        .send(
+            "POST",
+            "/job/quote",
+            Form::Multipart(&quote_fields("375.00"), &[("document", "quote.pdf", png())]),
+        )
+        .await;
+    assert!(
+        decoded(&r.location).contains("is not a PDF"),
+        "{}",
+        r.location
+    );
+    let r = spark
+        .send(
+            "POST",
+            "/job/quote",
+            Form::Multipart(
+                &quote_fields("-375"),
+                &[("document", "quote.pdf", PDF.to_vec())],
+            ),
+        )
+        .await;
+    assert!(
+        decoded(&r.location).contains("cannot be negative"),
+        "{}",
+        r.location
+    );
+    let r = spark
+        .send(
+            "POST",
+            "/job/quote",
+            Form::Multipart(
+                &[
+                    ("kind", "fixed"),
+                    ("net", "375.00"),
+                    ("vat", "75.00"),
+                    ("valid_until", "31/12/2024"),
+                ],
+                &[],
+            ),
+        )
+        .await;
+    assert!(
+        decoded(&r.location).contains("validity date has passed"),
+        "{}",
+        r.location
+    );
+    assert_eq!(count(&db, "select count(*) from quotation").await, 0);
+    let r = spark
+        .send(
+            "POST",
+            "/job/quote",
+            Form::Multipart(
+                &quote_fields("375.00"),
+                &[("document", "quote.pdf", PDF.to_vec())],
+            ),
+        )
+        .await;
+    assert!(
+        decoded(&r.location).contains("sent to the manager"),
+        "{}",
+        r.location
+    );
+
+    // 5. The manager approves (within their £5,000 limit); approving twice is refused.
+    let quotation: Uuid = {
+        let mut su = db.superuser().await;
+        sqlx::query_scalar("select id from quotation where work_order_id = $1")
+            .bind(wo)
+            .fetch_one(&mut su)
+            .await
+            .unwrap()
+    };
+    let page = manager.get(&wo_path).await;
+    assert!(page.body.contains("£450.00"), "the gross amount is shown");
+    let ok = manager
+        .post(&format!("/quotations/{quotation}/approve"), &[])
+        .await;
+    assert!(
+        decoded(&ok.location).contains("Quotation approved"),
+        "{}",
+        ok.location
+    );
+    let again = manager
+        .post(&format!("/quotations/{quotation}/approve"), &[])
+        .await;
+    assert!(decoded(&again.location).contains("already been approved"));
+
+    // 6. The contractor attends and completes with two photos and a certificate.
+    assert!(spark.get("/job").await.body.contains("the work is yours"));
+    spark
+        .post(
+            "/job/progress",
+            &[("kind", "attendance"), ("body", "On site 09:10")],
+        )
+        .await;
+    let done = spark
+        .send(
+            "POST",
+            "/job/complete",
+            Form::Multipart(
+                &[("note", "Replaced the trap and made good")],
+                &[
+                    ("photos", "before.png", png()),
+                    ("photos", "after.png", png()),
+                    ("certificate", "works.pdf", PDF.to_vec()),
+                ],
+            ),
+        )
+        .await;
+    assert!(
+        decoded(&done.location).contains("marked complete"),
+        "{}",
+        done.location
+    );
+    let page = manager.get(&wo_path).await;
+    assert!(page.body.contains("Completed, pending review"));
+    assert!(page.body.contains("Bright Spark Plumbing"));
+
+    // 7. The manager rates and closes; the issue is resolved and the reporter told.
+    let closed = manager
+        .post(
+            &format!("{wo_path}/close"),
+            &[("rating", "5"), ("note", "Tidy")],
+        )
+        .await;
+    assert!(
+        decoded(&closed.location).contains("closed"),
+        "{}",
+        closed.location
+    );
+    assert!(
+        manager
+            .get(&format!("/issues/{issue}"))
+            .await
+            .body
+            .contains("Resolved")
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from email_message where to_address = 'patel@example.com'"
+        )
+        .await,
+        2
+    );
+    // Completing again, on the contractor's side, is refused.
+    let late = spark
+        .send(
+            "POST",
+            "/job/complete",
+            Form::Multipart(&[("note", "again")], &[]),
+        )
+        .await;
+    assert!(
+        decoded(&late.location).contains("already been marked complete"),
+        "{}",
+        late.location
+    );
+
+    // The contractor's actions are in the audit log as the contractor, via ContractorPort.
+    assert!(
+        count(
+            &db,
+            "select count(*) from audit_event where actor_kind = 'contractor' and channel = 'contractorport'
+                and table_name = 'quotation'"
+        )
+        .await
+            >= 1
+    );
+}
+
+#[tokio::test]
+async fn another_organisation_and_expired_links_reach_nothing() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Property").await;
+    let other = db.org("rival", "Rival Estates").await;
+    let f = fixture(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let priya = staff_people::member(
+        &db,
+        &org,
+        "priya@goldcrest.example",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let rival = staff_people::member(
+        &db,
+        &other,
+        "boss@rival.example",
+        "Rival Boss",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let manager = staff(&state, &db, &org, &priya).await;
+    let outsider = staff(&state, &db, &other, &rival).await;
+    let site = f.site.to_string();
+    let raised = manager
+        .post(
+            "/work-orders",
+            &[
+                ("site", site.as_str()),
+                ("title", "Clear gutters"),
+                ("scope", "Clear all gutters"),
+                ("trade", "general_repairs"),
+                ("priority", "low"),
+            ],
+        )
+        .await;
+    let wo = id_after(&raised.location, "/work-orders/");
+    {
+        let mut tx = db.app.begin(&db.staff(&org, "Loader")).await.unwrap();
+        ops::add_vendor_document(
+            &mut tx,
+            f.vendor,
+            &DocumentInput {
+                doc_type: DocumentType::PublicLiability,
+                reference_number: "PL-1".into(),
+                issuer: None,
+                sum_insured_pence: None,
+                expires_on: time::OffsetDateTime::now_utc().date() + time::Duration::days(200),
+            },
+            time::OffsetDateTime::now_utc().date(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let vendor = f.vendor.to_string();
+    manager
+        .post(
+            &format!("/work-orders/{wo}/invite"),
+            &[("vendor", vendor.as_str())],
+        )
+        .await;
+    let token = latest_link(&db, &org, "contractor_invitation").await;
+
+    // Another organisation's staff: the work order does not exist for them.
+    assert_eq!(
+        outsider.get(&format!("/work-orders/{wo}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        outsider
+            .post(&format!("/work-orders/{wo}/cancel"), &[("reason", "x")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // A session cookie presented under another organisation's id finds nothing.
+    let opened = contractor(&state).get(&format!("/{token}")).await;
+    let value = opened.set_cookie.split(';').next().unwrap().to_owned();
+    let (_, session_token) = value.split_once('.').unwrap();
+    let forged = Client {
+        cookie: format!("pl_contractor={}.{session_token}", other.id.0),
+        ..contractor(&state)
+    };
+    assert_eq!(forged.get("/job").await.status, StatusCode::UNAUTHORIZED);
+
+    // A month later the link has expired: the page offers a fresh link, sent to the same
+    // address only, and the answer reveals nothing.
+    state.advance_clock(time::Duration::days(31));
+    let expired = contractor(&state).get(&format!("/{token}")).await;
+    assert_eq!(expired.status, StatusCode::GONE);
+    assert!(expired.body.contains("E-mail me a fresh link"));
+    let before = count(
+        &db,
+        "select count(*) from email_message where category = 'contractor_link'",
+    )
+    .await;
+    let resent = contractor(&state)
+        .post(&format!("/{token}/resend"), &[])
+        .await;
+    assert_eq!(resent.status, StatusCode::OK);
+    assert_eq!(
+        count(&db, "select count(*) from email_message where category = 'contractor_link' and to_address = 'jobs@brightspark.example'").await,
+        before + 1
+    );
+    let fresh = latest_link(&db, &org, "contractor_link").await;
+    assert_eq!(
+        contractor(&state).get(&format!("/{fresh}")).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // Cancelled: the link is revoked and a fresh one is not sent. (The manager's session
+    // ended with the month that passed, so this is done directly.)
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    ops::cancel_work_order(&mut tx, wo, "Done in-house", "Goldcrest", state.now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let revoked = contractor(&state).get(&format!("/{fresh}")).await;
+    assert_eq!(revoked.status, StatusCode::GONE);
+    contractor(&state)
+        .post(&format!("/{fresh}/resend"), &[])
+        .await;
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from email_message where category = 'contractor_link'"
+        )
+        .await,
+        before + 1
+    );
+}
+
+#[tokio::test]
+async fn a_quotation_above_the_members_limit_needs_someone_with_a_higher_one() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Property").await;
+    let f = fixture(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let sam = staff_people::member(
+        &db,
+        &org,
+        "sam@goldcrest.example",
+        "Sam Coordinator",
+        BuiltInRole::MaintenanceCoordinator,
+        Scope::AllSites,
+    )
+    .await;
+    let owner = staff_people::member(
+        &db,
+        &org,
+        "olu@goldcrest.example",
+        "Olu Owner",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let coordinator = staff(&state, &db, &org, &sam).await;
+    let boss = staff(&state, &db, &org, &owner).await;
+    let mut tx = db.app.begin(&db.staff(&org, "Loader")).await.unwrap();
+    ops::add_vendor_document(
+        &mut tx,
+        f.vendor,
+        &DocumentInput {
+            doc_type: DocumentType::PublicLiability,
+            reference_number: "PL-1".into(),
+            issuer: None,
+            sum_insured_pence: None,
+            expires_on: time::OffsetDateTime::now_utc().date() + time::Duration::days(200),
+        },
+        time::OffsetDateTime::now_utc().date(),
+    )
+    .await
+    .unwrap();
+    let (wo, _) = ops::create_work_order(
+        &mut tx,
+        &ops::WorkOrderInput {
+            location: ops::Location {
+                site_id: f.site,
+                ..Default::default()
+            },
+            title: "Replace boiler flue".into(),
+            scope: "Replace".into(),
+            trade: proplink_domain::operations::Trade::Plumbing,
+            priority: proplink_domain::operations::Priority::Medium,
+            cost_code: None,
+            not_to_exceed_pence: None,
+            target_start: None,
+            target_completion: None,
+            access_notes: None,
+            manager_name: "Sam Coordinator".into(),
+            manager_email: None,
+        },
+        &[],
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let url = |t: &str| format!("http://contractorport.localhost/{t}");
+    let invited = ops::invite_contractor(
+        &mut tx,
+        wo,
+        &ops::InviteRequest {
+            vendor_id: f.vendor,
+            override_reason: None,
+        },
+        "Goldcrest",
+        &url,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let q = ops::submit_quotation(
+        &mut tx,
+        invited.invitation_id,
+        &ops::QuoteInput {
+            kind: "fixed".into(),
+            amounts: proplink_domain::operations::QuoteAmounts::parse("2000", "400").unwrap(),
+            valid_until: time::OffsetDateTime::now_utc().date() + time::Duration::days(30),
+            notes: None,
+        },
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // £2,400 is above a maintenance coordinator's £1,000 default.
+    let refused = coordinator
+        .post(&format!("/quotations/{q}/approve"), &[])
+        .await;
+    assert!(
+        decoded(&refused.location).contains("above your works-approval limit of £1,000.00"),
+        "{}",
+        refused.location
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from quotation where status = 'submitted'"
+        )
+        .await,
+        1
+    );
+    let approved = boss.post(&format!("/quotations/{q}/approve"), &[]).await;
+    assert!(decoded(&approved.location).contains("Quotation approved"));
+}
