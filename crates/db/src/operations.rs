@@ -1611,6 +1611,21 @@ pub async fn approval_limit(tx: &mut TenantTx, membership: Uuid) -> Result<Optio
     })
 }
 
+/// The member's own works-approval limit, if one is set (None: their role's default).
+pub async fn own_approval_limit(
+    tx: &mut TenantTx,
+    membership: Uuid,
+) -> Result<Option<i64>, DbError> {
+    Ok(sqlx::query_scalar::<_, Option<i64>>(
+        "select works_approval_limit_pence from membership where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(membership)
+    .fetch_optional(tx.conn())
+    .await?
+    .flatten())
+}
+
 /// Sets a member's own works-approval limit (None: back to their role's default).
 pub async fn set_approval_limit(
     tx: &mut TenantTx,

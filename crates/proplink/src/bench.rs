@@ -64,6 +64,32 @@ pub enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// The issue queue and work-order list of a large organisation beside many small ones.
+    Operations {
+        /// Sites of the large organisation (20 units each).
+        #[arg(long, default_value_t = 500)]
+        sites: usize,
+        #[arg(long, default_value_t = 200_000)]
+        issues: usize,
+        #[arg(long, default_value_t = 100_000)]
+        work_orders: usize,
+        /// Other organisations sharing the database.
+        #[arg(long, default_value_t = 20)]
+        orgs: usize,
+        #[arg(long, default_value_t = 2_000)]
+        other_issues: usize,
+        #[arg(long, default_value_t = 1_000)]
+        other_work_orders: usize,
+        /// Measured calls per case.
+        #[arg(long, default_value_t = 300)]
+        samples: usize,
+        /// Where the throwaway cluster lives (deleted afterwards unless --keep).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Leave the cluster running with its data afterwards, to study queries in psql.
+        #[arg(long)]
+        keep: bool,
+    },
     /// RLS through TenantTx versus an explicit filter; audited versus un-audited inserts.
     Tenancy {
         #[arg(long, default_value_t = 1_000_000)]
@@ -108,6 +134,30 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
                 other_contacts,
                 samples: samples.max(10),
                 dir,
+            })
+            .await
+        }
+        BenchCommand::Operations {
+            sites,
+            issues,
+            work_orders,
+            orgs,
+            other_issues,
+            other_work_orders,
+            samples,
+            dir,
+            keep,
+        } => {
+            crate::bench_operations::run(crate::bench_operations::Options {
+                sites: sites.max(10),
+                issues,
+                work_orders,
+                orgs,
+                other_issues,
+                other_work_orders,
+                samples: samples.max(10),
+                dir,
+                keep,
             })
             .await
         }

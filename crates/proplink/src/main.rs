@@ -1,6 +1,7 @@
 //! `proplink`: one binary for the whole platform (DESIGN.md §1).
 
 mod bench;
+mod bench_operations;
 mod bench_portfolio;
 mod bench_web;
 mod config;

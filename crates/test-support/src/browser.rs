@@ -211,6 +211,23 @@ impl Page {
         }
     }
 
+    /// Chooses `paths` in the file input matching `css`, as a person picking files would.
+    pub async fn set_files(&self, css: &str, paths: &[&std::path::Path]) {
+        use chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams;
+        let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        self.poll(&format!("choosing files in `{css}`"), async || {
+            let input = self.find(css).await?;
+            let mut params = SetFileInputFilesParams::new(files.clone());
+            params.backend_node_id = Some(input.backend_node_id);
+            self.inner
+                .execute(params)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })
+        .await;
+    }
+
     /// Clicks the element matching `css` with the mouse. For a click that loads a new page,
     /// use [`Page::click_and_wait_navigation`].
     pub async fn click(&self, css: &str) {

@@ -855,6 +855,40 @@ async fn a_quotation_above_the_members_limit_needs_someone_with_a_higher_one() {
         .await,
         1
     );
-    let approved = boss.post(&format!("/quotations/{q}/approve"), &[]).await;
-    assert!(decoded(&approved.location).contains("Quotation approved"));
+    // Only someone who may change users sets limits, and never their own.
+    let own = coordinator
+        .post(
+            &format!("/settings/users/{}/approval-limit", sam.membership_id),
+            &[("limit", "100000")],
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN);
+    let junk = boss
+        .post(
+            &format!("/settings/users/{}/approval-limit", sam.membership_id),
+            &[("limit", "lots")],
+        )
+        .await;
+    assert_eq!(junk.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let raised = boss
+        .post(
+            &format!("/settings/users/{}/approval-limit", sam.membership_id),
+            &[("limit", "3,000")],
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::SEE_OTHER, "{}", raised.body);
+    assert!(
+        boss.get(&format!("/settings/users/{}", sam.membership_id))
+            .await
+            .body
+            .contains("£3,000.00")
+    );
+    let approved = coordinator
+        .post(&format!("/quotations/{q}/approve"), &[])
+        .await;
+    assert!(
+        decoded(&approved.location).contains("Quotation approved"),
+        "{}",
+        approved.location
+    );
 }

@@ -365,6 +365,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             post(users::change_access),
         ),
         (
+            "/settings/users/{id}/approval-limit",
+            Permission("user.update"),
+            post(users::set_approval_limit),
+        ),
+        (
             "/settings/users/{id}/deactivate",
             Permission("user.deactivate"),
             post(users::deactivate),

@@ -25,6 +25,7 @@ use proplink_domain::EmailAddress;
 use proplink_domain::bulk_invite::{self, Lookup};
 use proplink_domain::dates::{long_date_time, uk_offset};
 use proplink_domain::permissions::{BuiltInRole, Permission, Scope};
+use proplink_domain::uk::format_pence;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
@@ -252,6 +253,7 @@ fn done_message(q: &DoneQuery) -> Option<String> {
             if q.count == 1 { "" } else { "s" }
         ),
         "access" => "Their role and scope have been changed.".to_owned(),
+        "limit" => "Their works-approval limit has been changed.".to_owned(),
         "deactivated" => "They have been deactivated and signed out everywhere in this organisation.".to_owned(),
         "reactivated" => "They have been reactivated.".to_owned(),
         "resent" => "A new invitation has been sent; it works for 14 days.".to_owned(),
@@ -689,6 +691,12 @@ pub struct UserPage {
     can_reactivate: bool,
     can_invite: bool,
     can_reset: bool,
+    /// The works-approval limit in force ("£5,000.00", or "No limit") and whether it is the
+    /// role's default.
+    works_limit: String,
+    works_limit_is_default: bool,
+    /// The member's own limit in pounds, for the form ("" when the role's default applies).
+    works_limit_own: String,
 }
 
 const OUTRANKED: &str = "They have access that you do not have, so only someone with at least their access can change it.";
@@ -741,6 +749,8 @@ async fn user_page(
         Some(Scope::Estates(e)) => (vec![], e.iter().copied().collect()),
         _ => (vec![], vec![]),
     };
+    let effective = proplink_db::operations::approval_limit(&mut tx, id).await?;
+    let own = proplink_db::operations::own_approval_limit(&mut tx, id).await?;
     let history = audit::history(&mut tx, "membership", &id.to_string())
         .await?
         .iter()
@@ -765,6 +775,11 @@ async fn user_page(
             && !is_self
             && covered
             && (!m.is_owner || member.is_owner),
+        works_limit: effective.map_or_else(|| "No limit".to_owned(), format_pence),
+        works_limit_is_default: own.is_none(),
+        works_limit_own: own
+            .map(|p| format!("{}.{:02}", p / 100, p % 100))
+            .unwrap_or_default(),
         m,
     })
 }
@@ -784,6 +799,58 @@ pub async fn show(
         done_message(&q),
     )
     .await
+}
+
+/// Sets a member's works-approval limit (blank: back to their role's default). Nobody sets
+/// their own, or gives more than their own limit.
+pub async fn set_approval_limit(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let id = membership_id(&id)?;
+    let values = FormData::parse(&body);
+    let raw = values.get("limit").trim();
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let target = access::member(&mut tx, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let mine = proplink_db::operations::approval_limit(&mut tx, member.membership_id).await?;
+    let parsed: Result<Option<i64>, String> = if raw.is_empty() {
+        Ok(None)
+    } else {
+        proplink_domain::uk::parse_pounds_to_pence(raw)
+            .map_err(|e| format!("The limit: {e}"))
+            .and_then(|p| {
+                if p > proplink_domain::operations::MAX_QUOTE_PENCE {
+                    Err("The limit can be at most £10,000,000.00.".to_owned())
+                } else {
+                    Ok(Some(p))
+                }
+            })
+    };
+    let refusal = if target.user_id == member.user_id {
+        Some("You cannot set your own works-approval limit. Ask another administrator.".to_owned())
+    } else if let Some(r) = outranked(&mut tx, &member, id).await? {
+        Some(r.to_owned())
+    } else {
+        match (&parsed, mine) {
+            (Err(e), _) => Some(e.clone()),
+            (Ok(Some(new)), Some(own)) if *new > own => Some(format!(
+                "You cannot give a limit above your own ({}).",
+                format_pence(own)
+            )),
+            _ => None,
+        }
+    };
+    if let Some(why) = refusal {
+        tx.rollback().await?;
+        return refused(&state, &member, id, StatusCode::UNPROCESSABLE_ENTITY, &why).await;
+    }
+    proplink_db::operations::set_approval_limit(&mut tx, id, parsed.unwrap_or_default()).await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/settings/users/{id}?done=limit")).into_response())
 }
 
 pub async fn change_access(
