@@ -125,7 +125,8 @@ async fn run_with(
         .map_err(|e| e.to_string())?;
     let (app, platform) = runtime::connect(&urls.app, Some(&urls.platform)).await?;
     let platform = platform.ok_or("the platform pool is missing")?;
-    load_demo_data(&app, &platform, scale).await?;
+    let contractor_base = config.web_settings().url(&config.domains.contractor, "");
+    load_demo_data(&app, &platform, scale, &contractor_base).await?;
     let listener = runtime::bind(config).await?;
     let worker = runtime::build_worker(config, app.clone(), platform.clone())?;
     print_banner(config, urls.psql.as_deref());
@@ -150,6 +151,7 @@ pub async fn load_demo_data(
     app: &AppPool,
     platform: &PlatformPool,
     scale: usize,
+    contractor_base: &str,
 ) -> Result<(), String> {
     for (slug, name) in DEMO_ORGS {
         if organisation::find_by_slug(app, slug)
@@ -170,6 +172,7 @@ pub async fn load_demo_data(
             _ => crate::demo_portfolio::Generator::acme(),
         };
         crate::demo_portfolio::load(app, &org, &files).await?;
+        crate::demo_operations::load(app, &org, contractor_base).await?;
     }
     Ok(())
 }

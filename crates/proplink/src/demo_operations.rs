@@ -1,0 +1,383 @@
+//! The demo's operations (issue 5): contractors with their insurance (one with a lapsed Gas
+//! Safe registration, to show the compliance block), issues in each state, and work orders
+//! along the worked example: one waiting for the plumber's quotation (its ContractorPort link
+//! is in the development mailbox), one quoted and awaiting approval, one done and closed.
+//! Staff actions are the demo loader's; the contractors' go through ContractorPort's own
+//! context, so the history reads as it would in use.
+
+use proplink_auth::seal::DataKey;
+use proplink_db::operations::{
+    self as ops, Approver, DocumentInput, InviteRequest, IssueInput, IssueMove, Location,
+    QuoteInput, WorkOrderInput,
+};
+use proplink_db::organisation::Organisation;
+use proplink_db::people::{self, VendorInput};
+use proplink_db::{Actor, AppPool, TenantContext, TenantTx};
+use proplink_domain::operations::{
+    DocumentType, IssueCategory, IssueStatus, Priority, QuoteAmounts, ReporterKind, Trade,
+};
+use proplink_domain::{ActorKind, Channel, EmailAddress};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+fn ctx(org: &Organisation, kind: ActorKind, name: &str, channel: Channel) -> TenantContext {
+    TenantContext {
+        org: org.id,
+        actor: Actor {
+            id: None,
+            kind,
+            name: Some(name.into()),
+        },
+        channel,
+        request_id: None,
+    }
+}
+
+fn e<E: std::fmt::Display>(err: E) -> String {
+    format!("the demo's operations: {err}")
+}
+
+/// Loads the operations demo into `org`, whose portfolio is already loaded.
+/// `contractor_base` (`http://contractorport.localhost:8080`) starts the ContractorPort links
+/// the e-mails carry.
+pub async fn load(app: &AppPool, org: &Organisation, contractor_base: &str) -> Result<(), String> {
+    let now = OffsetDateTime::now_utc();
+    let today = now.date();
+    let staff = ctx(org, ActorKind::System, "the demo loader", Channel::Platform);
+    let mut tx = app.begin(&staff).await.map_err(e)?;
+    let places: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "select u.site_id, u.id from unit u join site s on s.organisation_id = u.organisation_id and s.id = u.site_id
+          where u.organisation_id = $1 and u.archived_at is null
+          order by s.reference, u.list_key limit 3",
+    )
+    .bind(org.id.0)
+    .fetch_all(tx.conn())
+    .await
+    .map_err(e)?;
+    let Some(&(site, unit)) = places.first() else {
+        return Ok(());
+    };
+    let other_unit = places.get(1).map(|p| p.1).filter(|_| places[1].0 == site);
+    let key = DataKey::generate();
+    let vendor = async |tx: &mut TenantTx, name: &str, trade: &str, email: &str| {
+        people::save_vendor(
+            tx,
+            &key,
+            None,
+            &VendorInput {
+                name: name.into(),
+                trade: trade.into(),
+                contact_name: Some("Office".into()),
+                email: Some(email.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(e)
+    };
+    let domain = org.slug.as_str();
+    let plumber = vendor(
+        &mut tx,
+        "Bright Spark Plumbing",
+        "Plumbing",
+        &format!("jobs@brightspark-{domain}.example.co.uk"),
+    )
+    .await?;
+    let gas = vendor(
+        &mut tx,
+        "Flame Heating Ltd",
+        "Heating and gas",
+        &format!("office@flame-{domain}.example.co.uk"),
+    )
+    .await?;
+    let lifts = vendor(
+        &mut tx,
+        "Northern Lifts",
+        "Lifts",
+        &format!("service@northernlifts-{domain}.example.co.uk"),
+    )
+    .await?;
+    let locks = vendor(
+        &mut tx,
+        "Keyworth Locksmiths",
+        "Locksmiths",
+        &format!("jobs@keyworth-{domain}.example.co.uk"),
+    )
+    .await?;
+    for (v, kind, days, number) in [
+        (plumber, DocumentType::PublicLiability, 220, "PL-448812"),
+        (gas, DocumentType::PublicLiability, 300, "PL-901223"),
+        (lifts, DocumentType::PublicLiability, 40, "PL-330017"),
+        (locks, DocumentType::PublicLiability, 150, "PL-552190"),
+    ] {
+        let doc = ops::add_vendor_document(
+            &mut tx,
+            v,
+            &DocumentInput {
+                doc_type: kind,
+                reference_number: number.into(),
+                issuer: Some("Aviva".into()),
+                sum_insured_pence: Some(500_000_000),
+                expires_on: today + Duration::days(days),
+            },
+            today,
+        )
+        .await
+        .map_err(e)?;
+        ops::verify_document(&mut tx, v, doc, "the demo loader", now)
+            .await
+            .map_err(e)?;
+    }
+    // Flame Heating's Gas Safe registration lapsed last month: inviting them is blocked.
+    sqlx::query(
+        "insert into vendor_document (organisation_id, id, vendor_id, doc_type, reference_number,
+                                      issuer, expires_on)
+         values ($1, $2, $3, 'gas_safe', '512345', 'Gas Safe Register', $4)",
+    )
+    .bind(org.id.0)
+    .bind(Uuid::now_v7())
+    .bind(gas)
+    .bind(today - Duration::days(30))
+    .execute(tx.conn())
+    .await
+    .map_err(e)?;
+
+    let issue = |title: &str, category, priority, unit: Option<Uuid>| IssueInput {
+        location: Location {
+            site_id: site,
+            building_id: None,
+            unit_id: unit,
+            space_id: None,
+        },
+        title: title.into(),
+        description: Some("Reported by the resident by phone.".into()),
+        category,
+        priority,
+        reporter_kind: ReporterKind::Resident,
+        reporter_contact_id: None,
+        reporter_name: "Mr Patel".into(),
+        reporter_email: EmailAddress::parse("patel@example.com").ok(),
+        channel: "phone".into(),
+    };
+    let (leak, _) = ops::create_issue(
+        &mut tx,
+        &issue(
+            "Water through the kitchen ceiling",
+            IssueCategory::WaterLeak,
+            Priority::High,
+            Some(unit),
+        ),
+        now,
+    )
+    .await
+    .map_err(e)?;
+    let (light, _) = ops::create_issue(
+        &mut tx,
+        &issue(
+            "Landing light flickering",
+            IssueCategory::Lighting,
+            Priority::Low,
+            None,
+        ),
+        now,
+    )
+    .await
+    .map_err(e)?;
+    ops::move_issue(
+        &mut tx,
+        light,
+        &IssueMove {
+            to: IssueStatus::Triaged,
+            closed_reason: None,
+            duplicate_of: None,
+            note: Some("Our caretaker will look at it on Thursday.".into()),
+        },
+        now,
+    )
+    .await
+    .map_err(e)?;
+    let (lift_noise, _) = ops::create_issue(
+        &mut tx,
+        &issue(
+            "Lift making a grinding noise",
+            IssueCategory::Lift,
+            Priority::Medium,
+            None,
+        ),
+        now,
+    )
+    .await
+    .map_err(e)?;
+    let (lock, _) = ops::create_issue(
+        &mut tx,
+        &issue(
+            "Front door lock sticking",
+            IssueCategory::Security,
+            Priority::High,
+            other_unit,
+        ),
+        now,
+    )
+    .await
+    .map_err(e)?;
+
+    let order = |title: &str, scope: &str, trade, priority, unit| WorkOrderInput {
+        location: Location {
+            site_id: site,
+            building_id: None,
+            unit_id: unit,
+            space_id: None,
+        },
+        title: title.into(),
+        scope: scope.into(),
+        trade,
+        priority,
+        cost_code: Some("REP-01".into()),
+        not_to_exceed_pence: Some(150_000),
+        target_start: Some(today + Duration::days(2)),
+        target_completion: Some(today + Duration::days(9)),
+        access_notes: Some("Keys with the concierge; park in bay 4.".into()),
+        manager_name: "Maria Lopez".into(),
+        manager_email: Some(format!("maria.manager@{domain}.example.co.uk")),
+    };
+    let link = |token: &str| format!("{contractor_base}/{token}");
+    let invite = |v| InviteRequest {
+        vendor_id: v,
+        override_reason: None,
+    };
+    // 1. The leak: the plumber is invited; their link is in the development mailbox.
+    let (leak_wo, _) = ops::create_work_order(
+        &mut tx,
+        &order(
+            "Repair leak above the kitchen",
+            "Trace and repair the leak from the flat above; make good the ceiling.",
+            Trade::Plumbing,
+            Priority::High,
+            Some(unit),
+        ),
+        &[leak],
+        now,
+    )
+    .await
+    .map_err(e)?;
+    ops::invite_contractor(&mut tx, leak_wo, &invite(plumber), &org.name, &link, now)
+        .await
+        .map_err(e)?;
+    // 2. The lift: quoted, awaiting approval.
+    let (lift_wo, _) = ops::create_work_order(
+        &mut tx,
+        &order(
+            "Investigate lift noise",
+            "Attend, diagnose the grinding noise and quote for the repair.",
+            Trade::Lifts,
+            Priority::Medium,
+            None,
+        ),
+        &[lift_noise],
+        now,
+    )
+    .await
+    .map_err(e)?;
+    let lift_inv = ops::invite_contractor(&mut tx, lift_wo, &invite(lifts), &org.name, &link, now)
+        .await
+        .map_err(e)?;
+    // 3. The lock: done, rated and closed.
+    let (lock_wo, _) = ops::create_work_order(
+        &mut tx,
+        &order(
+            "Replace front door lock",
+            "Replace the sticking euro cylinder with a 3-star anti-snap cylinder.",
+            Trade::Locksmiths,
+            Priority::High,
+            other_unit,
+        ),
+        &[lock],
+        now,
+    )
+    .await
+    .map_err(e)?;
+    let lock_inv = ops::invite_contractor(&mut tx, lock_wo, &invite(locks), &org.name, &link, now)
+        .await
+        .map_err(e)?;
+    tx.commit().await.map_err(e)?;
+
+    let contractor = |name: &str| ctx(org, ActorKind::Contractor, name, Channel::ContractorPort);
+    let mut tx = app.begin(&contractor("Northern Lifts")).await.map_err(e)?;
+    ops::submit_quotation(
+        &mut tx,
+        lift_inv.invitation_id,
+        &QuoteInput {
+            kind: "estimate".into(),
+            amounts: QuoteAmounts::parse("1,450.00", "290.00").map_err(e)?,
+            valid_until: today + Duration::days(30),
+            notes: Some("Likely worn drive sheave bearings; estimate includes parts.".into()),
+        },
+        now,
+    )
+    .await
+    .map_err(e)?;
+    tx.commit().await.map_err(e)?;
+
+    let mut tx = app
+        .begin(&contractor("Keyworth Locksmiths"))
+        .await
+        .map_err(e)?;
+    let quote = ops::submit_quotation(
+        &mut tx,
+        lock_inv.invitation_id,
+        &QuoteInput {
+            kind: "fixed".into(),
+            amounts: QuoteAmounts::parse("95.00", "19.00").map_err(e)?,
+            valid_until: today + Duration::days(30),
+            notes: None,
+        },
+        now,
+    )
+    .await
+    .map_err(e)?;
+    tx.commit().await.map_err(e)?;
+    let mut tx = app.begin(&staff).await.map_err(e)?;
+    ops::approve_quotation(
+        &mut tx,
+        quote,
+        &Approver {
+            name: "Maria Lopez".into(),
+            limit_pence: Some(500_000),
+        },
+        None,
+        &org.name,
+        now,
+    )
+    .await
+    .map_err(e)?;
+    tx.commit().await.map_err(e)?;
+    let mut tx = app
+        .begin(&contractor("Keyworth Locksmiths"))
+        .await
+        .map_err(e)?;
+    ops::record_update(
+        &mut tx,
+        lock_wo,
+        "attendance",
+        Some("On site 10:05"),
+        "Keyworth Locksmiths",
+        now,
+    )
+    .await
+    .map_err(e)?;
+    ops::complete_work(
+        &mut tx,
+        lock_wo,
+        Some("Cylinder replaced; three keys handed to the concierge."),
+        "Keyworth Locksmiths",
+        now,
+    )
+    .await
+    .map_err(e)?;
+    tx.commit().await.map_err(e)?;
+    let mut tx = app.begin(&staff).await.map_err(e)?;
+    ops::close_work_order(&mut tx, lock_wo, 5, Some("Quick and tidy."), None, now)
+        .await
+        .map_err(e)?;
+    tx.commit().await.map_err(e)
+}
