@@ -274,7 +274,8 @@ create table stored_file (
     foreign key (organisation_id, work_order_id) references work_order (organisation_id, id),
     foreign key (organisation_id, quotation_id) references quotation (organisation_id, id),
     foreign key (organisation_id, vendor_document_id) references vendor_document (organisation_id, id),
-    check (num_nonnulls(issue_id, work_order_id, quotation_id, vendor_document_id) = 1)
+    constraint stored_file_one_owner
+        check (num_nonnulls(issue_id, work_order_id, quotation_id, vendor_document_id) = 1)
 );
 create index stored_file_issue on stored_file (organisation_id, issue_id) where issue_id is not null;
 create index stored_file_work_order on stored_file (organisation_id, work_order_id) where work_order_id is not null;

@@ -18,6 +18,7 @@ pub mod import;
 pub mod jobs;
 pub mod links;
 pub mod lint;
+pub mod maintenance;
 pub mod operations;
 pub mod organisation;
 pub mod people;

@@ -2157,6 +2157,21 @@ pub enum Attachment {
     WorkOrder(Uuid),
     Quotation(Uuid),
     VendorDocument(Uuid),
+    MaintenanceCompletion(Uuid),
+    ServiceAgreement(Uuid),
+}
+
+impl Attachment {
+    fn column(self) -> (&'static str, Uuid) {
+        match self {
+            Self::Issue(id) => ("issue_id", id),
+            Self::WorkOrder(id) => ("work_order_id", id),
+            Self::Quotation(id) => ("quotation_id", id),
+            Self::VendorDocument(id) => ("vendor_document_id", id),
+            Self::MaintenanceCompletion(id) => ("maintenance_completion_id", id),
+            Self::ServiceAgreement(id) => ("service_agreement_id", id),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -2178,37 +2193,29 @@ pub async fn record_file(
     file: &NewFile,
     now: OffsetDateTime,
 ) -> Result<Uuid, DbError> {
-    let (issue, work_order, quotation, document) = match to {
-        Attachment::Issue(id) => (Some(id), None, None, None),
-        Attachment::WorkOrder(id) => (None, Some(id), None, None),
-        Attachment::Quotation(id) => (None, None, Some(id), None),
-        Attachment::VendorDocument(id) => (None, None, None, Some(id)),
-    };
+    let (column, owner) = to.column();
     let id = Uuid::now_v7();
     let name: String = file.original_name.trim().chars().take(255).collect();
-    sqlx::query(
+    let sql = format!(
         "insert into stored_file (organisation_id, id, sha256, size_bytes, media_type, object_key,
-                                  thumbnail_key, original_name, purpose, issue_id, work_order_id,
-                                  quotation_id, vendor_document_id, uploaded_by, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(tx.org().0)
-    .bind(id)
-    .bind(&file.sha256)
-    .bind(file.size_bytes)
-    .bind(&file.media_type)
-    .bind(&file.object_key)
-    .bind(&file.thumbnail_key)
-    .bind(if name.is_empty() { "upload" } else { &name })
-    .bind(&file.purpose)
-    .bind(issue)
-    .bind(work_order)
-    .bind(quotation)
-    .bind(document)
-    .bind(&file.uploaded_by)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+                                  thumbnail_key, original_name, purpose, {column}, uploaded_by, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tx.org().0)
+        .bind(id)
+        .bind(&file.sha256)
+        .bind(file.size_bytes)
+        .bind(&file.media_type)
+        .bind(&file.object_key)
+        .bind(&file.thumbnail_key)
+        .bind(if name.is_empty() { "upload" } else { &name })
+        .bind(&file.purpose)
+        .bind(owner)
+        .bind(&file.uploaded_by)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
     Ok(id)
 }
 
@@ -2225,12 +2232,15 @@ pub struct FileRecord {
     pub work_order_id: Option<Uuid>,
     pub quotation_id: Option<Uuid>,
     pub vendor_document_id: Option<Uuid>,
+    pub maintenance_completion_id: Option<Uuid>,
+    pub service_agreement_id: Option<Uuid>,
     pub uploaded_by: String,
     pub created_at: OffsetDateTime,
 }
 
 const FILE_COLUMNS: &str = "id, size_bytes, media_type, object_key, thumbnail_key, original_name,
-    purpose, issue_id, work_order_id, quotation_id, vendor_document_id, uploaded_by, created_at";
+    purpose, issue_id, work_order_id, quotation_id, vendor_document_id, maintenance_completion_id,
+    service_agreement_id, uploaded_by, created_at";
 
 pub async fn find_file(tx: &mut TenantTx, id: Uuid) -> Result<Option<FileRecord>, DbError> {
     let sql =
@@ -2243,12 +2253,7 @@ pub async fn find_file(tx: &mut TenantTx, id: Uuid) -> Result<Option<FileRecord>
 }
 
 pub async fn files_of(tx: &mut TenantTx, of: Attachment) -> Result<Vec<FileRecord>, DbError> {
-    let (column, id) = match of {
-        Attachment::Issue(id) => ("issue_id", id),
-        Attachment::WorkOrder(id) => ("work_order_id", id),
-        Attachment::Quotation(id) => ("quotation_id", id),
-        Attachment::VendorDocument(id) => ("vendor_document_id", id),
-    };
+    let (column, id) = of.column();
     let sql = format!(
         "select {FILE_COLUMNS} from stored_file where organisation_id = $1 and {column} = $2
           order by created_at, id"

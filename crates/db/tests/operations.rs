@@ -718,3 +718,224 @@ async fn a_unit_on_another_site_is_refused_for_an_issue() {
     // counter ran before the check: it runs after.)
     assert!(reference.ends_with("-0001"), "{reference}");
 }
+
+mod maintenance {
+    use super::*;
+    use proplink_db::maintenance::{self as mnt, AgreementInput, EventInput};
+    use proplink_domain::schedule::{ComplianceStatus, DueBasis, Recurrence};
+    use time::macros::date;
+
+    fn event(
+        w: &World,
+        name: &str,
+        key: &str,
+        first_due: time::Date,
+        basis: DueBasis,
+    ) -> EventInput {
+        EventInput {
+            location: Location {
+                site_id: w.site,
+                ..Default::default()
+            },
+            name: name.into(),
+            template_key: Some(key.into()),
+            compliance: true,
+            recurrence: Recurrence::annual(),
+            basis,
+            first_due,
+            responsible_name: Some("Priya Patel".into()),
+            vendor_id: Some(w.gas),
+            trade: Some(Trade::HeatingGas),
+            raise_days_before: Some(14),
+        }
+    }
+
+    #[tokio::test]
+    async fn completions_move_the_due_date_rolling_or_anchored() {
+        let db = TestDb::new().await;
+        let org = db.org("goldcrest", "Goldcrest").await;
+        let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+        let w = world(&mut tx).await;
+        let today = date!(2026 - 11 - 24);
+        let rolling = mnt::create_event(
+            &mut tx,
+            &event(
+                &w,
+                "Fire risk assessment",
+                "fire_risk_assessment",
+                date!(2026 - 10 - 01),
+                DueBasis::Rolling,
+            ),
+        )
+        .await
+        .unwrap();
+        let anchored = mnt::create_event(
+            &mut tx,
+            &event(
+                &w,
+                "Gas safety",
+                "gas_safety",
+                date!(2026 - 10 - 01),
+                DueBasis::Anchored,
+            ),
+        )
+        .await
+        .unwrap();
+        // Done late, on 20 November: rolling counts a year from then; anchored keeps 1 October.
+        let (_, next) = mnt::record_completion(
+            &mut tx,
+            rolling,
+            date!(2026 - 11 - 20),
+            Some("Report filed"),
+            "Priya",
+            today,
+        )
+        .await
+        .unwrap();
+        assert_eq!(next, date!(2027 - 11 - 20));
+        let (_, next) = mnt::record_completion(
+            &mut tx,
+            anchored,
+            date!(2026 - 11 - 20),
+            None,
+            "Priya",
+            today,
+        )
+        .await
+        .unwrap();
+        assert_eq!(next, date!(2027 - 10 - 01));
+        // A completion in the future, or before the last one, is refused.
+        assert!(matches!(
+            mnt::record_completion(
+                &mut tx,
+                rolling,
+                date!(2026 - 12 - 01),
+                None,
+                "Priya",
+                today
+            )
+            .await,
+            Err(OpsError::Invalid(_))
+        ));
+        assert!(matches!(
+            mnt::record_completion(
+                &mut tx,
+                rolling,
+                date!(2026 - 11 - 01),
+                None,
+                "Priya",
+                today
+            )
+            .await,
+            Err(OpsError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_matrix_shows_overdue_due_soon_and_compliant_within_scope() {
+        let db = TestDb::new().await;
+        let org = db.org("goldcrest", "Goldcrest").await;
+        let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+        let w = world(&mut tx).await;
+        let today = date!(2026 - 11 - 24);
+        for (name, key, due) in [
+            ("Gas safety", "gas_safety", date!(2026 - 11 - 01)),
+            ("EICR", "eicr", date!(2026 - 12 - 20)),
+            ("Lift LOLER", "lift_loler", date!(2027 - 05 - 01)),
+        ] {
+            mnt::create_event(&mut tx, &event(&w, name, key, due, DueBasis::Rolling))
+                .await
+                .unwrap();
+        }
+        let m = mnt::compliance_matrix(&mut tx, &SiteScope::everything(), None, today)
+            .await
+            .unwrap();
+        assert_eq!((m.overdue, m.due_soon, m.compliant), (1, 1, 1));
+        assert_eq!(m.rows.len(), 1);
+        assert_eq!(m.rows[0].worst, ComplianceStatus::Overdue);
+        assert_eq!(m.columns.len(), 3);
+        // A member scoped to no site sees nothing.
+        let none = SiteScope {
+            all: false,
+            sites: vec![],
+            estates: vec![],
+        };
+        let m = mnt::compliance_matrix(&mut tx, &none, None, today)
+            .await
+            .unwrap();
+        assert!(m.rows.is_empty() && m.overdue == 0);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_raises_each_due_work_order_and_sends_each_reminder_once() {
+        let db = TestDb::new().await;
+        let org = db.org("goldcrest", "Goldcrest").await;
+        let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+        let w = world(&mut tx).await;
+        let now = now();
+        let today = now.date();
+        // Gas Safe and liability on file; the liability expires in 45 days (reminder due).
+        insure(&mut tx, w.gas, DocumentType::GasSafe, 300).await;
+        insure(&mut tx, w.gas, DocumentType::PublicLiability, 45).await;
+        mnt::create_event(
+            &mut tx,
+            &event(
+                &w,
+                "Gas safety",
+                "gas_safety",
+                today + Duration::days(10),
+                DueBasis::Anchored,
+            ),
+        )
+        .await
+        .unwrap();
+        mnt::create_agreement(
+            &mut tx,
+            &AgreementInput {
+                vendor_id: w.plumber,
+                title: "Water hygiene monitoring".into(),
+                scope: None,
+                pricing_model: "recurring_fee".into(),
+                annual_value_pence: Some(240_000),
+                starts_on: today - Duration::days(300),
+                ends_on: Some(today + Duration::days(60)),
+                notice_days: 45,
+                auto_renew: true,
+                sites: vec![w.site],
+                manager_name: "Priya Patel".into(),
+                manager_email: Some("priya@goldcrest.example".into()),
+            },
+        )
+        .await
+        .unwrap();
+        let first = mnt::sweep(&mut tx, "Goldcrest", &url, now).await.unwrap();
+        assert_eq!(
+            first,
+            mnt::Swept {
+                work_orders_raised: 1,
+                expiry_reminders: 1,
+                renewal_reminders: 1
+            }
+        );
+        let again = mnt::sweep(&mut tx, "Goldcrest", &url, now).await.unwrap();
+        assert_eq!(again, mnt::Swept::default());
+        // The raised work order invited the event's contractor, whose documents are in order.
+        let invited: i64 = sqlx::query_scalar(
+            "select count(*) from work_order w join work_order_invitation i
+                on i.organisation_id = w.organisation_id and i.work_order_id = w.id
+              where w.maintenance_event_id is not null and i.vendor_id = $1",
+        )
+        .bind(w.gas)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        assert_eq!(invited, 1);
+        let categories: Vec<String> = sqlx::query_scalar(
+            "select category from email_message where category in ('document_expiry', 'agreement_renewal') order by category",
+        )
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+        assert_eq!(categories, vec!["agreement_renewal", "document_expiry"]);
+    }
+}

@@ -6,7 +6,8 @@ use proplink_db::cluster::Durability;
 use proplink_db::jobs::{Worker, WorkerConfig};
 use proplink_db::organisation::{self, OrgStatus};
 use proplink_db::pools::PoolSettings;
-use proplink_db::{AppPool, PlatformPool, audit, email, jobs, setup};
+use proplink_db::{Actor, AppPool, PlatformPool, TenantContext, audit, email, jobs, setup};
+use proplink_domain::Channel;
 use proplink_domain::OrgSlug;
 use proplink_integrations::mail::platform::PlatformOutbox;
 use proplink_integrations::mail::sendgrid::SendGrid;
@@ -17,6 +18,7 @@ use proplink_integrations::mail::{
 use secrecy::SecretString;
 use std::path::Path;
 use std::sync::Arc;
+use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 pub fn init_logging(default_filter: &str) {
@@ -95,13 +97,75 @@ pub fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, String> {
 pub struct Background {
     pub worker: Worker,
     pub outbox: PlatformOutbox,
+    pub sweep: OperationsSweep,
 }
 
 impl Background {
     pub async fn run(self, shutdown: CancellationToken) {
         let outbox = tokio::spawn(self.outbox.run(shutdown.clone()));
+        let sweep = tokio::spawn(self.sweep.run(shutdown.clone()));
         self.worker.run(shutdown).await;
         let _ = outbox.await;
+        let _ = sweep.await;
+    }
+}
+
+/// Once an hour, for each open organisation: raise the work orders of planned maintenance
+/// falling due, and send contractor-document expiry and agreement renewal reminders
+/// (`proplink_db::maintenance::sweep`, which records what it did so nothing happens twice).
+pub struct OperationsSweep {
+    pub app: AppPool,
+    pub platform: PlatformPool,
+    /// `http://contractorport.example:8080`: the start of the links invitations carry.
+    pub contractor_base: String,
+    pub every: std::time::Duration,
+}
+
+impl OperationsSweep {
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            if let Err(e) = self.once().await {
+                tracing::warn!(error = %e, "the operations sweep failed; it runs again later");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.every) => {}
+            }
+        }
+    }
+
+    async fn once(&self) -> Result<(), String> {
+        let orgs = organisation::list(&self.platform)
+            .await
+            .map_err(|e| e.to_string())?;
+        let base = self.contractor_base.clone();
+        let link = move |token: &str| format!("{base}/{token}");
+        for org in orgs.iter().filter(|o| o.status == OrgStatus::Active) {
+            let ctx = TenantContext {
+                org: org.id,
+                actor: Actor::system(),
+                channel: Channel::Worker,
+                request_id: None,
+            };
+            let mut tx = self.app.begin(&ctx).await.map_err(|e| e.to_string())?;
+            match proplink_db::maintenance::sweep(
+                &mut tx,
+                &org.name,
+                &link,
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            {
+                Ok(done) => {
+                    tx.commit().await.map_err(|e| e.to_string())?;
+                    if done != proplink_db::maintenance::Swept::default() {
+                        tracing::info!(org = %org.slug, ?done, "operations sweep");
+                    }
+                }
+                Err(e) => tracing::warn!(org = %org.slug, error = %e, "operations sweep refused"),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -110,6 +174,7 @@ pub fn build_worker(
     app: AppPool,
     platform: PlatformPool,
 ) -> Result<Background, String> {
+    let (app_for_sweep, platform_for_sweep) = (app.clone(), platform.clone());
     let mut worker = Worker::new(
         app.clone(),
         platform.clone(),
@@ -141,7 +206,17 @@ pub fn build_worker(
         sender,
         poll: std::time::Duration::from_secs(1),
     };
-    Ok(Background { worker, outbox })
+    let sweep = OperationsSweep {
+        app: app_for_sweep,
+        platform: platform_for_sweep,
+        contractor_base: config.web_settings().url(&config.domains.contractor, ""),
+        every: std::time::Duration::from_secs(3600),
+    };
+    Ok(Background {
+        worker,
+        outbox,
+        sweep,
+    })
 }
 
 /// Cancels the token on Ctrl-C or SIGTERM.

@@ -539,6 +539,82 @@ async fn seed_operations(
     ops::close_work_order(tx, wo, 4, Some("Good"), Some(45_000), now)
         .await
         .unwrap();
+
+    // Planned maintenance with a raised work order and a completion with evidence, and a
+    // service agreement for the site with its signed contract.
+    use proplink_db::maintenance as mnt;
+    use proplink_domain::schedule::{DueBasis, Recurrence};
+    let event = mnt::create_event(
+        tx,
+        &mnt::EventInput {
+            location: Location {
+                site_id: site,
+                building_id: Some(building),
+                unit_id: None,
+                space_id: None,
+            },
+            name: "Gas safety".into(),
+            template_key: Some("gas_safety".into()),
+            compliance: true,
+            recurrence: Recurrence::annual(),
+            basis: DueBasis::Anchored,
+            first_due: now.date() + time::Duration::days(5),
+            responsible_name: Some("Jane Doe".into()),
+            vendor_id: Some(vendor),
+            trade: Some(Trade::Plumbing),
+            raise_days_before: Some(14),
+        },
+    )
+    .await
+    .unwrap();
+    mnt::raise_work_order(tx, event, "Probe", &url, now)
+        .await
+        .unwrap();
+    let (completion, _) = mnt::record_completion(
+        tx,
+        event,
+        now.date(),
+        Some("Certificate issued"),
+        "Jane Doe",
+        now.date(),
+    )
+    .await
+    .unwrap();
+    ops::record_file(
+        tx,
+        Attachment::MaintenanceCompletion(completion),
+        &file("evidence", "application/pdf"),
+        now,
+    )
+    .await
+    .unwrap();
+    let agreement = mnt::create_agreement(
+        tx,
+        &mnt::AgreementInput {
+            vendor_id: vendor,
+            title: "Lift maintenance".into(),
+            scope: Some("Monthly service".into()),
+            pricing_model: "recurring_fee".into(),
+            annual_value_pence: Some(360_000),
+            starts_on: now.date(),
+            ends_on: Some(now.date() + time::Duration::days(365)),
+            notice_days: 60,
+            auto_renew: true,
+            sites: vec![site],
+            manager_name: "Jane Doe".into(),
+            manager_email: Some("jane@example.com".into()),
+        },
+    )
+    .await
+    .unwrap();
+    ops::record_file(
+        tx,
+        Attachment::ServiceAgreement(agreement),
+        &file("contract", "application/pdf"),
+        now,
+    )
+    .await
+    .unwrap();
 }
 
 /// A fresh value shaped like a stored token hash.

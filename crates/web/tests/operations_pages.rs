@@ -892,3 +892,172 @@ async fn a_quotation_above_the_members_limit_needs_someone_with_a_higher_one() {
         approved.location
     );
 }
+
+#[tokio::test]
+async fn planned_maintenance_feeds_the_compliance_matrix_and_completions_need_evidence_that_is_what_it_says()
+ {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Property").await;
+    let other = db.org("rival", "Rival Estates").await;
+    let f = fixture(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let priya = staff_people::member(
+        &db,
+        &org,
+        "priya@goldcrest.example",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let rival = staff_people::member(
+        &db,
+        &other,
+        "boss@rival.example",
+        "Rival Boss",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let manager = staff(&state, &db, &org, &priya).await;
+    let outsider = staff(&state, &db, &other, &rival).await;
+    let path = format!("/sites/{}/maintenance", f.site);
+    let date = |days: i64| {
+        let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(days);
+        format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year())
+    };
+    // A bad first due date is refused with a sentence; nothing is added.
+    let bad = manager
+        .post(
+            &path,
+            &[("template", "gas_safety"), ("first_due", "31/02/2027")],
+        )
+        .await;
+    assert!(
+        decoded(&bad.location).contains("first due date"),
+        "{}",
+        bad.location
+    );
+    assert_eq!(
+        count(&db, "select count(*) from maintenance_event").await,
+        0
+    );
+    let overdue = date(-3);
+    let later = date(200);
+    for (template, due) in [("gas_safety", overdue.as_str()), ("eicr", later.as_str())] {
+        let r = manager
+            .post(&path, &[("template", template), ("first_due", due)])
+            .await;
+        assert!(decoded(&r.location).contains("added"), "{}", r.location);
+    }
+    let page = manager.get(&path).await;
+    assert!(page.body.contains("Gas safety") && page.body.contains("Overdue"));
+    let dashboard = manager.get("/maintenance").await;
+    assert!(dashboard.body.contains("1 overdue"), "{}", dashboard.body);
+    assert!(dashboard.body.contains("1 compliant"));
+    // The other organisation sees none of it.
+    assert_eq!(outsider.get(&path).await.status, StatusCode::NOT_FOUND);
+    assert!(
+        outsider
+            .get("/maintenance")
+            .await
+            .body
+            .contains("0 overdue")
+    );
+
+    // Evidence that lies about its type is refused, and nothing is recorded.
+    let event: Uuid = {
+        let mut su = db.superuser().await;
+        sqlx::query_scalar("select id from maintenance_event where template_key = 'gas_safety'")
+            .fetch_one(&mut su)
+            .await
+            .unwrap()
+    };
+    let today = date(0);
+    let lying = manager
+        .send(
+            "POST",
+            &format!("/maintenance/events/{event}/complete"),
+            Form::Multipart(
+                &[("completed_on", today.as_str())],
+                &[("evidence", "cp12.pdf", png())],
+            ),
+        )
+        .await;
+    assert!(
+        decoded(&lying.location).contains("is not a PDF"),
+        "{}",
+        lying.location
+    );
+    assert_eq!(
+        count(&db, "select count(*) from maintenance_completion").await,
+        0
+    );
+    let done = manager
+        .send(
+            "POST",
+            &format!("/maintenance/events/{event}/complete"),
+            Form::Multipart(
+                &[("completed_on", today.as_str()), ("notes", "CP12 issued")],
+                &[("evidence", "cp12.pdf", PDF.to_vec())],
+            ),
+        )
+        .await;
+    assert!(
+        decoded(&done.location).contains("Next due"),
+        "{}",
+        done.location
+    );
+    let dashboard = manager.get("/maintenance").await;
+    assert!(dashboard.body.contains("0 overdue"), "{}", dashboard.body);
+    assert!(dashboard.body.contains("2 compliant"));
+
+    // A service agreement with a renewal date.
+    let vendor = f.vendor.to_string();
+    let site = f.site.to_string();
+    let start = date(-300);
+    let end = date(40);
+    let made = manager
+        .post(
+            "/service-agreements",
+            &[
+                ("vendor", vendor.as_str()),
+                ("title", "Water hygiene monitoring"),
+                ("site", site.as_str()),
+                ("pricing_model", "recurring_fee"),
+                ("annual_value", "2,400"),
+                ("starts_on", start.as_str()),
+                ("ends_on", end.as_str()),
+                ("notice_days", "30"),
+                ("auto_renew", "yes"),
+            ],
+        )
+        .await;
+    assert!(
+        decoded(&made.location).contains("added"),
+        "{}",
+        made.location
+    );
+    let list = manager.get("/service-agreements").await;
+    assert!(
+        list.body.contains("Water hygiene monitoring")
+            && list.body.contains("Renews automatically")
+    );
+    let backwards = manager
+        .post(
+            "/service-agreements",
+            &[
+                ("vendor", vendor.as_str()),
+                ("title", "Backwards"),
+                ("pricing_model", "fixed_fee"),
+                ("starts_on", end.as_str()),
+                ("ends_on", start.as_str()),
+            ],
+        )
+        .await;
+    assert!(decoded(&backwards.location).contains("ends before it starts"));
+    assert_eq!(
+        count(&db, "select count(*) from service_agreement").await,
+        1
+    );
+}

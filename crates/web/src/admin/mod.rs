@@ -16,6 +16,7 @@ pub(crate) mod form;
 mod imports;
 mod invitation;
 mod leases;
+mod maintenance;
 mod operations;
 pub(crate) use operations::{human_size, parse_document};
 pub(crate) use records::uk_date;
@@ -171,6 +172,7 @@ const RECORD_PAGES: [(&str, &[GroupPage]); 3] = [
         &[
             ("issue.read", "/issues", "Issues"),
             ("work_order.read", "/work-orders", "Work orders"),
+            ("maintenance.read", "/maintenance", "Compliance"),
         ],
     ),
 ];
@@ -791,6 +793,34 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             "/quotations/{id}/reject",
             Permission("quotation.approve"),
             post(operations::reject_quotation),
+        ),
+        // Planned maintenance, the compliance matrix and service agreements.
+        (
+            "/maintenance",
+            Permission("maintenance.read"),
+            get(maintenance::dashboard),
+        ),
+        (
+            "/sites/{id}/maintenance",
+            Permission("maintenance.read"),
+            get(maintenance::site_maintenance).post(maintenance::create_event),
+        ),
+        (
+            "/maintenance/events/{id}/complete",
+            Permission("maintenance.update"),
+            post(maintenance::complete_event).layer(axum::extract::DefaultBodyLimit::max(
+                crate::uploads::UPLOAD_BODY,
+            )),
+        ),
+        (
+            "/maintenance/events/{id}/raise",
+            Permission("work_order.create"),
+            post(maintenance::raise_event_work_order),
+        ),
+        (
+            "/service-agreements",
+            Permission("service_agreement.read"),
+            get(maintenance::agreements).post(maintenance::create_agreement),
         ),
         ("/files/{id}", Member, get(operations::file)),
         ("/files/{id}/thumbnail", Member, get(operations::thumbnail)),

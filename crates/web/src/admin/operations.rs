@@ -115,6 +115,13 @@ async fn check_file(tx: &mut TenantTx, member: &Member, file: &FileRecord) -> Re
             .ok_or(WebError::NotFound)?;
         work_order_for(tx, member, wo).await?;
         member.require("quotation.read")?;
+    } else if let Some(c) = file.maintenance_completion_id {
+        let (site, estate) = proplink_db::maintenance::site_of_completion(tx, c)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        check(member, "maintenance.read", site_placement(site, estate))?;
+    } else if file.service_agreement_id.is_some() {
+        member.require("service_agreement.read")?;
     } else {
         member.require("vendor.read")?;
     }

@@ -1,0 +1,644 @@
+//! Planned maintenance and compliance in the admin app (issue 5): the compliance matrix across
+//! the portfolio (sites × obligations: overdue, due within 30 days, compliant), a site's
+//! maintenance events with their completions and evidence, raising a work order for an event,
+//! and service agreements.
+
+use super::form::FormData;
+use super::records::{self, Opt, check, may, parse_id, site_scope};
+use super::{Member, Shell};
+use crate::error::WebError;
+use crate::state::AppState;
+use crate::uploads;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::multipart::Multipart;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use proplink_db::maintenance::{self as mnt, AgreementInput, EventInput};
+use proplink_db::operations::{self as ops, Attachment, Location, OpsError};
+use proplink_domain::dates::long_date;
+use proplink_domain::operations::Trade;
+use proplink_domain::schedule::{ComplianceStatus, DueBasis, Recurrence, templates};
+use proplink_domain::uk::{format_pence, parse_pounds_to_pence};
+use proplink_files::MediaType;
+use uuid::Uuid;
+
+type Page = Result<Response, WebError>;
+
+fn query_of(raw: Option<String>) -> FormData {
+    FormData::parse(raw.unwrap_or_default().as_bytes())
+}
+
+fn go(path: &str, key: &str, message: &str) -> Response {
+    let q = records::query_string(&[(key, message.to_owned())]);
+    Redirect::to(&format!("{path}{q}")).into_response()
+}
+
+fn refusal(e: OpsError) -> Result<String, WebError> {
+    match e {
+        OpsError::NotFound => Err(WebError::NotFound),
+        OpsError::Db(d) => Err(d.into()),
+        other => Ok(other.to_string()),
+    }
+}
+
+fn banner(query: &FormData) -> (Option<String>, Option<String>) {
+    let nonempty = |k: &str| Some(query.get(k).trim().to_owned()).filter(|s| !s.is_empty());
+    (nonempty("flash"), nonempty("problem"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The compliance matrix
+
+pub(super) struct MatrixCell {
+    pub css: &'static str,
+    pub text: String,
+}
+
+pub(super) struct MatrixRowView {
+    pub site_id: Uuid,
+    pub site_name: String,
+    pub worst: &'static str,
+    pub cells: Vec<MatrixCell>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "operations/compliance.html")]
+pub struct CompliancePage {
+    shell: Shell,
+    columns: Vec<String>,
+    rows: Vec<MatrixRowView>,
+    overdue: i64,
+    due_soon: i64,
+    compliant: i64,
+    attention_only: bool,
+    shown: usize,
+    total_sites: usize,
+}
+
+/// The sites shown at once; the totals always count all of them.
+const MATRIX_ROWS: usize = 200;
+
+pub async fn dashboard(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    RawQuery(raw): RawQuery,
+) -> Page {
+    let query = query_of(raw);
+    let attention_only = query.get("show") == "attention";
+    let today = state.now().date();
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let matrix = mnt::compliance_matrix(&mut tx, &site_scope(&member), None, today).await?;
+    tx.commit().await?;
+    let total_sites = matrix.rows.len();
+    let rows: Vec<MatrixRowView> = matrix
+        .rows
+        .iter()
+        .filter(|r| !attention_only || r.worst != ComplianceStatus::Compliant)
+        .take(MATRIX_ROWS)
+        .map(|r| MatrixRowView {
+            site_id: r.site_id,
+            site_name: r.site_name.clone(),
+            worst: r.worst.css(),
+            cells: r
+                .cells
+                .iter()
+                .map(|c| match c {
+                    Some(c) => MatrixCell {
+                        css: c.status.css(),
+                        text: format!("{}: {}", c.status.label(), long_date(c.next_due)),
+                    },
+                    None => MatrixCell {
+                        css: "none",
+                        text: "—".into(),
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(CompliancePage {
+        shell: Shell::new(&member, "/maintenance"),
+        columns: matrix.columns.iter().map(|(_, n)| n.clone()).collect(),
+        shown: rows.len(),
+        rows,
+        overdue: matrix.overdue,
+        due_soon: matrix.due_soon,
+        compliant: matrix.compliant,
+        attention_only,
+        total_sites,
+    }
+    .into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// A site's maintenance
+
+pub(super) struct EventView {
+    pub id: Uuid,
+    pub name: String,
+    pub place: String,
+    pub schedule: String,
+    pub next_due: String,
+    pub css: &'static str,
+    pub status: String,
+    pub last_done: String,
+    pub responsible: String,
+    pub contractor: String,
+    pub compliance: bool,
+    pub can_raise: bool,
+    pub completions: Vec<(String, String, String, Option<Uuid>)>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "operations/site_maintenance.html")]
+pub struct SiteMaintenancePage {
+    shell: Shell,
+    site_id: Uuid,
+    site_name: String,
+    events: Vec<EventView>,
+    templates: Vec<Opt>,
+    trades: Vec<Opt>,
+    vendors: Vec<Opt>,
+    can_create: bool,
+    can_update: bool,
+    today: String,
+    flash: Option<String>,
+    problem: Option<String>,
+}
+
+pub async fn site_maintenance(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Page {
+    let site_id = parse_id(&id)?;
+    let query = query_of(raw);
+    let today = state.now().date();
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let site = proplink_db::portfolio::site(&mut tx, site_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    check(&member, "maintenance.read", site.placement())?;
+    let events = mnt::events_of_site(&mut tx, site_id).await?;
+    let mut views = Vec::with_capacity(events.len());
+    for e in &events {
+        let completions = mnt::completions(&mut tx, e.id).await?;
+        let status = e.status(today);
+        views.push(EventView {
+            id: e.id,
+            name: e.name.clone(),
+            place: e.place.clone(),
+            schedule: format!(
+                "{}, {}",
+                e.recurrence().map(|r| r.label()).unwrap_or_default(),
+                if e.due_basis == "anchored" {
+                    "fixed calendar"
+                } else {
+                    "from each completion"
+                }
+            ),
+            next_due: long_date(e.next_due),
+            css: status.css(),
+            status: status.label().to_owned(),
+            last_done: e.last_completed_on.map(long_date).unwrap_or_default(),
+            responsible: e.responsible_name.clone().unwrap_or_default(),
+            contractor: e.vendor_name.clone().unwrap_or_default(),
+            compliance: e.compliance,
+            can_raise: e.trade.is_some(),
+            completions: completions
+                .iter()
+                .map(|c| {
+                    (
+                        long_date(c.completed_on),
+                        c.recorded_by.clone(),
+                        c.notes.clone().unwrap_or_default(),
+                        c.file_id,
+                    )
+                })
+                .collect(),
+        });
+    }
+    let vendors = ops::vendor_choices(&mut tx, Trade::GeneralRepairs, today).await?;
+    tx.commit().await?;
+    let (flash, problem) = banner(&query);
+    let placement = site.placement();
+    Ok(SiteMaintenancePage {
+        shell: Shell::new(&member, "/maintenance"),
+        site_id,
+        site_name: site.name.clone(),
+        events: views,
+        templates: std::iter::once(Opt::new("", "A one-off or custom event", ""))
+            .chain(templates().iter().map(|t| {
+                Opt::new(
+                    t.key,
+                    format!("{} ({})", t.name, t.recurrence.label().to_lowercase()),
+                    "",
+                )
+            }))
+            .collect(),
+        trades: std::iter::once(Opt::new("", "Do not raise work orders", ""))
+            .chain(
+                Trade::ALL
+                    .iter()
+                    .map(|t| Opt::new(t.as_str(), t.label(), "")),
+            )
+            .collect(),
+        vendors: std::iter::once(Opt::new("", "None", ""))
+            .chain(
+                vendors
+                    .iter()
+                    .map(|v| Opt::new(v.id.to_string(), v.name.clone(), "")),
+            )
+            .collect(),
+        can_create: may(&member, "maintenance.create", placement),
+        can_update: may(&member, "maintenance.update", placement),
+        today: records::uk_date_text(today),
+        flash,
+        problem,
+    }
+    .into_response())
+}
+
+fn parse_event(site: Uuid, v: &FormData) -> Result<EventInput, String> {
+    let template = match v.get("template") {
+        "" => None,
+        key => Some(
+            proplink_domain::schedule::template(key)
+                .ok_or("Choose one of the listed templates.")?,
+        ),
+    };
+    let name = match (v.get("name").trim(), template) {
+        ("", Some(t)) => t.name.to_owned(),
+        ("", None) => return Err("Give the event a name, or choose a template.".into()),
+        (n, _) => n.to_owned(),
+    };
+    let recurrence = match (v.get("frequency"), template) {
+        ("", Some(t)) => t.recurrence,
+        ("", None) => return Err("Choose how often the event recurs.".into()),
+        (f, _) => Recurrence::from_form(
+            f,
+            Some(v.get("custom_interval")),
+            Some(v.get("custom_unit")),
+        )
+        .map_err(|e| e.to_string())?,
+    };
+    let basis = match (v.get("basis"), template) {
+        ("", Some(t)) => t.basis,
+        ("", None) => DueBasis::Rolling,
+        (b, _) => DueBasis::parse(b).map_err(|e| e.to_string())?,
+    };
+    let first_due = match records::uk_date(v.get("first_due").trim()) {
+        Ok(Some(d)) => d,
+        Ok(None) => return Err("Give the first due date, e.g. 31/03/2027.".into()),
+        Err(e) => return Err(format!("The first due date: {e}")),
+    };
+    let trade = match v.get("trade") {
+        "" => None,
+        t => Some(Trade::parse(t).ok_or("Choose a trade from the list.")?),
+    };
+    let raise_days_before = match (trade, v.get("raise_days_before").trim()) {
+        (None, _) => None,
+        (Some(_), "") => Some(14),
+        (Some(_), d) => Some(
+            d.parse::<i32>()
+                .ok()
+                .filter(|d| (0..=90).contains(d))
+                .ok_or("Raise work orders between 0 and 90 days before the due date.")?,
+        ),
+    };
+    let vendor_id = match v.get("vendor") {
+        "" => None,
+        id => Some(Uuid::parse_str(id).map_err(|_| "Choose the contractor again.")?),
+    };
+    if v.get("responsible").chars().count() > 200 {
+        return Err("Keep the responsible person's name to 200 characters.".into());
+    }
+    Ok(EventInput {
+        location: Location {
+            site_id: site,
+            ..Default::default()
+        },
+        name,
+        template_key: template.map(|t| t.key.to_owned()),
+        compliance: v.get("compliance") == "yes" || template.is_some_and(|t| t.compliance),
+        recurrence,
+        basis,
+        first_due,
+        responsible_name: Some(v.get("responsible").to_owned()),
+        vendor_id,
+        trade,
+        raise_days_before,
+    })
+}
+
+pub async fn create_event(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let site_id = parse_id(&id)?;
+    let path = format!("/sites/{site_id}/maintenance");
+    let v = FormData::parse(&body);
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let site = proplink_db::portfolio::site(&mut tx, site_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    check(&member, "maintenance.create", site.placement())?;
+    let input = match parse_event(site_id, &v) {
+        Ok(i) => i,
+        Err(p) => return Ok(go(&path, "problem", &p)),
+    };
+    match mnt::create_event(&mut tx, &input).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(go(&path, "flash", &format!("{} added.", input.name)))
+        }
+        Err(e) => Ok(go(&path, "problem", &refusal(e)?)),
+    }
+}
+
+async fn event_for(
+    tx: &mut proplink_db::TenantTx,
+    member: &Member,
+    id: Uuid,
+    key: &str,
+) -> Result<mnt::Event, WebError> {
+    let e = mnt::find_event(tx, id).await?.ok_or(WebError::NotFound)?;
+    check(
+        member,
+        key,
+        proplink_domain::authorize::Placement::Site {
+            site: e.site_id,
+            estate: e.estate_id,
+        },
+    )?;
+    Ok(e)
+}
+
+/// Records a completion with its evidence (certificate or report).
+pub async fn complete_event(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+    multipart: Multipart,
+) -> Page {
+    let event = parse_id(&id)?;
+    let site = {
+        let mut tx = state.db().begin(&member.ctx()).await?;
+        let e = event_for(&mut tx, &member, event, "maintenance.update").await?;
+        tx.commit().await?;
+        e.site_id
+    };
+    let path = format!("/sites/{site}/maintenance");
+    let posted = match uploads::read(multipart).await {
+        Ok(p) => p,
+        Err(p) => return Ok(go(&path, "problem", &p)),
+    };
+    let completed_on = match records::uk_date(posted.values.get("completed_on").trim()) {
+        Ok(Some(d)) => d,
+        Ok(None) => return Ok(go(&path, "problem", "Give the date the work was done.")),
+        Err(e) => return Ok(go(&path, "problem", &format!("The completion date: {e}"))),
+    };
+    let files: Vec<_> = posted.files_in("evidence").collect();
+    let stored = match uploads::store(
+        &state,
+        member.org.id,
+        &files,
+        MediaType::ALL,
+        "evidence",
+        &member.name,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(p) => return Ok(go(&path, "problem", &p)),
+    };
+    let now = state.now();
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    match mnt::record_completion(
+        &mut tx,
+        event,
+        completed_on,
+        Some(posted.values.get("notes")),
+        &member.name,
+        now.date(),
+    )
+    .await
+    {
+        Ok((completion, next)) => {
+            for f in &stored {
+                ops::record_file(
+                    &mut tx,
+                    Attachment::MaintenanceCompletion(completion),
+                    f,
+                    now,
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(go(
+                &path,
+                "flash",
+                &format!("Completion recorded. Next due {}.", long_date(next)),
+            ))
+        }
+        Err(e) => Ok(go(&path, "problem", &refusal(e)?)),
+    }
+}
+
+/// Raises the work order for an event's current due date now.
+pub async fn raise_event_work_order(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Page {
+    let event = parse_id(&id)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let e = event_for(&mut tx, &member, event, "work_order.create").await?;
+    let path = format!("/sites/{}/maintenance", e.site_id);
+    let settings = state.settings().clone();
+    let link = move |t: &str| settings.url(&settings.domains.contractor, &format!("/{t}"));
+    match mnt::raise_work_order(&mut tx, event, &member.org.name, &link, state.now()).await {
+        Ok(Some(wo)) => {
+            tx.commit().await?;
+            Ok(go(
+                &format!("/work-orders/{wo}"),
+                "flash",
+                "Work order raised for the event.",
+            ))
+        }
+        Ok(None) => Ok(go(
+            &path,
+            "problem",
+            "A work order for this due date has already been raised.",
+        )),
+        Err(e) => Ok(go(&path, "problem", &refusal(e)?)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service agreements
+
+pub(super) struct AgreementView {
+    pub title: String,
+    pub vendor: String,
+    pub sites: String,
+    pub pricing: String,
+    pub value: String,
+    pub term: String,
+    pub renewal: String,
+    pub attention: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "operations/agreements.html")]
+pub struct AgreementsPage {
+    shell: Shell,
+    rows: Vec<AgreementView>,
+    vendors: Vec<Opt>,
+    sites: Vec<Opt>,
+    can_create: bool,
+    flash: Option<String>,
+    problem: Option<String>,
+}
+
+fn pricing_label(key: &str) -> &'static str {
+    match key {
+        "fixed_fee" => "Fixed fee",
+        "recurring_fee" => "Recurring fee",
+        "schedule_of_rates" => "Schedule of rates",
+        _ => "Time and materials",
+    }
+}
+
+pub async fn agreements(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    RawQuery(raw): RawQuery,
+) -> Page {
+    let query = query_of(raw);
+    let today = state.now().date();
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let list = mnt::agreements(&mut tx, None).await?;
+    let vendors = ops::vendor_choices(&mut tx, Trade::GeneralRepairs, today).await?;
+    let sites = ops::site_choices(&mut tx, &site_scope(&member)).await?;
+    tx.commit().await?;
+    let (flash, problem) = banner(&query);
+    Ok(AgreementsPage {
+        shell: Shell::new(&member, "/service-agreements"),
+        rows: list
+            .iter()
+            .map(|a| {
+                let notice_by = a.notice_by();
+                AgreementView {
+                    title: a.title.clone(),
+                    vendor: a.vendor_name.clone(),
+                    sites: a.sites.clone(),
+                    pricing: pricing_label(&a.pricing_model).to_owned(),
+                    value: a
+                        .annual_value_pence
+                        .map(|p| format!("{} a year", format_pence(p)))
+                        .unwrap_or_default(),
+                    term: match a.ends_on {
+                        Some(e) => format!("{} to {}", long_date(a.starts_on), long_date(e)),
+                        None => format!("From {}, rolling", long_date(a.starts_on)),
+                    },
+                    renewal: match notice_by {
+                        Some(n) => format!(
+                            "{}; notice by {} ({} days)",
+                            if a.auto_renew {
+                                "Renews automatically"
+                            } else {
+                                "Ends"
+                            },
+                            long_date(n),
+                            a.notice_days
+                        ),
+                        None => format!("{} days' notice", a.notice_days),
+                    },
+                    attention: notice_by
+                        .is_some_and(|n| (n - today).whole_days() <= mnt::RENEWAL_REMINDER_DAYS),
+                }
+            })
+            .collect(),
+        vendors: vendors
+            .iter()
+            .map(|v| Opt::new(v.id.to_string(), v.name.clone(), ""))
+            .collect(),
+        sites: sites
+            .into_iter()
+            .map(|(id, n)| Opt::new(id.to_string(), n, ""))
+            .collect(),
+        can_create: member.can("service_agreement.create") && !member.read_only(),
+        flash,
+        problem,
+    }
+    .into_response())
+}
+
+pub async fn create_agreement(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    body: Bytes,
+) -> Page {
+    let v = FormData::parse(&body);
+    let path = "/service-agreements";
+    let date = |k: &str, label: &str| -> Result<Option<time::Date>, String> {
+        records::uk_date(v.get(k).trim()).map_err(|e| format!("The {label}: {e}"))
+    };
+    let parsed = (|| -> Result<AgreementInput, String> {
+        let vendor_id = Uuid::parse_str(v.get("vendor")).map_err(|_| "Choose the vendor.")?;
+        let starts_on = date("starts_on", "start date")?.ok_or("Give the start date.")?;
+        let annual_value_pence = match v.get("annual_value").trim() {
+            "" => None,
+            t => Some(parse_pounds_to_pence(t).map_err(|e| format!("The yearly value: {e}"))?),
+        };
+        let notice_days = match v.get("notice_days").trim() {
+            "" => 30,
+            t => t
+                .parse::<i32>()
+                .map_err(|_| "Give the notice period as a number of days.")?,
+        };
+        let sites = v
+            .all("site")
+            .map(|s| Uuid::parse_str(s).map_err(|_| "Choose the sites again."))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AgreementInput {
+            vendor_id,
+            title: v.get("title").to_owned(),
+            scope: Some(v.get("scope").to_owned()),
+            pricing_model: v.get("pricing_model").to_owned(),
+            annual_value_pence,
+            starts_on,
+            ends_on: date("ends_on", "end date")?,
+            notice_days,
+            auto_renew: v.get("auto_renew") == "yes",
+            sites,
+            manager_name: member.name.clone(),
+            manager_email: Some(member.email.clone()),
+        })
+    })();
+    let input = match parsed {
+        Ok(i) => i,
+        Err(p) => return Ok(go(path, "problem", &p)),
+    };
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    // Every chosen site must be in the member's scope.
+    for site in &input.sites {
+        let s = proplink_db::portfolio::site(&mut tx, *site)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        check(&member, "service_agreement.create", s.placement())?;
+    }
+    match mnt::create_agreement(&mut tx, &input).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(go(path, "flash", &format!("{} added.", input.title.trim())))
+        }
+        Err(e) => Ok(go(path, "problem", &refusal(e)?)),
+    }
+}
