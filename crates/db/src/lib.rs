@@ -32,6 +32,7 @@ pub mod session_cache;
 pub mod setup;
 pub mod staff;
 pub mod tenant;
+pub mod tickets;
 pub mod webhook;
 
 pub use error::DbError;

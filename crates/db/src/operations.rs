@@ -2051,6 +2051,7 @@ pub async fn close_work_order(
     .bind(now)
     .execute(tx.conn())
     .await?;
+    crate::tickets::resolve_for_work_order(tx, work_order, &wo.reference, now).await?;
     for issue in issues_of_work_order(tx, work_order).await? {
         if issue.status().can_move_to(IssueStatus::Resolved) {
             move_issue(

@@ -939,3 +939,157 @@ mod maintenance {
         assert_eq!(categories, vec!["agreement_renewal", "document_expiry"]);
     }
 }
+
+mod tickets {
+    use super::*;
+    use proplink_db::tickets::{self, TicketInput};
+    use proplink_domain::sla::SlaState;
+
+    #[tokio::test]
+    async fn service_levels_pause_while_waiting_and_closing_the_work_order_resolves_the_ticket() {
+        let db = TestDb::new().await;
+        let org = db.org("goldcrest", "Goldcrest").await;
+        let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+        let w = world(&mut tx).await;
+        let start = time::macros::datetime!(2026-11-24 10:00 UTC);
+        let (id, reference) = tickets::create_ticket(
+            &mut tx,
+            &TicketInput {
+                site_id: Some(w.site),
+                subject: "Water through the ceiling".into(),
+                category: "maintenance".into(),
+                priority: Priority::Urgent,
+                reporter_name: "Mr Patel".into(),
+                reporter_email: Some(EmailAddress::parse("patel@example.com").unwrap()),
+                channel: "phone".into(),
+                message: "It is dripping onto the cooker".into(),
+                assignee_id: None,
+            },
+            "Priya Patel",
+            start,
+        )
+        .await
+        .unwrap();
+        assert!(reference.starts_with("TKT-2026-"));
+        let t = tickets::find_ticket(&mut tx, id).await.unwrap().unwrap();
+        assert_eq!(t.response_due_at, start + Duration::hours(1));
+        assert_eq!(t.resolution_due_at, start + Duration::hours(24));
+        assert_eq!(t.sla(start + Duration::minutes(50)), Some(SlaState::Amber));
+        assert_eq!(t.sla(start + Duration::minutes(61)), Some(SlaState::Red));
+        // Waiting on the customer for two hours moves both targets on by two hours.
+        tickets::set_status(
+            &mut tx,
+            id,
+            "waiting_on_customer",
+            None,
+            "Priya",
+            start + Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+        tickets::set_status(
+            &mut tx,
+            id,
+            "open",
+            None,
+            "Priya",
+            start + Duration::minutes(130),
+        )
+        .await
+        .unwrap();
+        let t = tickets::find_ticket(&mut tx, id).await.unwrap().unwrap();
+        assert_eq!(t.response_due_at, start + Duration::hours(3));
+        // Closing needs a reason; a reply is e-mailed with the reference in the subject.
+        assert!(matches!(
+            tickets::set_status(&mut tx, id, "closed", None, "Priya", start).await,
+            Err(OpsError::Invalid(_))
+        ));
+        tickets::reply(
+            &mut tx,
+            id,
+            false,
+            "A plumber is on the way",
+            "Priya",
+            start + Duration::minutes(140),
+        )
+        .await
+        .unwrap();
+        tickets::reply(
+            &mut tx,
+            id,
+            true,
+            "Called the plumber",
+            "Priya",
+            start + Duration::minutes(141),
+        )
+        .await
+        .unwrap();
+        let subjects: Vec<String> = sqlx::query_scalar(
+            "select subject from email_message where to_address = 'patel@example.com' order by created_at",
+        )
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+        assert_eq!(
+            subjects.len(),
+            2,
+            "acknowledgement and reply, not the internal note"
+        );
+        assert!(
+            subjects
+                .iter()
+                .all(|s| s.starts_with(&format!("[#{reference}]")))
+        );
+
+        // Linked to a work order, the ticket resolves when the work order closes.
+        insure(&mut tx, w.plumber, DocumentType::PublicLiability, 200).await;
+        let (wo, wo_ref) =
+            ops::create_work_order(&mut tx, &wo_input(&w, Trade::Plumbing), &[], now())
+                .await
+                .unwrap();
+        tickets::link(&mut tx, id, &wo_ref.to_lowercase(), "Priya", now())
+            .await
+            .unwrap();
+        assert!(matches!(
+            tickets::link(&mut tx, id, "XYZ-1", "Priya", now()).await,
+            Err(OpsError::Invalid(_))
+        ));
+        let inv = ops::invite_contractor(
+            &mut tx,
+            wo,
+            &InviteRequest {
+                vendor_id: w.plumber,
+                override_reason: None,
+            },
+            "Goldcrest",
+            &url,
+            now(),
+        )
+        .await
+        .unwrap();
+        let q = ops::submit_quotation(&mut tx, inv.invitation_id, &quote("100", "20"), now())
+            .await
+            .unwrap();
+        ops::approve_quotation(
+            &mut tx,
+            q,
+            &Approver {
+                name: "Priya".into(),
+                limit_pence: None,
+            },
+            None,
+            "Goldcrest",
+            now(),
+        )
+        .await
+        .unwrap();
+        ops::complete_work(&mut tx, wo, None, "Bright Spark Plumbing", now())
+            .await
+            .unwrap();
+        ops::close_work_order(&mut tx, wo, 4, None, None, now())
+            .await
+            .unwrap();
+        let t = tickets::find_ticket(&mut tx, id).await.unwrap().unwrap();
+        assert_eq!(t.status, "resolved");
+    }
+}

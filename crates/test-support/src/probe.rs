@@ -607,6 +607,47 @@ async fn seed_operations(
     )
     .await
     .unwrap();
+    // A ticket from Mr Smith, assigned, linked to the issue and the work order, with a reply.
+    use proplink_db::tickets;
+    let member: Uuid = sqlx::query_scalar("select id from membership limit 1")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    let (ticket, _) = tickets::create_ticket(
+        tx,
+        &tickets::TicketInput {
+            site_id: Some(site),
+            subject: "Leak from above".into(),
+            category: "maintenance".into(),
+            priority: Priority::High,
+            reporter_name: "Mr Smith".into(),
+            reporter_email: Some(EmailAddress::parse("smith@example.com").unwrap()),
+            channel: "email".into(),
+            message: "Water is coming through my ceiling".into(),
+            assignee_id: None,
+        },
+        "Jane Doe",
+        now,
+    )
+    .await
+    .unwrap();
+    sqlx::query("update ticket set assignee_id = $1, issue_id = (select id from issue limit 1), work_order_id = (select id from work_order limit 1), unit_id = $2, reporter_contact_id = $3")
+        .bind(member)
+        .bind(unit)
+        .bind(reporter)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tickets::reply(
+        tx,
+        ticket,
+        false,
+        "We are sending a plumber",
+        "Jane Doe",
+        now,
+    )
+    .await
+    .unwrap();
     ops::record_file(
         tx,
         Attachment::ServiceAgreement(agreement),

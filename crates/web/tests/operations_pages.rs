@@ -1061,3 +1061,100 @@ async fn planned_maintenance_feeds_the_compliance_matrix_and_completions_need_ev
         1
     );
 }
+
+#[tokio::test]
+async fn a_ticket_is_opened_answered_and_closed_and_stays_in_its_organisation() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Property").await;
+    let other = db.org("rival", "Rival Estates").await;
+    let f = fixture(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let priya = staff_people::member(
+        &db,
+        &org,
+        "priya@goldcrest.example",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let rival = staff_people::member(
+        &db,
+        &other,
+        "boss@rival.example",
+        "Rival Boss",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let manager = staff(&state, &db, &org, &priya).await;
+    let outsider = staff(&state, &db, &other, &rival).await;
+    let site = f.site.to_string();
+    let bad = manager
+        .post(
+            "/tickets",
+            &[
+                ("site", site.as_str()),
+                ("category", "query"),
+                ("priority", "medium"),
+                ("reporter_name", "Mr Patel"),
+                ("reporter_email", "not an address"),
+                ("subject", "Service charge question"),
+                ("message", "Why did it go up?"),
+            ],
+        )
+        .await;
+    assert!(decoded(&bad.location).contains("is not an e-mail address"));
+    assert_eq!(count(&db, "select count(*) from ticket").await, 0);
+    let made = manager
+        .post(
+            "/tickets",
+            &[
+                ("site", site.as_str()),
+                ("category", "query"),
+                ("priority", "medium"),
+                ("reporter_name", "Mr Patel"),
+                ("reporter_email", "patel@example.com"),
+                ("subject", "Service charge question"),
+                ("message", "Why did it go up?"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let id = id_after(&made.location, "/tickets/");
+    let path = format!("/tickets/{id}");
+    assert!(
+        manager
+            .get("/tickets")
+            .await
+            .body
+            .contains("Service charge question")
+    );
+    manager
+        .post(
+            &format!("{path}/reply"),
+            &[("body", "The insurance premium rose."), ("mode", "message")],
+        )
+        .await;
+    let closed_without_reason = manager
+        .post(&format!("{path}/status"), &[("to", "closed")])
+        .await;
+    assert!(decoded(&closed_without_reason.location).contains("why the ticket is closed"));
+    manager
+        .post(
+            &format!("{path}/status"),
+            &[("to", "closed"), ("reason", "resolved")],
+        )
+        .await;
+    let page = manager.get(&path).await;
+    assert!(page.body.contains("The insurance premium rose."));
+    assert!(page.body.contains("data-status=\"closed\""));
+    assert_eq!(outsider.get(&path).await.status, StatusCode::NOT_FOUND);
+    assert!(
+        !outsider
+            .get("/tickets")
+            .await
+            .body
+            .contains("Service charge question")
+    );
+}

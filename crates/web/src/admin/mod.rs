@@ -27,6 +27,7 @@ mod search;
 mod settings;
 mod setup;
 mod subject_access;
+mod tickets;
 mod units;
 mod users;
 mod vendors;
@@ -170,6 +171,7 @@ const RECORD_PAGES: [(&str, &[GroupPage]); 3] = [
     (
         "Operations",
         &[
+            ("ticket.read", "/tickets", "Tickets"),
             ("issue.read", "/issues", "Issues"),
             ("work_order.read", "/work-orders", "Work orders"),
             ("maintenance.read", "/maintenance", "Compliance"),
@@ -821,6 +823,42 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             "/service-agreements",
             Permission("service_agreement.read"),
             get(maintenance::agreements).post(maintenance::create_agreement),
+        ),
+        // Tickets.
+        (
+            "/tickets",
+            Permission("ticket.read"),
+            get(tickets::list).post(tickets::create),
+        ),
+        (
+            "/tickets/new",
+            Permission("ticket.create"),
+            get(tickets::new_form),
+        ),
+        (
+            "/tickets/{id}",
+            Permission("ticket.read"),
+            get(tickets::show),
+        ),
+        (
+            "/tickets/{id}/reply",
+            Permission("ticket.update"),
+            post(tickets::reply),
+        ),
+        (
+            "/tickets/{id}/status",
+            Permission("ticket.update"),
+            post(tickets::set_status),
+        ),
+        (
+            "/tickets/{id}/assign",
+            Permission("ticket.assign"),
+            post(tickets::assign),
+        ),
+        (
+            "/tickets/{id}/link",
+            Permission("ticket.update"),
+            post(tickets::link),
         ),
         ("/files/{id}", Member, get(operations::file)),
         ("/files/{id}/thumbnail", Member, get(operations::thumbnail)),
