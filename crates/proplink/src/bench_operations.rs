@@ -141,7 +141,7 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
         o.sites, o.orgs
     );
     let started = Instant::now();
-    let mut rng = Rng(0x0b5e_55ed_1550_e5);
+    let mut rng = Rng(0x0b5e_55ed_1550_00e5);
     let big = organisation::create(
         &platform,
         &OrgSlug::parse("large").map_err(e)?,
