@@ -379,5 +379,96 @@ pub async fn load(app: &AppPool, org: &Organisation, contractor_base: &str) -> R
     ops::close_work_order(&mut tx, lock_wo, 5, Some("Quick and tidy."), None, now)
         .await
         .map_err(e)?;
+    maintenance(&mut tx, site, gas, lifts, plumber, today).await?;
+    // A resident's query as a ticket, with the acknowledgement in the mailbox.
+    proplink_db::tickets::create_ticket(
+        &mut tx,
+        &proplink_db::tickets::TicketInput {
+            site_id: Some(site),
+            subject: "Why has the service charge gone up?".into(),
+            category: "query".into(),
+            priority: Priority::Medium,
+            reporter_name: "Mr Patel".into(),
+            reporter_email: EmailAddress::parse("patel@example.com").ok(),
+            channel: "email".into(),
+            message: "My demand this year is 12% higher. Could you explain why?".into(),
+            assignee_id: None,
+        },
+        "Maria Lopez",
+        now,
+    )
+    .await
+    .map_err(e)?;
     tx.commit().await.map_err(e)
+}
+
+/// The site's compliance calendar: gas safety overdue (its contractor's Gas Safe has lapsed),
+/// the lift's thorough examination due within the month, the rest in order; and a lift
+/// maintenance agreement coming up for renewal.
+async fn maintenance(
+    tx: &mut TenantTx,
+    site: Uuid,
+    gas: Uuid,
+    lifts: Uuid,
+    plumber: Uuid,
+    today: time::Date,
+) -> Result<(), String> {
+    use proplink_db::maintenance::{self as mnt, AgreementInput, EventInput};
+    use proplink_domain::schedule::template;
+    for (key, due_in, vendor, trade) in [
+        ("gas_safety", -12, Some(gas), Some(Trade::HeatingGas)),
+        ("lift_loler", 21, Some(lifts), Some(Trade::Lifts)),
+        ("fire_risk_assessment", 140, None, None),
+        ("eicr", 600, None, None),
+        (
+            "legionella_risk_assessment",
+            300,
+            Some(plumber),
+            Some(Trade::Plumbing),
+        ),
+        ("emergency_lighting_test", 75, None, None),
+    ] {
+        let Some(t) = template(key) else { continue };
+        mnt::create_event(
+            tx,
+            &EventInput {
+                location: Location {
+                    site_id: site,
+                    ..Default::default()
+                },
+                name: t.name.to_owned(),
+                template_key: Some(t.key.to_owned()),
+                compliance: t.compliance,
+                recurrence: t.recurrence,
+                basis: t.basis,
+                first_due: today + Duration::days(due_in),
+                responsible_name: Some("Maria Lopez".into()),
+                vendor_id: vendor,
+                trade,
+                raise_days_before: trade.map(|_| 14),
+            },
+        )
+        .await
+        .map_err(e)?;
+    }
+    mnt::create_agreement(
+        tx,
+        &AgreementInput {
+            vendor_id: lifts,
+            title: "Lift maintenance and 24-hour call-out".into(),
+            scope: Some("Monthly service visits, LOLER support, call-outs within 4 hours.".into()),
+            pricing_model: "recurring_fee".into(),
+            annual_value_pence: Some(432_000),
+            starts_on: today - Duration::days(320),
+            ends_on: Some(today + Duration::days(45)),
+            notice_days: 30,
+            auto_renew: true,
+            sites: vec![site],
+            manager_name: "Maria Lopez".into(),
+            manager_email: None,
+        },
+    )
+    .await
+    .map_err(e)?;
+    Ok(())
 }
