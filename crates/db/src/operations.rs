@@ -2480,3 +2480,77 @@ pub async fn reissue_link(
     .await?;
     Ok(true)
 }
+
+/// A contractor's record over the last 12 months (docs-spec §2.7 "vendor performance"), for
+/// panel reviews. Ratios are None when there is nothing to divide by.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Performance {
+    pub invitations: i64,
+    pub acceptance_rate: Option<f64>,
+    pub quote_rate: Option<f64>,
+    /// Mean days from invitation to first quotation.
+    pub days_to_quote: Option<f64>,
+    pub awarded: i64,
+    pub completion_rate: Option<f64>,
+    pub on_time_rate: Option<f64>,
+    /// Mean final cost as a share of the approved price (1.0: on the quote).
+    pub cost_vs_quote: Option<f64>,
+    pub average_rating: Option<f64>,
+}
+
+type PerformanceRow = (
+    i64,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    i64,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+pub async fn vendor_performance(
+    tx: &mut TenantTx,
+    vendor: Uuid,
+    now: OffsetDateTime,
+) -> Result<Performance, DbError> {
+    let row: PerformanceRow = sqlx::query_as(
+        "with inv as (
+             select i.*, (select min(q.submitted_at) from quotation q
+                           where q.organisation_id = i.organisation_id and q.invitation_id = i.id) as first_quote
+               from work_order_invitation i
+              where i.organisation_id = $1 and i.vendor_id = $2 and i.invited_at >= $3
+                and i.status <> 'withdrawn'),
+         awarded as (
+             select w.* from work_order w
+              where w.organisation_id = $1 and w.vendor_id = $2 and w.updated_at >= $3
+                and w.status <> 'cancelled')
+         select (select count(*) from inv),
+                (select avg(case when status in ('accepted', 'quoted', 'awarded', 'not_awarded') then 1.0 else 0.0 end)::float8 from inv),
+                (select avg(case when first_quote is not null then 1.0 else 0.0 end)::float8 from inv),
+                (select (avg(extract(epoch from first_quote - invited_at)) / 86400)::float8 from inv where first_quote is not null),
+                (select count(*) from awarded),
+                (select avg(case when status in ('completed', 'invoiced', 'closed') then 1.0 else 0.0 end)::float8 from awarded),
+                (select avg(case when completed_at::date <= target_completion then 1.0 else 0.0 end)::float8
+                   from awarded where completed_at is not null and target_completion is not null),
+                (select avg(final_cost_pence::float8 / nullif(approved_pence, 0)) from awarded where final_cost_pence is not null),
+                (select avg(rating)::float8 from awarded where rating is not null)",
+    )
+    .bind(tx.org().0)
+    .bind(vendor)
+    .bind(now - Duration::days(365))
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(Performance {
+        invitations: row.0,
+        acceptance_rate: row.1,
+        quote_rate: row.2,
+        days_to_quote: row.3,
+        awarded: row.4,
+        completion_rate: row.5,
+        on_time_rate: row.6,
+        cost_vs_quote: row.7,
+        average_rating: row.8,
+    })
+}

@@ -582,6 +582,14 @@ async fn the_worked_example_from_issue_to_closed_work_order_over_both_front_door
         .await,
         2
     );
+    // The contractor's record on the vendor page: one invitation, quoted, completed, rated 5.
+    let vendor_page = manager.get(&format!("/vendors/{}", f.vendor)).await;
+    assert!(
+        vendor_page.body.contains("5.0 of 5"),
+        "{}",
+        vendor_page.body
+    );
+    assert!(vendor_page.body.contains("<dt>Quoted</dt><dd>100%</dd>"));
     // Completing again, on the contractor's side, is refused.
     let late = spark
         .send(

@@ -169,6 +169,7 @@ struct VendorPage {
     bank: String,
     history: Vec<HistoryRow>,
     documents: Vec<super::operations::DocumentRow>,
+    performance: Vec<(String, String)>,
     doc_types: Vec<Opt>,
     problem: Option<String>,
     can_edit: bool,
@@ -188,6 +189,7 @@ pub async fn show(
     let v = vendor_for(&mut tx, id).await?;
     let history = records::history(&mut tx, "vendor", id).await?;
     let documents = super::operations::document_rows(&mut tx, id, state.now().date()).await?;
+    let performance = proplink_db::operations::vendor_performance(&mut tx, id, state.now()).await?;
     tx.commit().await?;
     let text = |v: Option<String>| records::or_not_recorded(v);
     let problem = Some(query.get("problem").trim().to_owned()).filter(|p| !p.is_empty());
@@ -217,6 +219,7 @@ pub async fn show(
         },
         history,
         documents,
+        performance: performance_lines(&performance),
         doc_types: super::operations::document_types(),
         problem,
         can_edit: writable && member.can("vendor.update"),
@@ -224,6 +227,34 @@ pub async fn show(
         vendor: VendorRow::new(&v),
     }
     .into_response())
+}
+
+/// The performance card's lines: (measure, figure), "—" where there is nothing to measure.
+fn performance_lines(p: &proplink_db::operations::Performance) -> Vec<(String, String)> {
+    let pct = |r: Option<f64>| r.map_or_else(|| "—".to_owned(), |r| format!("{:.0}%", r * 100.0));
+    vec![
+        ("Invitations to quote".into(), p.invitations.to_string()),
+        ("Answered".into(), pct(p.acceptance_rate)),
+        ("Quoted".into(), pct(p.quote_rate)),
+        (
+            "Time to quote".into(),
+            p.days_to_quote
+                .map_or_else(|| "—".to_owned(), |d| format!("{d:.1} days")),
+        ),
+        ("Work orders awarded".into(), p.awarded.to_string()),
+        ("Completed".into(), pct(p.completion_rate)),
+        ("Completed on time".into(), pct(p.on_time_rate)),
+        (
+            "Final cost against quotation".into(),
+            p.cost_vs_quote
+                .map_or_else(|| "—".to_owned(), |c| format!("{:.0}%", c * 100.0)),
+        ),
+        (
+            "Average rating (never shown to the contractor)".into(),
+            p.average_rating
+                .map_or_else(|| "—".to_owned(), |r| format!("{r:.1} of 5")),
+        ),
+    ]
 }
 
 fn vendor_values(v: &Vendor) -> FormData {
