@@ -2554,3 +2554,84 @@ pub async fn vendor_performance(
         average_rating: row.8,
     })
 }
+
+/// A contractor account's open invitations in this organisation: those of every vendor whose
+/// e-mail address is the account's, on work orders not closed or cancelled, newest first.
+pub async fn open_invitations_for_email(
+    tx: &mut TenantTx,
+    email: &str,
+) -> Result<Vec<(Invitation, String, String, String)>, DbError> {
+    let sql = format!(
+        "select {INVITATION_COLUMNS}, w.reference, w.title, w.status as wo_status
+           from work_order_invitation i
+           join vendor v on v.organisation_id = i.organisation_id and v.id = i.vendor_id
+           join work_order w on w.organisation_id = i.organisation_id and w.id = i.work_order_id
+          where i.organisation_id = $1 and lower(v.email) = lower($2)
+            and i.status in ('invited', 'accepted', 'quoted', 'awarded')
+            and w.status not in ('closed', 'cancelled')
+          order by i.invited_at desc limit 200"
+    );
+    let rows: Vec<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tx.org().0)
+        .bind(email)
+        .fetch_all(tx.conn())
+        .await?;
+    use sqlx::{FromRow, Row};
+    rows.iter()
+        .map(|r| {
+            Ok((
+                Invitation::from_row(r)?,
+                r.try_get("reference")?,
+                r.try_get("title")?,
+                r.try_get("wo_status")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(DbError::from)
+}
+
+/// Opens one of an account's invitations on ContractorPort: a fresh link, not e-mailed, whose
+/// session the caller starts at once. None when the invitation is not the account's or no
+/// longer open.
+pub async fn link_for_account(
+    tx: &mut TenantTx,
+    email: &str,
+    invitation: Uuid,
+    now: OffsetDateTime,
+) -> Result<Option<links::LinkGrant>, OpsError> {
+    let mine = open_invitations_for_email(tx, email)
+        .await?
+        .into_iter()
+        .find(|(i, ..)| i.id == invitation);
+    let Some((inv, ..)) = mine else {
+        return Ok(None);
+    };
+    let address = EmailAddress::parse(&inv.email)
+        .map_err(|_| OpsError::Invalid("The invitation's address is not valid.".into()))?;
+    let expires_at = now + links::SESSION_MAX;
+    let minted = links::mint(
+        tx,
+        NewLink {
+            record_type: "work_order_invitation".into(),
+            record_id: inv.id,
+            recipient_email: address,
+            recipient_name: Some(inv.vendor_name.clone()),
+            expires_at,
+        },
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        links::MintError::Db(d) => OpsError::Db(d),
+        other => OpsError::Invalid(other.to_string()),
+    })?;
+    Ok(Some(links::LinkGrant {
+        org: tx.org(),
+        link_id: minted.id,
+        record_type: "work_order_invitation".into(),
+        record_id: inv.id,
+        recipient_email: inv.email,
+        recipient_name: Some(inv.vendor_name),
+        expires_at,
+    }))
+}

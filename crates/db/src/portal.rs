@@ -18,6 +18,8 @@ pub enum Portal {
     ResidencePort,
     BuildingThread,
     FacilityReport,
+    /// A regular contractor's account: their open work orders in this organisation.
+    ContractorPort,
 }
 
 impl Portal {
@@ -26,6 +28,7 @@ impl Portal {
             Self::ResidencePort => "residenceport",
             Self::BuildingThread => "buildingthread",
             Self::FacilityReport => "facility_report",
+            Self::ContractorPort => "contractorport",
         }
     }
 
@@ -34,6 +37,7 @@ impl Portal {
             Self::ResidencePort => "ResidencePort",
             Self::BuildingThread => "BuildingThread",
             Self::FacilityReport => "Facility Report",
+            Self::ContractorPort => "ContractorPort",
         }
     }
 }

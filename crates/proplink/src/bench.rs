@@ -80,6 +80,12 @@ pub enum BenchCommand {
         other_issues: usize,
         #[arg(long, default_value_t = 1_000)]
         other_work_orders: usize,
+        /// Sites of the compliance dashboard's organisation.
+        #[arg(long, default_value_t = 1_000)]
+        compliance_sites: usize,
+        /// Compliance maintenance events over those sites.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
         /// Measured calls per case.
         #[arg(long, default_value_t = 300)]
         samples: usize,
@@ -144,21 +150,30 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
             orgs,
             other_issues,
             other_work_orders,
+            compliance_sites,
+            events,
             samples,
             dir,
             keep,
         } => {
-            crate::bench_operations::run(crate::bench_operations::Options {
-                sites: sites.max(10),
-                issues,
-                work_orders,
-                orgs,
-                other_issues,
-                other_work_orders,
-                samples: samples.max(10),
-                dir,
-                keep,
-            })
+            let compliance = crate::bench_operations::Compliance {
+                sites: compliance_sites.max(1),
+                events,
+            };
+            crate::bench_operations::run_with(
+                crate::bench_operations::Options {
+                    sites: sites.max(10),
+                    issues,
+                    work_orders,
+                    orgs,
+                    other_issues,
+                    other_work_orders,
+                    samples: samples.max(10),
+                    dir,
+                    keep,
+                },
+                compliance,
+            )
             .await
         }
         BenchCommand::Tenancy {

@@ -7,17 +7,25 @@
 //! have neighbours to keep apart. Then times `list_issues` and `list_work_orders` at the
 //! repository level, each call in its own tenant transaction as the server role, as a request
 //! makes it. Prints figures; asserts nothing (machines are shared and noisy: compare in one run).
+//!
+//! Then the compliance dashboard (issue 5: "the compliance dashboard across 1,000 sites with
+//! 20,000 maintenance events (target < 100 ms)"): one more organisation with
+//! [`Compliance::sites`] sites and [`Compliance::events`] compliance events over the UK
+//! templates' obligations (the issue's figures unless given), and `compliance_matrix` timed for
+//! the whole portfolio, one site and a member scoped to ten sites.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use proplink_db::cluster::{Cluster, Durability, PgBinaries, SUPERUSER};
+use proplink_db::maintenance;
 use proplink_db::operations::{self, IssueQuery, WorkOrderQuery};
 use proplink_db::organisation;
 use proplink_db::pools::{APP_ROLE, OWNER_ROLE, PLATFORM_ROLE, PoolSettings};
 use proplink_db::portfolio::SiteScope;
 use proplink_db::{Actor, AppPool, PlatformPool, TenantContext, setup};
+use proplink_domain::schedule::{RecurUnit, Recurrence, templates};
 use proplink_domain::{ActorKind, Channel, OrgId, OrgSlug};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use time::{Date, OffsetDateTime};
@@ -35,8 +43,20 @@ pub struct Options {
     pub keep: bool,
 }
 
+/// The compliance dashboard's organisation (`--compliance-sites`, `--events`).
+pub struct Compliance {
+    pub sites: usize,
+    pub events: usize,
+}
+
 /// The issue's target for both lists.
 const TARGET_P99: Duration = Duration::from_millis(50);
+/// The issue's target for the compliance dashboard.
+const COMPLIANCE_TARGET_P99: Duration = Duration::from_millis(100);
+/// Roughly this share of the compliance events is overdue, and this share due within 30 days
+/// (the rest are compliant).
+const OVERDUE_PERCENT: f64 = 5.0;
+const DUE_SOON_PERCENT: f64 = 10.0;
 /// Unmeasured calls before each case: the server is warm in production.
 const WARM_UP: usize = 10;
 /// The page size of both lists in the admin pages.
@@ -53,14 +73,14 @@ fn e<E: std::fmt::Display>(err: E) -> String {
     err.to_string()
 }
 
-pub async fn run(options: Options) -> Result<(), String> {
+pub async fn run_with(options: Options, compliance: Compliance) -> Result<(), String> {
     let dir = options.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("proplink-bench-operations-{}", std::process::id()))
     });
     let bins = PgBinaries::discover().map_err(e)?;
     let cluster = Cluster::prepare(bins, &dir, Durability::Durable).map_err(e)?;
     cluster.start().map_err(e)?;
-    let result = bench(&cluster, &options).await;
+    let result = bench(&cluster, &options, &compliance).await;
     if options.keep {
         println!(
             "\nThe cluster is still running: psql \"{}\"\nStop it with: pg_ctl stop -D {}",
@@ -109,7 +129,7 @@ fn loader(org: OrgId) -> TenantContext {
     }
 }
 
-async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
+async fn bench(cluster: &Cluster, o: &Options, c: &Compliance) -> Result<(), String> {
     let db = "bench";
     let mut su = PgConnection::connect(&cluster.url(SUPERUSER, "postgres"))
         .await
@@ -136,9 +156,9 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
     // The portfolios go in through the server role with every trigger on (audit, search index,
     // unit list keys): a few thousand rows, as an import would write them.
     println!(
-        "Loading portfolios: 1 large organisation ({} sites × {UNITS_PER_SITE} units) and {} small \
-         ones ({SMALL_ORG_SITES} sites each) …",
-        o.sites, o.orgs
+        "Loading portfolios: 1 large organisation ({} sites × {UNITS_PER_SITE} units), {} small \
+         ones ({SMALL_ORG_SITES} sites each) and 1 for the compliance dashboard ({} sites) …",
+        o.sites, o.orgs, c.sites
     );
     let started = Instant::now();
     let mut rng = Rng(0x0b5e_55ed_1550_00e5);
@@ -163,7 +183,17 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
             load_portfolio(&app, org.id, &format!("S{i}"), SMALL_ORG_SITES, &mut rng).await?;
         small.push((org.id, portfolio));
     }
-    let portfolio_rows: usize = std::iter::once(&big_portfolio)
+    let compliance_org = organisation::create(
+        &platform,
+        &OrgSlug::parse("compliance").map_err(e)?,
+        "Compliance Housing",
+    )
+    .await
+    .map_err(e)?;
+    let compliance_portfolio =
+        load_portfolio(&app, compliance_org.id, "CP", c.sites.max(1), &mut rng).await?;
+    let portfolio_rows: usize = [&big_portfolio, &compliance_portfolio]
+        .into_iter()
         .chain(small.iter().map(|(_, p)| p))
         .map(Portfolio::rows)
         .sum();
@@ -172,27 +202,46 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
 
-    // Bench data only: issues and work orders go in as the owner with the tables' user triggers
-    // (the audit trail) switched off for the load, hundreds of thousands of rows in seconds.
+    // Bench data only: issues, work orders and maintenance events go in as the owner with the
+    // tables' user triggers (the audit trail) switched off for the load, hundreds of thousands
+    // of rows in seconds.
     // No real path does this: every write the application makes is audited. Row-level security
     // still applies (the owner is subject to it: FORCE) and foreign keys are still checked (they
     // are system triggers, which `disable trigger user` leaves on).
     let mut owner = PgConnection::connect(&cluster.url(OWNER_ROLE, db))
         .await
         .map_err(e)?;
+    let today = now.date();
     exec(
         &mut owner,
-        "alter table issue disable trigger user; alter table work_order disable trigger user",
+        "alter table issue disable trigger user; alter table work_order disable trigger user;
+         alter table maintenance_event disable trigger user",
     )
     .await?;
     let loaded = load_operations(&mut owner, o, &big, &big_portfolio, &small, &mut rng, now).await;
+    // After a failed load, only switch the triggers back on.
+    let events = if loaded.is_ok() {
+        load_events(
+            &mut owner,
+            compliance_org.id,
+            &compliance_portfolio,
+            c.events,
+            &mut rng,
+            today,
+        )
+        .await
+    } else {
+        Ok(EventMix::default())
+    };
     exec(
         &mut owner,
-        "alter table issue enable trigger user; alter table work_order enable trigger user",
+        "alter table issue enable trigger user; alter table work_order enable trigger user;
+         alter table maintenance_event enable trigger user",
     )
     .await?;
     owner.close().await.map_err(e)?;
     let shape = loaded?;
+    let events = events?;
 
     let started = Instant::now();
     let mut su = PgConnection::connect(&cluster.url(SUPERUSER, db))
@@ -217,6 +266,15 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
     );
 
     measure(&app, o, &big, &big_portfolio, &small).await?;
+    measure_compliance(
+        &app,
+        o.samples,
+        compliance_org.id,
+        &compliance_portfolio,
+        &events,
+        today,
+    )
+    .await?;
     app.close().await;
     platform.close().await;
     Ok(())
@@ -456,6 +514,7 @@ async fn measure(
                 rows as f64 / o.samples as f64
             ),
             times,
+            TARGET_P99,
         );
         measured += 1;
         met += usize::from(ok);
@@ -464,15 +523,125 @@ async fn measure(
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// The compliance dashboard
+
+/// The i-th call of a compliance case: the one site it asks for, if any.
+type SiteMaker = Box<dyn Fn(usize) -> Option<Uuid>>;
+
+/// One matrix call as the dashboard makes it: open a tenant transaction, read, end it.
+async fn matrix_call(
+    app: &AppPool,
+    org: OrgId,
+    scope: &SiteScope,
+    site: Option<Uuid>,
+    today: Date,
+) -> Result<maintenance::Matrix, String> {
+    let mut tx = app.begin(&staff(org)).await.map_err(e)?;
+    let matrix = maintenance::compliance_matrix(&mut tx, scope, site, today)
+        .await
+        .map_err(e)?;
+    tx.end_reading();
+    Ok(matrix)
+}
+
+async fn measure_compliance(
+    app: &AppPool,
+    samples: usize,
+    org: OrgId,
+    portfolio: &Portfolio,
+    mix: &EventMix,
+    today: Date,
+) -> Result<(), String> {
+    let site_ids: Vec<Uuid> = portfolio.sites.iter().map(|s| s.id).collect();
+    let scoped = SiteScope {
+        all: false,
+        sites: site_ids
+            .iter()
+            .step_by((site_ids.len() / 10).max(1))
+            .take(10)
+            .copied()
+            .collect(),
+        estates: vec![],
+    };
+    let cases: Vec<(&str, SiteScope, SiteMaker)> = vec![
+        (
+            "(C1) compliance: whole portfolio (all sites)",
+            SiteScope::everything(),
+            Box::new(|_| None),
+        ),
+        (
+            "(C2) compliance: one site",
+            SiteScope::everything(),
+            Box::new({
+                let ids = site_ids.clone();
+                move |i| ids.get(i * 7 % ids.len().max(1)).copied()
+            }),
+        ),
+        (
+            "(C3) compliance: member on 10 sites",
+            scoped,
+            Box::new(|_| None),
+        ),
+    ];
+    println!(
+        "\nThe compliance dashboard (org {}): {} sites, {} compliance events over {} obligations: {} \
+         overdue ({:.1} %), {} due within 30 days ({:.1} %), {} compliant.",
+        org.0,
+        site_ids.len(),
+        mix.events,
+        mix.obligations,
+        mix.overdue,
+        percent(mix.overdue, mix.events),
+        mix.due_soon,
+        percent(mix.due_soon, mix.events),
+        mix.compliant,
+    );
+    println!(
+        "compliance_matrix (the repository call; the page also renders up to 200 of its rows): one \
+         tenant transaction per call as the server role; {WARM_UP} warm-up calls, then {samples} \
+         measured, per case. Target: p99 < {} ms.",
+        COMPLIANCE_TARGET_P99.as_millis()
+    );
+    let mut met = 0;
+    for (label, scope, site) in &cases {
+        for i in 0..WARM_UP {
+            matrix_call(app, org, scope, site(i), today).await?;
+        }
+        let mut times = Vec::with_capacity(samples);
+        let mut first = None;
+        for i in 0..samples {
+            let t = Instant::now();
+            let matrix = matrix_call(app, org, scope, site(i), today).await?;
+            times.push(t.elapsed());
+            first.get_or_insert(matrix);
+        }
+        let detail = first.map_or_else(String::new, |m| {
+            format!(
+                "{}×{} cells, {} ev",
+                m.rows.len(),
+                m.columns.len(),
+                m.overdue + m.due_soon + m.compliant
+            )
+        });
+        met += usize::from(report(label, &detail, times, COMPLIANCE_TARGET_P99));
+    }
+    println!(
+        "\n{met} of {} compliance cases met the target.",
+        cases.len()
+    );
+    Ok(())
+}
+
 /// Prints one case's percentiles and whether its p99 met the target.
-fn report(label: &str, detail: &str, mut times: Vec<Duration>) -> bool {
+fn report(label: &str, detail: &str, mut times: Vec<Duration>, target: Duration) -> bool {
     times.sort();
     let at = |p: f64| {
         let i = ((times.len() as f64 - 1.0) * p).round() as usize;
         times.get(i).copied().unwrap_or_default()
     };
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let ok = at(0.99) < TARGET_P99;
+    let ok = at(0.99) < target;
     println!(
         "  {label:<48} {detail:<26} p50 {:>6.2}   p95 {:>6.2}   p99 {:>6.2}   max {:>6.2} ms   {}",
         ms(at(0.5)),
@@ -1454,6 +1623,171 @@ async fn load_operations(
         started.elapsed().as_secs_f64()
     );
     Ok(shape)
+}
+
+/// The compliance events as loaded, to print beside the figures.
+#[derive(Default)]
+struct EventMix {
+    events: usize,
+    obligations: usize,
+    overdue: usize,
+    due_soon: usize,
+    compliant: usize,
+}
+
+/// The trade of the contractors who do a template's work.
+fn template_trade(key: &str) -> &'static str {
+    match key {
+        "gas_safety" => "heating_gas",
+        "eicr" | "emergency_lighting_test" | "pat_testing" => "electrical",
+        "fire_risk_assessment" | "fire_alarm_service" => "fire_safety",
+        "lift_loler" => "lifts",
+        "legionella_risk_assessment" | "water_temperature_checks" => "plumbing",
+        _ => "general_repairs",
+    }
+}
+
+/// About one interval of a recurrence, in days (for the last completion before a due date).
+fn interval_days(recurrence: Recurrence) -> i64 {
+    let unit = match recurrence.unit() {
+        RecurUnit::Day => 1,
+        RecurUnit::Week => 7,
+        RecurUnit::Month => 30,
+        RecurUnit::Year => 365,
+    };
+    unit * i64::from(recurrence.interval())
+}
+
+/// `n` compliance events over the portfolio's sites: site after site, each obligation (the
+/// UK templates, all in the matrix) in turn, alternate blocks for a second event of one
+/// obligation; due dates about 5 % overdue, 10 % due within 30 days and the rest compliant.
+/// Through the owner connection, whose user triggers the caller has switched off.
+async fn load_events(
+    owner: &mut PgConnection,
+    org: OrgId,
+    portfolio: &Portfolio,
+    n: usize,
+    rng: &mut Rng,
+    today: Date,
+) -> Result<EventMix, String> {
+    let started = Instant::now();
+    let templates = templates();
+    let sites = portfolio.sites.len().max(1);
+    let responsible: Vec<(String, String)> = (0..6).map(|_| person(rng)).collect();
+    let mut mix = EventMix {
+        events: n,
+        obligations: templates.len().min(n),
+        ..EventMix::default()
+    };
+    let mut rows = EventColumns::default();
+    for i in 0..n {
+        let site = &portfolio.sites[i % sites];
+        let k = i / sites;
+        let template = &templates[k % templates.len()];
+        let copy = k / templates.len();
+        let building = site.buildings[copy % site.buildings.len()];
+        let days = interval_days(template.recurrence);
+        let next_due = if rng.chance(OVERDUE_PERCENT) {
+            mix.overdue += 1;
+            today - time::Duration::days(1 + rng.below(120) as i64)
+        } else if rng.chance(100.0 * DUE_SOON_PERCENT / (100.0 - OVERDUE_PERCENT)) {
+            mix.due_soon += 1;
+            today + time::Duration::days(rng.below(31) as i64)
+        } else {
+            mix.compliant += 1;
+            today + time::Duration::days(31 + rng.below((days - 31).max(5) as usize) as i64)
+        };
+        let last = next_due - time::Duration::days(days);
+        let trade = template_trade(template.key);
+        // The contractors of the right trade (vendor i does TRADES[i % TRADES.len()]).
+        let vendor = rng.chance(70.0).then(|| {
+            let of_trade: Vec<Uuid> = portfolio
+                .vendors
+                .iter()
+                .enumerate()
+                .filter(|(v, _)| TRADES[v % TRADES.len()].0 == trade)
+                .map(|(_, id)| *id)
+                .collect();
+            rng.pick(&of_trade)
+        });
+        rows.id.push(Uuid::now_v7());
+        rows.site.push(site.id);
+        rows.building.push(building);
+        rows.name.push(format!(
+            "{} – Block {}",
+            template.name,
+            ["A", "B"][copy % 2]
+        ));
+        rows.template_key.push(template.key);
+        rows.rrule.push(template.recurrence.to_rrule());
+        rows.due_basis.push(template.basis.as_str());
+        rows.next_due.push(next_due);
+        rows.responsible
+            .push(responsible[rng.below(responsible.len())].0.clone());
+        rows.vendor.push(vendor);
+        rows.trade.push(trade);
+        rows.raise_days_before.push(vendor.map(|_| 30));
+        rows.last_completed_on.push((last <= today).then_some(last));
+    }
+    let mut tx = tenant_owner_tx(owner, org).await?;
+    for (from, to) in batches(rows.id.len()) {
+        let r = from..to;
+        // A new event's anchor is its first due date (as `create_event` stores it).
+        sqlx::query(
+            "insert into maintenance_event (organisation_id, id, site_id, building_id, name,
+                    template_key, compliance, rrule, due_basis, anchor_date, next_due,
+                    responsible_name, vendor_id, trade, raise_days_before, last_completed_on)
+             select $1, x.id, x.site, x.building, x.name, x.template_key, true, x.rrule,
+                    x.due_basis, x.next_due, x.next_due, x.responsible, x.vendor, x.trade,
+                    x.raise_days_before, x.last_completed_on
+               from unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
+                           $7::text[], $8::text[], $9::date[], $10::text[], $11::uuid[],
+                           $12::text[], $13::int4[], $14::date[])
+                 as x (id, site, building, name, template_key, rrule, due_basis, next_due,
+                       responsible, vendor, trade, raise_days_before, last_completed_on)",
+        )
+        .bind(org.0)
+        .bind(&rows.id[r.clone()])
+        .bind(&rows.site[r.clone()])
+        .bind(&rows.building[r.clone()])
+        .bind(&rows.name[r.clone()])
+        .bind(&rows.template_key[r.clone()])
+        .bind(&rows.rrule[r.clone()])
+        .bind(&rows.due_basis[r.clone()])
+        .bind(&rows.next_due[r.clone()])
+        .bind(&rows.responsible[r.clone()])
+        .bind(&rows.vendor[r.clone()])
+        .bind(&rows.trade[r.clone()])
+        .bind(&rows.raise_days_before[r.clone()])
+        .bind(&rows.last_completed_on[r])
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    }
+    tx.commit().await.map_err(e)?;
+    println!(
+        "  compliance organisation: maintenance events {:>6} rows {:>6.1} s",
+        rows.id.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(mix)
+}
+
+#[derive(Default)]
+struct EventColumns {
+    id: Vec<Uuid>,
+    site: Vec<Uuid>,
+    building: Vec<Uuid>,
+    name: Vec<String>,
+    template_key: Vec<&'static str>,
+    rrule: Vec<String>,
+    due_basis: Vec<&'static str>,
+    next_due: Vec<Date>,
+    responsible: Vec<String>,
+    vendor: Vec<Option<Uuid>>,
+    trade: Vec<&'static str>,
+    raise_days_before: Vec<Option<i32>>,
+    last_completed_on: Vec<Option<Date>>,
 }
 
 /// An owner transaction inside one organisation: row-level security applies to the owner too.

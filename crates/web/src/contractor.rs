@@ -55,6 +55,10 @@ pub fn router() -> Router<AppState> {
         .route("/job/complete", post(complete).layer(upload()))
         .route("/job/files/{id}", get(file))
         .route("/job/files/{id}/thumbnail", get(thumbnail))
+        .route("/account/{slug}", get(account_form).post(account_code))
+        .route("/account/{slug}/verify", post(account_verify))
+        .route("/account/{slug}/jobs", get(account_jobs))
+        .route("/account/{slug}/jobs/{invitation}", post(account_open_job))
         .route("/{token}", get(open))
         .route("/{token}/resend", post(resend))
 }
@@ -765,4 +769,300 @@ async fn job_file(state: &AppState, headers: &HeaderMap, id: &str, thumb: bool) 
         return Err(WebError::NotFound);
     }
     uploads::serve(state, &f, thumb).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts for contractors who work regularly: e-mail + one-time code at
+// `/account/<organisation>`, listing their open work orders in that organisation only. Opening
+// one starts the same link session an e-mailed link does.
+
+/// The account session's cookie: `<org id>.<token>`, like the link session's.
+pub const ACCOUNT_COOKIE: &str = "pl_contractor_account";
+
+#[derive(Template, WebTemplate)]
+#[template(path = "contractor/account.html")]
+struct AccountPage {
+    org_name: String,
+    slug: String,
+    /// The address a code was sent to (the code form), or None (the e-mail form).
+    email: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "contractor/jobs.html")]
+struct JobsPage {
+    org_name: String,
+    slug: String,
+    name: String,
+    jobs: Vec<(Uuid, String, String, String)>,
+}
+
+async fn org_of(
+    state: &AppState,
+    slug: &str,
+) -> Result<proplink_db::organisation::Organisation, WebError> {
+    let org = proplink_db::organisation::find_by_slug(state.db(), slug)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    if org.status == proplink_db::organisation::OrgStatus::Closed {
+        return Err(WebError::NotFound);
+    }
+    Ok(org)
+}
+
+async fn account_form(State(state): State<AppState>, Path(slug): Path<String>) -> Page {
+    let org = org_of(&state, &slug).await?;
+    Ok(AccountPage {
+        org_name: org.name,
+        slug,
+        email: None,
+        message: None,
+    }
+    .into_response())
+}
+
+/// Sends a code when the address has a contractor account here; the answer is the same either
+/// way.
+async fn account_code(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> Page {
+    let org = org_of(&state, &slug).await?;
+    let v = FormData::parse(&body);
+    let Ok(email) = proplink_domain::EmailAddress::parse(v.get("email").trim()) else {
+        return Ok(AccountPage {
+            org_name: org.name,
+            slug,
+            email: None,
+            message: Some("Enter your e-mail address, e.g. jobs@yourfirm.co.uk.".into()),
+        }
+        .into_response());
+    };
+    let ip = session::client_ip(peer.ip(), &headers, &state.settings().trusted_proxies);
+    if limited(&state, &format!("contractor_code:ip:{ip}"), 20).await?
+        || limited(
+            &state,
+            &format!("contractor_code:email:{}", email.as_str()),
+            5,
+        )
+        .await?
+    {
+        return Ok(notice(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            "Too many codes were asked for. Please wait an hour and try again.",
+            None,
+        ));
+    }
+    let mut tx = state
+        .db()
+        .begin(&contractor_ctx(org.id, email.as_str()))
+        .await?;
+    proplink_db::portal::request_sign_in_code(
+        &mut tx,
+        state.code_key(),
+        proplink_db::portal::Portal::ContractorPort,
+        &email,
+        &org.name,
+        state.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(AccountPage {
+        org_name: org.name,
+        slug,
+        email: Some(email.as_str().to_owned()),
+        message: Some(
+            "If this address has a ContractorPort account here, a 6-digit code is on its way."
+                .into(),
+        ),
+    }
+    .into_response())
+}
+
+async fn account_verify(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> Page {
+    let org = org_of(&state, &slug).await?;
+    let v = FormData::parse(&body);
+    let Ok(email) = proplink_domain::EmailAddress::parse(v.get("email").trim()) else {
+        return Err(WebError::NotFound);
+    };
+    if limited(
+        &state,
+        &format!("contractor_verify:email:{}", email.as_str()),
+        10,
+    )
+    .await?
+    {
+        return Ok(notice(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many tries",
+            "Too many codes were tried. Please wait an hour and ask for a new one.",
+            None,
+        ));
+    }
+    let now = state.now();
+    let mut tx = state
+        .db()
+        .begin(&contractor_ctx(org.id, email.as_str()))
+        .await?;
+    let outcome = proplink_db::portal::verify_sign_in_code(
+        &mut tx,
+        state.code_key(),
+        proplink_db::portal::Portal::ContractorPort,
+        &email,
+        v.get("code").trim(),
+        now,
+    )
+    .await?;
+    let proplink_db::portal::CodeOutcome::Accepted { account_id } = outcome else {
+        // Refusals count a try: keep it.
+        tx.commit().await?;
+        let message = match outcome {
+            proplink_db::portal::CodeOutcome::Refused(r) => r.public_message().to_owned(),
+            proplink_db::portal::CodeOutcome::Accepted { .. } => String::new(),
+        };
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            AccountPage {
+                org_name: org.name,
+                slug,
+                email: Some(email.as_str().to_owned()),
+                message: Some(message),
+            },
+        )
+            .into_response());
+    };
+    let (token, hash) = proplink_auth::links::new_token();
+    proplink_db::portal::start_session(&mut tx, account_id, &hash, now).await?;
+    tx.commit().await?;
+    let cookie = session::set(
+        ACCOUNT_COOKIE,
+        &format!("{}.{token}", org.id.0),
+        Some(proplink_db::portal::SESSION_ABSOLUTE),
+        state.settings().tls,
+    );
+    let location = format!("/account/{slug}/jobs")
+        .parse()
+        .map_err(|_| WebError::NotFound)?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::SET_COOKIE, cookie), (header::LOCATION, location)],
+    )
+        .into_response())
+}
+
+/// The signed-in account of this organisation, and a transaction as them.
+async fn account_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    org: OrgId,
+) -> Result<Option<(proplink_db::portal::PortalAccount, TenantTx)>, WebError> {
+    let Some(raw) = session::read(headers, ACCOUNT_COOKIE) else {
+        return Ok(None);
+    };
+    let Some((cookie_org, token)) = raw.split_once('.') else {
+        return Ok(None);
+    };
+    let Some(hash) = proplink_auth::links::hash_token(token) else {
+        return Ok(None);
+    };
+    if Uuid::parse_str(cookie_org).ok() != Some(org.0) {
+        return Ok(None);
+    }
+    let mut tx = state.db().begin(&contractor_ctx(org, "contractor")).await?;
+    let account = proplink_db::portal::find_session(
+        &mut tx,
+        proplink_db::portal::Portal::ContractorPort,
+        &hash,
+        state.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    let Some(account) = account else {
+        return Ok(None);
+    };
+    let tx = state
+        .db()
+        .begin(&contractor_ctx(org, &account.name))
+        .await?;
+    Ok(Some((account, tx)))
+}
+
+async fn account_jobs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> Page {
+    let org = org_of(&state, &slug).await?;
+    let Some((account, mut tx)) = account_of(&state, &headers, org.id).await? else {
+        return Ok(Redirect::to(&format!("/account/{slug}")).into_response());
+    };
+    let jobs = ops::open_invitations_for_email(&mut tx, &account.email).await?;
+    tx.commit().await?;
+    Ok(JobsPage {
+        org_name: org.name,
+        slug,
+        name: account.name,
+        jobs: jobs
+            .into_iter()
+            .map(|(inv, reference, title, status)| {
+                (
+                    inv.id,
+                    reference,
+                    title,
+                    WorkOrderStatus::parse(&status)
+                        .map(|s| s.label().to_owned())
+                        .unwrap_or(status),
+                )
+            })
+            .collect(),
+    }
+    .into_response())
+}
+
+async fn account_open_job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((slug, invitation)): Path<(String, String)>,
+) -> Page {
+    let org = org_of(&state, &slug).await?;
+    let invitation = Uuid::parse_str(&invitation).map_err(|_| WebError::NotFound)?;
+    let Some((account, mut tx)) = account_of(&state, &headers, org.id).await? else {
+        return Ok(Redirect::to(&format!("/account/{slug}")).into_response());
+    };
+    let now = state.now();
+    let grant = match ops::link_for_account(&mut tx, &account.email, invitation, now).await {
+        Ok(Some(g)) => g,
+        Ok(None) => return Err(WebError::NotFound),
+        Err(ops::OpsError::Db(e)) => return Err(e.into()),
+        Err(_) => return Err(WebError::NotFound),
+    };
+    let (session_token, session_hash) = proplink_auth::links::new_token();
+    links::start_session(&mut tx, &grant, &session_hash, now).await?;
+    tx.commit().await?;
+    let cookie = session::set(
+        COOKIE,
+        &format!("{}.{session_token}", org.id.0),
+        Some(links::SESSION_MAX),
+        state.settings().tls,
+    );
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (
+                header::LOCATION,
+                "/job".parse().map_err(|_| WebError::NotFound)?,
+            ),
+        ],
+    )
+        .into_response())
 }

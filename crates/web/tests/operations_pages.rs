@@ -1166,3 +1166,155 @@ async fn a_ticket_is_opened_answered_and_closed_and_stays_in_its_organisation() 
             .contains("Service charge question")
     );
 }
+
+#[tokio::test]
+async fn a_regular_contractor_signs_in_with_a_code_and_sees_only_their_open_work_orders_here() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Property").await;
+    let f = fixture(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let priya = staff_people::member(
+        &db,
+        &org,
+        "priya@goldcrest.example",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let manager = staff(&state, &db, &org, &priya).await;
+    {
+        let mut tx = db.app.begin(&db.staff(&org, "Loader")).await.unwrap();
+        ops::add_vendor_document(
+            &mut tx,
+            f.vendor,
+            &DocumentInput {
+                doc_type: DocumentType::PublicLiability,
+                reference_number: "PL-1".into(),
+                issuer: None,
+                sum_insured_pence: None,
+                expires_on: time::OffsetDateTime::now_utc().date() + time::Duration::days(200),
+            },
+            time::OffsetDateTime::now_utc().date(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let site = f.site.to_string();
+    let raised = manager
+        .post(
+            "/work-orders",
+            &[
+                ("site", site.as_str()),
+                ("title", "Clear gutters"),
+                ("scope", "Clear all gutters"),
+                ("trade", "general_repairs"),
+                ("priority", "low"),
+            ],
+        )
+        .await;
+    let wo = id_after(&raised.location, "/work-orders/");
+    let vendor = f.vendor.to_string();
+    manager
+        .post(
+            &format!("/work-orders/{wo}/invite"),
+            &[("vendor", vendor.as_str())],
+        )
+        .await;
+    let given = manager
+        .post(&format!("/vendors/{}/contractor-account", f.vendor), &[])
+        .await;
+    assert!(
+        decoded(&given.location).contains("account created"),
+        "{}",
+        given.location
+    );
+    let twice = manager
+        .post(&format!("/vendors/{}/contractor-account", f.vendor), &[])
+        .await;
+    assert!(decoded(&twice.location).contains("already has"));
+
+    // Signing in: an unknown address gets the same answer and no code.
+    let door = contractor(&state);
+    let unknown = door
+        .post("/account/goldcrest", &[("email", "nobody@example.com")])
+        .await;
+    assert!(
+        unknown
+            .body
+            .contains("If this address has a ContractorPort account here")
+    );
+    let asked = door
+        .post(
+            "/account/goldcrest",
+            &[("email", "jobs@brightspark.example")],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    let code: String = {
+        let mut su = db.superuser().await;
+        let body: String = sqlx::query_scalar(
+            "select body_text from email_message where category = 'sign_in_code'
+                and to_address = 'jobs@brightspark.example' order by created_at desc limit 1",
+        )
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
+        body.split_whitespace()
+            .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
+            .unwrap()
+            .to_owned()
+    };
+    let wrong = door
+        .post(
+            "/account/goldcrest/verify",
+            &[("email", "jobs@brightspark.example"), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let signed_in = door
+        .post(
+            "/account/goldcrest/verify",
+            &[
+                ("email", "jobs@brightspark.example"),
+                ("code", code.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    let account = Client {
+        cookie: signed_in.set_cookie.split(';').next().unwrap().to_owned(),
+        ..contractor(&state)
+    };
+    let jobs = account.get("/account/goldcrest/jobs").await;
+    assert!(jobs.body.contains("Clear gutters"), "{}", jobs.body);
+    let invitation: Uuid = {
+        let mut su = db.superuser().await;
+        sqlx::query_scalar("select id from work_order_invitation")
+            .fetch_one(&mut su)
+            .await
+            .unwrap()
+    };
+    // Another invitation id, or another organisation's account page, opens nothing.
+    assert_eq!(
+        account
+            .post(&format!("/account/goldcrest/jobs/{}", Uuid::now_v7()), &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        account.get("/account/nosuchorg").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let opened = account
+        .post(&format!("/account/goldcrest/jobs/{invitation}"), &[])
+        .await;
+    assert_eq!(opened.status, StatusCode::SEE_OTHER);
+    let job = Client {
+        cookie: opened.set_cookie.split(';').next().unwrap().to_owned(),
+        ..contractor(&state)
+    };
+    assert!(job.get("/job").await.body.contains("Clear all gutters"));
+}

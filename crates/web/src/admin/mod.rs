@@ -710,6 +710,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             )),
         ),
         (
+            "/vendors/{id}/contractor-account",
+            Permission("vendor.update"),
+            post(operations::issue_contractor_account),
+        ),
+        (
             "/vendors/{id}/documents/{document}/verify",
             Permission("vendor.update"),
             post(operations::verify_document),

@@ -1858,6 +1858,70 @@ pub async fn verify_document(
     }
 }
 
+/// Gives a contractor who works regularly a ContractorPort account (their e-mail address and a
+/// one-time code) and e-mails them where to sign in.
+pub async fn issue_contractor_account(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Page {
+    let vendor_id = parse_id(&id)?;
+    let path = format!("/vendors/{vendor_id}");
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let vendor = proplink_db::people::vendor(&mut tx, vendor_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let Some(email) = vendor
+        .email
+        .as_deref()
+        .and_then(|e| EmailAddress::parse(e).ok())
+    else {
+        return Ok(refused_on(
+            &path,
+            "Add the contractor's e-mail address first: it is how they sign in.",
+        ));
+    };
+    use proplink_db::portal::{self, Portal};
+    if portal::find_account(&mut tx, Portal::ContractorPort, &email)
+        .await?
+        .is_some()
+    {
+        return Ok(refused_on(
+            &path,
+            &format!("{} already has a ContractorPort account.", email.as_str()),
+        ));
+    }
+    portal::create_account(&mut tx, Portal::ContractorPort, &email, &vendor.name).await?;
+    let url = state.settings().url(
+        &state.settings().domains.contractor,
+        &format!("/account/{}", member.org.slug),
+    );
+    proplink_db::email::queue(
+        &mut tx,
+        proplink_db::email::NewEmail {
+            to_address: email.as_str().to_owned(),
+            to_name: Some(vendor.name.clone()),
+            subject: format!("{}: your ContractorPort account", member.org.name),
+            body_text: format!(
+                "Hello {},\n\n{} has given you a ContractorPort account. Sign in with this e-mail \
+                 address and a code we send you, to see your open work orders with them:\n{url}\n",
+                vendor.name, member.org.name
+            ),
+            body_html: None,
+            category: "contractor_account".into(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(back_to(
+        &path,
+        &format!(
+            "ContractorPort account created; {} has been e-mailed.",
+            email.as_str()
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
