@@ -237,8 +237,8 @@ pub async fn load(app: &AppPool, org: &Organisation, contractor_base: &str) -> R
         target_start: Some(today + Duration::days(2)),
         target_completion: Some(today + Duration::days(9)),
         access_notes: Some("Keys with the concierge; park in bay 4.".into()),
-        manager_name: "Maria Lopez".into(),
-        manager_email: Some(format!("maria.manager@{domain}.example.co.uk")),
+        manager_name: "Priya Patel".into(),
+        manager_email: Some("priya.patel@example.co.uk".into()),
     };
     let link = |token: &str| format!("{contractor_base}/{token}");
     let invite = |v| InviteRequest {
@@ -341,7 +341,7 @@ pub async fn load(app: &AppPool, org: &Organisation, contractor_base: &str) -> R
         &mut tx,
         quote,
         &Approver {
-            name: "Maria Lopez".into(),
+            name: "Priya Patel".into(),
             limit_pence: Some(500_000),
         },
         None,
@@ -394,7 +394,7 @@ pub async fn load(app: &AppPool, org: &Organisation, contractor_base: &str) -> R
             message: "My demand this year is 12% higher. Could you explain why?".into(),
             assignee_id: None,
         },
-        "Maria Lopez",
+        "Priya Patel",
         now,
     )
     .await
@@ -442,7 +442,7 @@ async fn maintenance(
                 recurrence: t.recurrence,
                 basis: t.basis,
                 first_due: today + Duration::days(due_in),
-                responsible_name: Some("Maria Lopez".into()),
+                responsible_name: Some("Priya Patel".into()),
                 vendor_id: vendor,
                 trade,
                 raise_days_before: trade.map(|_| 14),
@@ -464,7 +464,7 @@ async fn maintenance(
             notice_days: 30,
             auto_renew: true,
             sites: vec![site],
-            manager_name: "Maria Lopez".into(),
+            manager_name: "Priya Patel".into(),
             manager_email: None,
         },
     )
