@@ -2338,6 +2338,8 @@ pub struct VendorChoice {
     pub name: String,
     pub trade: String,
     pub matches_trade: bool,
+    /// On a preferred list that covers this site and trade.
+    pub preferred: bool,
     pub has_email: bool,
     /// What stops them being instructed for this trade today, if anything.
     pub gap: Option<ComplianceGap>,
@@ -2348,8 +2350,19 @@ pub struct VendorChoice {
 pub async fn vendor_choices(
     tx: &mut TenantTx,
     trade: Trade,
+    site: Option<Uuid>,
     today: Date,
 ) -> Result<Vec<VendorChoice>, DbError> {
+    let preferred: Vec<Uuid> = sqlx::query_scalar(
+        "select distinct vendor_id from vendor_preference
+          where organisation_id = $1 and (site_id is null or site_id = $2)
+            and (trade is null or trade = $3)",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .bind(trade.as_str())
+    .fetch_all(tx.conn())
+    .await?;
     let vendors: Vec<(Uuid, String, String, bool)> = sqlx::query_as(
         "select id, name, trade, email is not null from vendor
           where organisation_id = $1 and archived_at is null order by lower(name) limit 500",
@@ -2382,6 +2395,7 @@ pub async fn vendor_choices(
             VendorChoice {
                 id,
                 matches_trade: Trade::from_vendor_trade(&vendor_trade) == Some(trade),
+                preferred: preferred.contains(&id),
                 name,
                 trade: vendor_trade,
                 has_email,
@@ -2389,7 +2403,8 @@ pub async fn vendor_choices(
             }
         })
         .collect();
-    out.sort_by_key(|v| (!v.matches_trade, v.gap.is_some()));
+    // Preferred first (a ranking, not a restriction), then the trade's, then those in order.
+    out.sort_by_key(|v| (!v.preferred, !v.matches_trade, v.gap.is_some()));
     Ok(out)
 }
 
@@ -2634,4 +2649,74 @@ pub async fn link_for_account(
         recipient_name: Some(inv.vendor_name),
         expires_at,
     }))
+}
+
+/// A vendor's preferred listings: (id, site name or None for every site, trade or None).
+pub async fn preferences(
+    tx: &mut TenantTx,
+    vendor: Uuid,
+) -> Result<Vec<(Uuid, Option<String>, Option<String>)>, DbError> {
+    Ok(sqlx::query_as(
+        "select p.id, s.name, p.trade from vendor_preference p
+           left join site s on s.organisation_id = p.organisation_id and s.id = p.site_id
+          where p.organisation_id = $1 and p.vendor_id = $2 order by s.name nulls first, p.trade nulls first",
+    )
+    .bind(tx.org().0)
+    .bind(vendor)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// Puts a vendor on a preferred list: everywhere, for a site, for a trade, or both.
+pub async fn add_preference(
+    tx: &mut TenantTx,
+    vendor: Uuid,
+    site: Option<Uuid>,
+    trade: Option<Trade>,
+) -> Result<(), OpsError> {
+    let listed: bool = sqlx::query_scalar(
+        "select exists (select from vendor_preference where organisation_id = $1 and vendor_id = $2
+                          and site_id is not distinct from $3 and trade is not distinct from $4)",
+    )
+    .bind(tx.org().0)
+    .bind(vendor)
+    .bind(site)
+    .bind(trade.map(Trade::as_str))
+    .fetch_one(tx.conn())
+    .await?;
+    if listed {
+        return Err(OpsError::State("That preference is already listed.".into()));
+    }
+    sqlx::query(
+        "insert into vendor_preference (organisation_id, id, vendor_id, site_id, trade)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(tx.org().0)
+    .bind(Uuid::now_v7())
+    .bind(vendor)
+    .bind(site)
+    .bind(trade.map(Trade::as_str))
+    .execute(tx.conn())
+    .await
+    .map_err(|e| match DbError::from(e) {
+        DbError::Duplicate { .. } => OpsError::State("That preference is already listed.".into()),
+        DbError::MissingReference { .. } => OpsError::NotFound,
+        other => OpsError::Db(other),
+    })?;
+    Ok(())
+}
+
+pub async fn remove_preference(tx: &mut TenantTx, vendor: Uuid, id: Uuid) -> Result<(), OpsError> {
+    let done = sqlx::query(
+        "delete from vendor_preference where organisation_id = $1 and vendor_id = $2 and id = $3",
+    )
+    .bind(tx.org().0)
+    .bind(vendor)
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(OpsError::NotFound);
+    }
+    Ok(())
 }

@@ -1093,3 +1093,41 @@ mod tickets {
         assert_eq!(t.status, "resolved");
     }
 }
+
+#[tokio::test]
+async fn preferred_contractors_are_listed_first_for_their_site_and_trade_only() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    let today = now().date();
+    // Flame Heating is preferred for plumbing at this site; Bright Spark is a plumber.
+    ops::add_preference(&mut tx, w.gas, Some(w.site), Some(Trade::Plumbing))
+        .await
+        .unwrap();
+    assert!(matches!(
+        ops::add_preference(&mut tx, w.gas, Some(w.site), Some(Trade::Plumbing)).await,
+        Err(OpsError::State(_))
+    ));
+    let here = ops::vendor_choices(&mut tx, Trade::Plumbing, Some(w.site), today)
+        .await
+        .unwrap();
+    assert_eq!(here[0].id, w.gas);
+    assert!(here[0].preferred);
+    assert_eq!(here[1].id, w.plumber, "then the trade's");
+    // Elsewhere, or for other work, the preference does not apply.
+    let elsewhere = ops::vendor_choices(&mut tx, Trade::Plumbing, None, today)
+        .await
+        .unwrap();
+    assert_eq!(elsewhere[0].id, w.plumber);
+    assert!(!elsewhere.iter().any(|v| v.preferred));
+    let listed = ops::preferences(&mut tx, w.gas).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    ops::remove_preference(&mut tx, w.gas, listed[0].0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        ops::remove_preference(&mut tx, w.gas, listed[0].0).await,
+        Err(OpsError::NotFound)
+    ));
+}

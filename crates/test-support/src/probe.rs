@@ -607,6 +607,9 @@ async fn seed_operations(
     )
     .await
     .unwrap();
+    ops::add_preference(tx, vendor, Some(site), Some(Trade::Plumbing))
+        .await
+        .unwrap();
     // A ticket from Mr Smith, assigned, linked to the issue and the work order, with a reply.
     use proplink_db::tickets;
     let member: Uuid = sqlx::query_scalar("select id from membership limit 1")

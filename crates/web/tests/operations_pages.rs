@@ -388,6 +388,25 @@ async fn the_worked_example_from_issue_to_closed_work_order_over_both_front_door
         .unwrap();
         tx.commit().await.unwrap();
     }
+    // Preferred for plumbing at this site: starred in the picker.
+    let preferred = manager
+        .post(
+            &format!("/vendors/{}/preferences", f.vendor),
+            &[("site", site.as_str()), ("trade", "plumbing")],
+        )
+        .await;
+    assert!(
+        decoded(&preferred.location).contains("preferred list"),
+        "{}",
+        preferred.location
+    );
+    assert!(
+        manager
+            .get(&wo_path)
+            .await
+            .body
+            .contains("★ Bright Spark Plumbing")
+    );
     let invited = manager
         .post(&format!("{wo_path}/invite"), &[("vendor", vendor.as_str())])
         .await;

@@ -221,7 +221,7 @@ pub async fn site_maintenance(
                 .collect(),
         });
     }
-    let vendors = ops::vendor_choices(&mut tx, Trade::GeneralRepairs, today).await?;
+    let vendors = ops::vendor_choices(&mut tx, Trade::GeneralRepairs, None, today).await?;
     tx.commit().await?;
     let (flash, problem) = banner(&query);
     let placement = site.placement();
@@ -524,7 +524,7 @@ pub async fn agreements(
     let today = state.now().date();
     let mut tx = state.db().begin(&member.ctx()).await?;
     let list = mnt::agreements(&mut tx, None).await?;
-    let vendors = ops::vendor_choices(&mut tx, Trade::GeneralRepairs, today).await?;
+    let vendors = ops::vendor_choices(&mut tx, Trade::GeneralRepairs, None, today).await?;
     let sites = ops::site_choices(&mut tx, &site_scope(&member)).await?;
     tx.commit().await?;
     let (flash, problem) = banner(&query);

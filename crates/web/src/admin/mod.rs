@@ -710,6 +710,16 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             )),
         ),
         (
+            "/vendors/{id}/preferences",
+            Permission("vendor.update"),
+            post(operations::add_preference),
+        ),
+        (
+            "/vendors/{id}/preferences/{preference}/remove",
+            Permission("vendor.update"),
+            post(operations::remove_preference),
+        ),
+        (
             "/vendors/{id}/contractor-account",
             Permission("vendor.update"),
             post(operations::issue_contractor_account),

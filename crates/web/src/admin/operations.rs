@@ -1210,7 +1210,7 @@ pub async fn work_order(
     let can_invite =
         wo.status().can_invite() && may(&member, "work_order.invite_contractor", placement);
     let vendors = if can_invite {
-        ops::vendor_choices(&mut tx, wo.trade(), today).await?
+        ops::vendor_choices(&mut tx, wo.trade(), Some(wo.site_id), today).await?
     } else {
         Vec::new()
     };
@@ -1363,7 +1363,7 @@ pub async fn work_order(
                 id: v.id,
                 label: format!(
                     "{}{} ({}) — {}",
-                    if v.matches_trade { "★ " } else { "" },
+                    if v.preferred { "★ " } else { "" },
                     v.name,
                     v.trade,
                     match &v.gap {
@@ -1920,6 +1920,116 @@ pub async fn issue_contractor_account(
             email.as_str()
         ),
     ))
+}
+
+/// Puts the vendor on a preferred list (everywhere, a site, a trade, or both).
+pub async fn add_preference(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let vendor = parse_id(&id)?;
+    let path = format!("/vendors/{vendor}");
+    let v = FormData::parse(&body);
+    let trade = match v.get("trade") {
+        "" => None,
+        t => match Trade::parse(t) {
+            Some(t) => Some(t),
+            None => {
+                return Ok(refused_on(
+                    &path,
+                    "Choose a service category from the list.",
+                ));
+            }
+        },
+    };
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let site = match opt_uuid(v.get("site")) {
+        Some(site) => {
+            let s = proplink_db::portfolio::site(&mut tx, site)
+                .await?
+                .ok_or(WebError::NotFound)?;
+            check(&member, "vendor.update", s.placement())?;
+            Some(site)
+        }
+        None => None,
+    };
+    match ops::add_preference(&mut tx, vendor, site, trade).await {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(back_to(&path, "Added to the preferred list."))
+        }
+        Err(e) => {
+            let message = ops_error(e)?;
+            drop(tx);
+            Ok(refused_on(&path, &message))
+        }
+    }
+}
+
+pub async fn remove_preference(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path((id, preference)): Path<(String, String)>,
+) -> Page {
+    let vendor = parse_id(&id)?;
+    let preference = parse_id(&preference)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    match ops::remove_preference(&mut tx, vendor, preference).await {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(back_to(
+                &format!("/vendors/{vendor}"),
+                "Removed from the preferred list.",
+            ))
+        }
+        Err(e) => Err(ops_error(e).map_or_else(|e| e, |_| WebError::NotFound)),
+    }
+}
+
+pub(super) async fn preference_rows(
+    tx: &mut TenantTx,
+    vendor: Uuid,
+) -> Result<Vec<(Uuid, String)>, WebError> {
+    Ok(ops::preferences(tx, vendor)
+        .await?
+        .into_iter()
+        .map(|(id, site, trade)| {
+            let trade = trade
+                .as_deref()
+                .and_then(Trade::parse)
+                .map(|t| t.label().to_owned());
+            let text = match (site, trade) {
+                (None, None) => "Preferred everywhere, for all work".to_owned(),
+                (Some(s), None) => format!("Preferred at {s}"),
+                (None, Some(t)) => format!("Preferred for {t}"),
+                (Some(s), Some(t)) => format!("Preferred for {t} at {s}"),
+            };
+            (id, text)
+        })
+        .collect())
+}
+
+pub(super) fn trade_options() -> Vec<Opt> {
+    std::iter::once(Opt::new("", "All work", ""))
+        .chain(
+            Trade::ALL
+                .iter()
+                .map(|t| Opt::new(t.as_str(), t.label(), "")),
+        )
+        .collect()
+}
+
+pub(super) async fn site_options(tx: &mut TenantTx, member: &Member) -> Result<Vec<Opt>, WebError> {
+    Ok(std::iter::once(Opt::new("", "Every site", ""))
+        .chain(
+            ops::site_choices(tx, &site_scope(member))
+                .await?
+                .into_iter()
+                .map(|(id, n)| Opt::new(id.to_string(), n, "")),
+        )
+        .collect())
 }
 
 #[cfg(test)]

@@ -170,6 +170,9 @@ struct VendorPage {
     history: Vec<HistoryRow>,
     documents: Vec<super::operations::DocumentRow>,
     performance: Vec<(String, String)>,
+    preferences: Vec<(uuid::Uuid, String)>,
+    preference_sites: Vec<Opt>,
+    preference_trades: Vec<Opt>,
     doc_types: Vec<Opt>,
     problem: Option<String>,
     can_edit: bool,
@@ -190,6 +193,8 @@ pub async fn show(
     let history = records::history(&mut tx, "vendor", id).await?;
     let documents = super::operations::document_rows(&mut tx, id, state.now().date()).await?;
     let performance = proplink_db::operations::vendor_performance(&mut tx, id, state.now()).await?;
+    let preferences = super::operations::preference_rows(&mut tx, id).await?;
+    let preference_sites = super::operations::site_options(&mut tx, &member).await?;
     tx.commit().await?;
     let text = |v: Option<String>| records::or_not_recorded(v);
     let problem = Some(query.get("problem").trim().to_owned()).filter(|p| !p.is_empty());
@@ -220,6 +225,9 @@ pub async fn show(
         history,
         documents,
         performance: performance_lines(&performance),
+        preferences,
+        preference_sites,
+        preference_trades: super::operations::trade_options(),
         doc_types: super::operations::document_types(),
         problem,
         can_edit: writable && member.can("vendor.update"),
