@@ -571,6 +571,8 @@ pub async fn create_agreement(tx: &mut TenantTx, a: &AgreementInput) -> Result<U
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Agreement {
     pub id: Uuid,
+    /// Its schedules: "Monthly from 1 December 2026" and so on.
+    pub schedules: String,
     pub vendor_id: Uuid,
     pub vendor_name: String,
     pub title: String,
@@ -592,7 +594,11 @@ impl Agreement {
     }
 }
 
-const AGREEMENT_COLUMNS: &str = "a.id, a.vendor_id, v.name as vendor_name, a.title, a.scope,
+const AGREEMENT_COLUMNS: &str = "a.id,
+    coalesce((select string_agg(e.rrule || ' ' || e.next_due::text, '; ') from maintenance_event e
+               where e.organisation_id = a.organisation_id and e.service_agreement_id = a.id
+                 and e.archived_at is null), '') as schedules,
+    a.vendor_id, v.name as vendor_name, a.title, a.scope,
     a.pricing_model, a.annual_value_pence, a.starts_on, a.ends_on, a.notice_days, a.auto_renew,
     coalesce((select string_agg(s.name, ', ' order by s.name) from service_agreement_site x
                join site s on s.organisation_id = x.organisation_id and s.id = x.site_id
@@ -791,4 +797,64 @@ pub async fn site_of_completion(
     .bind(completion)
     .fetch_optional(tx.conn())
     .await?)
+}
+
+/// Adds a schedule to an agreement: a recurring event at one of its sites whose work orders
+/// are raised on each date and go to the agreement's vendor.
+pub async fn add_schedule(
+    tx: &mut TenantTx,
+    agreement: Uuid,
+    site: Uuid,
+    recurrence: Recurrence,
+    first_date: Date,
+    trade: Trade,
+) -> Result<Uuid, OpsError> {
+    let found: Option<(Uuid, String, bool)> = sqlx::query_as(
+        "select a.vendor_id, a.title,
+                exists (select from service_agreement_site x where x.organisation_id = a.organisation_id
+                          and x.agreement_id = a.id and x.site_id = $3)
+           from service_agreement a where a.organisation_id = $1 and a.id = $2 and a.archived_at is null",
+    )
+    .bind(tx.org().0)
+    .bind(agreement)
+    .bind(site)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((vendor, title, covers_site)) = found else {
+        return Err(OpsError::NotFound);
+    };
+    if !covers_site {
+        return Err(OpsError::Invalid(
+            "That site is not covered by the agreement.".into(),
+        ));
+    }
+    let event = create_event(
+        tx,
+        &EventInput {
+            location: Location {
+                site_id: site,
+                ..Default::default()
+            },
+            name: title,
+            template_key: None,
+            compliance: false,
+            recurrence,
+            basis: DueBasis::Anchored,
+            first_due: first_date,
+            responsible_name: None,
+            vendor_id: Some(vendor),
+            trade: Some(trade),
+            raise_days_before: Some(0),
+        },
+    )
+    .await?;
+    sqlx::query(
+        "update maintenance_event set service_agreement_id = $3 where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(event)
+    .bind(agreement)
+    .execute(tx.conn())
+    .await?;
+    Ok(event)
 }

@@ -310,6 +310,26 @@ async fn the_worked_example_from_issue_to_closed_work_order_over_both_front_door
             .await
             .unwrap()
     };
+    let more = manager
+        .send(
+            "POST",
+            &format!("/issues/{issue}/photos"),
+            Form::Multipart(&[], &[("photos", "second.png", png())]),
+        )
+        .await;
+    assert!(
+        decoded(&more.location).contains("Photos added"),
+        "{}",
+        more.location
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from stored_file where issue_id is not null"
+        )
+        .await,
+        2
+    );
     let thumb = manager.get(&format!("/files/{photo}/thumbnail")).await;
     assert_eq!(
         (thumb.status, thumb.content_type.as_str()),
@@ -1083,6 +1103,56 @@ async fn planned_maintenance_feeds_the_compliance_matrix_and_completions_need_ev
         )
         .await;
     assert!(decoded(&backwards.location).contains("ends before it starts"));
+    // A monthly schedule from today: the sweep raises its work order for the vendor.
+    let agreement: Uuid = {
+        let mut su = db.superuser().await;
+        sqlx::query_scalar("select id from service_agreement")
+            .fetch_one(&mut su)
+            .await
+            .unwrap()
+    };
+    let scheduled = manager
+        .post(
+            &format!("/service-agreements/{agreement}/schedules"),
+            &[
+                ("site", site.as_str()),
+                ("frequency", "monthly"),
+                ("first_date", today.as_str()),
+                ("trade", "cleaning"),
+            ],
+        )
+        .await;
+    assert!(
+        decoded(&scheduled.location).contains("Schedule added"),
+        "{}",
+        scheduled.location
+    );
+    assert!(
+        manager
+            .get("/service-agreements")
+            .await
+            .body
+            .contains("Schedule: Monthly")
+    );
+    let mut tx = db.app.begin(&db.staff(&org, "the sweep")).await.unwrap();
+    let swept = proplink_db::maintenance::sweep(
+        &mut tx,
+        "Goldcrest Property",
+        &|t: &str| format!("http://contractorport.localhost/{t}"),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(swept.work_orders_raised, 1);
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from work_order where title like 'Water hygiene monitoring due %'"
+        )
+        .await,
+        1
+    );
     assert_eq!(
         count(&db, "select count(*) from service_agreement").await,
         1

@@ -484,6 +484,8 @@ pub async fn raise_event_work_order(
 // Service agreements
 
 pub(super) struct AgreementView {
+    pub id: Uuid,
+    pub schedules: Vec<String>,
     pub title: String,
     pub vendor: String,
     pub sites: String,
@@ -502,8 +504,78 @@ pub struct AgreementsPage {
     vendors: Vec<Opt>,
     sites: Vec<Opt>,
     can_create: bool,
+    can_schedule: bool,
+    trades: Vec<Opt>,
     flash: Option<String>,
     problem: Option<String>,
+}
+
+/// "FREQ=MONTHLY 2026-12-01; …" → "Monthly, next 1 December 2026".
+fn schedule_lines(raw: &str) -> Vec<String> {
+    raw.split("; ")
+        .filter_map(|one| {
+            let (rule, date) = one.rsplit_once(' ')?;
+            let rec = Recurrence::parse_rrule(rule).ok()?;
+            let date = time::Date::parse(
+                date,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .ok()?;
+            Some(format!("{}, next {}", rec.label(), long_date(date)))
+        })
+        .collect()
+}
+
+/// Adds a schedule to an agreement: its vendor's work orders raised on each date.
+pub async fn add_schedule(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let agreement = parse_id(&id)?;
+    let path = "/service-agreements";
+    let v = FormData::parse(&body);
+    let parsed = (|| -> Result<(Uuid, Recurrence, time::Date, Trade), String> {
+        let site = Uuid::parse_str(v.get("site")).map_err(|_| "Choose the site.")?;
+        let rec = Recurrence::from_form(
+            v.get("frequency"),
+            Some(v.get("custom_interval")),
+            Some(v.get("custom_unit")),
+        )
+        .map_err(|e| e.to_string())?;
+        let first = match records::uk_date(v.get("first_date").trim()) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Err("Give the first date, e.g. 01/12/2026.".into()),
+            Err(e) => return Err(format!("The first date: {e}")),
+        };
+        let trade = Trade::parse(v.get("trade")).ok_or("Choose the service category.")?;
+        Ok((site, rec, first, trade))
+    })();
+    let (site, rec, first, trade) = match parsed {
+        Ok(p) => p,
+        Err(p) => return Ok(go(path, "problem", &p)),
+    };
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let s = proplink_db::portfolio::site(&mut tx, site)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    check(&member, "service_agreement.update", s.placement())?;
+    match mnt::add_schedule(&mut tx, agreement, site, rec, first, trade).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(go(
+                path,
+                "flash",
+                &format!(
+                    "Schedule added: {}, first on {}.",
+                    rec.label(),
+                    long_date(first)
+                ),
+            ))
+        }
+        Err(e) => Ok(go(path, "problem", &refusal(e)?)),
+    }
 }
 
 fn pricing_label(key: &str) -> &'static str {
@@ -535,6 +607,8 @@ pub async fn agreements(
             .map(|a| {
                 let notice_by = a.notice_by();
                 AgreementView {
+                    id: a.id,
+                    schedules: schedule_lines(&a.schedules),
                     title: a.title.clone(),
                     vendor: a.vendor_name.clone(),
                     sites: a.sites.clone(),
@@ -574,6 +648,11 @@ pub async fn agreements(
             .map(|(id, n)| Opt::new(id.to_string(), n, ""))
             .collect(),
         can_create: member.can("service_agreement.create") && !member.read_only(),
+        can_schedule: member.can("service_agreement.update") && !member.read_only(),
+        trades: Trade::ALL
+            .iter()
+            .map(|t| Opt::new(t.as_str(), t.label(), ""))
+            .collect(),
         flash,
         problem,
     }

@@ -750,6 +750,13 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             get(operations::issue),
         ),
         (
+            "/issues/{id}/photos",
+            Permission("issue.update"),
+            post(operations::add_issue_photos).layer(axum::extract::DefaultBodyLimit::max(
+                crate::uploads::UPLOAD_BODY,
+            )),
+        ),
+        (
             "/issues/{id}/status",
             Permission("issue.update"),
             post(operations::move_issue),
@@ -838,6 +845,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             "/service-agreements",
             Permission("service_agreement.read"),
             get(maintenance::agreements).post(maintenance::create_agreement),
+        ),
+        (
+            "/service-agreements/{id}/schedules",
+            Permission("service_agreement.update"),
+            post(maintenance::add_schedule),
         ),
         // Tickets.
         (

@@ -1922,6 +1922,55 @@ pub async fn issue_contractor_account(
     ))
 }
 
+/// More photos on an issue, from staff.
+pub async fn add_issue_photos(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+    multipart: Multipart,
+) -> Page {
+    let id = parse_id(&id)?;
+    let path = format!("/issues/{id}");
+    {
+        let mut tx = state.db().begin(&member.ctx()).await?;
+        let issue = issue_for(&mut tx, &member, id).await?;
+        check(
+            &member,
+            "issue.update",
+            site_placement(issue.site_id, issue.estate_id),
+        )?;
+        tx.commit().await?;
+    }
+    let posted = match uploads::read(multipart).await {
+        Ok(p) => p,
+        Err(problem) => return Ok(refused_on(&path, &problem)),
+    };
+    let photos: Vec<_> = posted.files_in("photos").collect();
+    if photos.is_empty() {
+        return Ok(refused_on(&path, "Choose at least one photo."));
+    }
+    let stored = match uploads::store(
+        &state,
+        member.org.id,
+        &photos,
+        MediaType::PHOTOS,
+        "photo",
+        &member.name,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(problem) => return Ok(refused_on(&path, &problem)),
+    };
+    let now = state.now();
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    for f in &stored {
+        ops::record_file(&mut tx, Attachment::Issue(id), f, now).await?;
+    }
+    tx.commit().await?;
+    Ok(back_to(&path, "Photos added."))
+}
+
 /// Puts the vendor on a preferred list (everywhere, a site, a trade, or both).
 pub async fn add_preference(
     State(state): State<AppState>,
