@@ -420,7 +420,12 @@ pub async fn raise_work_order(
                 unit_id: None,
                 space_id: None,
             },
-            title: format!("{} due {}", e.name, long_date(e.next_due)),
+            // The event's name is up to 200 characters, and so is a work order's title.
+            title: format!(
+                "{} due {}",
+                e.name.chars().take(170).collect::<String>(),
+                long_date(e.next_due)
+            ),
             scope: format!(
                 "Planned maintenance: {}, due {}. Record the completion and upload the certificate or report.",
                 e.name,
@@ -604,22 +609,44 @@ const AGREEMENT_COLUMNS: &str = "a.id,
                join site s on s.organisation_id = x.organisation_id and s.id = x.site_id
               where x.organisation_id = a.organisation_id and x.agreement_id = a.id), '') as sites";
 
+/// Live agreements, soonest ending first. A member scoped to some sites sees those covering
+/// one of their sites (and none without sites, which are organisation-wide).
 pub async fn agreements(
     tx: &mut TenantTx,
     vendor: Option<Uuid>,
+    scope: &SiteScope,
 ) -> Result<Vec<Agreement>, DbError> {
     let sql = format!(
         "select {AGREEMENT_COLUMNS} from service_agreement a
            join vendor v on v.organisation_id = a.organisation_id and v.id = a.vendor_id
           where a.organisation_id = $1 and a.archived_at is null
             and ($2::uuid is null or a.vendor_id = $2)
-          order by a.ends_on nulls last, a.title limit 500"
+            and ($3 or exists (select from service_agreement_site x
+                                 join site s on s.organisation_id = x.organisation_id and s.id = x.site_id
+                                where x.organisation_id = a.organisation_id and x.agreement_id = a.id
+                                  and (s.id = any($4) or s.estate_id = any($5))))
+          order by a.ends_on nulls last, a.title limit 2000"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tx.org().0)
         .bind(vendor)
+        .bind(scope.all)
+        .bind(&scope.sites)
+        .bind(&scope.estates)
         .fetch_all(tx.conn())
         .await?)
+}
+
+/// The site scope an agreement's file needs: may this member see the agreement?
+pub async fn agreement_visible(
+    tx: &mut TenantTx,
+    agreement: Uuid,
+    scope: &SiteScope,
+) -> Result<bool, DbError> {
+    Ok(agreements(tx, None, scope)
+        .await?
+        .iter()
+        .any(|a| a.id == agreement))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -647,9 +674,17 @@ pub async fn sweep(
 ) -> Result<Swept, OpsError> {
     let today = now.date();
     let mut swept = Swept::default();
+    // One sweep of an organisation at a time, whichever process runs it: the reminders'
+    // "sent" marks are read and written here, so two at once would send twice.
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('proplink.sweep:' || $1::text, 0))")
+        .bind(tx.org().0)
+        .execute(tx.conn())
+        .await?;
     let due: Vec<Uuid> = sqlx::query_scalar(
         "select e.id from maintenance_event e
+           join site s on s.organisation_id = e.organisation_id and s.id = e.site_id
           where e.organisation_id = $1 and e.archived_at is null and e.raise_days_before is not null
+            and s.archived_at is null
             and e.next_due - e.raise_days_before <= $2
             and not exists (select from work_order w where w.organisation_id = e.organisation_id
                               and w.maintenance_event_id = e.id and w.maintenance_due_on = e.next_due)
@@ -660,11 +695,30 @@ pub async fn sweep(
     .fetch_all(tx.conn())
     .await?;
     for event in due {
-        if raise_work_order(tx, event, org_name, link_url, now)
-            .await?
-            .is_some()
-        {
-            swept.work_orders_raised += 1;
+        // A savepoint per event: one that cannot be raised (say, its site's rules changed)
+        // is logged and skipped; the rest of the sweep goes on.
+        sqlx::query("savepoint sweep_event")
+            .execute(tx.conn())
+            .await?;
+        match raise_work_order(tx, event, org_name, link_url, now).await {
+            Ok(Some(_)) => {
+                swept.work_orders_raised += 1;
+                sqlx::query("release savepoint sweep_event")
+                    .execute(tx.conn())
+                    .await?;
+            }
+            Ok(None) => {
+                sqlx::query("release savepoint sweep_event")
+                    .execute(tx.conn())
+                    .await?;
+            }
+            Err(OpsError::Invalid(why) | OpsError::State(why)) => {
+                tracing::warn!(%event, %why, "a due maintenance event could not raise its work order");
+                sqlx::query("rollback to savepoint sweep_event")
+                    .execute(tx.conn())
+                    .await?;
+            }
+            Err(other) => return Err(other),
         }
     }
     let expiring: Vec<(Uuid, String, String, Date, String, Option<String>)> = sqlx::query_as(
@@ -714,7 +768,7 @@ pub async fn sweep(
         .await?;
         swept.expiry_reminders += 1;
     }
-    for a in agreements(tx, None).await? {
+    for a in agreements(tx, None, &SiteScope::everything()).await? {
         let (Some(ends), Some(notice_by)) = (a.ends_on, a.notice_by()) else {
             continue;
         };

@@ -415,6 +415,11 @@ pub async fn move_issue(
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
+    if note.is_some_and(|n| n.chars().count() > 2000) {
+        return Err(OpsError::Invalid(
+            "Keep the note to 2,000 characters.".into(),
+        ));
+    }
     let (reason, duplicate_of) = if change.to == IssueStatus::Closed {
         let reason = change.closed_reason.ok_or_else(|| {
             OpsError::Invalid("Say why the issue is closed: a duplicate, or not actionable.".into())
@@ -604,7 +609,11 @@ pub async fn create_work_order(
     .bind(now)
     .execute(tx.conn())
     .await?;
-    for issue_id in from_issues {
+    // Locked in one order, so two conversions of overlapping issues cannot deadlock.
+    let mut from_issues = from_issues.to_vec();
+    from_issues.sort();
+    from_issues.dedup();
+    for issue_id in &from_issues {
         let issue = lock_issue(tx, *issue_id).await?;
         if issue.site_id != loc.site_id {
             return Err(OpsError::Invalid(format!(
@@ -881,6 +890,7 @@ pub struct VendorDocument {
     pub verified_by: Option<String>,
     pub created_at: OffsetDateTime,
     pub file_id: Option<Uuid>,
+    pub source: String,
 }
 
 impl VendorDocument {
@@ -944,6 +954,24 @@ pub async fn add_vendor_document(
     Ok(id)
 }
 
+/// A document the contractor uploaded on ContractorPort: it counts once staff verify it.
+pub async fn add_contractor_document(
+    tx: &mut TenantTx,
+    vendor: Uuid,
+    input: &DocumentInput,
+    today: Date,
+) -> Result<Uuid, OpsError> {
+    let id = add_vendor_document(tx, vendor, input, today).await?;
+    sqlx::query(
+        "update vendor_document set source = 'contractor' where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
+    Ok(id)
+}
+
 /// Marks a document checked by a member of staff (only staff reach this).
 pub async fn verify_document(
     tx: &mut TenantTx,
@@ -987,7 +1015,7 @@ pub async fn vendor_documents(
 ) -> Result<Vec<VendorDocument>, DbError> {
     Ok(sqlx::query_as(
         "select d.id, d.vendor_id, d.doc_type, d.reference_number, d.issuer, d.sum_insured_pence,
-                d.expires_on, d.verified_at, d.verified_by, d.created_at,
+                d.expires_on, d.verified_at, d.verified_by, d.created_at, d.source,
                 (select f.id from stored_file f where f.organisation_id = d.organisation_id
                     and f.vendor_document_id = d.id order by f.created_at desc limit 1) as file_id
            from vendor_document d
@@ -1014,6 +1042,7 @@ pub async fn vendor_compliance(
             doc_type: d.doc_type(),
             expires_on: d.expires_on,
             verified: d.verified_at.is_some(),
+            from_contractor: d.source == "contractor",
         })
         .collect();
     Ok(compliance_gap(trade, &held, today))
@@ -1234,12 +1263,13 @@ async fn compliance_or_override(
         return Ok(None);
     };
     match override_reason.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(reason) if reason.chars().count() <= 500 => Ok(Some(format!(
-            "{reason} (overridden: {})",
-            gap.sentences().join("; ")
-        ))),
+        Some(reason) if reason.chars().count() <= 300 => {
+            let stored = format!("{reason} (overridden: {})", gap.sentences().join("; "));
+            // The column holds 500 characters; the reason itself is never cut.
+            Ok(Some(stored.chars().take(500).collect()))
+        }
         Some(_) => Err(OpsError::Invalid(
-            "Keep the override reason to 500 characters.".into(),
+            "Keep the override reason to 300 characters.".into(),
         )),
         None => Err(OpsError::Compliance {
             vendor: vendor_name.to_owned(),
@@ -1745,6 +1775,13 @@ pub async fn approve_quotation(
     .bind(q.invitation_id)
     .execute(tx.conn())
     .await?;
+    for inv in &others {
+        if inv.id != q.invitation_id {
+            // Those not awarded see nothing more of the job (its later photos, the winner's
+            // certificates).
+            revoke_links(tx, inv.id, now).await?;
+        }
+    }
     for inv in others {
         let (subject, body) = if inv.id == q.invitation_id {
             (
@@ -2130,9 +2167,7 @@ pub async fn cancel_work_order(
         .bind(inv.id)
         .execute(tx.conn())
         .await?;
-        if let Some(link) = inv.link_id {
-            links::revoke(tx, link, now).await?;
-        }
+        revoke_links(tx, inv.id, now).await?;
         email::queue(
             tx,
             NewEmail {
@@ -2370,9 +2405,9 @@ pub async fn vendor_choices(
     .bind(tx.org().0)
     .fetch_all(tx.conn())
     .await?;
-    let documents: Vec<(Uuid, String, Date, bool)> = sqlx::query_as(
-        "select vendor_id, doc_type, expires_on, verified_at is not null from vendor_document
-          where organisation_id = $1 and expires_on >= $2",
+    let documents: Vec<(Uuid, String, Date, bool, bool)> = sqlx::query_as(
+        "select vendor_id, doc_type, expires_on, verified_at is not null, source = 'contractor'
+           from vendor_document where organisation_id = $1 and expires_on >= $2",
     )
     .bind(tx.org().0)
     .bind(today)
@@ -2384,11 +2419,12 @@ pub async fn vendor_choices(
             let held: Vec<HeldDocument> = documents
                 .iter()
                 .filter(|d| d.0 == id)
-                .filter_map(|(_, kind, expires_on, verified)| {
+                .filter_map(|(_, kind, expires_on, verified, from_contractor)| {
                     Some(HeldDocument {
                         doc_type: DocumentType::parse(kind)?,
                         expires_on: *expires_on,
                         verified: *verified,
+                        from_contractor: *from_contractor,
                     })
                 })
                 .collect();
@@ -2719,4 +2755,41 @@ pub async fn remove_preference(tx: &mut TenantTx, vendor: Uuid, id: Uuid) -> Res
         return Err(OpsError::NotFound);
     }
     Ok(())
+}
+
+/// Withdraws every link ever made for an invitation (e-mailed, re-sent, or opened from an
+/// account), so none opens the work order again.
+async fn revoke_links(
+    tx: &mut TenantTx,
+    invitation: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "update signed_link set revoked_at = $3
+          where organisation_id = $1 and record_type = 'work_order_invitation' and record_id = $2
+            and revoked_at is null",
+    )
+    .bind(tx.org().0)
+    .bind(invitation)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The site of a vendor's preference: None when there is no such preference, Some(None) for
+/// one covering every site.
+pub async fn preference_site(
+    tx: &mut TenantTx,
+    vendor: Uuid,
+    id: Uuid,
+) -> Result<Option<Option<Uuid>>, DbError> {
+    Ok(sqlx::query_scalar(
+        "select site_id from vendor_preference where organisation_id = $1 and vendor_id = $2 and id = $3",
+    )
+    .bind(tx.org().0)
+    .bind(vendor)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?)
 }

@@ -339,17 +339,17 @@ async fn approving_one_quotation_declines_the_others_and_limits_are_kept() {
         .await
         .unwrap();
     let mut invitations = Vec::new();
+    let mut tokens = Vec::new();
     for vendor in [w.plumber, w.gas] {
         let req = InviteRequest {
             vendor_id: vendor,
             override_reason: None,
         };
-        invitations.push(
-            ops::invite_contractor(&mut tx, wo, &req, "Goldcrest", &url, now())
-                .await
-                .unwrap()
-                .invitation_id,
-        );
+        let invited = ops::invite_contractor(&mut tx, wo, &req, "Goldcrest", &url, now())
+            .await
+            .unwrap();
+        invitations.push(invited.invitation_id);
+        tokens.push(invited.token);
     }
     // Inviting the same contractor twice is refused.
     let twice = ops::invite_contractor(
@@ -402,6 +402,14 @@ async fn approving_one_quotation_declines_the_others_and_limits_are_kept() {
     let inv = ops::invitations(&mut tx, wo).await.unwrap();
     let inv_states: Vec<_> = inv.iter().map(|i| i.status.as_str()).collect();
     assert_eq!(inv_states, vec!["awarded", "not_awarded"]);
+    tx.commit().await.unwrap();
+    // The contractor not awarded can no longer open the job; the one awarded can.
+    assert!(links::resolve(&db.app, &tokens[0], now()).await.is_ok());
+    assert!(matches!(
+        links::resolve(&db.app, &tokens[1], now()).await,
+        Err(links::ResolveError::Refused(links::LinkRefusal::Revoked))
+    ));
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
     // The other quote is now closed.
     let late = ops::approve_quotation(
         &mut tx,

@@ -254,6 +254,8 @@ pub struct HeldDocument {
     pub doc_type: DocumentType,
     pub expires_on: Date,
     pub verified: bool,
+    /// Uploaded by the contractor on ContractorPort (counts only once verified by staff).
+    pub from_contractor: bool,
 }
 
 /// What stops a contractor being invited or approved for a trade on a day.
@@ -284,16 +286,19 @@ impl ComplianceGap {
 }
 
 /// Checks a contractor's documents against a trade's requirements on `today`. A document
-/// counts while it has not expired (expiring today still counts); verification is shown to
-/// staff but does not block, since contractors upload renewals themselves on ContractorPort.
+/// counts while it has not expired (expiring today still counts). One staff entered counts at
+/// once; one the contractor uploaded counts once staff have verified it, so a contractor cannot
+/// clear their own block with any file.
 pub fn compliance_gap(trade: Trade, held: &[HeldDocument], today: Date) -> Option<ComplianceGap> {
     let missing: Vec<_> = trade
         .required_documents()
         .iter()
         .filter(|kinds| {
-            !held
-                .iter()
-                .any(|d| kinds.contains(&d.doc_type) && d.expires_on >= today)
+            !held.iter().any(|d| {
+                kinds.contains(&d.doc_type)
+                    && d.expires_on >= today
+                    && (d.verified || !d.from_contractor)
+            })
         })
         .map(|kinds| {
             let newest = held
@@ -435,6 +440,7 @@ mod tests {
             doc_type: t,
             expires_on: expires,
             verified: true,
+            from_contractor: false,
         }
     }
 
@@ -448,6 +454,20 @@ mod tests {
             doc(DocumentType::PublicLiability, date!(2027 - 01 - 01)),
             doc(DocumentType::GasSafe, date!(2026 - 05 - 10)),
         ];
+        assert_eq!(compliance_gap(Trade::HeatingGas, &held, today), None);
+    }
+
+    #[test]
+    fn a_contractors_own_upload_counts_only_once_verified() {
+        let today = date!(2026 - 05 - 10);
+        let mut held = [
+            doc(DocumentType::PublicLiability, date!(2027 - 01 - 01)),
+            doc(DocumentType::GasSafe, date!(2027 - 01 - 01)),
+        ];
+        held[1].verified = false;
+        held[1].from_contractor = true;
+        assert!(compliance_gap(Trade::HeatingGas, &held, today).is_some());
+        held[1].verified = true;
         assert_eq!(compliance_gap(Trade::HeatingGas, &held, today), None);
     }
 

@@ -147,7 +147,14 @@ impl OperationsSweep {
                 channel: Channel::Worker,
                 request_id: None,
             };
-            let mut tx = self.app.begin(&ctx).await.map_err(|e| e.to_string())?;
+            // One organisation's trouble never stops the others' sweep.
+            let mut tx = match self.app.begin(&ctx).await {
+                Ok(tx) => tx,
+                Err(e) => {
+                    tracing::warn!(org = %org.slug, error = %e, "operations sweep could not start");
+                    continue;
+                }
+            };
             match proplink_db::maintenance::sweep(
                 &mut tx,
                 &org.name,
@@ -157,7 +164,10 @@ impl OperationsSweep {
             .await
             {
                 Ok(done) => {
-                    tx.commit().await.map_err(|e| e.to_string())?;
+                    if let Err(e) = tx.commit().await {
+                        tracing::warn!(org = %org.slug, error = %e, "operations sweep not saved");
+                        continue;
+                    }
                     if done != proplink_db::maintenance::Swept::default() {
                         tracing::info!(org = %org.slug, ?done, "operations sweep");
                     }

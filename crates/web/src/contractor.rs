@@ -329,7 +329,15 @@ async fn job(
     let query = FormData::parse(raw.unwrap_or_default().as_bytes());
     let (inv, wo) = job_of(&mut s).await?;
     let org_name = proplink_db::organisation::name_of(&mut s.tx).await?;
-    let files = ops::files_of(&mut s.tx, Attachment::WorkOrder(wo.id)).await?;
+    let live = matches!(
+        inv.status.as_str(),
+        "invited" | "accepted" | "quoted" | "awarded"
+    );
+    let files = if live {
+        ops::files_of(&mut s.tx, Attachment::WorkOrder(wo.id)).await?
+    } else {
+        Vec::new()
+    };
     let quotes: Vec<_> = ops::quotations(&mut s.tx, wo.id)
         .await?
         .into_iter()
@@ -584,16 +592,16 @@ async fn certificate(
     if wo.status().is_finished() || inv.status == "withdrawn" {
         return Ok(problem("This work order is no longer open."));
     }
-    let result = match ops::add_vendor_document(&mut s.tx, inv.vendor_id, &input, now.date()).await
-    {
-        Ok(doc) => {
-            for f in &stored {
-                ops::record_file(&mut s.tx, Attachment::VendorDocument(doc), f, now).await?;
+    let result =
+        match ops::add_contractor_document(&mut s.tx, inv.vendor_id, &input, now.date()).await {
+            Ok(doc) => {
+                for f in &stored {
+                    ops::record_file(&mut s.tx, Attachment::VendorDocument(doc), f, now).await?;
+                }
+                Ok(())
             }
-            Ok(())
-        }
-        Err(e) => Err(e),
-    };
+            Err(e) => Err(e),
+        };
     finish(
         s,
         result,
@@ -749,8 +757,14 @@ async fn job_file(state: &AppState, headers: &HeaderMap, id: &str, thumb: bool) 
     let f = ops::find_file(&mut s.tx, id)
         .await?
         .ok_or(WebError::NotFound)?;
+    // The work order's own files only while this contractor is still in the running or doing
+    // the work (a contractor not awarded sees none of what comes after).
+    let live = matches!(
+        inv.status.as_str(),
+        "invited" | "accepted" | "quoted" | "awarded"
+    ) && wo.status() != WorkOrderStatus::Cancelled;
     let mine = if f.work_order_id == Some(wo.id) {
-        true
+        live
     } else if let Some(q) = f.quotation_id {
         ops::quotations(&mut s.tx, wo.id)
             .await?

@@ -548,6 +548,30 @@ async fn the_worked_example_from_issue_to_closed_work_order_over_both_front_door
             .await
             .unwrap()
     };
+    // The contractor's own upload of a certificate is on file, but counts only once verified.
+    let cert = spark
+        .send(
+            "POST",
+            "/job/certificates",
+            Form::Multipart(
+                &[
+                    ("doc_type", "gas_safe"),
+                    ("reference_number", "GS-1"),
+                    ("expires_on", in_60_days.as_str()),
+                ],
+                &[("file", "gas.pdf", PDF.to_vec())],
+            ),
+        )
+        .await;
+    assert!(
+        decoded(&cert.location).contains("Certificate uploaded"),
+        "{}",
+        cert.location
+    );
+    assert_eq!(
+        count(&db, "select count(*) from vendor_document where source = 'contractor' and verified_at is null").await,
+        1
+    );
     let page = manager.get(&wo_path).await;
     assert!(page.body.contains("£450.00"), "the gross amount is shown");
     let ok = manager

@@ -595,7 +595,7 @@ pub async fn agreements(
     let query = query_of(raw);
     let today = state.now().date();
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let list = mnt::agreements(&mut tx, None).await?;
+    let list = mnt::agreements(&mut tx, None, &site_scope(&member)).await?;
     let vendors = ops::vendor_choices(&mut tx, Trade::GeneralRepairs, None, today).await?;
     let sites = ops::site_choices(&mut tx, &site_scope(&member)).await?;
     tx.commit().await?;
@@ -674,8 +674,19 @@ pub async fn create_agreement(
         let starts_on = date("starts_on", "start date")?.ok_or("Give the start date.")?;
         let annual_value_pence = match v.get("annual_value").trim() {
             "" => None,
-            t => Some(parse_pounds_to_pence(t).map_err(|e| format!("The yearly value: {e}"))?),
+            t => {
+                let p = parse_pounds_to_pence(t).map_err(|e| format!("The yearly value: {e}"))?;
+                if p > 10_000_000_000 {
+                    return Err(
+                        "The yearly value is more than £100,000,000; check the figure.".into(),
+                    );
+                }
+                Some(p)
+            }
         };
+        if v.get("scope").chars().count() > 5000 {
+            return Err("Keep the scope to 5,000 characters.".into());
+        }
         let notice_days = match v.get("notice_days").trim() {
             "" => 30,
             t => t
@@ -706,7 +717,15 @@ pub async fn create_agreement(
         Err(p) => return Ok(go(path, "problem", &p)),
     };
     let mut tx = state.db().begin(&member.ctx()).await?;
-    // Every chosen site must be in the member's scope.
+    // Every chosen site must be in the member's scope; an agreement for no particular site is
+    // organisation-wide.
+    if input.sites.is_empty() {
+        check(
+            &member,
+            "service_agreement.create",
+            proplink_domain::authorize::Placement::Organisation,
+        )?;
+    }
     for site in &input.sites {
         let s = proplink_db::portfolio::site(&mut tx, *site)
             .await?

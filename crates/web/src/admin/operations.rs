@@ -120,8 +120,11 @@ async fn check_file(tx: &mut TenantTx, member: &Member, file: &FileRecord) -> Re
             .await?
             .ok_or(WebError::NotFound)?;
         check(member, "maintenance.read", site_placement(site, estate))?;
-    } else if file.service_agreement_id.is_some() {
+    } else if let Some(agreement) = file.service_agreement_id {
         member.require("service_agreement.read")?;
+        if !proplink_db::maintenance::agreement_visible(tx, agreement, &site_scope(member)).await? {
+            return Err(WebError::NotFound);
+        }
     } else {
         member.require("vendor.read")?;
     }
@@ -283,7 +286,7 @@ async fn issue_queue(
     let category = Some(query.get("category"))
         .filter(|c| IssueCategory::parse(c).is_some())
         .map(str::to_owned);
-    let page: i64 = query.get("page").parse().unwrap_or(1);
+    let page = records::page_number(query.get("page"));
     let scope = site_scope(member);
     let found = ops::list_issues(
         &mut tx,
@@ -825,7 +828,7 @@ pub async fn work_orders(
     let query = query_of(raw);
     let status = query.get("status").to_owned();
     let site = opt_uuid(query.get("site"));
-    let page: i64 = query.get("page").parse().unwrap_or(1);
+    let page = records::page_number(query.get("page"));
     let scope = site_scope(&member);
     let mut tx = state.db().begin(&member.ctx()).await?;
     let found = ops::list_work_orders(
@@ -1051,12 +1054,13 @@ fn parse_work_order(member: &Member, v: &FormData) -> Result<(WorkOrderInput, Ve
     let cost_code = v.get("cost_code").trim();
     if !cost_code.is_empty()
         && (cost_code.len() > 30
+            || !cost_code.starts_with(|c: char| c.is_ascii_alphanumeric())
             || !cost_code
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || " ./-".contains(c)))
     {
         return Err(
-            "The cost code may use letters, digits, spaces and . / - (up to 30 characters).".into(),
+            "The cost code starts with a letter or digit and may use letters, digits, spaces and . / - (up to 30 characters).".into(),
         );
     }
     if v.get("scope").chars().count() > 10_000 {
@@ -1106,7 +1110,12 @@ pub async fn create_work_order(
         .ok_or(WebError::NotFound)?;
     check(&member, "work_order.create", site.placement())?;
     for id in &issues {
-        issue_for(&mut tx, &member, *id).await?;
+        let issue = issue_for(&mut tx, &member, *id).await?;
+        check(
+            &member,
+            "issue.update",
+            site_placement(issue.site_id, issue.estate_id),
+        )?;
     }
     match ops::create_work_order(&mut tx, &input, &issues, state.now()).await {
         Ok((id, reference)) => {
@@ -1660,8 +1669,18 @@ pub async fn add_work_order_files(
     let path = format!("/work-orders/{id}");
     {
         let mut tx = state.db().begin(&member.ctx()).await?;
-        work_order_action(&mut tx, &member, id, "work_order.update").await?;
+        let wo = work_order_action(&mut tx, &member, id, "work_order.update").await?;
         tx.commit().await?;
+        if wo.status().is_finished() {
+            return Ok(refused_on(
+                &path,
+                &format!(
+                    "{} is {}: no more files can be added.",
+                    wo.reference,
+                    wo.status().label().to_lowercase()
+                ),
+            ));
+        }
     }
     let posted = match uploads::read(multipart).await {
         Ok(p) => p,
@@ -1994,15 +2013,23 @@ pub async fn add_preference(
         },
     };
     let mut tx = state.db().begin(&member.ctx()).await?;
-    let site = match opt_uuid(v.get("site")) {
-        Some(site) => {
+    let site = match (v.get("site").trim(), opt_uuid(v.get("site"))) {
+        ("", _) => {
+            // Every site: only someone whose access covers every site.
+            check(&member, "vendor.update", Placement::Organisation)?;
+            if !site_scope(&member).all {
+                return Err(WebError::Forbidden);
+            }
+            None
+        }
+        (_, Some(site)) => {
             let s = proplink_db::portfolio::site(&mut tx, site)
                 .await?
                 .ok_or(WebError::NotFound)?;
             check(&member, "vendor.update", s.placement())?;
             Some(site)
         }
-        None => None,
+        (_, None) => return Ok(refused_on(&path, "Choose the site again.")),
     };
     match ops::add_preference(&mut tx, vendor, site, trade).await {
         Ok(()) => {
@@ -2025,6 +2052,21 @@ pub async fn remove_preference(
     let vendor = parse_id(&id)?;
     let preference = parse_id(&preference)?;
     let mut tx = state.db().begin(&member.ctx()).await?;
+    // A preference for a site is that site's to change; one for every site needs every site.
+    match ops::preference_site(&mut tx, vendor, preference).await? {
+        None => return Err(WebError::NotFound),
+        Some(Some(site)) => {
+            let s = proplink_db::portfolio::site(&mut tx, site)
+                .await?
+                .ok_or(WebError::NotFound)?;
+            check(&member, "vendor.update", s.placement())?;
+        }
+        Some(None) => {
+            if !site_scope(&member).all {
+                return Err(WebError::Forbidden);
+            }
+        }
+    }
     match ops::remove_preference(&mut tx, vendor, preference).await {
         Ok(()) => {
             tx.commit().await?;

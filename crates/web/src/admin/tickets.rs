@@ -132,7 +132,7 @@ pub async fn list(
     let q = FormData::parse(raw.unwrap_or_default().as_bytes());
     let status = q.get("status").to_owned();
     let mine = q.get("mine") == "yes";
-    let page: i64 = q.get("page").parse().unwrap_or(1);
+    let page = records::page_number(q.get("page"));
     let now = state.now();
     let mut tx = state.db().begin(&member.ctx()).await?;
     let found = tickets::list_tickets(
@@ -262,11 +262,14 @@ pub async fn create(
         Err(p) => return Ok(go("/tickets/new", "problem", &p)),
     };
     let mut tx = state.db().begin(&member.ctx()).await?;
-    if let Some(site) = input.site_id {
-        let s = proplink_db::portfolio::site(&mut tx, site)
-            .await?
-            .ok_or(WebError::NotFound)?;
-        check(&member, "ticket.create", s.placement())?;
+    match input.site_id {
+        Some(site) => {
+            let s = proplink_db::portfolio::site(&mut tx, site)
+                .await?
+                .ok_or(WebError::NotFound)?;
+            check(&member, "ticket.create", s.placement())?;
+        }
+        None => check(&member, "ticket.create", Placement::Organisation)?,
     }
     match tickets::create_ticket(&mut tx, &input, &member.name, state.now()).await {
         Ok((id, reference)) => {

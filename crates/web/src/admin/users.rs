@@ -835,9 +835,19 @@ pub async fn set_approval_limit(
     } else if let Some(r) = outranked(&mut tx, &member, id).await? {
         Some(r.to_owned())
     } else {
+        // Blank means the role's default: that too must be within the setter's own limit.
+        let target_role = target
+            .builtin_role
+            .as_deref()
+            .and_then(proplink_domain::permissions::BuiltInRole::from_key);
+        let given = match &parsed {
+            Ok(Some(new)) => Some(*new),
+            Ok(None) => proplink_domain::operations::default_works_limit_pence(target_role),
+            Err(_) => None,
+        };
         match (&parsed, mine) {
             (Err(e), _) => Some(e.clone()),
-            (Ok(Some(new)), Some(own)) if *new > own => Some(format!(
+            (Ok(_), Some(own)) if given.is_none_or(|g| g > own) => Some(format!(
                 "You cannot give a limit above your own ({}).",
                 format_pence(own)
             )),
