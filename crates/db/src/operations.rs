@@ -62,7 +62,11 @@ fn state(msg: impl Into<String>) -> OpsError {
 }
 
 /// The next gap-free number of its kind this year: "WO-2026-0042".
-async fn next_reference(tx: &mut TenantTx, kind: &str, year: i32) -> Result<String, DbError> {
+pub(crate) async fn next_reference(
+    tx: &mut TenantTx,
+    kind: &str,
+    year: i32,
+) -> Result<String, DbError> {
     let n: i32 = sqlx::query_scalar(
         "insert into reference_counter (organisation_id, kind, year, last_number)
          values ($1, $2, $3, 1)
@@ -75,7 +79,11 @@ async fn next_reference(tx: &mut TenantTx, kind: &str, year: i32) -> Result<Stri
     .bind(year)
     .fetch_one(tx.conn())
     .await?;
-    let prefix = if kind == "issue" { "ISS" } else { "WO" };
+    let prefix = match kind {
+        "issue" => "ISS",
+        "ticket" => "TKT",
+        _ => "WO",
+    };
     Ok(format!("{prefix}-{year}-{n:04}"))
 }
 
@@ -479,17 +487,20 @@ pub async fn move_issue(
     Ok(())
 }
 
+/// Locks one row of a tenant table for the rest of the transaction (`for update`), so each
+/// change of state is decided on the row as it is now. NotFound when there is no such row.
+pub(crate) async fn lock_row(tx: &mut TenantTx, table: &str, id: Uuid) -> Result<(), OpsError> {
+    let sql = format!("select id from {table} where organisation_id = $1 and id = $2 for update");
+    let locked: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(tx.org().0)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?;
+    locked.map(drop).ok_or(OpsError::NotFound)
+}
+
 async fn lock_issue(tx: &mut TenantTx, id: Uuid) -> Result<Issue, OpsError> {
-    let locked: Option<Uuid> = sqlx::query_scalar(
-        "select id from issue where organisation_id = $1 and id = $2 for update",
-    )
-    .bind(tx.org().0)
-    .bind(id)
-    .fetch_optional(tx.conn())
-    .await?;
-    if locked.is_none() {
-        return Err(OpsError::NotFound);
-    }
+    lock_row(tx, "issue", id).await?;
     find_issue(tx, id).await?.ok_or(OpsError::NotFound)
 }
 
@@ -745,16 +756,7 @@ pub async fn find_work_order(tx: &mut TenantTx, id: Uuid) -> Result<Option<WorkO
 
 /// Locks the work order for the rest of the transaction and reads it.
 async fn lock_work_order(tx: &mut TenantTx, id: Uuid) -> Result<WorkOrder, OpsError> {
-    let locked: Option<Uuid> = sqlx::query_scalar(
-        "select id from work_order where organisation_id = $1 and id = $2 for update",
-    )
-    .bind(tx.org().0)
-    .bind(id)
-    .fetch_optional(tx.conn())
-    .await?;
-    if locked.is_none() {
-        return Err(OpsError::NotFound);
-    }
+    lock_row(tx, "work_order", id).await?;
     find_work_order(tx, id).await?.ok_or(OpsError::NotFound)
 }
 
@@ -1064,6 +1066,16 @@ pub struct Invitation {
     pub compliance_override: Option<String>,
     pub invited_at: OffsetDateTime,
     pub responded_at: Option<OffsetDateTime>,
+}
+
+impl Invitation {
+    /// Still in the running or doing the work: not declined, withdrawn or awarded elsewhere.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "invited" | "accepted" | "quoted" | "awarded"
+        )
+    }
 }
 
 const INVITATION_COLUMNS: &str =
@@ -2472,13 +2484,11 @@ pub async fn reissue_link(
         return Ok(false);
     };
     let wo = lock_work_order(tx, inv.work_order_id).await?;
-    let open = matches!(
-        inv.status.as_str(),
-        "invited" | "accepted" | "quoted" | "awarded"
-    ) && !matches!(
-        wo.status(),
-        WorkOrderStatus::Cancelled | WorkOrderStatus::Closed
-    );
+    let open = inv.is_open()
+        && !matches!(
+            wo.status(),
+            WorkOrderStatus::Cancelled | WorkOrderStatus::Closed
+        );
     if !open {
         return Ok(false);
     }

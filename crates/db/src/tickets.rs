@@ -54,21 +54,6 @@ pub struct TicketInput {
     pub assignee_id: Option<Uuid>,
 }
 
-async fn next_reference(tx: &mut TenantTx, year: i32) -> Result<String, DbError> {
-    let n: i32 = sqlx::query_scalar(
-        "insert into reference_counter (organisation_id, kind, year, last_number)
-         values ($1, 'ticket', $2, 1)
-         on conflict (organisation_id, kind, year)
-         do update set last_number = reference_counter.last_number + 1
-         returning last_number",
-    )
-    .bind(tx.org().0)
-    .bind(year)
-    .fetch_one(tx.conn())
-    .await?;
-    Ok(format!("TKT-{year}-{n:04}"))
-}
-
 pub async fn create_ticket(
     tx: &mut TenantTx,
     input: &TicketInput,
@@ -95,7 +80,7 @@ pub async fn create_ticket(
         return Err(OpsError::Invalid("Give the reporter's name.".into()));
     }
     let id = Uuid::now_v7();
-    let reference = next_reference(tx, now.year()).await?;
+    let reference = crate::operations::next_reference(tx, "ticket", now.year()).await?;
     sqlx::query(
         "insert into ticket (organisation_id, id, reference, site_id, subject, category, priority,
                              reporter_name, reporter_email, channel, assignee_id, response_due_at,
@@ -318,16 +303,7 @@ pub async fn messages(tx: &mut TenantTx, ticket: Uuid) -> Result<Vec<Message>, D
 }
 
 async fn lock(tx: &mut TenantTx, id: Uuid) -> Result<Ticket, OpsError> {
-    let locked: Option<Uuid> = sqlx::query_scalar(
-        "select id from ticket where organisation_id = $1 and id = $2 for update",
-    )
-    .bind(tx.org().0)
-    .bind(id)
-    .fetch_optional(tx.conn())
-    .await?;
-    if locked.is_none() {
-        return Err(OpsError::NotFound);
-    }
+    crate::operations::lock_row(tx, "ticket", id).await?;
     find_ticket(tx, id).await?.ok_or(OpsError::NotFound)
 }
 

@@ -329,11 +329,7 @@ async fn job(
     let query = FormData::parse(raw.unwrap_or_default().as_bytes());
     let (inv, wo) = job_of(&mut s).await?;
     let org_name = proplink_db::organisation::name_of(&mut s.tx).await?;
-    let live = matches!(
-        inv.status.as_str(),
-        "invited" | "accepted" | "quoted" | "awarded"
-    );
-    let files = if live {
+    let files = if inv.is_open() {
         ops::files_of(&mut s.tx, Attachment::WorkOrder(wo.id)).await?
     } else {
         Vec::new()
@@ -759,10 +755,7 @@ async fn job_file(state: &AppState, headers: &HeaderMap, id: &str, thumb: bool) 
         .ok_or(WebError::NotFound)?;
     // The work order's own files only while this contractor is still in the running or doing
     // the work (a contractor not awarded sees none of what comes after).
-    let live = matches!(
-        inv.status.as_str(),
-        "invited" | "accepted" | "quoted" | "awarded"
-    ) && wo.status() != WorkOrderStatus::Cancelled;
+    let live = inv.is_open() && wo.status() != WorkOrderStatus::Cancelled;
     let mine = if f.work_order_id == Some(wo.id) {
         live
     } else if let Some(q) = f.quotation_id {

@@ -4,6 +4,7 @@
 //! and service agreements.
 
 use super::form::FormData;
+use super::operations::{back_to, flash_of, ops_error, query_of, refused_on};
 use super::records::{self, Opt, check, may, parse_id, site_scope};
 use super::{Member, Shell};
 use crate::error::WebError;
@@ -15,9 +16,9 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::multipart::Multipart;
 use axum::extract::{Path, RawQuery, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use proplink_db::maintenance::{self as mnt, AgreementInput, EventInput};
-use proplink_db::operations::{self as ops, Attachment, Location, OpsError};
+use proplink_db::operations::{self as ops, Attachment, Location};
 use proplink_domain::dates::long_date;
 use proplink_domain::operations::Trade;
 use proplink_domain::schedule::{ComplianceStatus, DueBasis, Recurrence, templates};
@@ -26,28 +27,6 @@ use proplink_files::MediaType;
 use uuid::Uuid;
 
 type Page = Result<Response, WebError>;
-
-fn query_of(raw: Option<String>) -> FormData {
-    FormData::parse(raw.unwrap_or_default().as_bytes())
-}
-
-fn go(path: &str, key: &str, message: &str) -> Response {
-    let q = records::query_string(&[(key, message.to_owned())]);
-    Redirect::to(&format!("{path}{q}")).into_response()
-}
-
-fn refusal(e: OpsError) -> Result<String, WebError> {
-    match e {
-        OpsError::NotFound => Err(WebError::NotFound),
-        OpsError::Db(d) => Err(d.into()),
-        other => Ok(other.to_string()),
-    }
-}
-
-fn banner(query: &FormData) -> (Option<String>, Option<String>) {
-    let nonempty = |k: &str| Some(query.get(k).trim().to_owned()).filter(|s| !s.is_empty());
-    (nonempty("flash"), nonempty("problem"))
-}
 
 // ---------------------------------------------------------------------------------------------
 // The compliance matrix
@@ -223,7 +202,7 @@ pub async fn site_maintenance(
     }
     let vendors = ops::vendor_choices(&mut tx, Trade::GeneralRepairs, None, today).await?;
     tx.commit().await?;
-    let (flash, problem) = banner(&query);
+    let (flash, problem) = flash_of(&query);
     let placement = site.placement();
     Ok(SiteMaintenancePage {
         shell: Shell::new(&member, "/maintenance"),
@@ -350,14 +329,14 @@ pub async fn create_event(
     check(&member, "maintenance.create", site.placement())?;
     let input = match parse_event(site_id, &v) {
         Ok(i) => i,
-        Err(p) => return Ok(go(&path, "problem", &p)),
+        Err(p) => return Ok(refused_on(&path, &p)),
     };
     match mnt::create_event(&mut tx, &input).await {
         Ok(_) => {
             tx.commit().await?;
-            Ok(go(&path, "flash", &format!("{} added.", input.name)))
+            Ok(back_to(&path, &format!("{} added.", input.name)))
         }
-        Err(e) => Ok(go(&path, "problem", &refusal(e)?)),
+        Err(e) => Ok(refused_on(&path, &ops_error(e)?)),
     }
 }
 
@@ -396,12 +375,12 @@ pub async fn complete_event(
     let path = format!("/sites/{site}/maintenance");
     let posted = match uploads::read(multipart).await {
         Ok(p) => p,
-        Err(p) => return Ok(go(&path, "problem", &p)),
+        Err(p) => return Ok(refused_on(&path, &p)),
     };
     let completed_on = match records::uk_date(posted.values.get("completed_on").trim()) {
         Ok(Some(d)) => d,
-        Ok(None) => return Ok(go(&path, "problem", "Give the date the work was done.")),
-        Err(e) => return Ok(go(&path, "problem", &format!("The completion date: {e}"))),
+        Ok(None) => return Ok(refused_on(&path, "Give the date the work was done.")),
+        Err(e) => return Ok(refused_on(&path, &format!("The completion date: {e}"))),
     };
     let files: Vec<_> = posted.files_in("evidence").collect();
     let stored = match uploads::store(
@@ -415,7 +394,7 @@ pub async fn complete_event(
     .await
     {
         Ok(s) => s,
-        Err(p) => return Ok(go(&path, "problem", &p)),
+        Err(p) => return Ok(refused_on(&path, &p)),
     };
     let now = state.now();
     let mut tx = state.db().begin(&member.ctx()).await?;
@@ -440,13 +419,12 @@ pub async fn complete_event(
                 .await?;
             }
             tx.commit().await?;
-            Ok(go(
+            Ok(back_to(
                 &path,
-                "flash",
                 &format!("Completion recorded. Next due {}.", long_date(next)),
             ))
         }
-        Err(e) => Ok(go(&path, "problem", &refusal(e)?)),
+        Err(e) => Ok(refused_on(&path, &ops_error(e)?)),
     }
 }
 
@@ -465,18 +443,16 @@ pub async fn raise_event_work_order(
     match mnt::raise_work_order(&mut tx, event, &member.org.name, &link, state.now()).await {
         Ok(Some(wo)) => {
             tx.commit().await?;
-            Ok(go(
+            Ok(back_to(
                 &format!("/work-orders/{wo}"),
-                "flash",
                 "Work order raised for the event.",
             ))
         }
-        Ok(None) => Ok(go(
+        Ok(None) => Ok(refused_on(
             &path,
-            "problem",
             "A work order for this due date has already been raised.",
         )),
-        Err(e) => Ok(go(&path, "problem", &refusal(e)?)),
+        Err(e) => Ok(refused_on(&path, &ops_error(e)?)),
     }
 }
 
@@ -554,7 +530,7 @@ pub async fn add_schedule(
     })();
     let (site, rec, first, trade) = match parsed {
         Ok(p) => p,
-        Err(p) => return Ok(go(path, "problem", &p)),
+        Err(p) => return Ok(refused_on(path, &p)),
     };
     let mut tx = state.db().begin(&member.ctx()).await?;
     let s = proplink_db::portfolio::site(&mut tx, site)
@@ -564,9 +540,8 @@ pub async fn add_schedule(
     match mnt::add_schedule(&mut tx, agreement, site, rec, first, trade).await {
         Ok(_) => {
             tx.commit().await?;
-            Ok(go(
+            Ok(back_to(
                 path,
-                "flash",
                 &format!(
                     "Schedule added: {}, first on {}.",
                     rec.label(),
@@ -574,7 +549,7 @@ pub async fn add_schedule(
                 ),
             ))
         }
-        Err(e) => Ok(go(path, "problem", &refusal(e)?)),
+        Err(e) => Ok(refused_on(path, &ops_error(e)?)),
     }
 }
 
@@ -599,7 +574,7 @@ pub async fn agreements(
     let vendors = ops::vendor_choices(&mut tx, Trade::GeneralRepairs, None, today).await?;
     let sites = ops::site_choices(&mut tx, &site_scope(&member)).await?;
     tx.commit().await?;
-    let (flash, problem) = banner(&query);
+    let (flash, problem) = flash_of(&query);
     Ok(AgreementsPage {
         shell: Shell::new(&member, "/service-agreements"),
         rows: list
@@ -714,7 +689,7 @@ pub async fn create_agreement(
     })();
     let input = match parsed {
         Ok(i) => i,
-        Err(p) => return Ok(go(path, "problem", &p)),
+        Err(p) => return Ok(refused_on(path, &p)),
     };
     let mut tx = state.db().begin(&member.ctx()).await?;
     // Every chosen site must be in the member's scope; an agreement for no particular site is
@@ -735,8 +710,8 @@ pub async fn create_agreement(
     match mnt::create_agreement(&mut tx, &input).await {
         Ok(_) => {
             tx.commit().await?;
-            Ok(go(path, "flash", &format!("{} added.", input.title.trim())))
+            Ok(back_to(path, &format!("{} added.", input.title.trim())))
         }
-        Err(e) => Ok(go(path, "problem", &refusal(e)?)),
+        Err(e) => Ok(refused_on(path, &ops_error(e)?)),
     }
 }

@@ -39,7 +39,7 @@ fn site_placement(site: Uuid, estate: Option<Uuid>) -> Placement {
     Placement::Site { site, estate }
 }
 
-fn query_of(raw: Option<String>) -> FormData {
+pub(super) fn query_of(raw: Option<String>) -> FormData {
     FormData::parse(raw.unwrap_or_default().as_bytes())
 }
 
@@ -49,7 +49,7 @@ fn opt_uuid(s: &str) -> Option<Uuid> {
 
 /// Turns an operations refusal into the page's answer: sentences for people (422), the rest
 /// as errors.
-fn ops_error(e: OpsError) -> Result<String, WebError> {
+pub(super) fn ops_error(e: OpsError) -> Result<String, WebError> {
     match e {
         OpsError::NotFound => Err(WebError::NotFound),
         OpsError::Db(d) => Err(d.into()),
@@ -58,18 +58,18 @@ fn ops_error(e: OpsError) -> Result<String, WebError> {
 }
 
 /// The record's page again with a refusal or a done message in its banner.
-fn back_to(path: &str, flash: &str) -> Response {
+pub(super) fn back_to(path: &str, flash: &str) -> Response {
     let q = records::query_string(&[("flash", flash.to_owned())]);
     Redirect::to(&format!("{path}{q}")).into_response()
 }
 
-fn refused_on(path: &str, message: &str) -> Response {
+pub(super) fn refused_on(path: &str, message: &str) -> Response {
     let q = records::query_string(&[("problem", message.to_owned())]);
     // 303 so a reload does not post again; the problem is shown on the page.
     Redirect::to(&format!("{path}{q}")).into_response()
 }
 
-fn flash_of(query: &FormData) -> (Option<String>, Option<String>) {
+pub(super) fn flash_of(query: &FormData) -> (Option<String>, Option<String>) {
     let nonempty = |k: &str| Some(query.get(k).trim().to_owned()).filter(|s| !s.is_empty());
     (nonempty("flash"), nonempty("problem"))
 }
@@ -454,16 +454,7 @@ async fn issue_form(
             .into_iter()
             .map(|(id, name)| Opt::new(id.to_string(), name, values.get("site")))
             .collect(),
-        places: std::iter::once(Opt::new("", "The site in general", &place))
-            .chain(places.into_iter().map(|(kind, id, label)| {
-                let label = if kind == "space" {
-                    format!("{label} (communal)")
-                } else {
-                    label
-                };
-                Opt::new(format!("{kind}:{id}"), label, &place)
-            }))
-            .collect(),
+        places: place_options(places, &place),
         categories: IssueCategory::ALL
             .iter()
             .map(|c| Opt::new(c.as_str(), c.label(), &category))
@@ -481,6 +472,20 @@ async fn issue_form(
         problem,
     };
     Ok((status, page).into_response())
+}
+
+/// The "where" choices of a site: the site in general, its units, its communal spaces.
+fn place_options(places: Vec<(String, Uuid, String)>, chosen: &str) -> Vec<Opt> {
+    std::iter::once(Opt::new("", "The site in general", chosen))
+        .chain(places.into_iter().map(|(kind, id, label)| {
+            let label = if kind == "space" {
+                format!("{label} (communal)")
+            } else {
+                label
+            };
+            Opt::new(format!("{kind}:{id}"), label, chosen)
+        }))
+        .collect()
 }
 
 fn parse_place(value: &str) -> Result<(Option<Uuid>, Option<Uuid>), String> {
@@ -1001,16 +1006,7 @@ async fn work_order_form(
             .into_iter()
             .map(|(id, n)| Opt::new(id.to_string(), n, values.get("site")))
             .collect(),
-        places: std::iter::once(Opt::new("", "The site in general", &place))
-            .chain(places.into_iter().map(|(kind, id, label)| {
-                let label = if kind == "space" {
-                    format!("{label} (communal)")
-                } else {
-                    label
-                };
-                Opt::new(format!("{kind}:{id}"), label, &place)
-            }))
-            .collect(),
+        places: place_options(places, &place),
         trades: Trade::ALL
             .iter()
             .map(|t| Opt::new(t.as_str(), t.label(), &trade))

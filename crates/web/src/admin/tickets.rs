@@ -3,6 +3,7 @@
 //! links to the issue or work order it led to.
 
 use super::form::FormData;
+use super::operations::{back_to, flash_of, ops_error, refused_on};
 use super::records::{self, Opt, Pager, check, may, parse_id, site_scope};
 use super::{Member, Shell};
 use crate::error::WebError;
@@ -12,7 +13,7 @@ use askama_web::WebTemplate;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use proplink_db::TenantTx;
 use proplink_db::operations::{self as ops, OpsError};
 use proplink_db::tickets::{self, CATEGORIES, CLOSURE_REASONS, Ticket, TicketInput, TicketQuery};
@@ -23,19 +24,6 @@ use proplink_domain::sla::Priority;
 use uuid::Uuid;
 
 type Page = Result<Response, WebError>;
-
-fn go(path: &str, key: &str, message: &str) -> Response {
-    let q = records::query_string(&[(key, message.to_owned())]);
-    Redirect::to(&format!("{path}{q}")).into_response()
-}
-
-fn refusal(e: OpsError) -> Result<String, WebError> {
-    match e {
-        OpsError::NotFound => Err(WebError::NotFound),
-        OpsError::Db(d) => Err(d.into()),
-        other => Ok(other.to_string()),
-    }
-}
 
 fn placement(t: &Ticket) -> Placement {
     match t.site_id {
@@ -259,7 +247,7 @@ pub async fn create(
     })();
     let input = match parsed {
         Ok(i) => i,
-        Err(p) => return Ok(go("/tickets/new", "problem", &p)),
+        Err(p) => return Ok(refused_on("/tickets/new", &p)),
     };
     let mut tx = state.db().begin(&member.ctx()).await?;
     match input.site_id {
@@ -274,13 +262,12 @@ pub async fn create(
     match tickets::create_ticket(&mut tx, &input, &member.name, state.now()).await {
         Ok((id, reference)) => {
             tx.commit().await?;
-            Ok(go(
+            Ok(back_to(
                 &format!("/tickets/{id}"),
-                "flash",
                 &format!("Ticket {reference} opened; the reporter has been sent its reference."),
             ))
         }
-        Err(e) => Ok(go("/tickets/new", "problem", &refusal(e)?)),
+        Err(e) => Ok(refused_on("/tickets/new", &ops_error(e)?)),
     }
 }
 
@@ -324,7 +311,7 @@ pub async fn show(
     let people = tickets::assignees(&mut tx).await?;
     tx.commit().await?;
     let chosen = t.assignee_id.map(|a| a.to_string()).unwrap_or_default();
-    let nonempty = |k: &str| Some(q.get(k).to_owned()).filter(|s| !s.is_empty());
+    let (flash, problem) = flash_of(&q);
     Ok(TicketPage {
         shell: Shell::new(&member, "/tickets"),
         site: t
@@ -357,8 +344,8 @@ pub async fn show(
         status_key: t.status.clone(),
         can_update: may(&member, "ticket.update", placement(&t)),
         can_assign: may(&member, "ticket.assign", placement(&t)),
-        flash: nonempty("flash"),
-        problem: nonempty("problem"),
+        flash,
+        problem,
         t: TicketRow::new(&t, state.now()),
     }
     .into_response())
@@ -380,9 +367,9 @@ async fn act(
     match change(&mut tx, id).await {
         Ok(()) => {
             tx.commit().await?;
-            Ok(go(&path, "flash", done))
+            Ok(back_to(&path, done))
         }
-        Err(e) => Ok(go(&path, "problem", &refusal(e)?)),
+        Err(e) => Ok(refused_on(&path, &ops_error(e)?)),
     }
 }
 
