@@ -28,6 +28,7 @@ pub mod portfolio;
 pub mod profile;
 pub mod rate_limit;
 pub mod search;
+pub mod service_categories;
 pub mod session_cache;
 pub mod setup;
 pub mod staff;

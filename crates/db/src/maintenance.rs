@@ -8,7 +8,7 @@ use crate::operations::{self as ops, InviteRequest, LinkUrl, Location, OpsError,
 use crate::portfolio::SiteScope;
 use crate::tenant::TenantTx;
 use proplink_domain::dates::long_date;
-use proplink_domain::operations::{EXPIRY_REMINDER_DAYS, Priority, Trade};
+use proplink_domain::operations::{EXPIRY_REMINDER_DAYS, Priority};
 use proplink_domain::schedule::{
     ComplianceStatus, DUE_SOON_DAYS, DueBasis, Recurrence, compliance_status, next_due,
 };
@@ -26,7 +26,8 @@ pub struct EventInput {
     pub first_due: Date,
     pub responsible_name: Option<String>,
     pub vendor_id: Option<Uuid>,
-    pub trade: Option<Trade>,
+    /// The service category of the work orders it raises.
+    pub trade: Option<String>,
     pub raise_days_before: Option<i32>,
 }
 
@@ -41,6 +42,9 @@ pub async fn create_event(tx: &mut TenantTx, input: &EventInput) -> Result<Uuid,
         return Err(OpsError::Invalid(
             "Choose the trade for the work orders this event raises.".into(),
         ));
+    }
+    if let Some(key) = &input.trade {
+        crate::service_categories::for_new_work(tx, key).await?;
     }
     if input
         .raise_days_before
@@ -76,7 +80,7 @@ pub async fn create_event(tx: &mut TenantTx, input: &EventInput) -> Result<Uuid,
             .filter(|s| !s.is_empty()),
     )
     .bind(input.vendor_id)
-    .bind(input.trade.map(Trade::as_str))
+    .bind(&input.trade)
     .bind(input.raise_days_before)
     .execute(tx.conn())
     .await
@@ -406,12 +410,15 @@ pub async fn raise_work_order(
     if existing.is_some() {
         return Ok(None);
     }
-    let Some(trade) = e.trade.as_deref().and_then(Trade::parse) else {
+    let Some(category) = (match e.trade.as_deref() {
+        Some(key) => crate::service_categories::find(tx, key).await?,
+        None => None,
+    }) else {
         return Err(OpsError::Invalid(
             "Choose the event's trade before raising work orders for it.".into(),
         ));
     };
-    let (wo, _) = ops::create_work_order(
+    let (wo, _) = ops::insert_work_order(
         tx,
         &WorkOrderInput {
             location: Location {
@@ -431,7 +438,7 @@ pub async fn raise_work_order(
                 e.name,
                 long_date(e.next_due)
             ),
-            trade,
+            trade: category.key.clone(),
             priority: if e.next_due < now.date() {
                 Priority::High
             } else {
@@ -463,7 +470,7 @@ pub async fn raise_work_order(
     .execute(tx.conn())
     .await?;
     if let Some(vendor) = e.vendor_id
-        && ops::vendor_compliance(tx, vendor, trade, now.date())
+        && ops::vendor_compliance(tx, vendor, &category, now.date())
             .await?
             .is_none()
     {
@@ -861,7 +868,7 @@ pub async fn add_schedule(
     site: Uuid,
     recurrence: Recurrence,
     first_date: Date,
-    trade: Trade,
+    trade: &str,
 ) -> Result<Uuid, OpsError> {
     let found: Option<(Uuid, String, bool)> = sqlx::query_as(
         "select a.vendor_id, a.title,
@@ -897,7 +904,7 @@ pub async fn add_schedule(
             first_due: first_date,
             responsible_name: None,
             vendor_id: Some(vendor),
-            trade: Some(trade),
+            trade: Some(trade.to_owned()),
             raise_days_before: Some(0),
         },
     )

@@ -12,12 +12,13 @@ use crate::email::{self, NewEmail};
 use crate::error::DbError;
 use crate::links::{self, NewLink};
 use crate::portfolio::{Page, SiteScope};
+use crate::service_categories;
 use crate::tenant::TenantTx;
 use proplink_domain::EmailAddress;
 use proplink_domain::dates::long_date;
 use proplink_domain::operations::{
     ClosedReason, ComplianceGap, DocumentType, HeldDocument, IssueCategory, IssueStatus, Priority,
-    QuoteAmounts, ReporterKind, Trade, WorkOrderStatus, compliance_gap,
+    QuoteAmounts, ReporterKind, ServiceCategory, WorkOrderStatus, compliance_gap,
 };
 use proplink_domain::uk::format_pence;
 use time::{Date, Duration, OffsetDateTime};
@@ -44,7 +45,7 @@ pub enum OpsError {
     #[error("{vendor} cannot be instructed for {trade} work: {}.", .gap.sentences().join("; "))]
     Compliance {
         vendor: String,
-        trade: &'static str,
+        trade: String,
         gap: ComplianceGap,
     },
     #[error(transparent)]
@@ -549,7 +550,8 @@ pub struct WorkOrderInput {
     pub location: Location,
     pub title: String,
     pub scope: String,
-    pub trade: Trade,
+    /// The service category's key (`plumbing`, or one of the organisation's own).
+    pub trade: String,
     pub priority: Priority,
     pub cost_code: Option<String>,
     pub not_to_exceed_pence: Option<i64>,
@@ -565,8 +567,21 @@ fn trimmed(s: &Option<String>) -> Option<&str> {
 }
 
 /// Raises a work order, from issues or on its own. The issues move to "in progress" and their
-/// photos come with them (the same stored bytes, new file rows on the work order).
+/// photos come with them (the same stored bytes, new file rows on the work order). Its service
+/// category must be live (not archived).
 pub async fn create_work_order(
+    tx: &mut TenantTx,
+    input: &WorkOrderInput,
+    from_issues: &[Uuid],
+    now: OffsetDateTime,
+) -> Result<(Uuid, String), OpsError> {
+    service_categories::for_new_work(tx, &input.trade).await?;
+    insert_work_order(tx, input, from_issues, now).await
+}
+
+/// Raises a work order whose category may since have been archived: a planned event's keeps
+/// being raised with the category it was scheduled with.
+pub(crate) async fn insert_work_order(
     tx: &mut TenantTx,
     input: &WorkOrderInput,
     from_issues: &[Uuid],
@@ -589,6 +604,11 @@ pub async fn create_work_order(
             "The target completion date is before the target start.".into(),
         ));
     }
+    if service_categories::find(tx, &input.trade).await?.is_none() {
+        return Err(OpsError::Invalid(
+            "Choose the trade (service category) from the list.".into(),
+        ));
+    }
     let loc = check_location(tx, &input.location).await?;
     let id = Uuid::now_v7();
     let reference = next_reference(tx, "work_order", now.year()).await?;
@@ -608,7 +628,7 @@ pub async fn create_work_order(
     .bind(loc.space_id)
     .bind(input.title.trim())
     .bind(input.scope.trim())
-    .bind(input.trade.as_str())
+    .bind(&input.trade)
     .bind(input.priority.as_str())
     .bind(trimmed(&input.cost_code))
     .bind(input.not_to_exceed_pence)
@@ -718,10 +738,6 @@ pub struct WorkOrder {
 impl WorkOrder {
     pub fn status(&self) -> WorkOrderStatus {
         WorkOrderStatus::parse(&self.status).unwrap_or(WorkOrderStatus::Draft)
-    }
-
-    pub fn trade(&self) -> Trade {
-        Trade::parse(&self.trade).unwrap_or(Trade::GeneralRepairs)
     }
 }
 
@@ -1030,11 +1046,11 @@ pub async fn vendor_documents(
     .await?)
 }
 
-/// What stops a vendor being instructed for a trade today, if anything.
+/// What stops a vendor being instructed for a service category today, if anything.
 pub async fn vendor_compliance(
     tx: &mut TenantTx,
     vendor: Uuid,
-    trade: Trade,
+    category: &ServiceCategory,
     today: Date,
 ) -> Result<Option<ComplianceGap>, DbError> {
     let held: Vec<HeldDocument> = vendor_documents(tx, vendor)
@@ -1047,7 +1063,7 @@ pub async fn vendor_compliance(
             from_contractor: d.source == "contractor",
         })
         .collect();
-    Ok(compliance_gap(trade, &held, today))
+    Ok(compliance_gap(category, &held, today))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1169,7 +1185,7 @@ pub async fn invite_contractor(
         tx,
         request.vendor_id,
         &vendor_name,
-        wo.trade(),
+        &wo.trade,
         request.override_reason.as_deref(),
         now.date(),
     )
@@ -1267,11 +1283,16 @@ async fn compliance_or_override(
     tx: &mut TenantTx,
     vendor: Uuid,
     vendor_name: &str,
-    trade: Trade,
+    trade: &str,
     override_reason: Option<&str>,
     today: Date,
 ) -> Result<Option<String>, OpsError> {
-    let Some(gap) = vendor_compliance(tx, vendor, trade, today).await? else {
+    let Some(category) = service_categories::find(tx, trade).await? else {
+        return Err(OpsError::Invalid(
+            "The work order's service category no longer exists.".into(),
+        ));
+    };
+    let Some(gap) = vendor_compliance(tx, vendor, &category, today).await? else {
         return Ok(None);
     };
     match override_reason.map(str::trim).filter(|s| !s.is_empty()) {
@@ -1285,7 +1306,7 @@ async fn compliance_or_override(
         )),
         None => Err(OpsError::Compliance {
             vendor: vendor_name.to_owned(),
-            trade: trade.label(),
+            trade: category.name,
             gap,
         }),
     }
@@ -1691,6 +1712,40 @@ pub async fn set_approval_limit(
 
 /// Approves a quotation: the work order is approved at its price, the contractor awarded and
 /// told, and every other quotation and invitation declined.
+/// Raises a work order's not-to-exceed amount to an open quotation's total, so that the
+/// quotation can be approved (in the same transaction; the change is audited on the work order).
+pub async fn raise_not_to_exceed(tx: &mut TenantTx, quotation: Uuid) -> Result<(), OpsError> {
+    let q = find_quotation(tx, quotation)
+        .await?
+        .ok_or(OpsError::NotFound)?;
+    let wo = lock_work_order(tx, q.work_order_id).await?;
+    if q.status != "submitted" {
+        return Err(state(
+            "This quotation is no longer open: it was replaced or another was decided.",
+        ));
+    }
+    if q.gross_pence() > proplink_domain::operations::MAX_QUOTE_PENCE {
+        return Err(OpsError::Invalid(
+            "A not-to-exceed amount is at most £10,000,000.00: reject this quotation.".into(),
+        ));
+    }
+    if wo
+        .not_to_exceed_pence
+        .is_some_and(|cap| cap < q.gross_pence())
+    {
+        sqlx::query(
+            "update work_order set not_to_exceed_pence = $3, updated_at = now()
+              where organisation_id = $1 and id = $2",
+        )
+        .bind(tx.org().0)
+        .bind(wo.id)
+        .bind(q.gross_pence())
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn approve_quotation(
     tx: &mut TenantTx,
     quotation: Uuid,
@@ -1730,6 +1785,16 @@ pub async fn approve_quotation(
             q.vendor_name
         )));
     }
+    if let Some(cap) = wo.not_to_exceed_pence
+        && q.gross_pence() > cap
+    {
+        return Err(OpsError::Invalid(format!(
+            "This quotation is {} including VAT, above {}'s not-to-exceed amount of {}. Raise the not-to-exceed amount to approve it, or reject it.",
+            format_pence(q.gross_pence()),
+            wo.reference,
+            format_pence(cap)
+        )));
+    }
     if let Some(limit) = approver.limit_pence
         && q.gross_pence() > limit
     {
@@ -1742,7 +1807,7 @@ pub async fn approve_quotation(
         tx,
         q.vendor_id,
         &q.vendor_name,
-        wo.trade(),
+        &wo.trade,
         override_reason,
         now.date(),
     )
@@ -2392,11 +2457,11 @@ pub struct VendorChoice {
     pub gap: Option<ComplianceGap>,
 }
 
-/// Live vendors for a trade: those of the trade first, then the rest, each with its
-/// compliance for the trade today. At most 500.
+/// Live vendors for a service category: those of the category first, then the rest, each
+/// with its compliance for the category today. At most 500.
 pub async fn vendor_choices(
     tx: &mut TenantTx,
-    trade: Trade,
+    category: &ServiceCategory,
     site: Option<Uuid>,
     today: Date,
 ) -> Result<Vec<VendorChoice>, DbError> {
@@ -2407,7 +2472,7 @@ pub async fn vendor_choices(
     )
     .bind(tx.org().0)
     .bind(site)
-    .bind(trade.as_str())
+    .bind(&category.key)
     .fetch_all(tx.conn())
     .await?;
     let vendors: Vec<(Uuid, String, String, bool)> = sqlx::query_as(
@@ -2442,12 +2507,12 @@ pub async fn vendor_choices(
                 .collect();
             VendorChoice {
                 id,
-                matches_trade: Trade::from_vendor_trade(&vendor_trade) == Some(trade),
+                matches_trade: category.matches_vendor(&vendor_trade),
                 preferred: preferred.contains(&id),
                 name,
                 trade: vendor_trade,
                 has_email,
-                gap: compliance_gap(trade, &held, today),
+                gap: compliance_gap(category, &held, today),
             }
         })
         .collect();
@@ -2718,8 +2783,11 @@ pub async fn add_preference(
     tx: &mut TenantTx,
     vendor: Uuid,
     site: Option<Uuid>,
-    trade: Option<Trade>,
+    trade: Option<&str>,
 ) -> Result<(), OpsError> {
+    if let Some(key) = trade {
+        service_categories::for_new_work(tx, key).await?;
+    }
     let listed: bool = sqlx::query_scalar(
         "select exists (select from vendor_preference where organisation_id = $1 and vendor_id = $2
                           and site_id is not distinct from $3 and trade is not distinct from $4)",
@@ -2727,7 +2795,7 @@ pub async fn add_preference(
     .bind(tx.org().0)
     .bind(vendor)
     .bind(site)
-    .bind(trade.map(Trade::as_str))
+    .bind(trade)
     .fetch_one(tx.conn())
     .await?;
     if listed {
@@ -2741,7 +2809,7 @@ pub async fn add_preference(
     .bind(Uuid::now_v7())
     .bind(vendor)
     .bind(site)
-    .bind(trade.map(Trade::as_str))
+    .bind(trade)
     .execute(tx.conn())
     .await
     .map_err(|e| match DbError::from(e) {

@@ -22,6 +22,11 @@ pub struct SiteScope {
 }
 
 impl SiteScope {
+    /// Whether a site (in an estate, or none) is within this scope.
+    pub fn covers(&self, site: Uuid, estate: Option<Uuid>) -> bool {
+        self.all || self.sites.contains(&site) || estate.is_some_and(|e| self.estates.contains(&e))
+    }
+
     pub fn everything() -> Self {
         Self {
             all: true,

@@ -477,11 +477,13 @@ pub async fn assign(
     Ok(())
 }
 
-/// Links the ticket to the issue or work order it led to, by reference.
+/// Links the ticket to the issue or work order it led to, by reference. A reference at a site
+/// outside the member's scope is answered as if it did not exist.
 pub async fn link(
     tx: &mut TenantTx,
     ticket: Uuid,
     reference: &str,
+    scope: &SiteScope,
     author: &str,
     now: OffsetDateTime,
 ) -> Result<(), OpsError> {
@@ -496,13 +498,20 @@ pub async fn link(
             "Give an issue (ISS-…) or work order (WO-…) reference.".into(),
         ));
     };
-    let sql = format!("select id from {table} where organisation_id = $1 and reference = $2");
-    let target: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    let sql = format!(
+        "select t.id, t.site_id, s.estate_id from {table} t
+           join site s on s.organisation_id = t.organisation_id and s.id = t.site_id
+          where t.organisation_id = $1 and t.reference = $2"
+    );
+    let found: Option<(Uuid, Uuid, Option<Uuid>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tx.org().0)
         .bind(&r)
         .fetch_optional(tx.conn())
         .await?;
-    let Some(target) = target else {
+    let Some(target) = found
+        .filter(|(_, site, estate)| scope.covers(*site, *estate))
+        .map(|(id, ..)| id)
+    else {
         return Err(OpsError::Invalid(format!("There is no {r}.")));
     };
     let sql = format!(

@@ -16,7 +16,7 @@ use proplink_db::tenant::{Actor, TenantContext};
 use proplink_db::{TenantTx, links};
 use proplink_domain::operations::{
     ClosedReason, DocumentType, IssueCategory, IssueStatus, Priority, QuoteAmounts, ReporterKind,
-    Trade,
+    ServiceCategory, Trade,
 };
 use proplink_domain::{ActorKind, Channel, EmailAddress};
 use proplink_test_support::TestDb;
@@ -120,10 +120,10 @@ fn wo_input(w: &World, trade: Trade) -> WorkOrderInput {
         },
         title: "Leak under kitchen sink".into(),
         scope: "Trace and repair the leak; make good.".into(),
-        trade,
+        trade: trade.as_str().to_owned(),
         priority: Priority::High,
         cost_code: Some("REP-01".into()),
-        not_to_exceed_pence: Some(100_000),
+        not_to_exceed_pence: None,
         target_start: None,
         target_completion: None,
         access_notes: Some("Key with the concierge".into()),
@@ -753,7 +753,7 @@ mod maintenance {
             first_due,
             responsible_name: Some("Priya Patel".into()),
             vendor_id: Some(w.gas),
-            trade: Some(Trade::HeatingGas),
+            trade: Some("heating_gas".to_owned()),
             raise_days_before: Some(14),
         }
     }
@@ -1055,11 +1055,28 @@ mod tickets {
             ops::create_work_order(&mut tx, &wo_input(&w, Trade::Plumbing), &[], now())
                 .await
                 .unwrap();
-        tickets::link(&mut tx, id, &wo_ref.to_lowercase(), "Priya", now())
-            .await
-            .unwrap();
+        // A member scoped to other sites is told it does not exist.
+        let elsewhere = proplink_db::portfolio::SiteScope {
+            sites: vec![Uuid::now_v7()],
+            ..Default::default()
+        };
+        match tickets::link(&mut tx, id, &wo_ref, &elsewhere, "Priya", now()).await {
+            Err(OpsError::Invalid(m)) => assert_eq!(m, format!("There is no {wo_ref}.")),
+            other => panic!("expected the reference hidden, got {other:?}"),
+        }
+        let everything = proplink_db::portfolio::SiteScope::everything();
+        tickets::link(
+            &mut tx,
+            id,
+            &wo_ref.to_lowercase(),
+            &everything,
+            "Priya",
+            now(),
+        )
+        .await
+        .unwrap();
         assert!(matches!(
-            tickets::link(&mut tx, id, "XYZ-1", "Priya", now()).await,
+            tickets::link(&mut tx, id, "XYZ-1", &everything, "Priya", now()).await,
             Err(OpsError::Invalid(_))
         ));
         let inv = ops::invite_contractor(
@@ -1110,23 +1127,33 @@ async fn preferred_contractors_are_listed_first_for_their_site_and_trade_only() 
     let w = world(&mut tx).await;
     let today = now().date();
     // Flame Heating is preferred for plumbing at this site; Bright Spark is a plumber.
-    ops::add_preference(&mut tx, w.gas, Some(w.site), Some(Trade::Plumbing))
+    ops::add_preference(&mut tx, w.gas, Some(w.site), Some("plumbing"))
         .await
         .unwrap();
     assert!(matches!(
-        ops::add_preference(&mut tx, w.gas, Some(w.site), Some(Trade::Plumbing)).await,
+        ops::add_preference(&mut tx, w.gas, Some(w.site), Some("plumbing")).await,
         Err(OpsError::State(_))
     ));
-    let here = ops::vendor_choices(&mut tx, Trade::Plumbing, Some(w.site), today)
-        .await
-        .unwrap();
+    let here = ops::vendor_choices(
+        &mut tx,
+        &ServiceCategory::standard(Trade::Plumbing, &[]),
+        Some(w.site),
+        today,
+    )
+    .await
+    .unwrap();
     assert_eq!(here[0].id, w.gas);
     assert!(here[0].preferred);
     assert_eq!(here[1].id, w.plumber, "then the trade's");
     // Elsewhere, or for other work, the preference does not apply.
-    let elsewhere = ops::vendor_choices(&mut tx, Trade::Plumbing, None, today)
-        .await
-        .unwrap();
+    let elsewhere = ops::vendor_choices(
+        &mut tx,
+        &ServiceCategory::standard(Trade::Plumbing, &[]),
+        None,
+        today,
+    )
+    .await
+    .unwrap();
     assert_eq!(elsewhere[0].id, w.plumber);
     assert!(!elsewhere.iter().any(|v| v.preferred));
     let listed = ops::preferences(&mut tx, w.gas).await.unwrap();
@@ -1138,4 +1165,182 @@ async fn preferred_contractors_are_listed_first_for_their_site_and_trade_only() 
         ops::remove_preference(&mut tx, w.gas, listed[0].0).await,
         Err(OpsError::NotFound)
     ));
+}
+
+#[tokio::test]
+async fn organisations_add_service_categories_and_their_required_documents() {
+    use proplink_db::service_categories as cats;
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    insure(&mut tx, w.plumber, DocumentType::PublicLiability, 200).await;
+
+    // The 13 standard categories, then the organisation's own.
+    assert_eq!(cats::all(&mut tx, false).await.unwrap().len(), 13);
+    let rope = cats::add(
+        &mut tx,
+        "Rope access",
+        &[
+            DocumentType::PublicLiability,
+            DocumentType::EmployersLiability,
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(rope, "rope_access");
+    for (name, expected) in [
+        (
+            "rope  ACCESS",
+            "There is already a category called Rope access.",
+        ),
+        (
+            "Heating and gas",
+            "Heating and gas is already one of the standard categories; add documents to it instead.",
+        ),
+        ("", "Enter the category's name."),
+    ] {
+        match cats::add(&mut tx, name, &[]).await {
+            Err(OpsError::Invalid(m)) => assert_eq!(m, expected),
+            other => panic!("expected {expected:?}, got {other:?}"),
+        }
+    }
+    let all = cats::all(&mut tx, false).await.unwrap();
+    assert_eq!(all.len(), 14);
+    assert_eq!(all[13].name, "Rope access");
+
+    // A work order in the organisation's own category asks for its documents.
+    let mut input = wo_input(&w, Trade::Plumbing);
+    input.trade = rope.clone();
+    let (wo, _) = ops::create_work_order(&mut tx, &input, &[], now())
+        .await
+        .unwrap();
+    let invite = |vendor| InviteRequest {
+        vendor_id: vendor,
+        override_reason: None,
+    };
+    match ops::invite_contractor(&mut tx, wo, &invite(w.plumber), "Goldcrest", &url, now()).await {
+        Err(e @ OpsError::Compliance { .. }) => assert_eq!(
+            e.to_string(),
+            "Bright Spark Plumbing cannot be instructed for Rope access work: Employers' liability insurance is missing."
+        ),
+        other => panic!("expected the compliance block, got {other:?}"),
+    }
+    insure(&mut tx, w.plumber, DocumentType::EmployersLiability, 200).await;
+    ops::invite_contractor(&mut tx, wo, &invite(w.plumber), "Goldcrest", &url, now())
+        .await
+        .unwrap();
+
+    // A standard category can require more: plumbing now needs CHAS too, but never less than
+    // its own public liability cover.
+    cats::set_requirements(&mut tx, "plumbing", &[DocumentType::Chas])
+        .await
+        .unwrap();
+    let plumbing = cats::find(&mut tx, "plumbing").await.unwrap().unwrap();
+    assert_eq!(
+        plumbing.requirement_text(),
+        "Public liability insurance; CHAS accreditation"
+    );
+    let (wo2, _) = ops::create_work_order(&mut tx, &wo_input(&w, Trade::Plumbing), &[], now())
+        .await
+        .unwrap();
+    let blocked =
+        ops::invite_contractor(&mut tx, wo2, &invite(w.plumber), "Goldcrest", &url, now()).await;
+    assert!(
+        matches!(&blocked, Err(OpsError::Compliance { gap, .. }) if gap.sentences() == ["CHAS accreditation is missing"]),
+        "{blocked:?}"
+    );
+    // The picker says the same.
+    let choices = ops::vendor_choices(&mut tx, &plumbing, Some(w.site), now().date())
+        .await
+        .unwrap();
+    let bright = choices.iter().find(|c| c.id == w.plumber).unwrap();
+    assert!(bright.matches_trade && bright.gap.is_some());
+
+    // Archived: not for new work, but the work order already in it carries on.
+    cats::set_archived(&mut tx, &rope, true).await.unwrap();
+    assert!(matches!(
+        cats::set_archived(&mut tx, "plumbing", true).await,
+        Err(OpsError::Invalid(_))
+    ));
+    assert_eq!(cats::all(&mut tx, false).await.unwrap().len(), 13);
+    match ops::create_work_order(&mut tx, &input, &[], now()).await {
+        Err(OpsError::Invalid(m)) => assert_eq!(
+            m,
+            "The Rope access category is archived: choose another or restore it in Settings."
+        ),
+        other => panic!("expected the archived refusal, got {other:?}"),
+    }
+    let invitation = ops::invitations(&mut tx, wo).await.unwrap()[0].id;
+    let q = ops::submit_quotation(&mut tx, invitation, &quote("300", "60"), now())
+        .await
+        .unwrap();
+    let boss = Approver {
+        name: "Priya Patel".into(),
+        limit_pence: None,
+    };
+    ops::approve_quotation(&mut tx, q, &boss, None, "Goldcrest", now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // The database itself refuses a category the organisation does not have.
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let bad = sqlx::query("update work_order set trade = 'astrology' where id = $1")
+        .bind(wo)
+        .execute(tx.conn())
+        .await;
+    assert!(bad.is_err());
+}
+
+#[tokio::test]
+async fn a_quotation_above_the_not_to_exceed_amount_needs_the_amount_raised() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    insure(&mut tx, w.plumber, DocumentType::PublicLiability, 200).await;
+    let mut input = wo_input(&w, Trade::Plumbing);
+    input.not_to_exceed_pence = Some(100_000);
+    let (wo, reference) = ops::create_work_order(&mut tx, &input, &[], now())
+        .await
+        .unwrap();
+    let invited = ops::invite_contractor(
+        &mut tx,
+        wo,
+        &InviteRequest {
+            vendor_id: w.plumber,
+            override_reason: None,
+        },
+        "Goldcrest",
+        &url,
+        now(),
+    )
+    .await
+    .unwrap();
+    let q = ops::submit_quotation(&mut tx, invited.invitation_id, &quote("900", "180"), now())
+        .await
+        .unwrap();
+    let boss = Approver {
+        name: "Priya Patel".into(),
+        limit_pence: None,
+    };
+    match ops::approve_quotation(&mut tx, q, &boss, None, "Goldcrest", now()).await {
+        Err(OpsError::Invalid(m)) => assert_eq!(
+            m,
+            format!(
+                "This quotation is £1,080.00 including VAT, above {reference}'s not-to-exceed amount of £1,000.00. Raise the not-to-exceed amount to approve it, or reject it."
+            )
+        ),
+        other => panic!("expected the not-to-exceed refusal, got {other:?}"),
+    }
+    assert_eq!(status_of(&mut tx, wo).await, "quoted");
+    ops::raise_not_to_exceed(&mut tx, q).await.unwrap();
+    ops::approve_quotation(&mut tx, q, &boss, None, "Goldcrest", now())
+        .await
+        .unwrap();
+    let after = ops::find_work_order(&mut tx, wo).await.unwrap().unwrap();
+    assert_eq!(after.not_to_exceed_pence, Some(108_000));
+    assert_eq!(after.status, "approved");
+    tx.commit().await.unwrap();
 }

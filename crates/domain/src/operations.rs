@@ -248,6 +248,122 @@ impl Trade {
     }
 }
 
+/// A service category as an organisation has it (docs-spec §2.7, Settings → Vendor service
+/// categories): one of the 13 defaults, with any documents the organisation requires on top of
+/// the defaults' own, or one the organisation added, with the documents it chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCategory {
+    /// `plumbing`, … for the defaults; a slug of the name for the organisation's own.
+    pub key: String,
+    pub name: String,
+    /// Each inner list is "one of" (NICEIC or NAPIT); every list must be met.
+    pub requirements: Vec<Vec<DocumentType>>,
+    /// The default it is, if it is one.
+    pub standard: Option<Trade>,
+    /// An organisation's own category no longer offered for new work (kept for the old).
+    pub archived: bool,
+}
+
+impl ServiceCategory {
+    /// A default category with the organisation's extra requirements, if any.
+    pub fn standard(trade: Trade, extra: &[DocumentType]) -> Self {
+        let mut requirements: Vec<Vec<DocumentType>> = trade
+            .required_documents()
+            .iter()
+            .map(|kinds| kinds.to_vec())
+            .collect();
+        for kind in extra {
+            if !requirements.iter().any(|r| r.len() == 1 && r[0] == *kind) {
+                requirements.push(vec![*kind]);
+            }
+        }
+        Self {
+            key: trade.as_str().to_owned(),
+            name: trade.label().to_owned(),
+            requirements,
+            standard: Some(trade),
+            archived: false,
+        }
+    }
+
+    /// An organisation's own category: each chosen document is required.
+    pub fn custom(key: &str, name: &str, required: &[DocumentType], archived: bool) -> Self {
+        Self {
+            key: key.to_owned(),
+            name: name.to_owned(),
+            requirements: required.iter().map(|k| vec![*k]).collect(),
+            standard: None,
+            archived,
+        }
+    }
+
+    /// Whether a vendor's free-text trade puts them in this category.
+    pub fn matches_vendor(&self, vendor_trade: &str) -> bool {
+        match self.standard {
+            Some(t) => Trade::from_vendor_trade(vendor_trade) == Some(t),
+            None => {
+                let text = vendor_trade.trim().to_lowercase();
+                let name = self.name.trim().to_lowercase();
+                !text.is_empty() && (text == name || text.contains(&name))
+            }
+        }
+    }
+
+    /// "Public liability insurance; Gas Safe registration": what the category requires.
+    pub fn requirement_text(&self) -> String {
+        if self.requirements.is_empty() {
+            return "No documents required".to_owned();
+        }
+        self.requirements
+            .iter()
+            .map(|kinds| {
+                kinds
+                    .iter()
+                    .map(|k| k.label())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The key an organisation's own category gets from its name: lower-case letters, digits and
+/// underscores, e.g. "Window cleaning (rope access)" → `window_cleaning_rope_access`. Refused
+/// when the name has no letters or digits, is over 60 characters, or is a default's name.
+pub fn custom_category_key(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("Enter the category's name.".into());
+    }
+    if name.chars().count() > 60 {
+        return Err("Keep the category's name to 60 characters.".into());
+    }
+    let mut key = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            key.push(c.to_ascii_lowercase());
+        } else if !key.is_empty() && !key.ends_with('_') {
+            key.push('_');
+        }
+    }
+    let key = key.trim_end_matches('_').to_owned();
+    if key.is_empty() {
+        return Err("Give the category a name with letters or digits in it.".into());
+    }
+    let lower = name.to_lowercase();
+    if let Some(t) = Trade::ALL
+        .iter()
+        .find(|t| t.as_str() == key || t.label().to_lowercase() == lower)
+    {
+        return Err(format!(
+            "{} is already one of the standard categories; add documents to it instead.",
+            t.label()
+        ));
+    }
+    Ok(key)
+}
+
 /// A document a contractor holds, as far as the compliance check needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldDocument {
@@ -262,7 +378,7 @@ pub struct HeldDocument {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComplianceGap {
     /// Each requirement not met, with the newest expiry among its documents, if any.
-    pub missing: Vec<(&'static [DocumentType], Option<Date>)>,
+    pub missing: Vec<(Vec<DocumentType>, Option<Date>)>,
 }
 
 impl ComplianceGap {
@@ -285,13 +401,17 @@ impl ComplianceGap {
     }
 }
 
-/// Checks a contractor's documents against a trade's requirements on `today`. A document
+/// Checks a contractor's documents against a category's requirements on `today`. A document
 /// counts while it has not expired (expiring today still counts). One staff entered counts at
 /// once; one the contractor uploaded counts once staff have verified it, so a contractor cannot
 /// clear their own block with any file.
-pub fn compliance_gap(trade: Trade, held: &[HeldDocument], today: Date) -> Option<ComplianceGap> {
-    let missing: Vec<_> = trade
-        .required_documents()
+pub fn compliance_gap(
+    category: &ServiceCategory,
+    held: &[HeldDocument],
+    today: Date,
+) -> Option<ComplianceGap> {
+    let missing: Vec<_> = category
+        .requirements
         .iter()
         .filter(|kinds| {
             !held.iter().any(|d| {
@@ -306,7 +426,7 @@ pub fn compliance_gap(trade: Trade, held: &[HeldDocument], today: Date) -> Optio
                 .filter(|d| kinds.contains(&d.doc_type))
                 .map(|d| d.expires_on)
                 .max();
-            (*kinds, newest)
+            (kinds.clone(), newest)
         })
         .collect();
     (!missing.is_empty()).then_some(ComplianceGap { missing })
@@ -435,6 +555,59 @@ mod tests {
         assert!(Completed.can_close() && !InProgress.can_close());
     }
 
+    fn std_cat(t: Trade) -> ServiceCategory {
+        ServiceCategory::standard(t, &[])
+    }
+
+    #[test]
+    fn categories_take_extra_and_custom_requirements() {
+        let today = date!(2026 - 05 - 10);
+        let cleaning = ServiceCategory::standard(Trade::Cleaning, &[DocumentType::Chas]);
+        assert_eq!(
+            cleaning.requirement_text(),
+            "Public liability insurance; CHAS accreditation"
+        );
+        let held = [doc(DocumentType::PublicLiability, date!(2027 - 01 - 01))];
+        let gap = compliance_gap(&cleaning, &held, today).unwrap();
+        assert_eq!(gap.sentences(), ["CHAS accreditation is missing"]);
+        // Asking again for a default's own requirement adds nothing.
+        let plumbing = ServiceCategory::standard(Trade::Plumbing, &[DocumentType::PublicLiability]);
+        assert_eq!(plumbing.requirements.len(), 1);
+
+        let rope = ServiceCategory::custom(
+            "rope_access",
+            "Rope access",
+            &[
+                DocumentType::PublicLiability,
+                DocumentType::EmployersLiability,
+            ],
+            false,
+        );
+        let gap = compliance_gap(&rope, &held, today).unwrap();
+        assert_eq!(
+            gap.sentences(),
+            ["Employers' liability insurance is missing"]
+        );
+        assert!(rope.matches_vendor("Rope access window cleaning"));
+        assert!(!rope.matches_vendor("Plumbing"));
+        let none = ServiceCategory::custom("surveys", "Surveys", &[], false);
+        assert_eq!(compliance_gap(&none, &[], today), None);
+    }
+
+    #[test]
+    fn custom_category_keys_are_slugs_apart_from_the_defaults() {
+        assert_eq!(
+            custom_category_key(" Window cleaning (rope access) ").unwrap(),
+            "window_cleaning_rope_access"
+        );
+        assert!(custom_category_key("").is_err());
+        assert!(custom_category_key("!!!").is_err());
+        assert!(custom_category_key(&"x".repeat(61)).is_err());
+        let err = custom_category_key("heating and gas").unwrap_err();
+        assert!(err.contains("Heating and gas is already"), "{err}");
+        assert!(custom_category_key("Lifts").is_err());
+    }
+
     fn doc(t: DocumentType, expires: Date) -> HeldDocument {
         HeldDocument {
             doc_type: t,
@@ -448,13 +621,16 @@ mod tests {
     fn gas_work_needs_gas_safe_and_liability_cover() {
         let today = date!(2026 - 05 - 10);
         let held = [doc(DocumentType::PublicLiability, date!(2027 - 01 - 01))];
-        let gap = compliance_gap(Trade::HeatingGas, &held, today).unwrap();
+        let gap = compliance_gap(&std_cat(Trade::HeatingGas), &held, today).unwrap();
         assert_eq!(gap.sentences(), vec!["Gas Safe registration is missing"]);
         let held = [
             doc(DocumentType::PublicLiability, date!(2027 - 01 - 01)),
             doc(DocumentType::GasSafe, date!(2026 - 05 - 10)),
         ];
-        assert_eq!(compliance_gap(Trade::HeatingGas, &held, today), None);
+        assert_eq!(
+            compliance_gap(&std_cat(Trade::HeatingGas), &held, today),
+            None
+        );
     }
 
     #[test]
@@ -466,16 +642,19 @@ mod tests {
         ];
         held[1].verified = false;
         held[1].from_contractor = true;
-        assert!(compliance_gap(Trade::HeatingGas, &held, today).is_some());
+        assert!(compliance_gap(&std_cat(Trade::HeatingGas), &held, today).is_some());
         held[1].verified = true;
-        assert_eq!(compliance_gap(Trade::HeatingGas, &held, today), None);
+        assert_eq!(
+            compliance_gap(&std_cat(Trade::HeatingGas), &held, today),
+            None
+        );
     }
 
     #[test]
     fn an_expired_document_is_named_with_its_expiry() {
         let today = date!(2026 - 05 - 10);
         let held = [doc(DocumentType::PublicLiability, date!(2026 - 03 - 03))];
-        let gap = compliance_gap(Trade::Plumbing, &held, today).unwrap();
+        let gap = compliance_gap(&std_cat(Trade::Plumbing), &held, today).unwrap();
         assert_eq!(
             gap.sentences(),
             vec!["Public liability insurance expired on 3 March 2026"]
@@ -489,8 +668,11 @@ mod tests {
             doc(DocumentType::PublicLiability, date!(2027 - 01 - 01)),
             doc(DocumentType::Napit, date!(2027 - 01 - 01)),
         ];
-        assert_eq!(compliance_gap(Trade::Electrical, &held, today), None);
-        let gap = compliance_gap(Trade::Electrical, &held[..1], today).unwrap();
+        assert_eq!(
+            compliance_gap(&std_cat(Trade::Electrical), &held, today),
+            None
+        );
+        let gap = compliance_gap(&std_cat(Trade::Electrical), &held[..1], today).unwrap();
         assert_eq!(
             gap.sentences(),
             vec!["NICEIC registration or NAPIT registration is missing"]

@@ -221,7 +221,7 @@ pub async fn load(app: &AppPool, org: &Organisation, contractor_base: &str) -> R
     .await
     .map_err(e)?;
 
-    let order = |title: &str, scope: &str, trade, priority, unit| WorkOrderInput {
+    let order = |title: &str, scope: &str, trade: Trade, priority, unit| WorkOrderInput {
         location: Location {
             site_id: site,
             building_id: None,
@@ -230,10 +230,10 @@ pub async fn load(app: &AppPool, org: &Organisation, contractor_base: &str) -> R
         },
         title: title.into(),
         scope: scope.into(),
-        trade,
+        trade: Trade::as_str(trade).to_owned(),
         priority,
         cost_code: Some("REP-01".into()),
-        not_to_exceed_pence: Some(150_000),
+        not_to_exceed_pence: Some(250_000),
         target_start: Some(today + Duration::days(2)),
         target_completion: Some(today + Duration::days(9)),
         access_notes: Some("Keys with the concierge; park in bay 4.".into()),
@@ -444,7 +444,7 @@ async fn maintenance(
                 first_due: today + Duration::days(due_in),
                 responsible_name: Some("Priya Patel".into()),
                 vendor_id: vendor,
-                trade,
+                trade: trade.map(|t| t.as_str().to_owned()),
                 raise_days_before: trade.map(|_| 14),
             },
         )

@@ -457,7 +457,7 @@ async fn seed_operations(
             },
             title: "Repair leak".into(),
             scope: "Trace and repair".into(),
-            trade: Trade::Plumbing,
+            trade: "plumbing".to_owned(),
             priority: Priority::High,
             cost_code: Some("REP-01".into()),
             not_to_exceed_pence: Some(100_000),
@@ -561,7 +561,7 @@ async fn seed_operations(
             first_due: now.date() + time::Duration::days(5),
             responsible_name: Some("Jane Doe".into()),
             vendor_id: Some(vendor),
-            trade: Some(Trade::Plumbing),
+            trade: Some("plumbing".to_owned()),
             raise_days_before: Some(14),
         },
     )
@@ -607,7 +607,22 @@ async fn seed_operations(
     )
     .await
     .unwrap();
-    ops::add_preference(tx, vendor, Some(site), Some(Trade::Plumbing))
+    // The organisation's own service category, and a standard one with an extra requirement.
+    let rope = proplink_db::service_categories::add(
+        tx,
+        "Rope access",
+        &[proplink_domain::operations::DocumentType::PublicLiability],
+    )
+    .await
+    .unwrap();
+    proplink_db::service_categories::set_requirements(
+        tx,
+        "cleaning",
+        &[proplink_domain::operations::DocumentType::Chas],
+    )
+    .await
+    .unwrap();
+    ops::add_preference(tx, vendor, Some(site), Some(&rope))
         .await
         .unwrap();
     // A ticket from Mr Smith, assigned, linked to the issue and the work order, with a reply.

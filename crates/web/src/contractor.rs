@@ -346,13 +346,14 @@ async fn job(
         Vec::new()
     };
     let documents = ops::vendor_documents(&mut s.tx, inv.vendor_id).await?;
+    let trade = proplink_db::service_categories::name_of(&mut s.tx, &wo.trade).await?;
     s.tx.commit().await?;
     let nonempty = |k: &str| Some(query.get(k).trim().to_owned()).filter(|v| !v.is_empty());
     let status = wo.status();
     Ok(JobPage {
         org_name,
         vendor: inv.vendor_name.clone(),
-        trade: wo.trade().label().to_owned(),
+        trade,
         status: if awarded || !wo.status().is_awarded_work() {
             status.label().to_owned()
         } else {

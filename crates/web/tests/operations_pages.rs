@@ -866,7 +866,7 @@ async fn a_quotation_above_the_members_limit_needs_someone_with_a_higher_one() {
             },
             title: "Replace boiler flue".into(),
             scope: "Replace".into(),
-            trade: proplink_domain::operations::Trade::Plumbing,
+            trade: "plumbing".to_owned(),
             priority: proplink_domain::operations::Priority::Medium,
             cost_code: None,
             not_to_exceed_pence: None,
@@ -1430,4 +1430,248 @@ async fn a_regular_contractor_signs_in_with_a_code_and_sees_only_their_open_work
         ..contractor(&state)
     };
     assert!(job.get("/job").await.body.contains("Clear all gutters"));
+}
+
+#[tokio::test]
+async fn an_administrator_adds_a_service_category_and_a_quotation_over_the_cap_needs_it_raised() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Property").await;
+    let f = fixture(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let owner = staff_people::member(
+        &db,
+        &org,
+        "olu@goldcrest.example",
+        "Olu Owner",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let manager = staff_people::member(
+        &db,
+        &org,
+        "priya@goldcrest.example",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let boss = staff(&state, &db, &org, &owner).await;
+    let priya = staff(&state, &db, &org, &manager).await;
+
+    let settings = boss.get("/settings").await;
+    assert!(settings.body.contains("/settings/service-categories"));
+    let page = boss.get("/settings/service-categories").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Heating and gas"));
+    assert!(
+        page.body
+            .contains("Public liability insurance; Gas Safe registration")
+    );
+
+    // Bad input: a made-up document type, a default's name, no name. Nothing is added.
+    for (form, expected) in [
+        (
+            vec![("name", "Rope access"), ("document", "tarot")],
+            "Choose the documents from the list.",
+        ),
+        (
+            vec![("name", "Lifts"), ("document", "public_liability")],
+            "Lifts is already one of the standard categories",
+        ),
+        (vec![("name", "  ")], "Enter the category's name."),
+    ] {
+        let refused = boss.post("/settings/service-categories", &form).await;
+        assert!(
+            decoded(&refused.location).contains(expected),
+            "{}",
+            refused.location
+        );
+    }
+    assert_eq!(
+        count(&db, "select count(*) from vendor_service_category").await,
+        0
+    );
+    // A manager may read the page but not change it.
+    assert!(priya.get("/settings/service-categories").await.status == StatusCode::OK);
+    let not_theirs = priya
+        .post("/settings/service-categories", &[("name", "Rope access")])
+        .await;
+    assert!(
+        matches!(
+            not_theirs.status,
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        ),
+        "{}",
+        not_theirs.status
+    );
+
+    let added = boss
+        .post(
+            "/settings/service-categories",
+            &[
+                ("name", "Rope access"),
+                ("document", "public_liability"),
+                ("document", "employers_liability"),
+            ],
+        )
+        .await;
+    assert!(
+        decoded(&added.location).contains("Added the Rope access category."),
+        "{}",
+        added.location
+    );
+    let page = boss.get("/settings/service-categories").await;
+    assert!(
+        page.body
+            .contains("Public liability insurance; Employers&#x27; liability insurance")
+            || page
+                .body
+                .contains("Public liability insurance; Employers&#39; liability insurance"),
+        "{}",
+        page.body
+    );
+
+    // The new-work-order form offers it; a work order in it asks for its documents.
+    assert!(
+        priya
+            .get(&format!("/work-orders/new?site={}", f.site))
+            .await
+            .body
+            .contains("value=\"rope_access\"")
+    );
+    let site = f.site.to_string();
+    let raised = priya
+        .post(
+            "/work-orders",
+            &[
+                ("site", site.as_str()),
+                ("title", "Clean the atrium glazing"),
+                ("scope", "Rope access clean of the atrium roof glazing"),
+                ("trade", "rope_access"),
+                ("priority", "low"),
+                ("not_to_exceed", "500.00"),
+            ],
+        )
+        .await;
+    let wo = id_after(&raised.location, "/work-orders/");
+    let wo_path = format!("/work-orders/{wo}");
+    assert!(priya.get(&wo_path).await.body.contains("Rope access"));
+    let vendor = f.vendor.to_string();
+    let blocked = priya
+        .post(&format!("{wo_path}/invite"), &[("vendor", vendor.as_str())])
+        .await;
+    assert!(
+        decoded(&blocked.location).contains(
+            "cannot be instructed for Rope access work: Public liability insurance is missing; Employers' liability insurance is missing"
+        ),
+        "{}",
+        blocked.location
+    );
+    {
+        let mut tx = db.app.begin(&db.staff(&org, "Loader")).await.unwrap();
+        for kind in [
+            DocumentType::PublicLiability,
+            DocumentType::EmployersLiability,
+        ] {
+            ops::add_vendor_document(
+                &mut tx,
+                f.vendor,
+                &DocumentInput {
+                    doc_type: kind,
+                    reference_number: "POL-9".into(),
+                    issuer: None,
+                    sum_insured_pence: None,
+                    expires_on: time::OffsetDateTime::now_utc().date() + time::Duration::days(200),
+                },
+                time::OffsetDateTime::now_utc().date(),
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let invited = priya
+        .post(&format!("{wo_path}/invite"), &[("vendor", vendor.as_str())])
+        .await;
+    assert!(
+        !decoded(&invited.location).contains("problem="),
+        "{}",
+        invited.location
+    );
+    let q = {
+        let mut tx = db.app.begin(&db.staff(&org, "Loader")).await.unwrap();
+        let invitation = ops::invitations(&mut tx, wo).await.unwrap()[0].id;
+        let q = ops::submit_quotation(
+            &mut tx,
+            invitation,
+            &ops::QuoteInput {
+                kind: "fixed".into(),
+                amounts: proplink_domain::operations::QuoteAmounts::parse("500", "100").unwrap(),
+                valid_until: time::OffsetDateTime::now_utc().date() + time::Duration::days(30),
+                notes: None,
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        q
+    };
+    // £600 including VAT is above the £500 cap: the page offers to raise it; without the tick
+    // the approval is refused and nothing changes.
+    assert!(
+        priya
+            .get(&wo_path)
+            .await
+            .body
+            .contains("raise that amount to £600.00")
+    );
+    let refused = priya.post(&format!("/quotations/{q}/approve"), &[]).await;
+    assert!(
+        decoded(&refused.location).contains("above WO-"),
+        "{}",
+        refused.location
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from quotation where status = 'approved'"
+        )
+        .await,
+        0
+    );
+    let approved = priya
+        .post(
+            &format!("/quotations/{q}/approve"),
+            &[("raise_not_to_exceed", "yes")],
+        )
+        .await;
+    assert!(
+        decoded(&approved.location).contains("Quotation approved"),
+        "{}",
+        approved.location
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from work_order where status = 'approved' and not_to_exceed_pence = 60000"
+        )
+        .await,
+        1
+    );
+
+    // Archived: no longer offered for new work; the work order keeps its category.
+    let archived = boss
+        .post("/settings/service-categories/rope_access/archive", &[])
+        .await;
+    assert!(decoded(&archived.location).contains("Archived Rope access"));
+    assert!(
+        !priya
+            .get(&format!("/work-orders/new?site={}", f.site))
+            .await
+            .body
+            .contains("value=\"rope_access\"")
+    );
+    assert!(priya.get(&wo_path).await.body.contains("Rope access"));
 }

@@ -4,7 +4,7 @@
 //! and service agreements.
 
 use super::form::FormData;
-use super::operations::{back_to, flash_of, ops_error, query_of, refused_on};
+use super::operations::{Categories, any_work, back_to, flash_of, ops_error, query_of, refused_on};
 use super::records::{self, Opt, check, may, parse_id, site_scope};
 use super::{Member, Shell};
 use crate::error::WebError;
@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use proplink_db::maintenance::{self as mnt, AgreementInput, EventInput};
 use proplink_db::operations::{self as ops, Attachment, Location};
 use proplink_domain::dates::long_date;
-use proplink_domain::operations::Trade;
 use proplink_domain::schedule::{ComplianceStatus, DueBasis, Recurrence, templates};
 use proplink_domain::uk::{format_pence, parse_pounds_to_pence};
 use proplink_files::MediaType;
@@ -200,7 +199,8 @@ pub async fn site_maintenance(
                 .collect(),
         });
     }
-    let vendors = ops::vendor_choices(&mut tx, Trade::GeneralRepairs, None, today).await?;
+    let vendors = ops::vendor_choices(&mut tx, &any_work(), None, today).await?;
+    let categories = Categories::load(&mut tx).await?;
     tx.commit().await?;
     let (flash, problem) = flash_of(&query);
     let placement = site.placement();
@@ -219,11 +219,7 @@ pub async fn site_maintenance(
             }))
             .collect(),
         trades: std::iter::once(Opt::new("", "Do not raise work orders", ""))
-            .chain(
-                Trade::ALL
-                    .iter()
-                    .map(|t| Opt::new(t.as_str(), t.label(), "")),
-            )
+            .chain(categories.options(""))
             .collect(),
         vendors: std::iter::once(Opt::new("", "None", ""))
             .chain(
@@ -274,11 +270,11 @@ fn parse_event(site: Uuid, v: &FormData) -> Result<EventInput, String> {
         Ok(None) => return Err("Give the first due date, e.g. 31/03/2027.".into()),
         Err(e) => return Err(format!("The first due date: {e}")),
     };
-    let trade = match v.get("trade") {
+    let trade = match v.get("trade").trim() {
         "" => None,
-        t => Some(Trade::parse(t).ok_or("Choose a trade from the list.")?),
+        t => Some(t.to_owned()),
     };
-    let raise_days_before = match (trade, v.get("raise_days_before").trim()) {
+    let raise_days_before = match (&trade, v.get("raise_days_before").trim()) {
         (None, _) => None,
         (Some(_), "") => Some(14),
         (Some(_), d) => Some(
@@ -512,7 +508,7 @@ pub async fn add_schedule(
     let agreement = parse_id(&id)?;
     let path = "/service-agreements";
     let v = FormData::parse(&body);
-    let parsed = (|| -> Result<(Uuid, Recurrence, time::Date, Trade), String> {
+    let parsed = (|| -> Result<(Uuid, Recurrence, time::Date, String), String> {
         let site = Uuid::parse_str(v.get("site")).map_err(|_| "Choose the site.")?;
         let rec = Recurrence::from_form(
             v.get("frequency"),
@@ -525,7 +521,10 @@ pub async fn add_schedule(
             Ok(None) => return Err("Give the first date, e.g. 01/12/2026.".into()),
             Err(e) => return Err(format!("The first date: {e}")),
         };
-        let trade = Trade::parse(v.get("trade")).ok_or("Choose the service category.")?;
+        let trade = match v.get("trade").trim() {
+            "" => return Err("Choose the service category.".into()),
+            t => t.to_owned(),
+        };
         Ok((site, rec, first, trade))
     })();
     let (site, rec, first, trade) = match parsed {
@@ -537,7 +536,7 @@ pub async fn add_schedule(
         .await?
         .ok_or(WebError::NotFound)?;
     check(&member, "service_agreement.update", s.placement())?;
-    match mnt::add_schedule(&mut tx, agreement, site, rec, first, trade).await {
+    match mnt::add_schedule(&mut tx, agreement, site, rec, first, &trade).await {
         Ok(_) => {
             tx.commit().await?;
             Ok(back_to(
@@ -571,8 +570,9 @@ pub async fn agreements(
     let today = state.now().date();
     let mut tx = state.db().begin(&member.ctx()).await?;
     let list = mnt::agreements(&mut tx, None, &site_scope(&member)).await?;
-    let vendors = ops::vendor_choices(&mut tx, Trade::GeneralRepairs, None, today).await?;
+    let vendors = ops::vendor_choices(&mut tx, &any_work(), None, today).await?;
     let sites = ops::site_choices(&mut tx, &site_scope(&member)).await?;
+    let categories = Categories::load(&mut tx).await?;
     tx.commit().await?;
     let (flash, problem) = flash_of(&query);
     Ok(AgreementsPage {
@@ -624,10 +624,7 @@ pub async fn agreements(
             .collect(),
         can_create: member.can("service_agreement.create") && !member.read_only(),
         can_schedule: member.can("service_agreement.update") && !member.read_only(),
-        trades: Trade::ALL
-            .iter()
-            .map(|t| Opt::new(t.as_str(), t.label(), ""))
-            .collect(),
+        trades: categories.options(""),
         flash,
         problem,
     }

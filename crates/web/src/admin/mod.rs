@@ -24,6 +24,7 @@ mod people;
 mod portfolio;
 mod records;
 mod search;
+mod service_categories;
 mod settings;
 mod setup;
 mod subject_access;
@@ -326,6 +327,26 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             "/settings/roles",
             Permission("role.read"),
             get(settings::roles),
+        ),
+        (
+            "/settings/service-categories",
+            Permission("settings.read"),
+            get(service_categories::list).post(service_categories::add),
+        ),
+        (
+            "/settings/service-categories/{key}",
+            Permission("settings.read"),
+            post(service_categories::save),
+        ),
+        (
+            "/settings/service-categories/{key}/archive",
+            Permission("settings.read"),
+            post(service_categories::archive),
+        ),
+        (
+            "/settings/service-categories/{key}/restore",
+            Permission("settings.read"),
+            post(service_categories::restore),
         ),
         (
             "/settings/roles/new",

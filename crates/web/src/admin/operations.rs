@@ -22,12 +22,13 @@ use proplink_db::operations::{
     self as ops, Approver, Attachment, FileRecord, InviteRequest, Issue, IssueInput, IssueMove,
     IssueQuery, Location, OpsError, WorkOrder, WorkOrderInput, WorkOrderQuery,
 };
+use proplink_db::service_categories;
 use proplink_domain::EmailAddress;
 use proplink_domain::authorize::Placement;
 use proplink_domain::dates::long_date;
 use proplink_domain::operations::{
-    ClosedReason, DocumentType, IssueCategory, IssueStatus, Priority, ReporterKind, Trade,
-    WorkOrderStatus,
+    ClosedReason, DocumentType, IssueCategory, IssueStatus, Priority, ReporterKind,
+    ServiceCategory, Trade, WorkOrderStatus,
 };
 use proplink_domain::uk::{format_pence, parse_pounds_to_pence};
 use proplink_files::MediaType;
@@ -780,6 +781,43 @@ async fn work_order_for(
     Ok(wo)
 }
 
+/// The organisation's service categories (Settings → Vendor service categories), for names and
+/// choices on the pages.
+pub(super) struct Categories(Vec<ServiceCategory>);
+
+impl Categories {
+    pub(super) async fn load(tx: &mut TenantTx) -> Result<Self, WebError> {
+        Ok(Self(service_categories::all(tx, true).await?))
+    }
+
+    /// "Heating and gas"; the key itself for one that has gone (it cannot, but a page should
+    /// not fail on it).
+    pub(super) fn name(&self, key: &str) -> String {
+        self.0
+            .iter()
+            .find(|c| c.key == key)
+            .map_or_else(|| key.to_owned(), |c| c.name.clone())
+    }
+
+    /// The live categories to choose from, plus the chosen one if it has been archived.
+    pub(super) fn options(&self, chosen: &str) -> Vec<Opt> {
+        self.0
+            .iter()
+            .filter(|c| !c.archived || c.key == chosen)
+            .map(|c| Opt::new(c.key.clone(), c.name.clone(), chosen))
+            .collect()
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<&ServiceCategory> {
+        self.0.iter().find(|c| c.key == key)
+    }
+}
+
+/// The category used only to list vendors where no particular work is in view.
+pub(super) fn any_work() -> ServiceCategory {
+    ServiceCategory::standard(Trade::GeneralRepairs, &[])
+}
+
 pub(super) struct WorkOrderRow {
     pub id: Uuid,
     pub reference: String,
@@ -795,14 +833,14 @@ pub(super) struct WorkOrderRow {
 }
 
 impl WorkOrderRow {
-    fn new(w: &WorkOrder) -> Self {
+    fn new(w: &WorkOrder, categories: &Categories) -> Self {
         Self {
             id: w.id,
             reference: w.reference.clone(),
             title: w.title.clone(),
             place: w.place.clone(),
             site_name: w.site_name.clone(),
-            trade: w.trade().label().to_owned(),
+            trade: categories.name(&w.trade),
             priority: Priority::from_key(&w.priority)
                 .map(|p| p.label().to_owned())
                 .unwrap_or_default(),
@@ -849,6 +887,7 @@ pub async fn work_orders(
     )
     .await?;
     let sites = ops::site_choices(&mut tx, &scope).await?;
+    let categories = Categories::load(&mut tx).await?;
     tx.commit().await?;
     let chosen_site = site.map(|s| s.to_string()).unwrap_or_default();
     let filters = [("status", status.clone()), ("site", chosen_site.clone())];
@@ -864,7 +903,11 @@ pub async fn work_orders(
     );
     Ok(WorkOrdersPage {
         shell: Shell::new(&member, "/work-orders"),
-        rows: found.rows.iter().map(WorkOrderRow::new).collect(),
+        rows: found
+            .rows
+            .iter()
+            .map(|w| WorkOrderRow::new(w, &categories))
+            .collect(),
         statuses,
         sites: std::iter::once(Opt::new("", "All sites", &chosen_site))
             .chain(
@@ -987,6 +1030,7 @@ async fn work_order_form(
             issues.push((i.id, format!("{} {}", i.reference, i.title)));
         }
     }
+    let categories = Categories::load(&mut tx).await?;
     tx.commit().await?;
     let place = values.get("place").to_owned();
     let trade = values.get("trade").to_owned();
@@ -1007,10 +1051,7 @@ async fn work_order_form(
             .map(|(id, n)| Opt::new(id.to_string(), n, values.get("site")))
             .collect(),
         places: place_options(places, &place),
-        trades: Trade::ALL
-            .iter()
-            .map(|t| Opt::new(t.as_str(), t.label(), &trade))
-            .collect(),
+        trades: categories.options(&trade),
         priorities: Priority::ALL
             .iter()
             .map(|p| Opt::new(p.as_str(), p.label(), &priority))
@@ -1026,7 +1067,10 @@ async fn work_order_form(
 fn parse_work_order(member: &Member, v: &FormData) -> Result<(WorkOrderInput, Vec<Uuid>), String> {
     let site = opt_uuid(v.get("site")).ok_or("Choose a site.")?;
     let (unit_id, space_id) = parse_place(v.get("place"))?;
-    let trade = Trade::parse(v.get("trade")).ok_or("Choose the trade (service category).")?;
+    let trade = match v.get("trade").trim() {
+        "" => return Err("Choose the trade (service category).".into()),
+        t => t.to_owned(),
+    };
     let priority = Priority::from_key(v.get("priority")).ok_or("Choose a priority.")?;
     let date = |k: &str, label: &str| -> Result<Option<time::Date>, String> {
         match v.get(k).trim() {
@@ -1149,6 +1193,8 @@ pub(super) struct QuotationRow {
     pub notes: String,
     pub status: String,
     pub open: bool,
+    /// Above the work order's not-to-exceed amount: approving it raises that amount.
+    pub over_limit: bool,
     pub decision: String,
     pub file_id: Option<Uuid>,
 }
@@ -1212,10 +1258,12 @@ pub async fn work_order(
     };
     let updates = ops::updates(&mut tx, id).await?;
     let files = ops::files_of(&mut tx, Attachment::WorkOrder(id)).await?;
+    let categories = Categories::load(&mut tx).await?;
     let can_invite =
         wo.status().can_invite() && may(&member, "work_order.invite_contractor", placement);
     let vendors = if can_invite {
-        ops::vendor_choices(&mut tx, wo.trade(), Some(wo.site_id), today).await?
+        let category = categories.get(&wo.trade).cloned().unwrap_or_else(any_work);
+        ops::vendor_choices(&mut tx, &category, Some(wo.site_id), today).await?
     } else {
         Vec::new()
     };
@@ -1229,7 +1277,7 @@ pub async fn work_order(
     let facts = vec![
         ("Site".to_owned(), wo.site_name.clone()),
         ("Where".to_owned(), wo.place.clone()),
-        ("Trade".to_owned(), wo.trade().label().to_owned()),
+        ("Trade".to_owned(), categories.name(&wo.trade)),
         (
             "Priority".to_owned(),
             Priority::from_key(&wo.priority)
@@ -1336,6 +1384,7 @@ pub async fn work_order(
                 }
                 .into(),
                 open: open_quotes && q.status == "submitted",
+                over_limit: wo.not_to_exceed_pence.is_some_and(|n| q.gross_pence() > n),
                 decision: match (&q.decided_by, &q.decision_reason) {
                     (Some(by), Some(r)) => format!("{by}: {r}"),
                     (Some(by), None) => by.clone(),
@@ -1388,7 +1437,7 @@ pub async fn work_order(
         history,
         flash,
         problem,
-        wo: WorkOrderRow::new(&wo),
+        wo: WorkOrderRow::new(&wo, &categories),
     }
     .into_response())
 }
@@ -1488,6 +1537,13 @@ pub async fn approve_quotation(
         limit_pence: ops::approval_limit(&mut tx, member.membership_id).await?,
     };
     let reason = override_reason(&member, &wo, &v)?;
+    if v.get("raise_not_to_exceed") == "yes"
+        && let Err(e) = ops::raise_not_to_exceed(&mut tx, id).await
+    {
+        let message = ops_error(e)?;
+        drop(tx);
+        return Ok(refused_on(&path, &message));
+    }
     match ops::approve_quotation(
         &mut tx,
         id,
@@ -1996,17 +2052,9 @@ pub async fn add_preference(
     let vendor = parse_id(&id)?;
     let path = format!("/vendors/{vendor}");
     let v = FormData::parse(&body);
-    let trade = match v.get("trade") {
+    let trade = match v.get("trade").trim() {
         "" => None,
-        t => match Trade::parse(t) {
-            Some(t) => Some(t),
-            None => {
-                return Ok(refused_on(
-                    &path,
-                    "Choose a service category from the list.",
-                ));
-            }
-        },
+        t => Some(t.to_owned()),
     };
     let mut tx = state.db().begin(&member.ctx()).await?;
     let site = match (v.get("site").trim(), opt_uuid(v.get("site"))) {
@@ -2027,7 +2075,7 @@ pub async fn add_preference(
         }
         (_, None) => return Ok(refused_on(&path, "Choose the site again.")),
     };
-    match ops::add_preference(&mut tx, vendor, site, trade).await {
+    match ops::add_preference(&mut tx, vendor, site, trade.as_deref()).await {
         Ok(()) => {
             tx.commit().await?;
             Ok(back_to(&path, "Added to the preferred list."))
@@ -2079,14 +2127,12 @@ pub(super) async fn preference_rows(
     tx: &mut TenantTx,
     vendor: Uuid,
 ) -> Result<Vec<(Uuid, String)>, WebError> {
+    let categories = Categories::load(tx).await?;
     Ok(ops::preferences(tx, vendor)
         .await?
         .into_iter()
         .map(|(id, site, trade)| {
-            let trade = trade
-                .as_deref()
-                .and_then(Trade::parse)
-                .map(|t| t.label().to_owned());
+            let trade = trade.as_deref().map(|t| categories.name(t));
             let text = match (site, trade) {
                 (None, None) => "Preferred everywhere, for all work".to_owned(),
                 (Some(s), None) => format!("Preferred at {s}"),
@@ -2098,14 +2144,11 @@ pub(super) async fn preference_rows(
         .collect())
 }
 
-pub(super) fn trade_options() -> Vec<Opt> {
-    std::iter::once(Opt::new("", "All work", ""))
-        .chain(
-            Trade::ALL
-                .iter()
-                .map(|t| Opt::new(t.as_str(), t.label(), "")),
-        )
-        .collect()
+pub(super) async fn trade_options(tx: &mut TenantTx) -> Result<Vec<Opt>, WebError> {
+    let categories = Categories::load(tx).await?;
+    Ok(std::iter::once(Opt::new("", "All work", ""))
+        .chain(categories.options(""))
+        .collect())
 }
 
 pub(super) async fn site_options(tx: &mut TenantTx, member: &Member) -> Result<Vec<Opt>, WebError> {

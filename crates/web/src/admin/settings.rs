@@ -377,7 +377,7 @@ pub struct SectionLink {
 }
 
 /// (permission, href, label, summary)
-const SECTIONS: [(&str, &str, &str, &str); 6] = [
+const SECTIONS: [(&str, &str, &str, &str); 7] = [
     (
         "settings.read",
         "/settings/organisation",
@@ -401,6 +401,12 @@ const SECTIONS: [(&str, &str, &str, &str); 6] = [
         "/settings/roles",
         "Roles",
         "The seven built-in roles and the ones your organisation made.",
+    ),
+    (
+        "settings.read",
+        "/settings/service-categories",
+        "Vendor service categories",
+        "The trades contractors work in, and the insurance and certificates each requires.",
     ),
     (
         "data_import.import",

@@ -453,13 +453,14 @@ pub async fn link(
     let v = FormData::parse(&body);
     let now = state.now();
     let name = member.name.clone();
+    let scope = site_scope(&member);
     act(
         &state,
         &member,
         &id,
         "ticket.update",
         "Linked.",
-        async |tx, id| tickets::link(tx, id, v.get("reference"), &name, now).await,
+        async |tx, id| tickets::link(tx, id, v.get("reference"), &scope, &name, now).await,
     )
     .await
 }

@@ -195,6 +195,7 @@ pub async fn show(
     let performance = proplink_db::operations::vendor_performance(&mut tx, id, state.now()).await?;
     let preferences = super::operations::preference_rows(&mut tx, id).await?;
     let preference_sites = super::operations::site_options(&mut tx, &member).await?;
+    let preference_trades = super::operations::trade_options(&mut tx).await?;
     tx.commit().await?;
     let text = |v: Option<String>| records::or_not_recorded(v);
     let problem = Some(query.get("problem").trim().to_owned()).filter(|p| !p.is_empty());
@@ -227,7 +228,7 @@ pub async fn show(
         performance: performance_lines(&performance),
         preferences,
         preference_sites,
-        preference_trades: super::operations::trade_options(),
+        preference_trades,
         doc_types: super::operations::document_types(),
         problem,
         can_edit: writable && member.can("vendor.update"),
