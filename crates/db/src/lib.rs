@@ -14,6 +14,7 @@ pub mod audit;
 pub mod cluster;
 pub mod email;
 pub mod error;
+pub mod folders;
 pub mod import;
 pub mod jobs;
 pub mod links;

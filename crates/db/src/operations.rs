@@ -2276,6 +2276,8 @@ pub enum Attachment {
     VendorDocument(Uuid),
     MaintenanceCompletion(Uuid),
     ServiceAgreement(Uuid),
+    /// A site folder's file (`db::folders`).
+    Folder(Uuid),
 }
 
 impl Attachment {
@@ -2287,6 +2289,7 @@ impl Attachment {
             Self::VendorDocument(id) => ("vendor_document_id", id),
             Self::MaintenanceCompletion(id) => ("maintenance_completion_id", id),
             Self::ServiceAgreement(id) => ("service_agreement_id", id),
+            Self::Folder(id) => ("folder_id", id),
         }
     }
 }
@@ -2351,13 +2354,20 @@ pub struct FileRecord {
     pub vendor_document_id: Option<Uuid>,
     pub maintenance_completion_id: Option<Uuid>,
     pub service_agreement_id: Option<Uuid>,
+    pub folder_id: Option<Uuid>,
+    pub expires_on: Option<Date>,
+    pub replaces_id: Option<Uuid>,
+    pub replaced_at: Option<OffsetDateTime>,
+    pub version: i32,
+    pub shown_to_residents: bool,
     pub uploaded_by: String,
     pub created_at: OffsetDateTime,
 }
 
-const FILE_COLUMNS: &str = "id, size_bytes, media_type, object_key, thumbnail_key, original_name,
-    purpose, issue_id, work_order_id, quotation_id, vendor_document_id, maintenance_completion_id,
-    service_agreement_id, uploaded_by, created_at";
+pub(crate) const FILE_COLUMNS: &str = "id, size_bytes, media_type, object_key, thumbnail_key,
+    original_name, purpose, issue_id, work_order_id, quotation_id, vendor_document_id,
+    maintenance_completion_id, service_agreement_id, folder_id, expires_on, replaces_id,
+    replaced_at, version, shown_to_residents, uploaded_by, created_at";
 
 pub async fn find_file(tx: &mut TenantTx, id: Uuid) -> Result<Option<FileRecord>, DbError> {
     let sql =

@@ -19,6 +19,7 @@ pub mod permissions;
 pub mod portfolio;
 pub mod uk;
 pub use uk::{AccountNumber, PhoneNumber, Postcode, SortCode, Uprn, VatNumber};
+pub mod folders;
 pub mod operations;
 pub mod schedule;
 pub mod sla;

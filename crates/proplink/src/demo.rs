@@ -126,7 +126,8 @@ async fn run_with(
     let (app, platform) = runtime::connect(&urls.app, Some(&urls.platform)).await?;
     let platform = platform.ok_or("the platform pool is missing")?;
     let contractor_base = config.web_settings().url(&config.domains.contractor, "");
-    load_demo_data(&app, &platform, scale, &contractor_base).await?;
+    let files = config.web_settings_with_secrets(data_dir)?.files;
+    load_demo_data(&app, &platform, scale, &contractor_base, files.as_ref()).await?;
     let listener = runtime::bind(config).await?;
     let worker = runtime::build_worker(config, app.clone(), platform.clone())?;
     print_banner(config, urls.psql.as_deref());
@@ -152,6 +153,7 @@ pub async fn load_demo_data(
     platform: &PlatformPool,
     scale: usize,
     contractor_base: &str,
+    store: Option<&proplink_files::FileStore>,
 ) -> Result<(), String> {
     for (slug, name) in DEMO_ORGS {
         if organisation::find_by_slug(app, slug)
@@ -172,7 +174,7 @@ pub async fn load_demo_data(
             _ => crate::demo_portfolio::Generator::acme(),
         };
         crate::demo_portfolio::load(app, &org, &files).await?;
-        crate::demo_operations::load(app, &org, contractor_base).await?;
+        crate::demo_operations::load(app, &org, contractor_base, store).await?;
     }
     Ok(())
 }

@@ -40,7 +40,12 @@ fn e<E: std::fmt::Display>(err: E) -> String {
 /// Loads the operations demo into `org`, whose portfolio is already loaded.
 /// `contractor_base` (`http://contractorport.localhost:8080`) starts the ContractorPort links
 /// the e-mails carry.
-pub async fn load(app: &AppPool, org: &Organisation, contractor_base: &str) -> Result<(), String> {
+pub async fn load(
+    app: &AppPool,
+    org: &Organisation,
+    contractor_base: &str,
+    files: Option<&proplink_files::FileStore>,
+) -> Result<(), String> {
     let now = OffsetDateTime::now_utc();
     let today = now.date();
     let staff = ctx(org, ActorKind::System, "the demo loader", Channel::Platform);
@@ -399,7 +404,130 @@ pub async fn load(app: &AppPool, org: &Organisation, contractor_base: &str) -> R
     )
     .await
     .map_err(e)?;
+    if let Some(store) = files {
+        documents(&mut tx, store, org, site, now).await?;
+    }
     tx.commit().await.map_err(e)
+}
+
+/// A one-page PDF saying `title`, with a correct cross-reference table.
+fn demo_pdf(title: &str) -> Vec<u8> {
+    let text: String = title
+        .chars()
+        .filter(|c| c.is_ascii() && !"()\\".contains(*c))
+        .collect();
+    let stream = format!("BT /F1 18 Tf 60 760 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
+        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// The site's document folders with a few certificates: the EICR in Compliance (shown to
+/// residents), the buildings insurance schedule, and last year's year-end pack.
+async fn documents(
+    tx: &mut TenantTx,
+    store: &proplink_files::FileStore,
+    org: &Organisation,
+    site: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), String> {
+    use proplink_db::folders;
+    folders::ensure_defaults(tx, site).await.map_err(e)?;
+    let list = folders::folders(tx, site, false).await.map_err(e)?;
+    let today = now.date();
+    let items = [
+        (
+            "compliance",
+            "EICR 2024.pdf",
+            "Electrical installation condition report",
+            Some(today + Duration::days(3 * 365)),
+            true,
+        ),
+        (
+            "compliance",
+            "Fire risk assessment.pdf",
+            "Fire risk assessment",
+            Some(today + Duration::days(20)),
+            false,
+        ),
+        (
+            "insurance",
+            "Buildings insurance schedule.pdf",
+            "Buildings insurance schedule",
+            Some(today + Duration::days(200)),
+            false,
+        ),
+        (
+            "year_end_packs",
+            "Year-end pack 2025.pdf",
+            "Service charge year-end pack 2025",
+            None,
+            false,
+        ),
+    ];
+    for (key, name, title, expires_on, shown) in items {
+        let Some(folder) = list.iter().find(|f| f.default_key.as_deref() == Some(key)) else {
+            continue;
+        };
+        let stored = store
+            .put(
+                org.id.0,
+                name,
+                demo_pdf(title).into(),
+                proplink_files::MediaType::ALL,
+            )
+            .await
+            .map_err(e)?;
+        let file = proplink_db::operations::NewFile {
+            sha256: stored.sha256,
+            size_bytes: stored.size,
+            media_type: stored.media_type.mime().to_owned(),
+            object_key: stored.key,
+            thumbnail_key: stored.thumbnail_key,
+            original_name: name.to_owned(),
+            purpose: "document".to_owned(),
+            uploaded_by: "Priya Patel".to_owned(),
+        };
+        folders::add_file(
+            tx,
+            folder.id,
+            &file,
+            &folders::FolderFile {
+                expires_on,
+                shown_to_residents: shown,
+            },
+            None,
+            now,
+        )
+        .await
+        .map_err(e)?;
+    }
+    Ok(())
 }
 
 /// The site's compliance calendar: gas safety overdue (its contractor's Gas Safe has lapsed),

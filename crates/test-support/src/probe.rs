@@ -674,6 +674,43 @@ async fn seed_operations(
     )
     .await
     .unwrap();
+    // The site's folders, a file with a second version (expiring, shown to residents), and a
+    // recorded download.
+    use proplink_db::folders;
+    folders::ensure_defaults(tx, site).await.unwrap();
+    let compliance = folders::folders(tx, site, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.default_key.as_deref() == Some("compliance"))
+        .unwrap()
+        .id;
+    let first = folders::add_file(
+        tx,
+        compliance,
+        &file("document", "application/pdf"),
+        &folders::FolderFile::default(),
+        None,
+        now,
+    )
+    .await
+    .unwrap();
+    let second = folders::add_file(
+        tx,
+        compliance,
+        &file("document", "application/pdf"),
+        &folders::FolderFile {
+            expires_on: Some(now.date() + time::Duration::days(365)),
+            shown_to_residents: true,
+        },
+        Some(first),
+        now,
+    )
+    .await
+    .unwrap();
+    folders::record_access(tx, second, "download", None, now)
+        .await
+        .unwrap();
 }
 
 /// A fresh value shaped like a stored token hash.

@@ -29,6 +29,7 @@ use proplink_db::operations::{self as ops, Attachment, Invitation, QuoteInput, W
 use proplink_db::rate_limit::{self, Decision, Limit};
 use proplink_db::tenant::{Actor, TenantContext};
 use proplink_domain::dates::long_date;
+use proplink_domain::folders::Viewer;
 use proplink_domain::operations::{QuoteAmounts, WorkOrderStatus};
 use proplink_domain::uk::format_pence;
 use proplink_domain::{ActorKind, Channel, OrgId};
@@ -306,6 +307,8 @@ struct JobPage {
     invitation_status: String,
     target: String,
     files: Vec<FileLink>,
+    /// The site's documents in folders opened to contractors: (folder, file).
+    site_files: Vec<(String, FileLink)>,
     my_quotes: Vec<(String, String, String)>,
     updates: Vec<(String, String, String)>,
     documents: Vec<(String, String, String)>,
@@ -329,10 +332,14 @@ async fn job(
     let query = FormData::parse(raw.unwrap_or_default().as_bytes());
     let (inv, wo) = job_of(&mut s).await?;
     let org_name = proplink_db::organisation::name_of(&mut s.tx).await?;
-    let files = if inv.is_open() {
-        ops::files_of(&mut s.tx, Attachment::WorkOrder(wo.id)).await?
+    let live = inv.is_open() && wo.status() != WorkOrderStatus::Cancelled;
+    let (files, site_files) = if live {
+        (
+            ops::files_of(&mut s.tx, Attachment::WorkOrder(wo.id)).await?,
+            proplink_db::folders::visible_files(&mut s.tx, wo.site_id, Viewer::Contractor).await?,
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let quotes: Vec<_> = ops::quotations(&mut s.tx, wo.id)
         .await?
@@ -383,6 +390,20 @@ async fn job(
                 name: f.original_name.clone(),
                 size: crate::admin::human_size(f.size_bytes),
                 thumbnail: f.thumbnail_key.is_some(),
+            })
+            .collect(),
+        site_files: site_files
+            .iter()
+            .map(|(folder, f)| {
+                (
+                    folder.name.clone(),
+                    FileLink {
+                        id: f.id,
+                        name: f.original_name.clone(),
+                        size: crate::admin::human_size(f.size_bytes),
+                        thumbnail: f.thumbnail_key.is_some(),
+                    },
+                )
             })
             .collect(),
         my_quotes: quotes
@@ -769,6 +790,16 @@ async fn job_file(state: &AppState, headers: &HeaderMap, id: &str, thumb: bool) 
             .await?
             .iter()
             .any(|x| x.id == d)
+    } else if f.folder_id.is_some() {
+        // The site's folders opened to contractors, while this contractor's link is live.
+        let open = live
+            && proplink_db::folders::viewer_may_open(&mut s.tx, &f, wo.site_id, Viewer::Contractor)
+                .await?;
+        if open && !thumb {
+            proplink_db::folders::record_access(&mut s.tx, f.id, "download", None, state.now())
+                .await?;
+        }
+        open
     } else {
         false
     };

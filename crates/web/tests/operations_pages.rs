@@ -1675,3 +1675,328 @@ async fn an_administrator_adds_a_service_category_and_a_quotation_over_the_cap_n
     );
     assert!(priya.get(&wo_path).await.body.contains("Rope access"));
 }
+
+#[tokio::test]
+async fn site_folders_keep_their_files_to_the_viewers_they_are_opened_to() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Property").await;
+    let other = db.org("rival", "Rival Estates").await;
+    let f = fixture(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let priya = staff_people::member(
+        &db,
+        &org,
+        "priya@goldcrest.example",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let rival = staff_people::member(
+        &db,
+        &other,
+        "boss@rival.example",
+        "Rival Boss",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let manager = staff(&state, &db, &org, &priya).await;
+    let outsider = staff(&state, &db, &other, &rival).await;
+
+    // The seven default folders appear with their default permissions.
+    let docs = manager.get(&format!("/sites/{}/documents", f.site)).await;
+    assert_eq!(docs.status, StatusCode::OK);
+    for name in [
+        "Site documents",
+        "Compliance",
+        "Insurance",
+        "Year-end packs",
+        "Section 20",
+        "Plans and drawings",
+        "Photos",
+    ] {
+        assert!(docs.body.contains(name), "{name}");
+    }
+    assert!(docs.body.contains("Staff; all residents of the site"));
+    assert_eq!(count(&db, "select count(*) from site_folder").await, 7);
+    // Opening the tab again adds nothing.
+    manager.get(&format!("/sites/{}/documents", f.site)).await;
+    assert_eq!(count(&db, "select count(*) from site_folder").await, 7);
+
+    // A new folder; a duplicate name or a slash is refused.
+    let added = manager
+        .post(
+            &format!("/sites/{}/documents", f.site),
+            &[("name", "Fire strategy")],
+        )
+        .await;
+    let folder = id_after(&added.location, "/folders/");
+    for (name, expected) in [
+        ("fire STRATEGY", "already has a folder called fire STRATEGY"),
+        ("a/b", "cannot contain slashes"),
+    ] {
+        let refused = manager
+            .post(&format!("/sites/{}/documents", f.site), &[("name", name)])
+            .await;
+        assert!(
+            decoded(&refused.location).contains(expected),
+            "{}",
+            refused.location
+        );
+    }
+    assert_eq!(count(&db, "select count(*) from site_folder").await, 8);
+
+    // Upload: a lying file is refused and nothing is recorded; a PDF goes in with an expiry.
+    let folder_path = format!("/folders/{folder}");
+    let lying = manager
+        .send(
+            "POST",
+            &format!("{folder_path}/files"),
+            Form::Multipart(&[], &[("file", "strategy.pdf", png())]),
+        )
+        .await;
+    assert!(
+        !decoded(&lying.location).contains("uploaded"),
+        "{}",
+        lying.location
+    );
+    let bad_date = manager
+        .send(
+            "POST",
+            &format!("{folder_path}/files"),
+            Form::Multipart(
+                &[("expires_on", "31/02/2027")],
+                &[("file", "strategy.pdf", PDF.to_vec())],
+            ),
+        )
+        .await;
+    assert!(
+        decoded(&bad_date.location).contains("The expiry date"),
+        "{}",
+        bad_date.location
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from stored_file where folder_id is not null"
+        )
+        .await,
+        0
+    );
+    let uploaded = manager
+        .send(
+            "POST",
+            &format!("{folder_path}/files"),
+            Form::Multipart(
+                &[("expires_on", "01/01/2020")],
+                &[("file", "strategy.pdf", PDF.to_vec())],
+            ),
+        )
+        .await;
+    assert!(
+        decoded(&uploaded.location).contains("File uploaded."),
+        "{}",
+        uploaded.location
+    );
+    let first: Uuid = {
+        let mut su = db.superuser().await;
+        sqlx::query_scalar("select id from stored_file where folder_id is not null")
+            .fetch_one(&mut su)
+            .await
+            .unwrap()
+    };
+    let page = manager.get(&folder_path).await;
+    assert!(
+        page.body.contains("Expired 1 January 2020"),
+        "{}",
+        page.body
+    );
+    // A new version replaces it; the old one stays listed; replacing the old one again is
+    // refused.
+    let first_s = first.to_string();
+    let versioned = manager
+        .send(
+            "POST",
+            &format!("{folder_path}/files"),
+            Form::Multipart(
+                &[("replaces", first_s.as_str()), ("expires_on", "01/01/2031")],
+                &[("file", "strategy-v2.pdf", PDF.to_vec())],
+            ),
+        )
+        .await;
+    assert!(
+        decoded(&versioned.location).contains("New version uploaded"),
+        "{}",
+        versioned.location
+    );
+    let again = manager
+        .send(
+            "POST",
+            &format!("{folder_path}/files"),
+            Form::Multipart(
+                &[("replaces", first_s.as_str())],
+                &[("file", "strategy-v3.pdf", PDF.to_vec())],
+            ),
+        )
+        .await;
+    assert!(
+        decoded(&again.location).contains("already been replaced"),
+        "{}",
+        again.location
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from stored_file where folder_id is not null and replaced_at is null and version = 2"
+        )
+        .await,
+        1
+    );
+    let page = manager.get(&folder_path).await;
+    assert!(page.body.contains("Earlier version"));
+
+    // Staff download it (recorded, and in the audit log); another organisation cannot.
+    let current: Uuid = {
+        let mut su = db.superuser().await;
+        sqlx::query_scalar("select id from stored_file where version = 2")
+            .fetch_one(&mut su)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        manager.get(&format!("/files/{current}")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        outsider.get(&format!("/files/{current}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        outsider.get(&folder_path).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from audit_event where table_name = 'file_access' and actor_name = 'Priya Patel'"
+        )
+        .await,
+        1
+    );
+    // The folder as a ZIP holds the current version only.
+    let zipped = manager.get(&format!("{folder_path}/zip")).await;
+    assert_eq!(zipped.status, StatusCode::OK);
+    assert_eq!(zipped.content_type, "application/zip");
+    assert!(zipped.body.contains("strategy-v2.pdf"));
+    assert!(!zipped.body.contains("strategy.pdf"));
+
+    // A contractor on a work order at the site sees the folder only once it is opened to
+    // contractors.
+    {
+        let mut tx = db.app.begin(&db.staff(&org, "Loader")).await.unwrap();
+        ops::add_vendor_document(
+            &mut tx,
+            f.vendor,
+            &DocumentInput {
+                doc_type: DocumentType::PublicLiability,
+                reference_number: "PL-1".into(),
+                issuer: None,
+                sum_insured_pence: None,
+                expires_on: time::OffsetDateTime::now_utc().date() + time::Duration::days(200),
+            },
+            time::OffsetDateTime::now_utc().date(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let site = f.site.to_string();
+    let raised = manager
+        .post(
+            "/work-orders",
+            &[
+                ("site", site.as_str()),
+                ("title", "Service the fire doors"),
+                ("scope", "Adjust closers on all fire doors"),
+                ("trade", "fire_safety"),
+                ("priority", "low"),
+                ("override_reason", ""),
+            ],
+        )
+        .await;
+    let wo = id_after(&raised.location, "/work-orders/");
+    let vendor = f.vendor.to_string();
+    manager
+        .post(
+            &format!("/work-orders/{wo}/invite"),
+            &[
+                ("vendor", vendor.as_str()),
+                ("override_reason", "Fire door closers only; no BAFE work"),
+            ],
+        )
+        .await;
+    let token = latest_link(&db, &org, "contractor_invitation").await;
+    let opened = contractor(&state).get(&format!("/{token}")).await;
+    let spark = Client {
+        cookie: opened.set_cookie.split(';').next().unwrap().to_owned(),
+        ..contractor(&state)
+    };
+    let job = spark.get("/job").await;
+    assert_eq!(job.status, StatusCode::OK);
+    assert!(!job.body.contains("strategy-v2.pdf"));
+    assert_eq!(
+        spark.get(&format!("/job/files/{current}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let opened_up = manager
+        .post(
+            &folder_path,
+            &[
+                ("name", "Fire strategy"),
+                ("residents", "none"),
+                ("contractors", "yes"),
+            ],
+        )
+        .await;
+    assert!(
+        decoded(&opened_up.location).contains("Staff; contractors on its work orders"),
+        "{}",
+        opened_up.location
+    );
+    let job = spark.get("/job").await;
+    assert!(job.body.contains("Fire strategy: "), "{}", job.body);
+    assert!(job.body.contains("strategy-v2.pdf"));
+    assert_eq!(
+        spark.get(&format!("/job/files/{current}")).await.status,
+        StatusCode::OK
+    );
+    // Never the replaced version, nor another folder's file.
+    assert_eq!(
+        spark.get(&format!("/job/files/{first}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from audit_event where table_name = 'file_access' and actor_kind = 'contractor'"
+        )
+        .await,
+        1
+    );
+    // Bad permission values are refused and change nothing.
+    let bad = manager
+        .post(
+            &folder_path,
+            &[("name", "Fire strategy"), ("residents", "everyone")],
+        )
+        .await;
+    assert!(decoded(&bad.location).contains("Choose which residents"));
+    // Archived: contractors lose it; staff still read it.
+    manager.post(&format!("{folder_path}/archive"), &[]).await;
+    assert!(!spark.get("/job").await.body.contains("strategy-v2.pdf"));
+    assert_eq!(
+        manager.get(&format!("/files/{current}")).await.status,
+        StatusCode::OK
+    );
+}

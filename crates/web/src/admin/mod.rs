@@ -12,6 +12,7 @@ mod account;
 mod audit_log;
 mod buildings;
 mod dashboard;
+mod documents;
 pub(crate) mod form;
 mod imports;
 mod invitation;
@@ -786,6 +787,43 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             "/sites/{id}/issues",
             Permission("issue.read"),
             get(operations::site_issues),
+        ),
+        (
+            "/sites/{id}/documents",
+            Permission("file.read"),
+            get(documents::site_documents).post(documents::create_folder),
+        ),
+        (
+            "/folders/{id}",
+            Permission("file.read"),
+            get(documents::folder).post(documents::update_folder),
+        ),
+        (
+            "/folders/{id}/archive",
+            Permission("file.archive"),
+            post(documents::archive_folder),
+        ),
+        (
+            "/folders/{id}/restore",
+            Permission("file.archive"),
+            post(documents::restore_folder),
+        ),
+        (
+            "/folders/{id}/files",
+            Permission("file.create"),
+            post(documents::upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::uploads::UPLOAD_BODY,
+            )),
+        ),
+        (
+            "/folders/{id}/zip",
+            Permission("file.read"),
+            get(documents::zip),
+        ),
+        (
+            "/folder-files/{id}",
+            Permission("file.update"),
+            post(documents::update_file),
         ),
         (
             "/work-orders",

@@ -101,6 +101,10 @@ async fn send_file(state: &AppState, member: &Member, id: &str, thumb: bool) -> 
         .await?
         .ok_or(WebError::NotFound)?;
     check_file(&mut tx, member, &file).await?;
+    if file.folder_id.is_some() && !thumb {
+        proplink_db::folders::record_access(&mut tx, file.id, "download", None, state.now())
+            .await?;
+    }
     tx.commit().await?;
     uploads::serve(state, &file, thumb).await
 }
@@ -121,6 +125,11 @@ async fn check_file(tx: &mut TenantTx, member: &Member, file: &FileRecord) -> Re
             .await?
             .ok_or(WebError::NotFound)?;
         check(member, "maintenance.read", site_placement(site, estate))?;
+    } else if let Some(folder) = file.folder_id {
+        let f = proplink_db::folders::find(tx, folder)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        check(member, "file.read", site_placement(f.site_id, f.estate_id))?;
     } else if let Some(agreement) = file.service_agreement_id {
         member.require("service_agreement.read")?;
         if !proplink_db::maintenance::agreement_visible(tx, agreement, &site_scope(member)).await? {
