@@ -1710,15 +1710,23 @@ pub async fn set_approval_limit(
     Ok(())
 }
 
-/// Approves a quotation: the work order is approved at its price, the contractor awarded and
-/// told, and every other quotation and invitation declined.
 /// Raises a work order's not-to-exceed amount to an open quotation's total, so that the
-/// quotation can be approved (in the same transaction; the change is audited on the work order).
-pub async fn raise_not_to_exceed(tx: &mut TenantTx, quotation: Uuid) -> Result<(), OpsError> {
+/// quotation can be approved (in the same transaction). The change is audited on the work
+/// order and noted in its progress, with both amounts and who raised it.
+pub async fn raise_not_to_exceed(
+    tx: &mut TenantTx,
+    quotation: Uuid,
+    author: &str,
+    now: OffsetDateTime,
+) -> Result<(), OpsError> {
     let q = find_quotation(tx, quotation)
         .await?
         .ok_or(OpsError::NotFound)?;
     let wo = lock_work_order(tx, q.work_order_id).await?;
+    // Read again under the lock: it may have been decided meanwhile.
+    let q = find_quotation(tx, quotation)
+        .await?
+        .ok_or(OpsError::NotFound)?;
     if q.status != "submitted" {
         return Err(state(
             "This quotation is no longer open: it was replaced or another was decided.",
@@ -1742,10 +1750,19 @@ pub async fn raise_not_to_exceed(tx: &mut TenantTx, quotation: Uuid) -> Result<(
         .bind(q.gross_pence())
         .execute(tx.conn())
         .await?;
+        let note = format!(
+            "Not-to-exceed amount raised from {} to {} including VAT, to approve {}'s quotation.",
+            format_pence(wo.not_to_exceed_pence.unwrap_or_default()),
+            format_pence(q.gross_pence()),
+            q.vendor_name
+        );
+        insert_update(tx, wo.id, "note", Some(&note), author, now).await?;
     }
     Ok(())
 }
 
+/// Approves a quotation: the work order is approved at its price, the contractor awarded and
+/// told, and every other quotation and invitation declined.
 pub async fn approve_quotation(
     tx: &mut TenantTx,
     quotation: Uuid,

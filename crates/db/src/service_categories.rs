@@ -147,7 +147,24 @@ pub async fn set_requirements(
     let Some(category) = find(tx, key).await? else {
         return Err(OpsError::NotFound);
     };
-    let keys = distinct(required);
+    // A standard category's own single requirements are always there: saving them again as
+    // extras would only make the page show them unticked.
+    let own: Vec<DocumentType> = category
+        .standard
+        .map(|t| {
+            t.required_documents()
+                .iter()
+                .filter(|kinds| kinds.len() == 1)
+                .map(|kinds| kinds[0])
+                .collect()
+        })
+        .unwrap_or_default();
+    let extra: Vec<DocumentType> = required
+        .iter()
+        .copied()
+        .filter(|d| !own.contains(d))
+        .collect();
+    let keys = distinct(&extra);
     if category.standard.is_some() {
         sqlx::query(
             "insert into vendor_service_category (organisation_id, id, key, required_documents)
@@ -176,7 +193,9 @@ pub async fn set_requirements(
 }
 
 /// Archives (or restores) one of the organisation's own categories. Standard ones stay.
-pub async fn set_archived(tx: &mut TenantTx, key: &str, archived: bool) -> Result<(), OpsError> {
+/// Returns how many live planned-maintenance events still raise work orders in it (they go on
+/// doing so: archiving stops new choices, not work already planned).
+pub async fn set_archived(tx: &mut TenantTx, key: &str, archived: bool) -> Result<i64, OpsError> {
     let Some(category) = find(tx, key).await? else {
         return Err(OpsError::NotFound);
     };
@@ -203,5 +222,13 @@ pub async fn set_archived(tx: &mut TenantTx, key: &str, archived: bool) -> Resul
     .bind(archived)
     .execute(tx.conn())
     .await?;
-    Ok(())
+    let planned: i64 = sqlx::query_scalar(
+        "select count(*) from maintenance_event
+          where organisation_id = $1 and trade = $2 and archived_at is null",
+    )
+    .bind(tx.org().0)
+    .bind(key)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(planned)
 }

@@ -1233,9 +1233,24 @@ async fn organisations_add_service_categories_and_their_required_documents() {
 
     // A standard category can require more: plumbing now needs CHAS too, but never less than
     // its own public liability cover.
-    cats::set_requirements(&mut tx, "plumbing", &[DocumentType::Chas])
-        .await
-        .unwrap();
+    cats::set_requirements(
+        &mut tx,
+        "plumbing",
+        &[DocumentType::PublicLiability, DocumentType::Chas],
+    )
+    .await
+    .unwrap();
+    let saved: Vec<String> = sqlx::query_scalar(
+        "select required_documents from vendor_service_category where key = 'plumbing'",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(
+        saved,
+        ["chas"],
+        "its own requirement is not saved as an extra"
+    );
     let plumbing = cats::find(&mut tx, "plumbing").await.unwrap().unwrap();
     assert_eq!(
         plumbing.requirement_text(),
@@ -1258,7 +1273,7 @@ async fn organisations_add_service_categories_and_their_required_documents() {
     assert!(bright.matches_trade && bright.gap.is_some());
 
     // Archived: not for new work, but the work order already in it carries on.
-    cats::set_archived(&mut tx, &rope, true).await.unwrap();
+    assert_eq!(cats::set_archived(&mut tx, &rope, true).await.unwrap(), 0);
     assert!(matches!(
         cats::set_archived(&mut tx, "plumbing", true).await,
         Err(OpsError::Invalid(_))
@@ -1271,6 +1286,10 @@ async fn organisations_add_service_categories_and_their_required_documents() {
         ),
         other => panic!("expected the archived refusal, got {other:?}"),
     }
+    assert!(matches!(
+        ops::add_preference(&mut tx, w.plumber, None, Some(&rope)).await,
+        Err(OpsError::Invalid(_))
+    ));
     let invitation = ops::invitations(&mut tx, wo).await.unwrap()[0].id;
     let q = ops::submit_quotation(&mut tx, invitation, &quote("300", "60"), now())
         .await
@@ -1288,6 +1307,27 @@ async fn organisations_add_service_categories_and_their_required_documents() {
     let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
     let bad = sqlx::query("update work_order set trade = 'astrology' where id = $1")
         .bind(wo)
+        .execute(tx.conn())
+        .await;
+    assert!(bad.is_err());
+    drop(tx);
+
+    // Another organisation cannot use Goldcrest's own category, in code or in SQL.
+    let rival = db.org("rival", "Rival").await;
+    let mut tx = db.app.begin(&db.staff(&rival, "Rita")).await.unwrap();
+    let theirs = world(&mut tx).await;
+    let mut input = wo_input(&theirs, Trade::Plumbing);
+    input.trade = "rope_access".into();
+    assert!(matches!(
+        ops::create_work_order(&mut tx, &input, &[], now()).await,
+        Err(OpsError::Invalid(_))
+    ));
+    let (their_wo, _) =
+        ops::create_work_order(&mut tx, &wo_input(&theirs, Trade::Plumbing), &[], now())
+            .await
+            .unwrap();
+    let bad = sqlx::query("update work_order set trade = 'rope_access' where id = $1")
+        .bind(their_wo)
         .execute(tx.conn())
         .await;
     assert!(bad.is_err());
@@ -1335,12 +1375,39 @@ async fn a_quotation_above_the_not_to_exceed_amount_needs_the_amount_raised() {
         other => panic!("expected the not-to-exceed refusal, got {other:?}"),
     }
     assert_eq!(status_of(&mut tx, wo).await, "quoted");
-    ops::raise_not_to_exceed(&mut tx, q).await.unwrap();
+    ops::raise_not_to_exceed(&mut tx, q, "Priya Patel", now())
+        .await
+        .unwrap();
     ops::approve_quotation(&mut tx, q, &boss, None, "Goldcrest", now())
         .await
         .unwrap();
     let after = ops::find_work_order(&mut tx, wo).await.unwrap().unwrap();
     assert_eq!(after.not_to_exceed_pence, Some(108_000));
     assert_eq!(after.status, "approved");
+    let noted = ops::updates(&mut tx, wo).await.unwrap();
+    assert!(
+        noted.iter().any(|u| u.body.as_deref()
+            == Some("Not-to-exceed amount raised from £1,000.00 to £1,080.00 including VAT, to approve Bright Spark Plumbing's quotation.")
+            && u.author_name == "Priya Patel"),
+        "{noted:?}"
+    );
+    // Once decided, the quotation cannot lift the cap again.
+    assert!(matches!(
+        ops::raise_not_to_exceed(&mut tx, q, "Priya Patel", now()).await,
+        Err(OpsError::State(_))
+    ));
     tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_databases_standard_categories_are_the_codes() {
+    let db = TestDb::new().await;
+    let mut su = db.superuser().await;
+    let keys: Vec<String> =
+        sqlx::query_scalar("select unnest(proplink.standard_service_categories())")
+            .fetch_all(&mut su)
+            .await
+            .unwrap();
+    let code: Vec<String> = Trade::ALL.iter().map(|t| t.as_str().to_owned()).collect();
+    assert_eq!(keys, code);
 }

@@ -808,11 +808,12 @@ impl Categories {
             .map_or_else(|| key.to_owned(), |c| c.name.clone())
     }
 
-    /// The live categories to choose from, plus the chosen one if it has been archived.
+    /// The live categories to choose from for new work (never an archived one, even if it was
+    /// chosen before).
     pub(super) fn options(&self, chosen: &str) -> Vec<Opt> {
         self.0
             .iter()
-            .filter(|c| !c.archived || c.key == chosen)
+            .filter(|c| !c.archived)
             .map(|c| Opt::new(c.key.clone(), c.name.clone(), chosen))
             .collect()
     }
@@ -1546,8 +1547,16 @@ pub async fn approve_quotation(
         limit_pence: ops::approval_limit(&mut tx, member.membership_id).await?,
     };
     let reason = override_reason(&member, &wo, &v)?;
+    if v.get("raise_not_to_exceed") == "yes" {
+        // Lifting the cap changes the work order: that needs its own permission too.
+        check(
+            &member,
+            "work_order.update",
+            site_placement(wo.site_id, wo.estate_id),
+        )?;
+    }
     if v.get("raise_not_to_exceed") == "yes"
-        && let Err(e) = ops::raise_not_to_exceed(&mut tx, id).await
+        && let Err(e) = ops::raise_not_to_exceed(&mut tx, id, &member.name, state.now()).await
     {
         let message = ops_error(e)?;
         drop(tx);

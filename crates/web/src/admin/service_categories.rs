@@ -203,15 +203,19 @@ async fn set_archived(state: &AppState, member: &Member, key: &str, archived: bo
     may_edit(member)?;
     let mut tx = state.db().begin(&member.ctx()).await?;
     match service_categories::set_archived(&mut tx, key, archived).await {
-        Ok(()) => {
+        Ok(planned) => {
             let name = service_categories::name_of(&mut tx, key).await?;
             tx.commit().await?;
             Ok(back_to(
                 PATH,
-                &if archived {
-                    format!("Archived {name}: it is no longer offered for new work.")
-                } else {
-                    format!("Restored {name}.")
+                &match (archived, planned) {
+                    (false, _) => format!("Restored {name}."),
+                    (true, 0) => format!("Archived {name}: it is no longer offered for new work."),
+                    (true, n) => format!(
+                        "Archived {name}: it is no longer offered for new work. {n} planned maintenance event{} still raise{} work orders in it.",
+                        if n == 1 { "" } else { "s" },
+                        if n == 1 { "s" } else { "" }
+                    ),
                 },
             ))
         }

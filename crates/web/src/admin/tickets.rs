@@ -453,7 +453,18 @@ pub async fn link(
     let v = FormData::parse(&body);
     let now = state.now();
     let name = member.name.clone();
-    let scope = site_scope(&member);
+    // A reference the member may not read is answered as if it did not exist.
+    let reference = v.get("reference").trim().to_uppercase();
+    let readable = if reference.starts_with("ISS-") {
+        member.can("issue.read")
+    } else {
+        member.can("work_order.read")
+    };
+    let scope = if readable {
+        site_scope(&member)
+    } else {
+        proplink_db::portfolio::SiteScope::default()
+    };
     act(
         &state,
         &member,
