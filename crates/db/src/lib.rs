@@ -34,6 +34,7 @@ pub mod session_cache;
 pub mod setup;
 pub mod staff;
 pub mod tenant;
+pub mod ticket_settings;
 pub mod tickets;
 pub mod webhook;
 

@@ -14,18 +14,6 @@ use proplink_domain::sla::{Priority, SlaState, due_at, sla_state};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The eight default categories (docs-spec §2.7).
-pub const CATEGORIES: &[(&str, &str)] = &[
-    ("maintenance", "Maintenance"),
-    ("complaint", "Complaint"),
-    ("query", "Query"),
-    ("antisocial_behaviour", "Antisocial behaviour"),
-    ("compliance", "Compliance"),
-    ("insurance", "Insurance"),
-    ("account", "Account"),
-    ("other", "Other"),
-];
-
 /// How a ticket can be closed.
 pub const CLOSURE_REASONS: &[(&str, &str)] = &[
     ("resolved", "Resolved"),
@@ -34,19 +22,13 @@ pub const CLOSURE_REASONS: &[(&str, &str)] = &[
     ("out_of_scope", "Out of scope"),
 ];
 
-pub fn category_label(key: &str) -> &'static str {
-    CATEGORIES
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or("Other", |(_, l)| l)
-}
-
 #[derive(Debug, Clone)]
 pub struct TicketInput {
     pub site_id: Option<Uuid>,
     pub subject: String,
     pub category: String,
-    pub priority: Priority,
+    /// None: the routing rule's, else the category's default, else medium.
+    pub priority: Option<Priority>,
     pub reporter_name: String,
     pub reporter_email: Option<EmailAddress>,
     pub channel: String,
@@ -66,9 +48,10 @@ pub async fn create_ticket(
             "Give the ticket a subject of up to 200 characters.".into(),
         ));
     }
-    if !CATEGORIES.iter().any(|(k, _)| *k == input.category) {
-        return Err(OpsError::Invalid("Choose a category.".into()));
-    }
+    let category = match crate::ticket_settings::category(tx, &input.category).await? {
+        Some(c) if !c.archived => c,
+        _ => return Err(OpsError::Invalid("Choose a category.".into())),
+    };
     let message = input.message.trim();
     if message.is_empty() || message.chars().count() > 10_000 {
         return Err(OpsError::Invalid(
@@ -79,6 +62,28 @@ pub async fn create_ticket(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(OpsError::Invalid("Give the reporter's name.".into()));
     }
+    // Settings → Tickets: the first routing rule that matches, then the category's defaults.
+    let rule = crate::ticket_settings::route(
+        tx,
+        input.site_id,
+        &category.key,
+        input.reporter_email.as_ref().map(EmailAddress::as_str),
+        subject,
+    )
+    .await?;
+    let priority = input
+        .priority
+        .or_else(|| {
+            rule.as_ref()
+                .and_then(|r| r.set_priority.as_deref())
+                .and_then(Priority::from_key)
+        })
+        .or(category.default_priority)
+        .unwrap_or(Priority::Medium);
+    let routed_assignee = input
+        .assignee_id
+        .or_else(|| rule.as_ref().and_then(|r| r.assign_to_id))
+        .or(category.default_assignee_id);
     let id = Uuid::now_v7();
     let reference = crate::operations::next_reference(tx, "ticket", now.year()).await?;
     sqlx::query(
@@ -92,14 +97,14 @@ pub async fn create_ticket(
     .bind(&reference)
     .bind(input.site_id)
     .bind(subject)
-    .bind(&input.category)
-    .bind(input.priority.as_str())
+    .bind(&category.key)
+    .bind(priority.as_str())
     .bind(name)
     .bind(input.reporter_email.as_ref().map(EmailAddress::as_str))
     .bind(&input.channel)
-    .bind(input.assignee_id)
-    .bind(due_at(now, input.priority.response()))
-    .bind(due_at(now, input.priority.resolution()))
+    .bind(None::<Uuid>)
+    .bind(due_at(now, category.response_for(priority)))
+    .bind(due_at(now, category.resolution_for(priority)))
     .bind(now)
     .execute(tx.conn())
     .await
@@ -110,6 +115,13 @@ pub async fn create_ticket(
         other => OpsError::Db(other),
     })?;
     insert_message(tx, id, "message", "reporter", name, message, now).await?;
+    // The assignee is told, and the thread says who; one who has since left stays unassigned.
+    if let Some(assignee) = routed_assignee {
+        match assign(tx, id, Some(assignee), author, now).await {
+            Ok(()) | Err(OpsError::Invalid(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
     if let Some(address) = &input.reporter_email {
         email::queue(
             tx,

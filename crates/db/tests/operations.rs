@@ -966,7 +966,7 @@ mod tickets {
                 site_id: Some(w.site),
                 subject: "Water through the ceiling".into(),
                 category: "maintenance".into(),
-                priority: Priority::Urgent,
+                priority: Some(Priority::Urgent),
                 reporter_name: "Mr Patel".into(),
                 reporter_email: Some(EmailAddress::parse("patel@example.com").unwrap()),
                 channel: "phone".into(),

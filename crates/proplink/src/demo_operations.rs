@@ -392,7 +392,7 @@ pub async fn load(
             site_id: Some(site),
             subject: "Why has the service charge gone up?".into(),
             category: "query".into(),
-            priority: Priority::Medium,
+            priority: Some(Priority::Medium),
             reporter_name: "Mr Patel".into(),
             reporter_email: EmailAddress::parse("patel@example.com").ok(),
             channel: "email".into(),

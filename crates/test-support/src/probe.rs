@@ -627,17 +627,52 @@ async fn seed_operations(
         .unwrap();
     // A ticket from Mr Smith, assigned, linked to the issue and the work order, with a reply.
     use proplink_db::tickets;
-    let member: Uuid = sqlx::query_scalar("select id from membership limit 1")
-        .fetch_one(tx.conn())
-        .await
-        .unwrap();
+    // Jane Doe has accepted her invitation by now: routing and defaults go to active staff.
+    let member: Uuid = sqlx::query_scalar(
+        "update membership set status = 'active' where id = (select id from membership order by id limit 1)
+         returning id",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    // Settings → Tickets: the organisation's own category (with a default assignee and its
+    // own service levels) and a routing rule that makes this site's leaks urgent.
+    use proplink_db::ticket_settings as ts;
+    let leaks = ts::add_category(tx, "Leaks").await.unwrap();
+    ts::save_category(
+        tx,
+        &leaks,
+        &ts::CategorySettings {
+            name: "Leaks".into(),
+            default_priority: Some(Priority::High),
+            default_assignee_id: Some(member),
+            response: Some(proplink_domain::sla::SlaSpan::Hours(2)),
+            resolution: Some(proplink_domain::sla::SlaSpan::WorkingDays(2)),
+            on_residenceport: true,
+        },
+    )
+    .await
+    .unwrap();
+    ts::add_rule(
+        tx,
+        &ts::RuleInput {
+            site_id: Some(site),
+            category: Some(leaks.clone()),
+            subject_keyword: Some("leak".into()),
+            assign_to_id: Some(member),
+            set_priority: Some(Priority::Urgent),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let (ticket, _) = tickets::create_ticket(
         tx,
         &tickets::TicketInput {
             site_id: Some(site),
             subject: "Leak from above".into(),
-            category: "maintenance".into(),
-            priority: Priority::High,
+            category: leaks.clone(),
+            priority: None,
             reporter_name: "Mr Smith".into(),
             reporter_email: Some(EmailAddress::parse("smith@example.com").unwrap()),
             channel: "email".into(),
@@ -858,6 +893,14 @@ pub async fn assert_isolated(db: &TestDb, a: &Organisation, b: &Organisation) {
             for unique in ["token_hash", "code_hash"] {
                 if relabelled.get(unique).is_some() {
                     relabelled[unique] = serde_json::json!(random_hash());
+                }
+            }
+            // Keys and names unique per organisation (a category A also has) get fresh ones.
+            if relabelled.get("key").is_some() {
+                let fresh = format!("probe_{}", &random_hash()[..8].to_lowercase());
+                relabelled["key"] = serde_json::json!(fresh);
+                if *table == "ticket_category" {
+                    relabelled["name"] = serde_json::json!(fresh);
                 }
             }
             if let Some(reference) = relabelled.get("reference").and_then(|r| r.as_str()) {

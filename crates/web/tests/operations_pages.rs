@@ -2000,3 +2000,209 @@ async fn site_folders_keep_their_files_to_the_viewers_they_are_opened_to() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn ticket_categories_and_routing_rules_set_new_tickets_priority_assignee_and_service_levels()
+{
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest Property").await;
+    let f = fixture(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let owner = staff_people::member(
+        &db,
+        &org,
+        "olu@goldcrest.example",
+        "Olu Owner",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let sam = staff_people::member(
+        &db,
+        &org,
+        "sam@goldcrest.example",
+        "Sam Coordinator",
+        BuiltInRole::MaintenanceCoordinator,
+        Scope::AllSites,
+    )
+    .await;
+    let boss = staff(&state, &db, &org, &owner).await;
+    let coordinator = staff(&state, &db, &org, &sam).await;
+    let page = boss.get("/settings/tickets").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Antisocial behaviour"));
+
+    // Complaints: high priority, to Sam, resolved within 20 working days; bad targets refused.
+    let sam_id = sam.membership_id.to_string();
+    for (response, expected) in [
+        ("4w", "write hours like 4h"),
+        ("900h", "between 1 and 720 hours"),
+    ] {
+        let refused = boss
+            .post(
+                "/settings/tickets/categories/complaint",
+                &[("name", "Complaint"), ("response", response)],
+            )
+            .await;
+        assert!(
+            decoded(&refused.location).contains(expected),
+            "{}",
+            refused.location
+        );
+    }
+    assert_eq!(count(&db, "select count(*) from ticket_category").await, 0);
+    let saved = boss
+        .post(
+            "/settings/tickets/categories/complaint",
+            &[
+                ("name", "Complaint"),
+                ("default_priority", "high"),
+                ("default_assignee", sam_id.as_str()),
+                ("resolution", "20d"),
+                ("on_residenceport", "yes"),
+            ],
+        )
+        .await;
+    assert!(decoded(&saved.location).contains("Saved the Complaint category."));
+    // A category of the organisation's own; a second with the same name is refused.
+    boss.post("/settings/tickets/categories", &[("name", "Parking")])
+        .await;
+    let twice = boss
+        .post("/settings/tickets/categories", &[("name", "parking")])
+        .await;
+    assert!(decoded(&twice.location).contains("already a category called parking"));
+    // A rule: anything from the council about this site is urgent and goes to Sam.
+    let site = f.site.to_string();
+    let no_action = boss
+        .post(
+            "/settings/tickets/rules",
+            &[("sender_domain", "council.gov.uk")],
+        )
+        .await;
+    assert!(decoded(&no_action.location).contains("Choose what the rule does"));
+    let bad_domain = boss
+        .post(
+            "/settings/tickets/rules",
+            &[
+                ("sender_domain", "not a domain"),
+                ("set_priority", "urgent"),
+            ],
+        )
+        .await;
+    assert!(decoded(&bad_domain.location).contains("like example.co.uk"));
+    assert_eq!(
+        count(&db, "select count(*) from ticket_routing_rule").await,
+        0
+    );
+    boss.post(
+        "/settings/tickets/rules",
+        &[
+            ("site", site.as_str()),
+            ("sender_domain", "@Council.gov.uk"),
+            ("set_priority", "urgent"),
+            ("assign_to", sam_id.as_str()),
+        ],
+    )
+    .await;
+    let page = boss.get("/settings/tickets").await;
+    assert!(
+        page.body.contains("When site is Goldcrest House and sender is @council.gov.uk: assign to Sam Coordinator, set priority Urgent."),
+        "{}",
+        page.body
+    );
+    // Only those who may change organisation settings change these.
+    let not_theirs = coordinator
+        .post("/settings/tickets/categories", &[("name", "Lifts")])
+        .await;
+    assert!(matches!(
+        not_theirs.status,
+        StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+    ));
+
+    // A complaint with the priority left to the category: high, to Sam, 20 working days.
+    let made = boss
+        .post(
+            "/tickets",
+            &[
+                ("site", site.as_str()),
+                ("category", "complaint"),
+                ("priority", ""),
+                ("reporter_name", "Mr Patel"),
+                ("subject", "Noise from the gym"),
+                ("message", "Every night after 11pm."),
+            ],
+        )
+        .await;
+    let ticket = id_after(&made.location, "/tickets/");
+    let shown = boss.get(&format!("/tickets/{ticket}")).await;
+    assert!(
+        shown.body.contains("Assigned to Sam Coordinator"),
+        "{}",
+        shown.body
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from ticket where priority = 'high' and assignee_id is not null
+               and resolution_due_at - created_at >= interval '26 days'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from email_message where category = 'ticket_assigned' and to_address = 'sam@goldcrest.example'"
+        )
+        .await,
+        1
+    );
+    // From the council: the rule wins over the category's default.
+    boss.post(
+        "/tickets",
+        &[
+            ("site", site.as_str()),
+            ("category", "query"),
+            ("priority", ""),
+            ("reporter_name", "Housing officer"),
+            ("reporter_email", "officer@housing.council.gov.uk"),
+            ("subject", "Inspection visit"),
+            ("message", "We will inspect on Monday."),
+        ],
+    )
+    .await;
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from ticket where priority = 'urgent' and subject = 'Inspection visit'"
+        )
+        .await,
+        1
+    );
+    // Archived categories are not offered and refuse new tickets.
+    boss.post("/settings/tickets/categories/parking/archive", &[])
+        .await;
+    assert!(
+        !boss
+            .get("/tickets/new")
+            .await
+            .body
+            .contains("value=\"parking\"")
+    );
+    let refused = boss
+        .post(
+            "/tickets",
+            &[
+                ("category", "parking"),
+                ("reporter_name", "Mr Patel"),
+                ("subject", "Bay 4"),
+                ("message", "Someone is in my bay."),
+            ],
+        )
+        .await;
+    assert!(
+        decoded(&refused.location).contains("Choose a category."),
+        "{}",
+        refused.location
+    );
+}

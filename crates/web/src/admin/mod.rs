@@ -29,6 +29,7 @@ mod service_categories;
 mod settings;
 mod setup;
 mod subject_access;
+mod ticket_settings;
 mod tickets;
 mod units;
 mod users;
@@ -328,6 +329,51 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             "/settings/roles",
             Permission("role.read"),
             get(settings::roles),
+        ),
+        (
+            "/settings/tickets",
+            Permission("settings.read"),
+            get(ticket_settings::page),
+        ),
+        (
+            "/settings/tickets/categories",
+            Permission("settings.read"),
+            post(ticket_settings::add_category),
+        ),
+        (
+            "/settings/tickets/categories/{key}",
+            Permission("settings.read"),
+            post(ticket_settings::save_category),
+        ),
+        (
+            "/settings/tickets/categories/{key}/archive",
+            Permission("settings.read"),
+            post(ticket_settings::archive_category),
+        ),
+        (
+            "/settings/tickets/categories/{key}/restore",
+            Permission("settings.read"),
+            post(ticket_settings::restore_category),
+        ),
+        (
+            "/settings/tickets/rules",
+            Permission("settings.read"),
+            post(ticket_settings::add_rule),
+        ),
+        (
+            "/settings/tickets/rules/{id}/delete",
+            Permission("settings.read"),
+            post(ticket_settings::delete_rule),
+        ),
+        (
+            "/settings/tickets/rules/{id}/up",
+            Permission("settings.read"),
+            post(ticket_settings::rule_up),
+        ),
+        (
+            "/settings/tickets/rules/{id}/down",
+            Permission("settings.read"),
+            post(ticket_settings::rule_down),
         ),
         (
             "/settings/service-categories",

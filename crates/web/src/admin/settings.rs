@@ -377,7 +377,7 @@ pub struct SectionLink {
 }
 
 /// (permission, href, label, summary)
-const SECTIONS: [(&str, &str, &str, &str); 7] = [
+const SECTIONS: [(&str, &str, &str, &str); 8] = [
     (
         "settings.read",
         "/settings/organisation",
@@ -401,6 +401,12 @@ const SECTIONS: [(&str, &str, &str, &str); 7] = [
         "/settings/roles",
         "Roles",
         "The seven built-in roles and the ones your organisation made.",
+    ),
+    (
+        "settings.read",
+        "/settings/tickets",
+        "Tickets",
+        "Ticket categories with their defaults and service levels, and routing rules.",
     ),
     (
         "settings.read",

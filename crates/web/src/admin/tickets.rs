@@ -16,7 +16,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use proplink_db::TenantTx;
 use proplink_db::operations::{self as ops, OpsError};
-use proplink_db::tickets::{self, CATEGORIES, CLOSURE_REASONS, Ticket, TicketInput, TicketQuery};
+use proplink_db::ticket_settings::{self, TicketCategory};
+use proplink_db::tickets::{self, CLOSURE_REASONS, Ticket, TicketInput, TicketQuery};
 use proplink_domain::EmailAddress;
 use proplink_domain::authorize::Placement;
 use proplink_domain::dates::{long_date_time, uk_offset};
@@ -68,7 +69,7 @@ pub(super) struct TicketRow {
 }
 
 impl TicketRow {
-    fn new(t: &Ticket, now: time::OffsetDateTime) -> Self {
+    fn new(t: &Ticket, categories: &[TicketCategory], now: time::OffsetDateTime) -> Self {
         let sla = t.sla(now);
         let due = if t.first_responded_at.is_none() {
             format!("Reply by {}", when(t.response_due_at))
@@ -79,7 +80,10 @@ impl TicketRow {
             id: t.id,
             reference: t.reference.clone(),
             subject: t.subject.clone(),
-            category: tickets::category_label(&t.category).to_owned(),
+            category: categories
+                .iter()
+                .find(|c| c.key == t.category)
+                .map_or_else(|| t.category.clone(), |c| c.name.clone()),
             priority: Priority::from_key(&t.priority)
                 .map(|p| p.label().to_owned())
                 .unwrap_or_default(),
@@ -134,6 +138,7 @@ pub async fn list(
         },
     )
     .await?;
+    let categories = ticket_settings::categories(&mut tx, true).await?;
     tx.commit().await?;
     let filters = [
         ("status", status.clone()),
@@ -141,7 +146,11 @@ pub async fn list(
     ];
     Ok(TicketsPage {
         shell: Shell::new(&member, "/tickets"),
-        rows: found.rows.iter().map(|t| TicketRow::new(t, now)).collect(),
+        rows: found
+            .rows
+            .iter()
+            .map(|t| TicketRow::new(t, &categories, now))
+            .collect(),
         statuses: [
             ("", "Open or waiting"),
             ("waiting_on_customer", "Waiting on customer"),
@@ -185,6 +194,7 @@ pub async fn new_form(
     let q = FormData::parse(raw.unwrap_or_default().as_bytes());
     let mut tx = state.db().begin(&member.ctx()).await?;
     let sites = ops::site_choices(&mut tx, &site_scope(&member)).await?;
+    let categories = ticket_settings::categories(&mut tx, false).await?;
     tx.commit().await?;
     let problem = Some(q.get("problem").to_owned()).filter(|p| !p.is_empty());
     Ok(NewTicketPage {
@@ -196,14 +206,21 @@ pub async fn new_form(
                     .map(|(id, n)| Opt::new(id.to_string(), n, "")),
             )
             .collect(),
-        categories: CATEGORIES
+        categories: categories
             .iter()
-            .map(|(k, l)| Opt::new(*k, *l, "query"))
+            .map(|c| Opt::new(c.key.clone(), c.name.clone(), "query"))
             .collect(),
-        priorities: Priority::ALL
-            .iter()
-            .map(|p| Opt::new(p.as_str(), p.label(), "medium"))
-            .collect(),
+        priorities: std::iter::once(Opt::new(
+            "",
+            "The category's default (or routing rule's)",
+            "",
+        ))
+        .chain(
+            Priority::ALL
+                .iter()
+                .map(|p| Opt::new(p.as_str(), p.label(), "")),
+        )
+        .collect(),
         problem,
     }
     .into_response())
@@ -220,7 +237,10 @@ pub async fn create(
             "" => None,
             s => Some(Uuid::parse_str(s).map_err(|_| "Choose the site again.")?),
         };
-        let priority = Priority::from_key(v.get("priority")).ok_or("Choose a priority.")?;
+        let priority = match v.get("priority") {
+            "" => None,
+            p => Some(Priority::from_key(p).ok_or("Choose a priority.")?),
+        };
         let reporter_email = match v.get("reporter_email").trim() {
             "" => None,
             e => Some(
@@ -309,6 +329,7 @@ pub async fn show(
     let t = ticket_for(&mut tx, &member, id, "ticket.read").await?;
     let thread = tickets::messages(&mut tx, id).await?;
     let people = tickets::assignees(&mut tx).await?;
+    let categories = ticket_settings::categories(&mut tx, true).await?;
     tx.commit().await?;
     let chosen = t.assignee_id.map(|a| a.to_string()).unwrap_or_default();
     let (flash, problem) = flash_of(&q);
@@ -346,7 +367,7 @@ pub async fn show(
         can_assign: may(&member, "ticket.assign", placement(&t)),
         flash,
         problem,
-        t: TicketRow::new(&t, state.now()),
+        t: TicketRow::new(&t, &categories, state.now()),
     }
     .into_response())
 }
