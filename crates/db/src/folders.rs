@@ -8,7 +8,6 @@
 
 use crate::error::DbError;
 use crate::operations::{FILE_COLUMNS, FileRecord, NewFile, OpsError};
-use crate::portfolio::SiteScope;
 use crate::tenant::TenantTx;
 use proplink_domain::folders::{
     DEFAULT_FOLDERS, FolderAccess, ResidentAudience, Viewer, check_folder_name, may_view,
@@ -115,6 +114,24 @@ pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<Folder>, DbError
         .await?)
 }
 
+/// Refuses changes to the folders of an archived site.
+async fn site_live(tx: &mut TenantTx, site: Uuid) -> Result<(), OpsError> {
+    let archived: Option<bool> = sqlx::query_scalar(
+        "select archived_at is not null from site where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .fetch_optional(tx.conn())
+    .await?;
+    match archived {
+        None => Err(OpsError::NotFound),
+        Some(true) => Err(OpsError::State(
+            "The site is archived: restore it before changing its documents.".into(),
+        )),
+        Some(false) => Ok(()),
+    }
+}
+
 fn name_taken(name: &str) -> OpsError {
     OpsError::Invalid(format!("This site already has a folder called {name}."))
 }
@@ -142,6 +159,7 @@ async fn name_free(
 /// Adds a folder to a site, staff only until its permissions are set.
 pub async fn create(tx: &mut TenantTx, site: Uuid, name: &str) -> Result<Uuid, OpsError> {
     let name = check_folder_name(name).map_err(OpsError::Invalid)?;
+    site_live(tx, site).await?;
     if !name_free(tx, site, &name, None).await? {
         return Err(name_taken(&name));
     }
@@ -179,6 +197,7 @@ pub async fn update(
         )));
     }
     let name = check_folder_name(name).map_err(OpsError::Invalid)?;
+    site_live(tx, folder.site_id).await?;
     if !name_free(tx, folder.site_id, &name, Some(id)).await? {
         return Err(name_taken(&name));
     }
@@ -271,29 +290,42 @@ pub async fn add_file(
             f.name
         )));
     }
+    site_live(tx, f.site_id).await?;
+    let mut details = details.clone();
     let version = match replaces {
         None => 1,
         Some(old) => {
-            let current: Option<(i32, Option<OffsetDateTime>)> = sqlx::query_as(
-                "select version, replaced_at from stored_file
-                  where organisation_id = $1 and id = $2 and folder_id = $3 for update",
-            )
-            .bind(tx.org().0)
-            .bind(old)
-            .bind(folder)
-            .fetch_optional(tx.conn())
-            .await?;
+            let current: Option<(i32, Option<OffsetDateTime>, Option<Date>, bool)> =
+                sqlx::query_as(
+                    "select version, replaced_at, expires_on, shown_to_residents from stored_file
+                      where organisation_id = $1 and id = $2 and folder_id = $3 for update",
+                )
+                .bind(tx.org().0)
+                .bind(old)
+                .bind(folder)
+                .fetch_optional(tx.conn())
+                .await?;
             match current {
-                None => return Err(OpsError::NotFound),
-                Some((_, Some(_))) => {
+                None => {
+                    return Err(OpsError::Invalid(
+                        "That file is not in this folder: open the folder again.".into(),
+                    ));
+                }
+                Some((_, Some(_), ..)) => {
                     return Err(OpsError::State(
                         "That version has already been replaced: open the folder again and replace the current one.".into(),
                     ));
                 }
-                Some((v, None)) => v + 1,
+                Some((v, None, expires_on, shown)) => {
+                    // A new version keeps what the old one had unless told otherwise.
+                    details.expires_on = details.expires_on.or(expires_on);
+                    details.shown_to_residents = details.shown_to_residents || shown;
+                    v + 1
+                }
             }
         }
     };
+    let details = &details;
     let id = Uuid::now_v7();
     let name: String = file.original_name.trim().chars().take(255).collect();
     sqlx::query(
@@ -345,6 +377,24 @@ pub async fn update_file(
     file: Uuid,
     details: &FolderFile,
 ) -> Result<(), OpsError> {
+    let folder: Option<(Uuid, Option<OffsetDateTime>)> = sqlx::query_as(
+        "select f.site_id, f.archived_at from stored_file x
+           join site_folder f on f.organisation_id = x.organisation_id and f.id = x.folder_id
+          where x.organisation_id = $1 and x.id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(file)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((site, archived)) = folder else {
+        return Err(OpsError::NotFound);
+    };
+    if archived.is_some() {
+        return Err(OpsError::State(
+            "The folder is archived: restore it before changing its files.".into(),
+        ));
+    }
+    site_live(tx, site).await?;
     let done = sqlx::query(
         "update stored_file set expires_on = $3, shown_to_residents = $4
           where organisation_id = $1 and id = $2 and folder_id is not null and replaced_at is null",
@@ -370,9 +420,12 @@ pub async fn record_access(
     detail: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(), DbError> {
+    // A read-only organisation (closing down) still reads its files but can write nothing,
+    // the audit log included: its reads go unrecorded rather than refused.
     sqlx::query(
         "insert into file_access (organisation_id, id, file_id, action, detail, occurred_at)
-         values ($1, $2, $3, $4, $5, $6)",
+         select $1, $2, $3, $4, $5, $6
+          where exists (select from organisation where id = $1 and status = 'active')",
     )
     .bind(tx.org().0)
     .bind(Uuid::now_v7())
@@ -423,31 +476,4 @@ pub async fn viewer_may_open(
         && folder.archived_at.is_none()
         && file.replaced_at.is_none()
         && may_view(folder.access(), file.shown_to_residents, viewer))
-}
-
-/// Sites with folders whose current files expire within `days`, for the staff member's scope:
-/// (site, folder, file name, expiry).
-pub async fn expiring(
-    tx: &mut TenantTx,
-    scope: &SiteScope,
-    before: Date,
-) -> Result<Vec<(String, String, String, Date)>, DbError> {
-    let rows: Vec<(Uuid, Option<Uuid>, String, String, String, Date)> = sqlx::query_as(
-        "select s.id, s.estate_id, s.name, f.name, x.original_name, x.expires_on
-           from stored_file x
-           join site_folder f on f.organisation_id = x.organisation_id and f.id = x.folder_id
-           join site s on s.organisation_id = f.organisation_id and s.id = f.site_id
-          where x.organisation_id = $1 and x.replaced_at is null and x.expires_on <= $2
-            and f.archived_at is null
-          order by x.expires_on, s.name",
-    )
-    .bind(tx.org().0)
-    .bind(before)
-    .fetch_all(tx.conn())
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|r| scope.covers(r.0, r.1))
-        .map(|(_, _, site, folder, file, date)| (site, folder, file, date))
-        .collect())
 }

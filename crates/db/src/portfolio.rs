@@ -1184,6 +1184,10 @@ pub async fn force_delete_site(tx: &mut TenantTx, id: Uuid) -> Result<(), Delete
         "delete from unit_tally where organisation_id = $1 and site_id = $2",
         "delete from building where organisation_id = $1 and site_id = $2",
         "delete from membership_scope where organisation_id = $1 and site_id = $2",
+        // Its document folders, if they hold no files (a site with files stays refused).
+        "delete from site_folder f where organisation_id = $1 and site_id = $2
+            and not exists (select from stored_file x where x.organisation_id = f.organisation_id
+                              and x.folder_id = f.id)",
         "delete from site where organisation_id = $1 and id = $2",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -1411,3 +1411,126 @@ async fn the_databases_standard_categories_are_the_codes() {
     let code: Vec<String> = Trade::ALL.iter().map(|t| t.as_str().to_owned()).collect();
     assert_eq!(keys, code);
 }
+
+#[tokio::test]
+async fn folder_files_keep_their_versions_and_an_archived_site_refuses_changes() {
+    use proplink_db::folders;
+    use proplink_db::operations::NewFile;
+    use proplink_db::portfolio::Archivable;
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    folders::ensure_defaults(&mut tx, w.site).await.unwrap();
+    folders::ensure_defaults(&mut tx, w.site).await.unwrap();
+    let list = folders::folders(&mut tx, w.site, false).await.unwrap();
+    assert_eq!(list.len(), 7);
+    let compliance = list
+        .iter()
+        .find(|f| f.default_key.as_deref() == Some("compliance"))
+        .unwrap()
+        .id;
+    let pdf = |name: &str| NewFile {
+        sha256: "b".repeat(64),
+        size_bytes: 100,
+        media_type: "application/pdf".into(),
+        object_key: format!("org/x/sha256/bb/{}", "b".repeat(64)),
+        thumbnail_key: None,
+        original_name: name.into(),
+        purpose: "document".into(),
+        uploaded_by: "Priya Patel".into(),
+    };
+    let expiry = now().date() + Duration::days(300);
+    let v1 = folders::add_file(
+        &mut tx,
+        compliance,
+        &pdf("EICR.pdf"),
+        &folders::FolderFile {
+            expires_on: Some(expiry),
+            shown_to_residents: true,
+        },
+        None,
+        now(),
+    )
+    .await
+    .unwrap();
+    // A new version keeps the expiry and the residents' view unless told otherwise.
+    let v2 = folders::add_file(
+        &mut tx,
+        compliance,
+        &pdf("EICR 2026.pdf"),
+        &folders::FolderFile::default(),
+        Some(v1),
+        now(),
+    )
+    .await
+    .unwrap();
+    let current = folders::files(&mut tx, compliance, false).await.unwrap();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].id, v2);
+    assert_eq!(current[0].version, 2);
+    assert_eq!(current[0].expires_on, Some(expiry));
+    assert!(current[0].shown_to_residents);
+    assert_eq!(
+        folders::files(&mut tx, compliance, true)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    tx.commit().await.unwrap();
+
+    // The database keeps old versions and other records' files as they are.
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let undo = sqlx::query("update stored_file set replaced_at = null where id = $1")
+        .bind(v1)
+        .execute(tx.conn())
+        .await;
+    assert!(
+        undo.is_err(),
+        "a replaced version cannot become current again"
+    );
+    drop(tx);
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let changed = sqlx::query("delete from file_access")
+        .execute(tx.conn())
+        .await;
+    assert!(changed.is_err(), "the access log is append-only");
+    drop(tx);
+
+    // An archived site: its folders change no more; deleting it for good removes its empty
+    // folders but is refused while they hold files.
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    portfolio::set_archived(&mut tx, Archivable::Site, w.site, true)
+        .await
+        .unwrap();
+    assert!(matches!(
+        folders::create(&mut tx, w.site, "Fire strategy").await,
+        Err(OpsError::State(_))
+    ));
+    assert!(matches!(
+        folders::add_file(
+            &mut tx,
+            compliance,
+            &pdf("x.pdf"),
+            &folders::FolderFile::default(),
+            None,
+            now()
+        )
+        .await,
+        Err(OpsError::State(_))
+    ));
+    assert!(portfolio::force_delete_site(&mut tx, w.site).await.is_err());
+    drop(tx);
+    let other = db.org("other", "Other").await;
+    let mut tx = db.app.begin(&db.staff(&other, "Olu")).await.unwrap();
+    let bare = world(&mut tx).await;
+    folders::ensure_defaults(&mut tx, bare.site).await.unwrap();
+    portfolio::set_archived(&mut tx, Archivable::Site, bare.site, true)
+        .await
+        .unwrap();
+    portfolio::force_delete_site(&mut tx, bare.site)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}

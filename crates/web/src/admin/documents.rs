@@ -85,7 +85,9 @@ pub async fn site_documents(
         .await?
         .ok_or(WebError::NotFound)?;
     check(&member, "file.read", site.placement())?;
-    if site.archived_at.is_none() {
+    // The default folders are made on the first visit; a read-only organisation (which can
+    // write nothing) and an archived site show what they have.
+    if site.archived_at.is_none() && !member.read_only() {
         folders::ensure_defaults(&mut tx, site_id).await?;
     }
     let list = folders::folders(&mut tx, site_id, true).await?;
@@ -371,6 +373,12 @@ pub async fn upload(
             Err(_) => return Ok(refused_on(&path, "Choose the file to replace again.")),
         },
     };
+    // Who sees a file, and which file is current, are changes to the folder's files.
+    if details.shown_to_residents || replaces.is_some() {
+        let mut tx = state.db().begin(&member.ctx()).await?;
+        folder_for(&mut tx, &member, id, "file.update").await?;
+        tx.commit().await?;
+    }
     let files: Vec<_> = posted.files_in("file").collect();
     if files.is_empty() {
         return Ok(refused_on(&path, "Choose a file to upload."));
@@ -447,7 +455,10 @@ pub async fn update_file(
 }
 
 /// The largest folder sent as one ZIP: beyond it, download the files one by one.
-const MAX_ZIP_BYTES: i64 = 200 * 1024 * 1024;
+const MAX_ZIP_BYTES: i64 = 100 * 1024 * 1024;
+
+/// At most this many ZIPs are built at once (each holds its folder in memory).
+static ZIPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// GET /folders/{id}/zip: the folder's current files as one ZIP (each download recorded).
 pub async fn zip(
@@ -459,17 +470,24 @@ pub async fn zip(
     let Some(store) = state.settings().files.clone() else {
         return Err(WebError::NotFound);
     };
-    let mut tx = state.db().begin(&member.ctx()).await?;
-    let f = folder_for(&mut tx, &member, id, "file.read").await?;
-    let files = folders::files(&mut tx, id, false).await?;
+    let (f, files) = {
+        let mut tx = state.db().begin(&member.ctx()).await?;
+        let f = folder_for(&mut tx, &member, id, "file.read").await?;
+        let files = folders::files(&mut tx, id, false).await?;
+        tx.commit().await?;
+        (f, files)
+    };
     if files.iter().map(|x| x.size_bytes).sum::<i64>() > MAX_ZIP_BYTES {
-        drop(tx);
         return Ok(refused_on(
             &format!("/folders/{id}"),
-            "This folder holds more than 200 MB: download its files one by one.",
+            "This folder holds more than 100 MB: download its files one by one.",
         ));
     }
-    let now = state.now();
+    let _permit = ZIPS
+        .acquire()
+        .await
+        .map_err(|_| WebError::Internal("zip semaphore closed".into()))?;
+    // Read every file before writing anything, so no transaction waits on storage.
     let mut entries = Vec::with_capacity(files.len());
     let mut names: Vec<String> = Vec::new();
     for file in &files {
@@ -478,35 +496,17 @@ pub async fn zip(
             .await
             .map_err(|e| WebError::Internal(format!("reading a stored file: {e}")))?;
         entries.push((unique_name(&mut names, &file.original_name), bytes));
+    }
+    let now = state.now();
+    let body = tokio::task::spawn_blocking(move || build_zip(entries, now))
+        .await
+        .map_err(|e| WebError::Internal(format!("zip: {e}")))??;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    for file in &files {
         folders::record_access(&mut tx, file.id, "zip", Some(&f.name), now).await?;
     }
     tx.commit().await?;
-    let modified = zip::DateTime::try_from(time::PrimitiveDateTime::new(now.date(), now.time()))
-        .unwrap_or_default();
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .last_modified_time(modified);
-    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, bytes) in entries {
-        out.start_file(name, options)
-            .map_err(|e| WebError::Internal(format!("zip: {e}")))?;
-        out.write_all(&bytes)
-            .map_err(|e| WebError::Internal(format!("zip: {e}")))?;
-    }
-    let body = out
-        .finish()
-        .map_err(|e| WebError::Internal(format!("zip: {e}")))?
-        .into_inner();
-    let file_name: String = format!("{} - {}", f.site_name, f.name)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || " -_".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let file_name = safe_name(&format!("{} - {}", f.site_name, f.name));
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip".to_owned()),
@@ -520,12 +520,53 @@ pub async fn zip(
         .into_response())
 }
 
-/// A name not yet used in the ZIP: "report.pdf", then "report (2).pdf".
-fn unique_name(used: &mut Vec<String>, name: &str) -> String {
+/// The entries stored as they are: PDFs and photos are compressed already.
+fn build_zip(
+    entries: Vec<(String, bytes::Bytes)>,
+    now: time::OffsetDateTime,
+) -> Result<Vec<u8>, WebError> {
+    let modified = zip::DateTime::try_from(time::PrimitiveDateTime::new(now.date(), now.time()))
+        .unwrap_or_default();
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(modified);
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in entries {
+        out.start_file(name, options)
+            .map_err(|e| WebError::Internal(format!("zip: {e}")))?;
+        out.write_all(&bytes)
+            .map_err(|e| WebError::Internal(format!("zip: {e}")))?;
+    }
+    Ok(out
+        .finish()
+        .map_err(|e| WebError::Internal(format!("zip: {e}")))?
+        .into_inner())
+}
+
+/// Letters, digits, spaces, dots, dashes and underscores; anything else becomes `_`, and a
+/// name of only dots becomes "file".
+fn safe_name(name: &str) -> String {
     let clean: String = name
         .chars()
-        .map(|c| if c == '/' || c == '\\' { '_' } else { c })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " .-_()".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
+    let clean = clean.trim().to_owned();
+    if clean.chars().all(|c| c == '.') {
+        "file".to_owned()
+    } else {
+        clean
+    }
+}
+
+/// A safe name not yet used in the ZIP: "report.pdf", then "report (2).pdf".
+fn unique_name(used: &mut Vec<String>, name: &str) -> String {
+    let clean = safe_name(name);
     let (stem, ext) = match clean.rsplit_once('.') {
         Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
         _ => (clean.clone(), String::new()),
@@ -551,5 +592,10 @@ mod tests {
         assert_eq!(unique_name(&mut used, "eicr.pdf"), "eicr (2).pdf");
         assert_eq!(unique_name(&mut used, "EICR.pdf"), "EICR (3).pdf");
         assert_eq!(unique_name(&mut used, "../x/plan"), ".._x_plan");
+        assert_eq!(unique_name(&mut used, ".."), "file");
+        assert_eq!(
+            unique_name(&mut used, "C:\\évidence\u{7}.pdf"),
+            "C___vidence_.pdf"
+        );
     }
 }
