@@ -137,6 +137,35 @@ const EVENT_JOINS: &str =
     left join space sp on sp.organisation_id = e.organisation_id and sp.id = e.space_id
     left join vendor v on v.organisation_id = e.organisation_id and v.id = e.vendor_id";
 
+/// The most events the calendar considers at once.
+pub const CALENDAR_EVENTS: i64 = 5000;
+
+/// Live events at live sites within the scope whose next due date is on or before `until`
+/// (their later dates are projected from it), for the maintenance calendar.
+pub async fn events_due_by(
+    tx: &mut TenantTx,
+    scope: &SiteScope,
+    until: Date,
+) -> Result<Vec<Event>, DbError> {
+    let sql = format!(
+        "select {EVENT_COLUMNS} from maintenance_event e {EVENT_JOINS}
+          where e.organisation_id = $1 and e.archived_at is null and s.archived_at is null
+            and e.next_due <= $5
+            and ($2 or e.site_id = any(array(select x.id from site x where x.organisation_id = $1
+                                               and (x.id = any($3) or x.estate_id = any($4)))))
+          order by e.next_due, s.name, e.name
+          limit {CALENDAR_EVENTS}"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tx.org().0)
+        .bind(scope.all)
+        .bind(&scope.sites)
+        .bind(&scope.estates)
+        .bind(until)
+        .fetch_all(tx.conn())
+        .await?)
+}
+
 pub async fn events_of_site(tx: &mut TenantTx, site: Uuid) -> Result<Vec<Event>, DbError> {
     let sql = format!(
         "select {EVENT_COLUMNS} from maintenance_event e {EVENT_JOINS}

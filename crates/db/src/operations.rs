@@ -2649,6 +2649,9 @@ pub struct Performance {
     /// Mean final cost as a share of the approved price (1.0: on the quote).
     pub cost_vs_quote: Option<f64>,
     pub average_rating: Option<f64>,
+    /// Days the documents its category requires were in order ÷ days on the panel (at most the
+    /// last 12 months).
+    pub compliance_rate: Option<f64>,
 }
 
 type PerformanceRow = (
@@ -2695,7 +2698,9 @@ pub async fn vendor_performance(
     .bind(now - Duration::days(365))
     .fetch_one(tx.conn())
     .await?;
+    let compliance_rate = panel_compliance_rate(tx, vendor, now.date()).await?;
     Ok(Performance {
+        compliance_rate,
         invitations: row.0,
         acceptance_rate: row.1,
         quote_rate: row.2,
@@ -2706,6 +2711,53 @@ pub async fn vendor_performance(
         cost_vs_quote: row.7,
         average_rating: row.8,
     })
+}
+
+/// The vendor's compliance rate over its time on the panel in the last 12 months, for the
+/// category its trade falls in (general repairs when none matches).
+async fn panel_compliance_rate(
+    tx: &mut TenantTx,
+    vendor: Uuid,
+    today: Date,
+) -> Result<Option<f64>, DbError> {
+    let found: Option<(String, OffsetDateTime)> = sqlx::query_as(
+        "select trade, created_at from vendor where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(vendor)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((trade, joined)) = found else {
+        return Ok(None);
+    };
+    let categories = service_categories::all(tx, true).await?;
+    let category = categories
+        .iter()
+        .find(|c| c.matches_vendor(&trade))
+        .or_else(|| categories.iter().find(|c| c.key == "general_repairs"))
+        .cloned();
+    let Some(category) = category else {
+        return Ok(None);
+    };
+    let held: Vec<(Date, HeldDocument)> = vendor_documents(tx, vendor)
+        .await?
+        .into_iter()
+        .map(|d| {
+            (
+                d.created_at.date(),
+                HeldDocument {
+                    doc_type: d.doc_type(),
+                    expires_on: d.expires_on,
+                    verified: d.verified_at.is_some(),
+                    from_contractor: d.source == "contractor",
+                },
+            )
+        })
+        .collect();
+    let from = joined.date().max(today - Duration::days(364));
+    Ok(proplink_domain::operations::compliance_rate(
+        &category, &held, from, today,
+    ))
 }
 
 /// A contractor account's open invitations in this organisation: those of every vendor whose

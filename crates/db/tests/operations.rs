@@ -1534,3 +1534,44 @@ async fn folder_files_keep_their_versions_and_an_archived_site_refuses_changes()
         .unwrap();
     tx.commit().await.unwrap();
 }
+
+#[tokio::test]
+async fn vendor_performance_counts_invitations_quotes_and_days_in_compliance() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Priya Patel")).await.unwrap();
+    let w = world(&mut tx).await;
+    insure(&mut tx, w.plumber, DocumentType::PublicLiability, 200).await;
+    let (wo, _) = ops::create_work_order(&mut tx, &wo_input(&w, Trade::Plumbing), &[], now())
+        .await
+        .unwrap();
+    let invited = ops::invite_contractor(
+        &mut tx,
+        wo,
+        &InviteRequest {
+            vendor_id: w.plumber,
+            override_reason: None,
+        },
+        "Goldcrest",
+        &url,
+        now(),
+    )
+    .await
+    .unwrap();
+    ops::submit_quotation(&mut tx, invited.invitation_id, &quote("100", "20"), now())
+        .await
+        .unwrap();
+    let p = ops::vendor_performance(&mut tx, w.plumber, now())
+        .await
+        .unwrap();
+    assert_eq!(p.invitations, 1);
+    assert_eq!(p.quote_rate, Some(1.0));
+    // On the panel since today, insured since today: in order every day so far.
+    assert_eq!(p.compliance_rate, Some(1.0));
+    // The gas engineer has no Gas Safe registration: never in order.
+    let gas = ops::vendor_performance(&mut tx, w.gas, now())
+        .await
+        .unwrap();
+    assert_eq!(gas.invitations, 0);
+    assert_eq!(gas.compliance_rate, Some(0.0));
+}

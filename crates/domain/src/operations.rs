@@ -432,6 +432,39 @@ pub fn compliance_gap(
     (!missing.is_empty()).then_some(ComplianceGap { missing })
 }
 
+/// The share of the days from `from` to `to` (both included) on which the contractor's
+/// documents met the category's requirements: docs-spec §2.7's compliance rate, "days valid ÷
+/// days on panel". Each document counts from the day it was recorded (`held` pairs it with
+/// that day). None when the range is empty.
+pub fn compliance_rate(
+    category: &ServiceCategory,
+    held: &[(Date, HeldDocument)],
+    from: Date,
+    to: Date,
+) -> Option<f64> {
+    if to < from {
+        return None;
+    }
+    let (mut valid, mut total) = (0u32, 0u32);
+    let mut day = from;
+    loop {
+        let on_day: Vec<HeldDocument> = held
+            .iter()
+            .filter(|(since, _)| *since <= day)
+            .map(|(_, d)| d.clone())
+            .collect();
+        total += 1;
+        if compliance_gap(category, &on_day, day).is_none() {
+            valid += 1;
+        }
+        match day.next_day() {
+            Some(next) if next <= to => day = next,
+            _ => break,
+        }
+    }
+    Some(f64::from(valid) / f64::from(total))
+}
+
 /// The works-approval limit a member has when none is set for them: the Owner and
 /// Administrators have none; Managers £5,000, maintenance coordinators £1,000 and site
 /// managers £500 including VAT; everyone else (custom roles too) approves nothing until given
@@ -592,6 +625,37 @@ mod tests {
         assert!(!rope.matches_vendor("Plumbing"));
         let none = ServiceCategory::custom("surveys", "Surveys", &[], false);
         assert_eq!(compliance_gap(&none, &[], today), None);
+    }
+
+    #[test]
+    fn the_compliance_rate_counts_the_days_the_documents_were_in_order() {
+        let plumbing = std_cat(Trade::Plumbing);
+        // Cover recorded on 1 January, lapsing on 31 January: 31 of the 59 days to 28 February.
+        let held = [(
+            date!(2026 - 01 - 01),
+            doc(DocumentType::PublicLiability, date!(2026 - 01 - 31)),
+        )];
+        let rate = compliance_rate(
+            &plumbing,
+            &held,
+            date!(2026 - 01 - 01),
+            date!(2026 - 02 - 28),
+        )
+        .unwrap();
+        assert!((rate - 31.0 / 59.0).abs() < 1e-9, "{rate}");
+        assert_eq!(
+            compliance_rate(&plumbing, &[], date!(2026 - 01 - 01), date!(2026 - 01 - 10)),
+            Some(0.0)
+        );
+        assert_eq!(
+            compliance_rate(
+                &plumbing,
+                &held,
+                date!(2026 - 02 - 01),
+                date!(2026 - 01 - 01)
+            ),
+            None
+        );
     }
 
     #[test]

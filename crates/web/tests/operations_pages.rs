@@ -1026,6 +1026,34 @@ async fn planned_maintenance_feeds_the_compliance_matrix_and_completions_need_ev
     let dashboard = manager.get("/maintenance").await;
     assert!(dashboard.body.contains("1 overdue"), "{}", dashboard.body);
     assert!(dashboard.body.contains("1 compliant"));
+    // The calendar shows the overdue gas safety check in its month, in red; the other
+    // organisation's calendar is empty.
+    let due = time::OffsetDateTime::now_utc().date() - time::Duration::days(3);
+    let month = format!("{}-{:02}", due.year(), u8::from(due.month()));
+    let calendar = manager
+        .get(&format!("/maintenance/calendar?month={month}"))
+        .await;
+    assert_eq!(calendar.status, StatusCode::OK);
+    assert!(
+        calendar.body.contains("pl-status-red\"><a href=\"/sites/")
+            && calendar.body.contains("Goldcrest House</a>: Gas safety"),
+        "{}",
+        calendar.body
+    );
+    assert!(
+        outsider
+            .get(&format!("/maintenance/calendar?month={month}"))
+            .await
+            .body
+            .contains("0 planned dates")
+    );
+    assert_eq!(
+        manager
+            .get("/maintenance/calendar?month=nonsense")
+            .await
+            .status,
+        StatusCode::OK
+    );
     // The other organisation sees none of it.
     assert_eq!(outsider.get(&path).await.status, StatusCode::NOT_FOUND);
     assert!(

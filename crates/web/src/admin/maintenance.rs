@@ -712,3 +712,143 @@ pub async fn create_agreement(
         Err(e) => Ok(refused_on(path, &ops_error(e)?)),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The maintenance calendar: a month of planned events across the member's sites.
+
+pub struct CalendarEntry {
+    pub site_id: Uuid,
+    pub site_name: String,
+    pub name: String,
+    pub css: &'static str,
+    pub projected: bool,
+}
+
+pub struct CalendarDay {
+    pub day: u8,
+    pub in_month: bool,
+    pub today: bool,
+    pub entries: Vec<CalendarEntry>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "operations/calendar.html")]
+pub struct CalendarPage {
+    shell: Shell,
+    title: String,
+    previous: String,
+    next: String,
+    weeks: Vec<Vec<CalendarDay>>,
+    count: usize,
+    truncated: bool,
+}
+
+/// The first of the month named `2026-12`, or of this month when none (or nonsense) is given.
+fn month_start(text: &str, today: time::Date) -> time::Date {
+    let parsed = text.split_once('-').and_then(|(y, m)| {
+        let year: i32 = y.parse().ok()?;
+        let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
+        if !(2000..=2100).contains(&year) {
+            return None;
+        }
+        time::Date::from_calendar_date(year, month, 1).ok()
+    });
+    parsed.unwrap_or_else(|| today.replace_day(1).unwrap_or(today))
+}
+
+fn month_key(d: time::Date) -> String {
+    format!("{}-{:02}", d.year(), u8::from(d.month()))
+}
+
+/// GET /maintenance/calendar?month=2026-12
+pub async fn calendar(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    RawQuery(raw): RawQuery,
+) -> Page {
+    let query = query_of(raw);
+    let today = state.now().date();
+    let first = month_start(query.get("month"), today);
+    let last = first
+        .replace_day(first.month().length(first.year()))
+        .unwrap_or(first);
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let events = mnt::events_due_by(&mut tx, &site_scope(&member), last).await?;
+    tx.commit().await?;
+    let truncated = events.len() as i64 == mnt::CALENDAR_EVENTS;
+    // Each event's dates in the month: its next due date, then the dates projected from it.
+    let mut by_day: Vec<Vec<CalendarEntry>> = (0..31).map(|_| Vec::new()).collect();
+    let mut count = 0;
+    for e in &events {
+        let Some(rec) = e.recurrence() else { continue };
+        for d in proplink_domain::schedule::occurrences(rec, e.next_due, first, last) {
+            let projected = d != e.next_due;
+            if let Some(slot) = by_day.get_mut(usize::from(d.day()) - 1) {
+                slot.push(CalendarEntry {
+                    site_id: e.site_id,
+                    site_name: e.site_name.clone(),
+                    name: e.name.clone(),
+                    css: if projected {
+                        "grey"
+                    } else {
+                        e.status(today).css()
+                    },
+                    projected,
+                });
+                count += 1;
+            }
+        }
+    }
+    // Weeks from Monday: the days before the 1st and after the last belong to other months.
+    let lead = i64::from(first.weekday().number_days_from_monday());
+    let mut weeks = Vec::new();
+    let mut day = first - time::Duration::days(lead);
+    while day <= last || day.weekday() != time::Weekday::Monday {
+        let mut week = Vec::with_capacity(7);
+        for _ in 0..7 {
+            let in_month = day.month() == first.month() && day.year() == first.year();
+            week.push(CalendarDay {
+                day: day.day(),
+                in_month,
+                today: day == today,
+                entries: if in_month {
+                    std::mem::take(&mut by_day[usize::from(day.day()) - 1])
+                } else {
+                    Vec::new()
+                },
+            });
+            day = day.next_day().unwrap_or(day);
+        }
+        weeks.push(week);
+        if weeks.len() > 6 {
+            break;
+        }
+    }
+    let previous = first.previous_day().unwrap_or(first);
+    let next = last.next_day().unwrap_or(last);
+    Ok(CalendarPage {
+        shell: Shell::new(&member, "/maintenance"),
+        title: format!("{} {}", first.month(), first.year()),
+        previous: month_key(previous),
+        next: month_key(next),
+        weeks,
+        count,
+        truncated,
+    }
+    .into_response())
+}
+
+#[cfg(test)]
+mod calendar_tests {
+    use super::month_start;
+    use time::macros::date;
+
+    #[test]
+    fn months_are_read_or_default_to_this_one() {
+        let today = date!(2026 - 11 - 24);
+        assert_eq!(month_start("2027-02", today), date!(2027 - 02 - 01));
+        for bad in ["", "2027-13", "x-1", "1999-05", "2027", "2027-02-01"] {
+            assert_eq!(month_start(bad, today), date!(2026 - 11 - 01), "{bad}");
+        }
+    }
+}

@@ -930,6 +930,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             get(maintenance::dashboard),
         ),
         (
+            "/maintenance/calendar",
+            Permission("maintenance.read"),
+            get(maintenance::calendar),
+        ),
+        (
             "/sites/{id}/maintenance",
             Permission("maintenance.read"),
             get(maintenance::site_maintenance).post(maintenance::create_event),

@@ -259,6 +259,10 @@ fn performance_lines(p: &proplink_db::operations::Performance) -> Vec<(String, S
                 .map_or_else(|| "—".to_owned(), |c| format!("{:.0}%", c * 100.0)),
         ),
         (
+            "Compliance rate (days their documents were in order)".into(),
+            pct(p.compliance_rate),
+        ),
+        (
             "Average rating (never shown to the contractor)".into(),
             p.average_rating
                 .map_or_else(|| "—".to_owned(), |r| format!("{r:.1} of 5")),
