@@ -17,6 +17,7 @@ pub mod error;
 pub mod folders;
 pub mod import;
 pub mod jobs;
+pub mod ledger;
 pub mod links;
 pub mod lint;
 pub mod maintenance;

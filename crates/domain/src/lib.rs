@@ -20,6 +20,7 @@ pub mod portfolio;
 pub mod uk;
 pub use uk::{AccountNumber, PhoneNumber, Postcode, SortCode, Uprn, VatNumber};
 pub mod folders;
+pub mod ledger;
 pub mod operations;
 pub mod schedule;
 pub mod sla;

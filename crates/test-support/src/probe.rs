@@ -746,6 +746,61 @@ async fn seed_operations(
     folders::record_access(tx, second, "download", None, now)
         .await
         .unwrap();
+    // The site's books: its chart and funds, a period, a journal with unit, contact and work
+    // order on its lines, and its reversal.
+    use proplink_db::ledger;
+    ledger::ensure_books(tx, site).await.unwrap();
+    ledger::add_period(
+        tx,
+        site,
+        time::macros::date!(2020 - 01 - 01),
+        time::macros::date!(2020 - 12 - 31),
+    )
+    .await
+    .unwrap();
+    let debtors = ledger::control_account(tx, site, "debtors")
+        .await
+        .unwrap()
+        .unwrap();
+    let income = ledger::control_account(tx, site, "service_charge_income")
+        .await
+        .unwrap()
+        .unwrap();
+    let fund = ledger::fund_of_kind(tx, site, proplink_domain::ledger::FundKind::ServiceCharge)
+        .await
+        .unwrap()
+        .unwrap();
+    let wo_id: Uuid = sqlx::query_scalar("select id from work_order limit 1")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    let line = |account: Uuid, amount: i64| ledger::NewLine {
+        account_id: account,
+        fund_id: fund.id,
+        amount_pence: amount,
+        unit_id: Some(unit),
+        contact_id: Some(reporter),
+        work_order_id: Some(wo_id),
+        description: Some("Service charge".into()),
+    };
+    let (journal, _) = ledger::post(
+        tx,
+        &ledger::NewJournal {
+            site_id: site,
+            date: now.date(),
+            description: "Service charge demand".into(),
+            source_type: "manual_journal".into(),
+            source_id: None,
+            lines: vec![line(debtors.id, 45_000), line(income.id, -45_000)],
+        },
+        "Jane Doe",
+        now,
+    )
+    .await
+    .unwrap();
+    ledger::reverse(tx, journal, now.date(), "Raised twice", "Jane Doe", now)
+        .await
+        .unwrap();
 }
 
 /// A fresh value shaped like a stored token hash.

@@ -1,0 +1,690 @@
+//! The per-site ledger (issue 6; DESIGN §4): charts of accounts and funds, accounting periods
+//! and their locks, posting journals and reversing them, and balances derived from the lines.
+//!
+//! Every journal is checked here first, so a refusal is a sentence; the database checks the
+//! same rules again (`0032_ledger.sql`), so no other path can post an unbalanced journal, add
+//! lines to a posted one, change one, or post into a locked period or onto another site's
+//! accounts.
+
+use crate::error::DbError;
+use crate::tenant::TenantTx;
+use proplink_domain::dates::long_date;
+use proplink_domain::ledger::{
+    AccountKind, FundKind, JournalError, STANDARD_CHART, STANDARD_FUNDS, check_lines,
+};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Any other refusal, as a sentence.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for LedgerError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e.into())
+    }
+}
+
+fn refused(msg: impl Into<String>) -> LedgerError {
+    LedgerError::Refused(msg.into())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Account {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub control: Option<String>,
+    pub archived_at: Option<OffsetDateTime>,
+}
+
+impl Account {
+    pub fn kind(&self) -> AccountKind {
+        AccountKind::parse(&self.kind).unwrap_or(AccountKind::Asset)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Fund {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    pub kind: String,
+    pub name: String,
+}
+
+/// Gives a site its books (the standard chart and funds) if it has none yet; returns whether
+/// it created them. Idempotent and safe to call before every posting.
+pub async fn ensure_books(tx: &mut TenantTx, site: Uuid) -> Result<bool, DbError> {
+    let has: bool = sqlx::query_scalar(
+        "select exists (select from ledger_account where organisation_id = $1 and site_id = $2)",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .fetch_one(tx.conn())
+    .await?;
+    if has {
+        return Ok(false);
+    }
+    let codes: Vec<&str> = STANDARD_CHART.iter().map(|a| a.code).collect();
+    let names: Vec<&str> = STANDARD_CHART.iter().map(|a| a.name).collect();
+    let kinds: Vec<&str> = STANDARD_CHART.iter().map(|a| a.kind.as_str()).collect();
+    let controls: Vec<Option<&str>> = STANDARD_CHART.iter().map(|a| a.control).collect();
+    let ids: Vec<Uuid> = codes.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "insert into ledger_account (organisation_id, id, site_id, code, name, kind, control)
+         select $1, x.id, $2, x.code, x.name, x.kind, x.control
+           from unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[])
+                as x(id, code, name, kind, control)
+         on conflict do nothing",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .bind(ids)
+    .bind(codes)
+    .bind(names)
+    .bind(kinds)
+    .bind(controls)
+    .execute(tx.conn())
+    .await?;
+    for kind in STANDARD_FUNDS {
+        sqlx::query(
+            "insert into fund (organisation_id, id, site_id, kind, name)
+             values ($1, $2, $3, $4, $5) on conflict do nothing",
+        )
+        .bind(tx.org().0)
+        .bind(Uuid::now_v7())
+        .bind(site)
+        .bind(kind.as_str())
+        .bind(kind.label())
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(true)
+}
+
+pub async fn accounts(tx: &mut TenantTx, site: Uuid) -> Result<Vec<Account>, DbError> {
+    Ok(sqlx::query_as(
+        "select id, site_id, code, name, kind, control, archived_at from ledger_account
+          where organisation_id = $1 and site_id = $2 order by code",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// The site's account with a role (`debtors`, `service_charge_income`, ...).
+pub async fn control_account(
+    tx: &mut TenantTx,
+    site: Uuid,
+    control: &str,
+) -> Result<Option<Account>, DbError> {
+    Ok(sqlx::query_as(
+        "select id, site_id, code, name, kind, control, archived_at from ledger_account
+          where organisation_id = $1 and site_id = $2 and control = $3 and archived_at is null
+          order by code limit 1",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .bind(control)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+pub async fn funds(tx: &mut TenantTx, site: Uuid) -> Result<Vec<Fund>, DbError> {
+    Ok(sqlx::query_as(
+        "select id, site_id, kind, name from fund
+          where organisation_id = $1 and site_id = $2 and archived_at is null order by kind, name",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+pub async fn fund_of_kind(
+    tx: &mut TenantTx,
+    site: Uuid,
+    kind: FundKind,
+) -> Result<Option<Fund>, DbError> {
+    Ok(sqlx::query_as(
+        "select id, site_id, kind, name from fund
+          where organisation_id = $1 and site_id = $2 and kind = $3 and archived_at is null
+          order by name limit 1",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .bind(kind.as_str())
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Journals
+
+#[derive(Debug, Clone)]
+pub struct NewLine {
+    pub account_id: Uuid,
+    pub fund_id: Uuid,
+    /// Debit positive, credit negative.
+    pub amount_pence: i64,
+    pub unit_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub work_order_id: Option<Uuid>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJournal {
+    pub site_id: Uuid,
+    pub date: Date,
+    pub description: String,
+    /// `manual_journal`, `debtor_invoice`, `receipt`, ...
+    pub source_type: String,
+    pub source_id: Option<Uuid>,
+    pub lines: Vec<NewLine>,
+}
+
+/// Whether the site has a locked period covering `date`, and which.
+async fn locked_period(
+    tx: &mut TenantTx,
+    site: Uuid,
+    date: Date,
+) -> Result<Option<(Date, Date)>, DbError> {
+    Ok(sqlx::query_as(
+        "select starts_on, ends_on from accounting_period
+          where organisation_id = $1 and site_id = $2 and $3 between starts_on and ends_on
+            and locked_at is not null",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .bind(date)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// Posts a journal: checked (balanced, the site's live accounts and funds, an open period),
+/// numbered `JNL-2026-000123` without gaps, and written with its lines in one statement.
+pub async fn post(
+    tx: &mut TenantTx,
+    journal: &NewJournal,
+    posted_by: &str,
+    now: OffsetDateTime,
+) -> Result<(Uuid, String), LedgerError> {
+    let amounts: Vec<i64> = journal.lines.iter().map(|l| l.amount_pence).collect();
+    check_lines(&amounts)?;
+    let description = journal.description.trim();
+    if description.is_empty() || description.chars().count() > 300 {
+        return Err(refused("Describe the journal in up to 300 characters."));
+    }
+    if !(2000..=2100).contains(&journal.date.year()) {
+        return Err(refused("The journal's date must be between 2000 and 2100."));
+    }
+    if let Some((from, to)) = locked_period(tx, journal.site_id, journal.date).await? {
+        return Err(refused(format!(
+            "The period {} to {} is locked: nothing can be posted on {}. Date it in an open period, or ask someone who may unlock periods.",
+            long_date(from),
+            long_date(to),
+            long_date(journal.date)
+        )));
+    }
+    // Every account and fund must be the site's and live.
+    let accounts = accounts(tx, journal.site_id).await?;
+    let funds = funds(tx, journal.site_id).await?;
+    for (i, line) in journal.lines.iter().enumerate() {
+        match accounts.iter().find(|a| a.id == line.account_id) {
+            None => {
+                return Err(refused(format!(
+                    "Line {}: that account is not one of this site's.",
+                    i + 1
+                )));
+            }
+            Some(a) if a.archived_at.is_some() => {
+                return Err(refused(format!(
+                    "Line {}: account {} {} is archived.",
+                    i + 1,
+                    a.code,
+                    a.name
+                )));
+            }
+            Some(_) => {}
+        }
+        if !funds.iter().any(|f| f.id == line.fund_id) {
+            return Err(refused(format!(
+                "Line {}: that fund is not one of this site's.",
+                i + 1
+            )));
+        }
+        if line
+            .description
+            .as_deref()
+            .is_some_and(|d| d.chars().count() > 300)
+        {
+            return Err(refused(format!(
+                "Line {}: keep its description to 300 characters.",
+                i + 1
+            )));
+        }
+    }
+    let id = Uuid::now_v7();
+    let reference = next_journal_reference(tx, journal.date.year()).await?;
+    sqlx::query(
+        "insert into journal (organisation_id, id, site_id, reference, journal_date, description,
+                              source_type, source_id, posted_by, posted_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .bind(journal.site_id)
+    .bind(&reference)
+    .bind(journal.date)
+    .bind(description)
+    .bind(&journal.source_type)
+    .bind(journal.source_id)
+    .bind(posted_by)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    insert_lines(tx, id, journal.site_id, journal.date, &journal.lines).await?;
+    Ok((id, reference))
+}
+
+async fn next_journal_reference(tx: &mut TenantTx, year: i32) -> Result<String, DbError> {
+    let n: i32 = sqlx::query_scalar(
+        "insert into reference_counter (organisation_id, kind, year, last_number)
+         values ($1, 'journal', $2, 1)
+         on conflict (organisation_id, kind, year)
+         do update set last_number = reference_counter.last_number + 1
+         returning last_number",
+    )
+    .bind(tx.org().0)
+    .bind(year)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(format!("JNL-{year}-{n:06}"))
+}
+
+async fn insert_lines(
+    tx: &mut TenantTx,
+    journal: Uuid,
+    site: Uuid,
+    date: Date,
+    lines: &[NewLine],
+) -> Result<(), DbError> {
+    let n = lines.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut numbers = Vec::with_capacity(n);
+    let mut accounts = Vec::with_capacity(n);
+    let mut funds = Vec::with_capacity(n);
+    let mut amounts = Vec::with_capacity(n);
+    let mut units = Vec::with_capacity(n);
+    let mut contacts = Vec::with_capacity(n);
+    let mut work_orders = Vec::with_capacity(n);
+    let mut descriptions = Vec::with_capacity(n);
+    for (i, l) in lines.iter().enumerate() {
+        ids.push(Uuid::now_v7());
+        numbers.push(i16::try_from(i + 1).unwrap_or(i16::MAX));
+        accounts.push(l.account_id);
+        funds.push(l.fund_id);
+        amounts.push(l.amount_pence);
+        units.push(l.unit_id);
+        contacts.push(l.contact_id);
+        work_orders.push(l.work_order_id);
+        descriptions.push(l.description.clone());
+    }
+    sqlx::query(
+        "insert into journal_line (organisation_id, id, journal_id, site_id, journal_date, line_no,
+                                   account_id, fund_id, amount_pence, unit_id, contact_id,
+                                   work_order_id, description)
+         select $1, x.id, $2, $3, $4, x.line_no, x.account_id, x.fund_id, x.amount, x.unit_id,
+                x.contact_id, x.work_order_id, x.description
+           from unnest($5::uuid[], $6::int2[], $7::uuid[], $8::uuid[], $9::int8[], $10::uuid[],
+                       $11::uuid[], $12::uuid[], $13::text[])
+                as x(id, line_no, account_id, fund_id, amount, unit_id, contact_id, work_order_id,
+                     description)",
+    )
+    .bind(tx.org().0)
+    .bind(journal)
+    .bind(site)
+    .bind(date)
+    .bind(ids)
+    .bind(numbers)
+    .bind(accounts)
+    .bind(funds)
+    .bind(amounts)
+    .bind(units)
+    .bind(contacts)
+    .bind(work_orders)
+    .bind(descriptions)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Journal {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    pub reference: String,
+    pub journal_date: Date,
+    pub description: String,
+    pub source_type: String,
+    pub source_id: Option<Uuid>,
+    pub reverses_id: Option<Uuid>,
+    pub posted_by: String,
+    pub posted_at: OffsetDateTime,
+    /// The journal that reversed this one, if any.
+    pub reversed_by: Option<Uuid>,
+}
+
+pub async fn find_journal(tx: &mut TenantTx, id: Uuid) -> Result<Option<Journal>, DbError> {
+    Ok(sqlx::query_as(
+        "select j.id, j.site_id, j.reference, j.journal_date, j.description, j.source_type,
+                j.source_id, j.reverses_id, j.posted_by, j.posted_at,
+                (select r.id from journal r where r.organisation_id = j.organisation_id
+                   and r.reverses_id = j.id) as reversed_by
+           from journal j where j.organisation_id = $1 and j.id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Line {
+    pub line_no: i16,
+    pub account_id: Uuid,
+    pub fund_id: Uuid,
+    pub amount_pence: i64,
+    pub unit_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub work_order_id: Option<Uuid>,
+    pub description: Option<String>,
+}
+
+pub async fn lines(tx: &mut TenantTx, journal: Uuid) -> Result<Vec<Line>, DbError> {
+    Ok(sqlx::query_as(
+        "select line_no, account_id, fund_id, amount_pence, unit_id, contact_id, work_order_id,
+                description
+           from journal_line where organisation_id = $1 and journal_id = $2 order by line_no",
+    )
+    .bind(tx.org().0)
+    .bind(journal)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// Reverses a posted journal on `date`: the same lines with the signs turned, referring to it.
+/// A journal is reversed once; a reversal is not itself reversed (post the original again).
+pub async fn reverse(
+    tx: &mut TenantTx,
+    journal: Uuid,
+    date: Date,
+    reason: &str,
+    posted_by: &str,
+    now: OffsetDateTime,
+) -> Result<(Uuid, String), LedgerError> {
+    // Serialise reversals of the same journal (the unique index would refuse the second).
+    let original = find_journal(tx, journal)
+        .await?
+        .ok_or(LedgerError::NotFound)?;
+    sqlx::query("select pg_advisory_xact_lock(hashtext($1))")
+        .bind(format!("reverse:{journal}"))
+        .execute(tx.conn())
+        .await?;
+    let original = find_journal(tx, original.id)
+        .await?
+        .ok_or(LedgerError::NotFound)?;
+    if original.reversed_by.is_some() {
+        return Err(refused(format!(
+            "{} has already been reversed.",
+            original.reference
+        )));
+    }
+    if original.reverses_id.is_some() {
+        return Err(refused(format!(
+            "{} is itself a reversal: post the original entries again instead.",
+            original.reference
+        )));
+    }
+    if date < original.journal_date {
+        return Err(refused(format!(
+            "A reversal cannot be dated before the journal it reverses ({}).",
+            long_date(original.journal_date)
+        )));
+    }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(refused(
+            "Give the reason for the reversal (up to 200 characters).",
+        ));
+    }
+    let lines: Vec<NewLine> = lines(tx, journal)
+        .await?
+        .into_iter()
+        .map(|l| NewLine {
+            account_id: l.account_id,
+            fund_id: l.fund_id,
+            amount_pence: -l.amount_pence,
+            unit_id: l.unit_id,
+            contact_id: l.contact_id,
+            work_order_id: l.work_order_id,
+            description: l.description,
+        })
+        .collect();
+    if let Some((from, to)) = locked_period(tx, original.site_id, date).await? {
+        return Err(refused(format!(
+            "The period {} to {} is locked: date the reversal in an open period.",
+            long_date(from),
+            long_date(to)
+        )));
+    }
+    let id = Uuid::now_v7();
+    let reference = next_journal_reference(tx, date.year()).await?;
+    sqlx::query(
+        "insert into journal (organisation_id, id, site_id, reference, journal_date, description,
+                              source_type, source_id, reverses_id, posted_by, posted_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .bind(original.site_id)
+    .bind(&reference)
+    .bind(date)
+    .bind(format!("Reversal of {}: {reason}", original.reference))
+    .bind(&original.source_type)
+    .bind(original.source_id)
+    .bind(original.id)
+    .bind(posted_by)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    insert_lines(tx, id, original.site_id, date, &lines).await?;
+    Ok((id, reference))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Periods
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Period {
+    pub id: Uuid,
+    pub starts_on: Date,
+    pub ends_on: Date,
+    pub locked_at: Option<OffsetDateTime>,
+    pub locked_by: Option<String>,
+}
+
+pub async fn periods(tx: &mut TenantTx, site: Uuid) -> Result<Vec<Period>, DbError> {
+    Ok(sqlx::query_as(
+        "select id, starts_on, ends_on, locked_at, locked_by from accounting_period
+          where organisation_id = $1 and site_id = $2 order by starts_on",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// Adds an accounting period (at most about two years; never overlapping another).
+pub async fn add_period(
+    tx: &mut TenantTx,
+    site: Uuid,
+    starts_on: Date,
+    ends_on: Date,
+) -> Result<Uuid, LedgerError> {
+    if ends_on < starts_on {
+        return Err(refused("The period ends before it starts."));
+    }
+    if (ends_on - starts_on).whole_days() >= 800 {
+        return Err(refused("A period is at most two years."));
+    }
+    let overlaps: bool = sqlx::query_scalar(
+        "select exists (select from accounting_period where organisation_id = $1 and site_id = $2
+                          and daterange(starts_on, ends_on, '[]') && daterange($3, $4, '[]'))",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .bind(starts_on)
+    .bind(ends_on)
+    .fetch_one(tx.conn())
+    .await?;
+    if overlaps {
+        return Err(refused(
+            "That period overlaps another of the site's periods.",
+        ));
+    }
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "insert into accounting_period (organisation_id, id, site_id, starts_on, ends_on)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .bind(site)
+    .bind(starts_on)
+    .bind(ends_on)
+    .execute(tx.conn())
+    .await
+    .map_err(|e| match DbError::from(e) {
+        DbError::Duplicate { .. } => refused("That period overlaps another of the site's periods."),
+        DbError::MissingReference { .. } => LedgerError::NotFound,
+        other => LedgerError::Db(other),
+    })?;
+    Ok(id)
+}
+
+/// Locks (or unlocks) a period. Postings in flight finish first (the posting trigger holds a
+/// share lock on the period).
+pub async fn set_period_locked(
+    tx: &mut TenantTx,
+    period: Uuid,
+    locked: bool,
+    by: &str,
+    now: OffsetDateTime,
+) -> Result<(), LedgerError> {
+    let current: Option<Option<OffsetDateTime>> = sqlx::query_scalar(
+        "select locked_at from accounting_period where organisation_id = $1 and id = $2 for update",
+    )
+    .bind(tx.org().0)
+    .bind(period)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(current) = current else {
+        return Err(LedgerError::NotFound);
+    };
+    if current.is_some() == locked {
+        return Err(refused(if locked {
+            "That period is already locked."
+        } else {
+            "That period is not locked."
+        }));
+    }
+    sqlx::query(
+        "update accounting_period set locked_at = $3, locked_by = $4
+          where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(period)
+    .bind(locked.then_some(now))
+    .bind(locked.then_some(by))
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Balances
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TrialBalanceRow {
+    pub account_id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub fund_id: Uuid,
+    pub fund_name: String,
+    /// Debits positive, credits negative, over the period.
+    pub balance_pence: i64,
+}
+
+/// The site's trial balance from `from` to `to` (both included) by account and fund; accounts
+/// with no movement are left out. Its rows sum to zero.
+pub async fn trial_balance(
+    tx: &mut TenantTx,
+    site: Uuid,
+    from: Date,
+    to: Date,
+) -> Result<Vec<TrialBalanceRow>, DbError> {
+    Ok(sqlx::query_as(
+        "select a.id as account_id, a.code, a.name, a.kind, f.id as fund_id, f.name as fund_name,
+                t.balance::int8 as balance_pence
+           from (select account_id, fund_id, sum(amount_pence) as balance
+                   from journal_line
+                  where organisation_id = $1 and site_id = $2 and journal_date between $3 and $4
+                  group by account_id, fund_id) t
+           join ledger_account a on a.organisation_id = $1 and a.id = t.account_id
+           join fund f on f.organisation_id = $1 and f.id = t.fund_id
+          where t.balance <> 0
+          order by a.code, f.name",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .bind(from)
+    .bind(to)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// An account's balance (debits positive) at the end of `on`, across funds or in one.
+pub async fn account_balance(
+    tx: &mut TenantTx,
+    account: Uuid,
+    fund: Option<Uuid>,
+    on: Date,
+) -> Result<i64, DbError> {
+    let total: Option<i64> = sqlx::query_scalar(
+        "select sum(amount_pence)::int8 from journal_line
+          where organisation_id = $1 and account_id = $2 and ($3::uuid is null or fund_id = $3)
+            and journal_date <= $4",
+    )
+    .bind(tx.org().0)
+    .bind(account)
+    .bind(fund)
+    .bind(on)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(total.unwrap_or(0))
+}

@@ -1,0 +1,496 @@
+//! The per-site ledger (issue 6): journals balance, are final once posted, stay on their
+//! site's accounts, respect locked periods, and reverse exactly; the trial balance is derived
+//! from the lines and sums to zero. The database refuses the same things when the Rust checks
+//! are bypassed.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use proplink_db::TenantTx;
+use proplink_db::ledger::{self, LedgerError, NewJournal, NewLine};
+use proplink_db::portfolio::{self, SiteInput};
+use proplink_domain::ledger::{FundKind, JournalError};
+use proplink_test_support::TestDb;
+use time::macros::date;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+async fn site(tx: &mut TenantTx, reference: &str) -> Uuid {
+    portfolio::save_site(
+        tx,
+        None,
+        &SiteInput {
+            reference: reference.into(),
+            name: format!("Site {reference}"),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+struct Books {
+    site: Uuid,
+    debtors: Uuid,
+    income: Uuid,
+    bank: Uuid,
+    fund: Uuid,
+}
+
+async fn books(tx: &mut TenantTx, site: Uuid) -> Books {
+    assert!(ledger::ensure_books(tx, site).await.unwrap());
+    assert!(!ledger::ensure_books(tx, site).await.unwrap(), "only once");
+    let control = async |tx: &mut TenantTx, c: &str| {
+        ledger::control_account(tx, site, c)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    Books {
+        site,
+        debtors: control(tx, "debtors").await,
+        income: control(tx, "service_charge_income").await,
+        bank: control(tx, "bank").await,
+        fund: ledger::fund_of_kind(tx, site, FundKind::ServiceCharge)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+    }
+}
+
+fn line(account: Uuid, fund: Uuid, amount: i64) -> NewLine {
+    NewLine {
+        account_id: account,
+        fund_id: fund,
+        amount_pence: amount,
+        unit_id: None,
+        contact_id: None,
+        work_order_id: None,
+        description: None,
+    }
+}
+
+fn journal(b: &Books, date: Date, lines: Vec<NewLine>) -> NewJournal {
+    NewJournal {
+        site_id: b.site,
+        date,
+        description: "Service charge demand".into(),
+        source_type: "manual_journal".into(),
+        source_id: None,
+        lines,
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+#[tokio::test]
+async fn a_balanced_journal_posts_and_the_trial_balance_sums_to_zero() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db
+        .app
+        .begin(&db.staff(&org, "Ann Accountant"))
+        .await
+        .unwrap();
+    let s = site(&mut tx, "GC-001").await;
+    let b = books(&mut tx, s).await;
+    assert_eq!(ledger::accounts(&mut tx, s).await.unwrap().len(), 25);
+    assert_eq!(ledger::funds(&mut tx, s).await.unwrap().len(), 3);
+    let (id, reference) = ledger::post(
+        &mut tx,
+        &journal(
+            &b,
+            date!(2026 - 05 - 10),
+            vec![
+                line(b.debtors, b.fund, 45_000),
+                line(b.income, b.fund, -45_000),
+            ],
+        ),
+        "Ann Accountant",
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reference, "JNL-2026-000001");
+    ledger::post(
+        &mut tx,
+        &journal(
+            &b,
+            date!(2026 - 05 - 12),
+            vec![
+                line(b.bank, b.fund, 45_000),
+                line(b.debtors, b.fund, -45_000),
+            ],
+        ),
+        "Ann Accountant",
+        now(),
+    )
+    .await
+    .unwrap();
+    let tb = ledger::trial_balance(&mut tx, s, date!(2026 - 01 - 01), date!(2026 - 12 - 31))
+        .await
+        .unwrap();
+    assert_eq!(tb.iter().map(|r| r.balance_pence).sum::<i64>(), 0);
+    // Debtors are cleared; the bank holds £450 against £450 of income.
+    assert!(tb.iter().all(|r| r.account_id != b.debtors));
+    assert_eq!(
+        ledger::account_balance(&mut tx, b.bank, Some(b.fund), date!(2026 - 12 - 31))
+            .await
+            .unwrap(),
+        45_000
+    );
+    assert_eq!(
+        ledger::account_balance(&mut tx, b.debtors, None, date!(2026 - 05 - 11))
+            .await
+            .unwrap(),
+        45_000
+    );
+    let j = ledger::find_journal(&mut tx, id).await.unwrap().unwrap();
+    assert_eq!(j.posted_by, "Ann Accountant");
+    assert_eq!(ledger::lines(&mut tx, id).await.unwrap().len(), 2);
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn refusals_are_sentences_and_change_nothing() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db
+        .app
+        .begin(&db.staff(&org, "Ann Accountant"))
+        .await
+        .unwrap();
+    let s = site(&mut tx, "GC-001").await;
+    let b = books(&mut tx, s).await;
+    let other = site(&mut tx, "GC-002").await;
+    let o = books(&mut tx, other).await;
+    let day = date!(2026 - 05 - 10);
+    let post = async |tx: &mut TenantTx, lines: Vec<NewLine>| {
+        ledger::post(tx, &journal(&b, day, lines), "Ann", now()).await
+    };
+    match post(
+        &mut tx,
+        vec![
+            line(b.debtors, b.fund, 45_000),
+            line(b.income, b.fund, -44_999),
+        ],
+    )
+    .await
+    {
+        Err(LedgerError::Journal(JournalError::Unbalanced { difference, .. })) => {
+            assert_eq!(difference, "£0.01")
+        }
+        other => panic!("expected unbalanced, got {other:?}"),
+    }
+    assert!(matches!(
+        post(&mut tx, vec![line(b.debtors, b.fund, 45_000)]).await,
+        Err(LedgerError::Journal(JournalError::TooFewLines))
+    ));
+    // Another site's account or fund: one site's money never touches another's books.
+    match post(
+        &mut tx,
+        vec![
+            line(b.debtors, b.fund, 45_000),
+            line(o.income, b.fund, -45_000),
+        ],
+    )
+    .await
+    {
+        Err(LedgerError::Refused(m)) => {
+            assert_eq!(m, "Line 2: that account is not one of this site's.")
+        }
+        other => panic!("expected another site's account refused, got {other:?}"),
+    }
+    assert!(matches!(
+        post(
+            &mut tx,
+            vec![
+                line(b.debtors, b.fund, 45_000),
+                NewLine {
+                    fund_id: o.fund,
+                    ..line(b.income, b.fund, -45_000)
+                }
+            ]
+        )
+        .await,
+        Err(LedgerError::Refused(_))
+    ));
+    // A locked period.
+    let period = ledger::add_period(&mut tx, s, date!(2026 - 04 - 01), date!(2027 - 03 - 31))
+        .await
+        .unwrap();
+    assert!(matches!(
+        ledger::add_period(&mut tx, s, date!(2027 - 01 - 01), date!(2027 - 12 - 31)).await,
+        Err(LedgerError::Refused(_))
+    ));
+    ledger::set_period_locked(&mut tx, period, true, "Ann", now())
+        .await
+        .unwrap();
+    match post(
+        &mut tx,
+        vec![
+            line(b.debtors, b.fund, 45_000),
+            line(b.income, b.fund, -45_000),
+        ],
+    )
+    .await
+    {
+        Err(LedgerError::Refused(m)) => assert!(
+            m.starts_with("The period 1 April 2026 to 31 March 2027 is locked"),
+            "{m}"
+        ),
+        other => panic!("expected the locked period, got {other:?}"),
+    }
+    let count: i64 = sqlx::query_scalar("select count(*) from journal")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+    // Unlocked, it posts.
+    ledger::set_period_locked(&mut tx, period, false, "Ann", now())
+        .await
+        .unwrap();
+    post(
+        &mut tx,
+        vec![
+            line(b.debtors, b.fund, 45_000),
+            line(b.income, b.fund, -45_000),
+        ],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reversal_cancels_its_journal_once() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db
+        .app
+        .begin(&db.staff(&org, "Ann Accountant"))
+        .await
+        .unwrap();
+    let s = site(&mut tx, "GC-001").await;
+    let b = books(&mut tx, s).await;
+    let (id, reference) = ledger::post(
+        &mut tx,
+        &journal(
+            &b,
+            date!(2026 - 05 - 10),
+            vec![
+                line(b.debtors, b.fund, 45_000),
+                line(b.income, b.fund, -45_000),
+            ],
+        ),
+        "Ann",
+        now(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        ledger::reverse(
+            &mut tx,
+            id,
+            date!(2026 - 05 - 09),
+            "Wrong unit",
+            "Ann",
+            now()
+        )
+        .await,
+        Err(LedgerError::Refused(_))
+    ));
+    let (rev, _) = ledger::reverse(
+        &mut tx,
+        id,
+        date!(2026 - 05 - 11),
+        "Wrong unit",
+        "Ann",
+        now(),
+    )
+    .await
+    .unwrap();
+    let r = ledger::find_journal(&mut tx, rev).await.unwrap().unwrap();
+    assert_eq!(r.reverses_id, Some(id));
+    assert_eq!(
+        r.description,
+        format!("Reversal of {reference}: Wrong unit")
+    );
+    assert_eq!(
+        ledger::find_journal(&mut tx, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reversed_by,
+        Some(rev)
+    );
+    match ledger::reverse(&mut tx, id, date!(2026 - 05 - 12), "Again", "Ann", now()).await {
+        Err(LedgerError::Refused(m)) => {
+            assert_eq!(m, format!("{reference} has already been reversed."))
+        }
+        other => panic!("expected a second reversal refused, got {other:?}"),
+    }
+    assert!(matches!(
+        ledger::reverse(&mut tx, rev, date!(2026 - 05 - 12), "Undo", "Ann", now()).await,
+        Err(LedgerError::Refused(_))
+    ));
+    let tb = ledger::trial_balance(&mut tx, s, date!(2026 - 01 - 01), date!(2026 - 12 - 31))
+        .await
+        .unwrap();
+    assert!(
+        tb.is_empty(),
+        "a journal and its reversal leave nothing: {tb:?}"
+    );
+    tx.commit().await.unwrap();
+}
+
+/// Runs SQL as the server role in its own transaction; Err(SQLSTATE) when refused.
+async fn attempt(
+    db: &TestDb,
+    org: &proplink_db::organisation::Organisation,
+    sql: &str,
+) -> Result<(), String> {
+    let mut tx = db.app.begin(&db.staff(org, "Mallory")).await.unwrap();
+    let run = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(tx.conn())
+        .await;
+    let result = match run {
+        Ok(_) => tx.commit().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    result.map(|_| ())
+}
+
+#[tokio::test]
+async fn the_database_refuses_what_the_code_refuses() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db
+        .app
+        .begin(&db.staff(&org, "Ann Accountant"))
+        .await
+        .unwrap();
+    let s = site(&mut tx, "GC-001").await;
+    let b = books(&mut tx, s).await;
+    let other = site(&mut tx, "GC-002").await;
+    let o = books(&mut tx, other).await;
+    let (id, _) = ledger::post(
+        &mut tx,
+        &journal(
+            &b,
+            date!(2026 - 05 - 10),
+            vec![
+                line(b.debtors, b.fund, 45_000),
+                line(b.income, b.fund, -45_000),
+            ],
+        ),
+        "Ann",
+        now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // Posted journals and lines cannot be changed or removed.
+    for sql in [
+        format!("update journal_line set amount_pence = 1 where journal_id = '{id}'"),
+        format!("delete from journal_line where journal_id = '{id}'"),
+        format!("update journal set description = 'x' where id = '{id}'"),
+        format!("delete from journal where id = '{id}'"),
+    ] {
+        let refused = attempt(&db, &org, &sql).await.unwrap_err();
+        assert!(refused.contains("permission denied"), "{sql}: {refused}");
+    }
+    let line_sql = |journal: Uuid, n: i16, account: Uuid, fund: Uuid, amount: i64| {
+        format!(
+            "insert into journal_line (organisation_id, id, journal_id, site_id, journal_date, line_no, account_id, fund_id, amount_pence)
+             values ('{}', '{}', '{journal}', '{s}', '2026-05-10', {n}, '{account}', '{fund}', {amount})",
+            org.id.0,
+            Uuid::now_v7()
+        )
+    };
+    // Lines added later to a posted journal, even balanced ones.
+    let later = format!(
+        "{}; {}",
+        line_sql(id, 3, b.debtors, b.fund, 100),
+        line_sql(id, 4, b.income, b.fund, -100)
+    );
+    let refused = attempt(&db, &org, &later).await.unwrap_err();
+    assert!(refused.contains("not written in one go"), "{refused}");
+    // A new journal that does not balance, or has no lines at all.
+    let journal_sql = |j: Uuid, reference: &str| {
+        format!(
+            "insert into journal (organisation_id, id, site_id, reference, journal_date, description, source_type, posted_by)
+             values ('{}', '{j}', '{s}', '{reference}', '2026-05-10', 'x', 'manual_journal', 'Mallory')",
+            org.id.0
+        )
+    };
+    let j = Uuid::now_v7();
+    let unbalanced = format!(
+        "{}; insert into journal_line (organisation_id, id, journal_id, site_id, journal_date, line_no, account_id, fund_id, amount_pence)
+         values ('{o1}', '{a}', '{j}', '{s}', '2026-05-10', 1, '{d}', '{f}', 100), ('{o1}', '{c}', '{j}', '{s}', '2026-05-10', 2, '{i}', '{f}', -99)",
+        journal_sql(j, "JNL-2026-900001"),
+        o1 = org.id.0,
+        a = Uuid::now_v7(),
+        c = Uuid::now_v7(),
+        d = b.debtors,
+        i = b.income,
+        f = b.fund,
+    );
+    let refused = attempt(&db, &org, &unbalanced).await.unwrap_err();
+    assert!(refused.contains("is not balanced"), "{refused}");
+    let empty = journal_sql(Uuid::now_v7(), "JNL-2026-900002");
+    let refused = attempt(&db, &org, &empty).await.unwrap_err();
+    // Refused at commit, by the deferred check (23514, check violation).
+    assert!(refused.contains("refused by the rule"), "{refused}");
+    // Another site's account on this site's journal.
+    let j = Uuid::now_v7();
+    let cross = format!(
+        "{}; {}, ('{o1}', '{x}', '{j}', '{s}', '2026-05-10', 2, '{oi}', '{f}', -100)",
+        journal_sql(j, "JNL-2026-900003"),
+        line_sql(j, 1, b.debtors, b.fund, 100),
+        o1 = org.id.0,
+        x = Uuid::now_v7(),
+        oi = o.income,
+        f = b.fund,
+    );
+    let refused = attempt(&db, &org, &cross).await.unwrap_err();
+    assert!(
+        refused.contains("journal_line_organisation_id_site_id_account_id_fkey"),
+        "{refused}"
+    );
+    // A journal dated in a locked period.
+    {
+        let mut tx = db.app.begin(&db.staff(&org, "Ann")).await.unwrap();
+        let p = ledger::add_period(&mut tx, s, date!(2026 - 01 - 01), date!(2026 - 12 - 31))
+            .await
+            .unwrap();
+        ledger::set_period_locked(&mut tx, p, true, "Ann", now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let j = Uuid::now_v7();
+    let locked = format!(
+        "{}; {}, ('{o1}', '{x}', '{j}', '{s}', '2026-05-10', 2, '{i}', '{f}', -100)",
+        journal_sql(j, "JNL-2026-900004"),
+        line_sql(j, 1, b.debtors, b.fund, 100),
+        o1 = org.id.0,
+        x = Uuid::now_v7(),
+        i = b.income,
+        f = b.fund,
+    );
+    let refused = attempt(&db, &org, &locked).await.unwrap_err();
+    assert!(refused.contains("is locked"), "{refused}");
+    let journals: i64 = {
+        let mut su = db.superuser().await;
+        sqlx::query_scalar("select count(*) from journal")
+            .fetch_one(&mut su)
+            .await
+            .unwrap()
+    };
+    assert_eq!(journals, 1);
+}

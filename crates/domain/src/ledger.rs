@@ -1,0 +1,279 @@
+//! The per-site double-entry ledger (DESIGN §4; docs-spec §2.6): account kinds, the chart of
+//! accounts every site starts with, funds, and the checks a journal passes before it is
+//! posted. Amounts are whole pence: debits positive, credits negative; a journal's lines sum to
+//! zero.
+
+/// What kind of account: its type decides its normal side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountKind {
+    Asset,
+    Liability,
+    Equity,
+    Income,
+    Expense,
+    Reserve,
+}
+
+impl AccountKind {
+    pub const ALL: [Self; 6] = [
+        Self::Asset,
+        Self::Liability,
+        Self::Equity,
+        Self::Income,
+        Self::Expense,
+        Self::Reserve,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Asset => "asset",
+            Self::Liability => "liability",
+            Self::Equity => "equity",
+            Self::Income => "income",
+            Self::Expense => "expense",
+            Self::Reserve => "reserve",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Asset => "Asset",
+            Self::Liability => "Liability",
+            Self::Equity => "Equity",
+            Self::Income => "Income",
+            Self::Expense => "Expense",
+            Self::Reserve => "Reserve",
+        }
+    }
+
+    /// Assets and expenses normally carry debit balances; the rest credit balances.
+    pub fn normally_debit(self) -> bool {
+        matches!(self, Self::Asset | Self::Expense)
+    }
+}
+
+/// The funds a site's money is kept in, apart from each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FundKind {
+    ServiceCharge,
+    Reserve,
+    GroundRent,
+    Other,
+}
+
+impl FundKind {
+    pub const ALL: [Self; 4] = [
+        Self::ServiceCharge,
+        Self::Reserve,
+        Self::GroundRent,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ServiceCharge => "service_charge",
+            Self::Reserve => "reserve",
+            Self::GroundRent => "ground_rent",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ServiceCharge => "Service charge fund",
+            Self::Reserve => "Reserve fund",
+            Self::GroundRent => "Ground rent",
+            Self::Other => "Other",
+        }
+    }
+}
+
+/// One account of the chart every site starts with.
+#[derive(Debug, Clone, Copy)]
+pub struct ChartAccount {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub kind: AccountKind,
+    /// The role the automatic postings use it for, if any.
+    pub control: Option<&'static str>,
+}
+
+const fn account(
+    code: &'static str,
+    name: &'static str,
+    kind: AccountKind,
+    control: Option<&'static str>,
+) -> ChartAccount {
+    ChartAccount {
+        code,
+        name,
+        kind,
+        control,
+    }
+}
+
+/// The seeded chart of accounts (docs-spec §2.6 "General ledger").
+pub const STANDARD_CHART: [ChartAccount; 25] = {
+    use AccountKind::*;
+    [
+        account("1000", "Bank: client account", Asset, Some("bank")),
+        account("1100", "Debtors control", Asset, Some("debtors")),
+        account("1200", "Prepayments", Asset, None),
+        account("2000", "Creditors control", Liability, Some("creditors")),
+        account("2100", "Accruals", Liability, None),
+        account("2200", "Deposits held", Liability, None),
+        account("2300", "VAT", Liability, Some("vat")),
+        account("2900", "Suspense", Liability, Some("suspense")),
+        account(
+            "3000",
+            "Retained surplus",
+            Equity,
+            Some("retained_earnings"),
+        ),
+        account("3100", "Reserve fund", Reserve, None),
+        account(
+            "4000",
+            "Service charge income",
+            Income,
+            Some("service_charge_income"),
+        ),
+        account(
+            "4100",
+            "Ground rent income",
+            Income,
+            Some("ground_rent_income"),
+        ),
+        account(
+            "4200",
+            "Administration fees",
+            Income,
+            Some("admin_fee_income"),
+        ),
+        account("4300", "Interest received", Income, None),
+        account(
+            "4400",
+            "Reserve fund contributions",
+            Income,
+            Some("reserve_contributions"),
+        ),
+        account("5000", "Repairs and maintenance", Expense, Some("repairs")),
+        account("5100", "Insurance", Expense, None),
+        account("5200", "Cleaning", Expense, None),
+        account("5300", "Gardening", Expense, None),
+        account("5400", "Management fees", Expense, None),
+        account("5500", "Utilities", Expense, None),
+        account("5600", "Professional fees", Expense, None),
+        account("5700", "Lift maintenance", Expense, None),
+        account("5800", "Fire safety", Expense, None),
+        account("5900", "Bad debts", Expense, None),
+    ]
+};
+
+/// The funds every site starts with.
+pub const STANDARD_FUNDS: [FundKind; 3] = [
+    FundKind::ServiceCharge,
+    FundKind::Reserve,
+    FundKind::GroundRent,
+];
+
+/// The largest amount a line may carry: £10,000,000,000 (the database's limit too).
+pub const MAX_LINE_PENCE: i64 = 1_000_000_000_000;
+
+/// Why a journal cannot be posted, in words for the person posting it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    #[error("A journal needs at least two lines.")]
+    TooFewLines,
+    #[error("Line {0} has no amount: every line debits or credits something.")]
+    ZeroLine(usize),
+    #[error("Line {0} is more than £10,000,000,000.00; check the figure.")]
+    Absurd(usize),
+    #[error(
+        "The lines do not balance: debits {debits} and credits {credits} differ by {difference}."
+    )]
+    Unbalanced {
+        debits: String,
+        credits: String,
+        difference: String,
+    },
+    #[error("A journal has at most 1,000 lines.")]
+    TooManyLines,
+}
+
+/// Checks a journal's amounts (debits positive, credits negative): at least two lines, none
+/// zero or absurd, summing to zero.
+pub fn check_lines(amounts: &[i64]) -> Result<(), JournalError> {
+    if amounts.len() < 2 {
+        return Err(JournalError::TooFewLines);
+    }
+    if amounts.len() > 1000 {
+        return Err(JournalError::TooManyLines);
+    }
+    for (i, a) in amounts.iter().enumerate() {
+        if *a == 0 {
+            return Err(JournalError::ZeroLine(i + 1));
+        }
+        if a.unsigned_abs() > MAX_LINE_PENCE.unsigned_abs() {
+            return Err(JournalError::Absurd(i + 1));
+        }
+    }
+    // At most 1,000 lines of at most 10^12: the sums fit an i64 with room to spare.
+    let debits: i64 = amounts.iter().filter(|a| **a > 0).sum();
+    let credits: i64 = -amounts.iter().filter(|a| **a < 0).sum::<i64>();
+    if debits != credits {
+        return Err(JournalError::Unbalanced {
+            debits: crate::uk::format_pence(debits),
+            credits: crate::uk::format_pence(credits),
+            difference: crate::uk::format_pence((debits - credits).abs()),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journals_balance_with_at_least_two_non_zero_lines() {
+        assert_eq!(check_lines(&[45_000, -45_000]), Ok(()));
+        assert_eq!(check_lines(&[45_000, -40_000, -5_000]), Ok(()));
+        assert_eq!(check_lines(&[45_000]), Err(JournalError::TooFewLines));
+        assert_eq!(
+            check_lines(&[45_000, 0, -45_000]),
+            Err(JournalError::ZeroLine(2))
+        );
+        assert_eq!(
+            check_lines(&[45_000, -44_999]).unwrap_err().to_string(),
+            "The lines do not balance: debits £450.00 and credits £449.99 differ by £0.01."
+        );
+        assert_eq!(
+            check_lines(&[MAX_LINE_PENCE + 1, -(MAX_LINE_PENCE + 1)]),
+            Err(JournalError::Absurd(1))
+        );
+        assert_eq!(check_lines(&vec![1; 1001]), Err(JournalError::TooManyLines));
+    }
+
+    #[test]
+    fn the_standard_chart_has_one_account_per_role_and_unique_codes() {
+        let mut codes: Vec<_> = STANDARD_CHART.iter().map(|a| a.code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), STANDARD_CHART.len());
+        let mut roles: Vec<_> = STANDARD_CHART.iter().filter_map(|a| a.control).collect();
+        roles.sort_unstable();
+        let before = roles.len();
+        roles.dedup();
+        assert_eq!(roles.len(), before);
+        assert!(AccountKind::Asset.normally_debit() && !AccountKind::Income.normally_debit());
+        assert_eq!(FundKind::parse("reserve"), Some(FundKind::Reserve));
+    }
+}
