@@ -688,3 +688,96 @@ pub async fn account_balance(
     .await?;
     Ok(total.unwrap_or(0))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tax rates
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TaxRate {
+    pub id: Uuid,
+    pub treatment: String,
+    pub name: String,
+    pub basis_points: i32,
+    pub valid_from: Date,
+    pub valid_to: Option<Date>,
+    pub archived_at: Option<OffsetDateTime>,
+}
+
+impl TaxRate {
+    /// Whether the rate may be used on a document dated `on`.
+    pub fn applies_on(&self, on: Date) -> bool {
+        self.archived_at.is_none() && self.valid_from <= on && self.valid_to.is_none_or(|t| on <= t)
+    }
+}
+
+/// Gives the organisation the five seeded rates it does not have yet.
+pub async fn ensure_tax_rates(tx: &mut TenantTx) -> Result<(), DbError> {
+    for t in proplink_domain::ledger::TaxTreatment::SEEDED {
+        let (name, bp) = t.seeded();
+        sqlx::query(
+            "insert into tax_rate (organisation_id, id, treatment, name, basis_points)
+             select $1, $2, $3, $4, $5
+              where not exists (select from tax_rate where organisation_id = $1 and treatment = $3)
+             on conflict do nothing",
+        )
+        .bind(tx.org().0)
+        .bind(Uuid::now_v7())
+        .bind(t.as_str())
+        .bind(name)
+        .bind(i32::try_from(bp).unwrap_or(0))
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn tax_rates(tx: &mut TenantTx) -> Result<Vec<TaxRate>, DbError> {
+    Ok(sqlx::query_as(
+        "select id, treatment, name, basis_points, valid_from, valid_to, archived_at from tax_rate
+          where organisation_id = $1 order by archived_at is not null, basis_points desc, name",
+    )
+    .bind(tx.org().0)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// Adds an organisation's own rate (a percentage with up to two decimals, between dates).
+pub async fn add_tax_rate(
+    tx: &mut TenantTx,
+    name: &str,
+    basis_points: u32,
+    valid_from: Date,
+    valid_to: Option<Date>,
+) -> Result<Uuid, LedgerError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+        return Err(refused("Give the rate a name of up to 60 characters."));
+    }
+    if basis_points > 10_000 {
+        return Err(refused("A rate is at most 100%."));
+    }
+    if valid_to.is_some_and(|t| t < valid_from) {
+        return Err(refused("The rate ends before it starts."));
+    }
+    let taken = tax_rates(tx)
+        .await?
+        .iter()
+        .any(|r| r.name.eq_ignore_ascii_case(name));
+    if taken {
+        return Err(refused(format!("There is already a rate called {name}.")));
+    }
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "insert into tax_rate (organisation_id, id, treatment, name, basis_points, valid_from, valid_to)
+         values ($1, $2, 'custom', $3, $4, $5, $6)",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .bind(name)
+    .bind(i32::try_from(basis_points).unwrap_or(0))
+    .bind(valid_from)
+    .bind(valid_to)
+    .execute(tx.conn())
+    .await?;
+    Ok(id)
+}

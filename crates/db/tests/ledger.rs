@@ -494,3 +494,53 @@ async fn the_database_refuses_what_the_code_refuses() {
     };
     assert_eq!(journals, 1);
 }
+
+#[tokio::test]
+async fn organisations_have_the_five_uk_rates_and_their_own() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Ann")).await.unwrap();
+    ledger::ensure_tax_rates(&mut tx).await.unwrap();
+    ledger::ensure_tax_rates(&mut tx).await.unwrap();
+    let rates = ledger::tax_rates(&mut tx).await.unwrap();
+    assert_eq!(rates.len(), 5);
+    assert_eq!(rates[0].name, "Standard 20%");
+    assert_eq!(rates[0].basis_points, 2000);
+    let id = ledger::add_tax_rate(
+        &mut tx,
+        "Temporary 12.5%",
+        1250,
+        date!(2027 - 01 - 01),
+        Some(date!(2027 - 12 - 31)),
+    )
+    .await
+    .unwrap();
+    let custom = ledger::tax_rates(&mut tx)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap();
+    assert!(custom.applies_on(date!(2027 - 06 - 01)));
+    assert!(!custom.applies_on(date!(2028 - 01 - 01)));
+    for (name, bp, to, expected) in [
+        (
+            "standard 20%",
+            2000,
+            None,
+            "There is already a rate called standard 20%.",
+        ),
+        ("Odd", 10_001, None, "A rate is at most 100%."),
+        (
+            "Backwards",
+            100,
+            Some(date!(2026 - 01 - 01)),
+            "The rate ends before it starts.",
+        ),
+    ] {
+        match ledger::add_tax_rate(&mut tx, name, bp, date!(2027 - 01 - 01), to).await {
+            Err(LedgerError::Refused(m)) => assert_eq!(m, expected),
+            other => panic!("expected {expected:?}, got {other:?}"),
+        }
+    }
+}

@@ -184,6 +184,74 @@ pub const STANDARD_FUNDS: [FundKind; 3] = [
     FundKind::GroundRent,
 ];
 
+/// A VAT treatment (docs-spec §2.6 "Tax rates"): the five seeded ones, or an organisation's
+/// own with a rate in basis points (2000 = 20 %).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaxTreatment {
+    Standard,
+    Reduced,
+    Zero,
+    /// Most residential service charges and residential rent.
+    Exempt,
+    /// Ground rent, in many cases.
+    OutsideScope,
+    Custom,
+}
+
+impl TaxTreatment {
+    pub const SEEDED: [Self; 5] = [
+        Self::Standard,
+        Self::Reduced,
+        Self::Zero,
+        Self::Exempt,
+        Self::OutsideScope,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Reduced => "reduced",
+            Self::Zero => "zero",
+            Self::Exempt => "exempt",
+            Self::OutsideScope => "outside_scope",
+            Self::Custom => "custom",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::SEEDED
+            .into_iter()
+            .chain([Self::Custom])
+            .find(|k| k.as_str() == s)
+    }
+
+    /// The seeded name and rate in basis points.
+    pub fn seeded(self) -> (&'static str, u32) {
+        match self {
+            Self::Standard => ("Standard 20%", 2000),
+            Self::Reduced => ("Reduced 5%", 500),
+            Self::Zero => ("Zero-rated 0%", 0),
+            Self::Exempt => ("Exempt", 0),
+            Self::OutsideScope => ("Outside the scope of VAT", 0),
+            Self::Custom => ("Custom", 0),
+        }
+    }
+}
+
+/// VAT on a net amount at a rate in basis points, rounded half away from zero to the penny
+/// (HMRC allows rounding to the nearest penny per line).
+pub fn vat_pence(net_pence: i64, basis_points: u32) -> i64 {
+    let product = i128::from(net_pence) * i128::from(basis_points);
+    let (quotient, remainder) = (product / 10_000, product % 10_000);
+    let rounded = if remainder.abs() * 2 >= 10_000 {
+        quotient + product.signum()
+    } else {
+        quotient
+    };
+    // |net| ≤ 10^12 and the rate ≤ 100 %: the VAT fits an i64.
+    i64::try_from(rounded).unwrap_or(if rounded > 0 { i64::MAX } else { i64::MIN })
+}
+
 /// The largest amount a line may carry: £10,000,000,000 (the database's limit too).
 pub const MAX_LINE_PENCE: i64 = 1_000_000_000_000;
 
@@ -260,6 +328,22 @@ mod tests {
             Err(JournalError::Absurd(1))
         );
         assert_eq!(check_lines(&vec![1; 1001]), Err(JournalError::TooManyLines));
+    }
+
+    #[test]
+    fn vat_rounds_half_away_from_zero_per_line() {
+        assert_eq!(vat_pence(45_000, 2000), 9_000);
+        assert_eq!(vat_pence(1_003, 2000), 201); // 200.6
+        assert_eq!(vat_pence(1_002, 2000), 200); // 200.4
+        assert_eq!(vat_pence(1_010, 500), 51); // 50.5 rounds up
+        assert_eq!(vat_pence(-1_010, 500), -51); // a credit rounds the same way
+        assert_eq!(vat_pence(12_345, 0), 0);
+        assert_eq!(vat_pence(MAX_LINE_PENCE, 10_000), MAX_LINE_PENCE);
+        assert_eq!(
+            TaxTreatment::parse("outside_scope"),
+            Some(TaxTreatment::OutsideScope)
+        );
+        assert_eq!(TaxTreatment::Standard.seeded(), ("Standard 20%", 2000));
     }
 
     #[test]

@@ -801,6 +801,10 @@ async fn seed_operations(
     ledger::reverse(tx, journal, now.date(), "Raised twice", "Jane Doe", now)
         .await
         .unwrap();
+    ledger::ensure_tax_rates(tx).await.unwrap();
+    ledger::add_tax_rate(tx, "Temporary 12.5%", 1250, now.date(), None)
+        .await
+        .unwrap();
 }
 
 /// A fresh value shaped like a stored token hash.
