@@ -677,8 +677,9 @@ pub async fn account_balance(
 ) -> Result<i64, DbError> {
     let total: Option<i64> = sqlx::query_scalar(
         "select sum(amount_pence)::int8 from journal_line
-          where organisation_id = $1 and account_id = $2 and ($3::uuid is null or fund_id = $3)
-            and journal_date <= $4",
+          where organisation_id = $1
+            and site_id = (select site_id from ledger_account where organisation_id = $1 and id = $2)
+            and account_id = $2 and ($3::uuid is null or fund_id = $3) and journal_date <= $4",
     )
     .bind(tx.org().0)
     .bind(account)

@@ -314,19 +314,22 @@ pub async fn set_archived(tx: &mut TenantTx, key: &str, archived: bool) -> Resul
             "Keep at least one category for new tickets.".into(),
         ));
     }
-    // A standard category is given its row (with its current settings) before archiving.
-    save_category(
-        tx,
-        key,
-        &CategorySettings {
-            name: c.name.clone(),
-            default_priority: c.default_priority,
-            default_assignee_id: c.default_assignee_id,
-            response: c.response,
-            resolution: c.resolution,
-            on_residenceport: c.on_residenceport,
-        },
+    // A standard category gets its row (its name and place) before archiving, whatever its
+    // settings (a default assignee who has since left does not stop it).
+    let position = STANDARD
+        .iter()
+        .position(|(k, _)| *k == key)
+        .map_or(1000, |i| i32::try_from(i).unwrap_or(0) * 10);
+    sqlx::query(
+        "insert into ticket_category (organisation_id, id, key, name, position)
+         values ($1, $2, $3, $4, $5) on conflict (organisation_id, key) do nothing",
     )
+    .bind(tx.org().0)
+    .bind(Uuid::now_v7())
+    .bind(key)
+    .bind(&c.name)
+    .bind(position)
+    .execute(tx.conn())
     .await?;
     sqlx::query(
         "update ticket_category set archived_at = case when $3 then now() end, updated_at = now()
