@@ -196,6 +196,30 @@ pub struct NewJournal {
     pub lines: Vec<NewLine>,
 }
 
+/// Takes the organisation's books lock (its row, which every audited write takes at commit
+/// anyway), so postings and period locks queue in one order instead of deadlocking.
+async fn lock_books(tx: &mut TenantTx) -> Result<(), DbError> {
+    sqlx::query("select proplink.lock_books()")
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Refuses text with control characters or invisible direction and width marks (they would
+/// reach statements, PDFs and CSVs, and can disguise what a line says).
+fn plain(text: &str, what: &str) -> Result<(), LedgerError> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    };
+    if text.chars().any(hidden) {
+        return Err(refused(format!(
+            "The {what} contains a control character (such as a line break): write it on one line."
+        )));
+    }
+    Ok(())
+}
+
 /// Whether the site has a locked period covering `date`, and which.
 async fn locked_period(
     tx: &mut TenantTx,
@@ -231,6 +255,8 @@ pub async fn post(
     if !(2000..=2100).contains(&journal.date.year()) {
         return Err(refused("The journal's date must be between 2000 and 2100."));
     }
+    plain(description, "description")?;
+    lock_books(tx).await?;
     if let Some((from, to)) = locked_period(tx, journal.site_id, journal.date).await? {
         return Err(refused(format!(
             "The period {} to {} is locked: nothing can be posted on {}. Date it in an open period, or ask someone who may unlock periods.",
@@ -241,7 +267,13 @@ pub async fn post(
     }
     // Every account and fund must be the site's and live.
     let accounts = accounts(tx, journal.site_id).await?;
-    let funds = funds(tx, journal.site_id).await?;
+    let funds: Vec<(Uuid, String, bool)> = sqlx::query_as(
+        "select id, name, archived_at is not null from fund where organisation_id = $1 and site_id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(journal.site_id)
+    .fetch_all(tx.conn())
+    .await?;
     for (i, line) in journal.lines.iter().enumerate() {
         match accounts.iter().find(|a| a.id == line.account_id) {
             None => {
@@ -260,20 +292,68 @@ pub async fn post(
             }
             Some(_) => {}
         }
-        if !funds.iter().any(|f| f.id == line.fund_id) {
-            return Err(refused(format!(
-                "Line {}: that fund is not one of this site's.",
-                i + 1
-            )));
+        match funds.iter().find(|f| f.0 == line.fund_id) {
+            None => {
+                return Err(refused(format!(
+                    "Line {}: that fund is not one of this site's.",
+                    i + 1
+                )));
+            }
+            Some((_, name, true)) => {
+                return Err(refused(format!("Line {}: the {name} is archived.", i + 1)));
+            }
+            Some(_) => {}
         }
-        if line
-            .description
-            .as_deref()
-            .is_some_and(|d| d.chars().count() > 300)
-        {
+        if let Some(d) = line.description.as_deref() {
+            if d.chars().count() > 300 {
+                return Err(refused(format!(
+                    "Line {}: keep its description to 300 characters.",
+                    i + 1
+                )));
+            }
+            plain(d, &format!("description of line {}", i + 1))?;
+        }
+    }
+    // A line's unit and work order are the site's too.
+    for (table, ids, what) in [
+        (
+            "unit",
+            journal
+                .lines
+                .iter()
+                .filter_map(|l| l.unit_id)
+                .collect::<Vec<_>>(),
+            "unit",
+        ),
+        (
+            "work_order",
+            journal
+                .lines
+                .iter()
+                .filter_map(|l| l.work_order_id)
+                .collect::<Vec<_>>(),
+            "work order",
+        ),
+    ] {
+        if ids.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "select count(distinct id) from {table}
+              where organisation_id = $1 and site_id = $2 and id = any($3)"
+        );
+        let found: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(tx.org().0)
+            .bind(journal.site_id)
+            .bind(&ids)
+            .fetch_one(tx.conn())
+            .await?;
+        let mut distinct = ids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if usize::try_from(found).unwrap_or(0) != distinct.len() {
             return Err(refused(format!(
-                "Line {}: keep its description to 300 characters.",
-                i + 1
+                "A line names a {what} that is not at this site."
             )));
         }
     }
@@ -436,14 +516,12 @@ pub async fn reverse(
     posted_by: &str,
     now: OffsetDateTime,
 ) -> Result<(Uuid, String), LedgerError> {
-    // Serialise reversals of the same journal (the unique index would refuse the second).
+    // Serialise reversals (and postings) under the books lock; the unique index would refuse a
+    // second reversal anyway.
     let original = find_journal(tx, journal)
         .await?
         .ok_or(LedgerError::NotFound)?;
-    sqlx::query("select pg_advisory_xact_lock(hashtext($1))")
-        .bind(format!("reverse:{journal}"))
-        .execute(tx.conn())
-        .await?;
+    lock_books(tx).await?;
     let original = find_journal(tx, original.id)
         .await?
         .ok_or(LedgerError::NotFound)?;
@@ -466,6 +544,10 @@ pub async fn reverse(
         )));
     }
     let reason = reason.trim();
+    plain(reason, "reason")?;
+    if date.year() > 2100 {
+        return Err(refused("The reversal's date must be no later than 2100."));
+    }
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(refused(
             "Give the reason for the reversal (up to 200 characters).",
@@ -551,6 +633,9 @@ pub async fn add_period(
     if (ends_on - starts_on).whole_days() >= 800 {
         return Err(refused("A period is at most two years."));
     }
+    if starts_on.year() < 2000 || ends_on.year() > 2100 {
+        return Err(refused("A period falls between 2000 and 2100."));
+    }
     let overlaps: bool = sqlx::query_scalar(
         "select exists (select from accounting_period where organisation_id = $1 and site_id = $2
                           and daterange(starts_on, ends_on, '[]') && daterange($3, $4, '[]'))",
@@ -595,6 +680,7 @@ pub async fn set_period_locked(
     by: &str,
     now: OffsetDateTime,
 ) -> Result<(), LedgerError> {
+    lock_books(tx).await?;
     let current: Option<Option<OffsetDateTime>> = sqlx::query_scalar(
         "select locked_at from accounting_period where organisation_id = $1 and id = $2 for update",
     )

@@ -218,6 +218,52 @@ async fn refusals_are_sentences_and_change_nothing() {
         .await,
         Err(LedgerError::Refused(_))
     ));
+    // Another site's unit on a line; a control character in a description; an archived fund.
+    let unit_elsewhere = portfolio::save_unit(
+        &mut tx,
+        None,
+        other,
+        &portfolio::UnitInput {
+            reference: "1".into(),
+            name: "Flat 1".into(),
+            unit_type: "flat".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    match post(
+        &mut tx,
+        vec![
+            NewLine {
+                unit_id: Some(unit_elsewhere),
+                ..line(b.debtors, b.fund, 45_000)
+            },
+            line(b.income, b.fund, -45_000),
+        ],
+    )
+    .await
+    {
+        Err(LedgerError::Refused(m)) => {
+            assert_eq!(m, "A line names a unit that is not at this site.")
+        }
+        other => panic!("expected another site's unit refused, got {other:?}"),
+    }
+    match post(
+        &mut tx,
+        vec![
+            NewLine {
+                description: Some("Demand\u{202e}gnp.exe".into()),
+                ..line(b.debtors, b.fund, 45_000)
+            },
+            line(b.income, b.fund, -45_000),
+        ],
+    )
+    .await
+    {
+        Err(LedgerError::Refused(m)) => assert!(m.contains("control character"), "{m}"),
+        other => panic!("expected the control character refused, got {other:?}"),
+    }
     // A locked period.
     let period = ledger::add_period(&mut tx, s, date!(2026 - 04 - 01), date!(2027 - 03 - 31))
         .await
