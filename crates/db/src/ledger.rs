@@ -246,138 +246,275 @@ pub async fn post(
     posted_by: &str,
     now: OffsetDateTime,
 ) -> Result<(Uuid, String), LedgerError> {
-    let amounts: Vec<i64> = journal.lines.iter().map(|l| l.amount_pence).collect();
-    check_lines(&amounts)?;
-    let description = journal.description.trim();
-    if description.is_empty() || description.chars().count() > 300 {
-        return Err(refused("Describe the journal in up to 300 characters."));
+    let mut posted = post_many(tx, std::slice::from_ref(journal), posted_by, now).await?;
+    posted.pop().ok_or(LedgerError::NotFound)
+}
+
+/// What the checks of one site need: its accounts, funds, locked periods, units and work
+/// orders named on the lines.
+struct SiteFacts {
+    accounts: Vec<Account>,
+    funds: Vec<(Uuid, String, bool)>,
+    locked: Vec<(Date, Date)>,
+}
+
+/// Posts many journals at once (a bulk run of demands): every one checked as `post` checks
+/// it, then all numbered with one counter bump per year and written with two statements, one
+/// for the journals and one for all their lines. All or nothing.
+pub async fn post_many(
+    tx: &mut TenantTx,
+    journals: &[NewJournal],
+    posted_by: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<(Uuid, String)>, LedgerError> {
+    if journals.is_empty() {
+        return Ok(Vec::new());
     }
-    if !(2000..=2100).contains(&journal.date.year()) {
-        return Err(refused("The journal's date must be between 2000 and 2100."));
+    let several = journals.len() > 1;
+    let at = |j: usize, line: Option<usize>| -> String {
+        match (several, line) {
+            (false, Some(i)) => format!("Line {i}"),
+            (true, Some(i)) => format!("Journal {j}, line {i}"),
+            (true, None) => format!("Journal {j}"),
+            (false, None) => "The journal".to_owned(),
+        }
+    };
+    for (j, journal) in journals.iter().enumerate() {
+        let amounts: Vec<i64> = journal.lines.iter().map(|l| l.amount_pence).collect();
+        if let Err(e) = check_lines(&amounts) {
+            return Err(if several {
+                refused(format!("{}: {e}", at(j + 1, None)))
+            } else {
+                e.into()
+            });
+        }
+        let description = journal.description.trim();
+        if description.is_empty() || description.chars().count() > 300 {
+            return Err(refused(if several {
+                format!("{}: describe it in up to 300 characters.", at(j + 1, None))
+            } else {
+                "Describe the journal in up to 300 characters.".to_owned()
+            }));
+        }
+        if !(2000..=2100).contains(&journal.date.year()) {
+            return Err(refused(if several {
+                format!(
+                    "{}: its date must be between 2000 and 2100.",
+                    at(j + 1, None)
+                )
+            } else {
+                "The journal's date must be between 2000 and 2100.".to_owned()
+            }));
+        }
+        plain(description, "description")?;
     }
-    plain(description, "description")?;
     lock_books(tx).await?;
-    if let Some((from, to)) = locked_period(tx, journal.site_id, journal.date).await? {
-        return Err(refused(format!(
-            "The period {} to {} is locked: nothing can be posted on {}. Date it in an open period, or ask someone who may unlock periods.",
-            long_date(from),
-            long_date(to),
-            long_date(journal.date)
-        )));
+    // Each site's facts, read once.
+    let mut sites: Vec<(Uuid, SiteFacts)> = Vec::new();
+    for journal in journals {
+        if sites.iter().any(|(s, _)| *s == journal.site_id) {
+            continue;
+        }
+        let site = journal.site_id;
+        let facts = SiteFacts {
+            accounts: accounts(tx, site).await?,
+            funds: sqlx::query_as(
+                "select id, name, archived_at is not null from fund
+                  where organisation_id = $1 and site_id = $2",
+            )
+            .bind(tx.org().0)
+            .bind(site)
+            .fetch_all(tx.conn())
+            .await?,
+            locked: sqlx::query_as(
+                "select starts_on, ends_on from accounting_period
+                  where organisation_id = $1 and site_id = $2 and locked_at is not null",
+            )
+            .bind(tx.org().0)
+            .bind(site)
+            .fetch_all(tx.conn())
+            .await?,
+        };
+        sites.push((site, facts));
     }
-    // Every account and fund must be the site's and live.
-    let accounts = accounts(tx, journal.site_id).await?;
-    let funds: Vec<(Uuid, String, bool)> = sqlx::query_as(
-        "select id, name, archived_at is not null from fund where organisation_id = $1 and site_id = $2",
-    )
-    .bind(tx.org().0)
-    .bind(journal.site_id)
-    .fetch_all(tx.conn())
-    .await?;
-    for (i, line) in journal.lines.iter().enumerate() {
-        match accounts.iter().find(|a| a.id == line.account_id) {
-            None => {
-                return Err(refused(format!(
-                    "Line {}: that account is not one of this site's.",
-                    i + 1
-                )));
-            }
-            Some(a) if a.archived_at.is_some() => {
-                return Err(refused(format!(
-                    "Line {}: account {} {} is archived.",
-                    i + 1,
-                    a.code,
-                    a.name
-                )));
-            }
-            Some(_) => {}
-        }
-        match funds.iter().find(|f| f.0 == line.fund_id) {
-            None => {
-                return Err(refused(format!(
-                    "Line {}: that fund is not one of this site's.",
-                    i + 1
-                )));
-            }
-            Some((_, name, true)) => {
-                return Err(refused(format!("Line {}: the {name} is archived.", i + 1)));
-            }
-            Some(_) => {}
-        }
-        if let Some(d) = line.description.as_deref() {
-            if d.chars().count() > 300 {
-                return Err(refused(format!(
-                    "Line {}: keep its description to 300 characters.",
-                    i + 1
-                )));
-            }
-            plain(d, &format!("description of line {}", i + 1))?;
-        }
-    }
-    // A line's unit and work order are the site's too.
-    for (table, ids, what) in [
+    // The units and work orders the lines name, with their sites.
+    let mut named: Vec<(Uuid, Uuid)> = Vec::new();
+    for (table, pick) in [
         (
             "unit",
-            journal
-                .lines
-                .iter()
-                .filter_map(|l| l.unit_id)
-                .collect::<Vec<_>>(),
-            "unit",
+            (|l: &NewLine| l.unit_id) as fn(&NewLine) -> Option<Uuid>,
         ),
-        (
-            "work_order",
-            journal
-                .lines
-                .iter()
-                .filter_map(|l| l.work_order_id)
-                .collect::<Vec<_>>(),
-            "work order",
-        ),
+        ("work_order", |l: &NewLine| l.work_order_id),
     ] {
+        let mut ids: Vec<Uuid> = journals
+            .iter()
+            .flat_map(|j| j.lines.iter().filter_map(pick))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
         if ids.is_empty() {
             continue;
         }
-        let sql = format!(
-            "select count(distinct id) from {table}
-              where organisation_id = $1 and site_id = $2 and id = any($3)"
-        );
-        let found: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        let sql =
+            format!("select id, site_id from {table} where organisation_id = $1 and id = any($2)");
+        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tx.org().0)
-            .bind(journal.site_id)
             .bind(&ids)
-            .fetch_one(tx.conn())
+            .fetch_all(tx.conn())
             .await?;
-        let mut distinct = ids.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        if usize::try_from(found).unwrap_or(0) != distinct.len() {
+        named.extend(rows);
+    }
+    for (j, journal) in journals.iter().enumerate() {
+        let Some((_, facts)) = sites.iter().find(|(s, _)| *s == journal.site_id) else {
+            return Err(LedgerError::NotFound);
+        };
+        if let Some((from, to)) = facts
+            .locked
+            .iter()
+            .find(|(from, to)| *from <= journal.date && journal.date <= *to)
+        {
             return Err(refused(format!(
-                "A line names a {what} that is not at this site."
+                "{}The period {} to {} is locked: nothing can be posted on {}. Date it in an open period, or ask someone who may unlock periods.",
+                if several {
+                    format!("{}: ", at(j + 1, None))
+                } else {
+                    String::new()
+                },
+                long_date(*from),
+                long_date(*to),
+                long_date(journal.date)
             )));
         }
+        for (i, line) in journal.lines.iter().enumerate() {
+            let here = at(j + 1, Some(i + 1));
+            match facts.accounts.iter().find(|a| a.id == line.account_id) {
+                None => {
+                    return Err(refused(format!(
+                        "{here}: that account is not one of this site's."
+                    )));
+                }
+                Some(a) if a.archived_at.is_some() => {
+                    return Err(refused(format!(
+                        "{here}: account {} {} is archived.",
+                        a.code, a.name
+                    )));
+                }
+                Some(_) => {}
+            }
+            match facts.funds.iter().find(|f| f.0 == line.fund_id) {
+                None => {
+                    return Err(refused(format!(
+                        "{here}: that fund is not one of this site's."
+                    )));
+                }
+                Some((_, name, true)) => {
+                    return Err(refused(format!("{here}: the {name} is archived.")));
+                }
+                Some(_) => {}
+            }
+            if let Some(d) = line.description.as_deref() {
+                if d.chars().count() > 300 {
+                    return Err(refused(format!(
+                        "{here}: keep its description to 300 characters."
+                    )));
+                }
+                plain(d, &format!("description of {}", here.to_lowercase()))?;
+            }
+            for (id, what) in [(line.unit_id, "unit"), (line.work_order_id, "work order")] {
+                if let Some(id) = id
+                    && !named
+                        .iter()
+                        .any(|(n, site)| *n == id && *site == journal.site_id)
+                {
+                    return Err(refused(if several {
+                        format!("{here} names a {what} that is not at its site.")
+                    } else {
+                        format!("A line names a {what} that is not at this site.")
+                    }));
+                }
+            }
+        }
     }
-    let id = Uuid::now_v7();
-    let reference = next_journal_reference(tx, journal.date.year()).await?;
+    // Numbers: one counter bump per year, handed out in order.
+    let mut references: Vec<String> = Vec::with_capacity(journals.len());
+    let mut years: Vec<i32> = journals.iter().map(|j| j.date.year()).collect();
+    years.sort_unstable();
+    years.dedup();
+    let mut next_of: Vec<(i32, i32)> = Vec::with_capacity(years.len());
+    for year in years {
+        let count = i32::try_from(journals.iter().filter(|j| j.date.year() == year).count())
+            .map_err(|_| refused("Post at most two billion journals at once."))?;
+        let last: i32 = sqlx::query_scalar(
+            "insert into reference_counter (organisation_id, kind, year, last_number)
+             values ($1, 'journal', $2, $3)
+             on conflict (organisation_id, kind, year)
+             do update set last_number = reference_counter.last_number + excluded.last_number
+             returning last_number",
+        )
+        .bind(tx.org().0)
+        .bind(year)
+        .bind(count)
+        .fetch_one(tx.conn())
+        .await?;
+        next_of.push((year, last - count + 1));
+    }
+    for journal in journals {
+        let year = journal.date.year();
+        let Some(slot) = next_of.iter_mut().find(|(y, _)| *y == year) else {
+            return Err(LedgerError::NotFound);
+        };
+        references.push(format!("JNL-{year}-{:06}", slot.1));
+        slot.1 += 1;
+    }
+    let ids: Vec<Uuid> = journals.iter().map(|_| Uuid::now_v7()).collect();
     sqlx::query(
         "insert into journal (organisation_id, id, site_id, reference, journal_date, description,
                               source_type, source_id, posted_by, posted_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         select $1, x.id, x.site_id, x.reference, x.journal_date, x.description, x.source_type,
+                x.source_id, $8, $9
+           from unnest($2::uuid[], $3::uuid[], $4::text[], $5::date[], $6::text[], $7::text[],
+                       $10::uuid[])
+                as x(id, site_id, reference, journal_date, description, source_type, source_id)",
     )
     .bind(tx.org().0)
-    .bind(id)
-    .bind(journal.site_id)
-    .bind(&reference)
-    .bind(journal.date)
-    .bind(description)
-    .bind(&journal.source_type)
-    .bind(journal.source_id)
+    .bind(&ids)
+    .bind(journals.iter().map(|j| j.site_id).collect::<Vec<_>>())
+    .bind(&references)
+    .bind(journals.iter().map(|j| j.date).collect::<Vec<_>>())
+    .bind(
+        journals
+            .iter()
+            .map(|j| j.description.trim().to_owned())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        journals
+            .iter()
+            .map(|j| j.source_type.clone())
+            .collect::<Vec<_>>(),
+    )
     .bind(posted_by)
     .bind(now)
+    .bind(journals.iter().map(|j| j.source_id).collect::<Vec<_>>())
     .execute(tx.conn())
     .await?;
-    insert_lines(tx, id, journal.site_id, journal.date, &journal.lines).await?;
-    Ok((id, reference))
+    let placed: Vec<(Uuid, Uuid, Date, &NewLine, i16)> = journals
+        .iter()
+        .zip(&ids)
+        .flat_map(|(j, id)| {
+            j.lines.iter().enumerate().map(move |(n, l)| {
+                (
+                    *id,
+                    j.site_id,
+                    j.date,
+                    l,
+                    i16::try_from(n + 1).unwrap_or(i16::MAX),
+                )
+            })
+        })
+        .collect();
+    insert_placed_lines(tx, &placed).await?;
+    Ok(ids.into_iter().zip(references).collect())
 }
 
 async fn next_journal_reference(tx: &mut TenantTx, year: i32) -> Result<String, DbError> {
@@ -402,8 +539,32 @@ async fn insert_lines(
     date: Date,
     lines: &[NewLine],
 ) -> Result<(), DbError> {
-    let n = lines.len();
+    let placed: Vec<(Uuid, Uuid, Date, &NewLine, i16)> = lines
+        .iter()
+        .enumerate()
+        .map(|(n, l)| {
+            (
+                journal,
+                site,
+                date,
+                l,
+                i16::try_from(n + 1).unwrap_or(i16::MAX),
+            )
+        })
+        .collect();
+    insert_placed_lines(tx, &placed).await
+}
+
+/// Writes lines of one or more journals in one statement: (journal, site, date, line, number).
+async fn insert_placed_lines(
+    tx: &mut TenantTx,
+    placed: &[(Uuid, Uuid, Date, &NewLine, i16)],
+) -> Result<(), DbError> {
+    let n = placed.len();
     let mut ids = Vec::with_capacity(n);
+    let mut journals = Vec::with_capacity(n);
+    let mut sites = Vec::with_capacity(n);
+    let mut dates = Vec::with_capacity(n);
     let mut numbers = Vec::with_capacity(n);
     let mut accounts = Vec::with_capacity(n);
     let mut funds = Vec::with_capacity(n);
@@ -412,33 +573,42 @@ async fn insert_lines(
     let mut contacts = Vec::with_capacity(n);
     let mut work_orders = Vec::with_capacity(n);
     let mut descriptions = Vec::with_capacity(n);
-    for (i, l) in lines.iter().enumerate() {
+    for (journal, site, date, l, number) in placed {
         ids.push(Uuid::now_v7());
-        numbers.push(i16::try_from(i + 1).unwrap_or(i16::MAX));
+        journals.push(*journal);
+        sites.push(*site);
+        dates.push(*date);
+        numbers.push(*number);
         accounts.push(l.account_id);
         funds.push(l.fund_id);
         amounts.push(l.amount_pence);
         units.push(l.unit_id);
         contacts.push(l.contact_id);
         work_orders.push(l.work_order_id);
-        descriptions.push(l.description.clone());
+        descriptions.push(
+            l.description
+                .as_deref()
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+        );
     }
     sqlx::query(
         "insert into journal_line (organisation_id, id, journal_id, site_id, journal_date, line_no,
                                    account_id, fund_id, amount_pence, unit_id, contact_id,
                                    work_order_id, description)
-         select $1, x.id, $2, $3, $4, x.line_no, x.account_id, x.fund_id, x.amount, x.unit_id,
-                x.contact_id, x.work_order_id, x.description
-           from unnest($5::uuid[], $6::int2[], $7::uuid[], $8::uuid[], $9::int8[], $10::uuid[],
-                       $11::uuid[], $12::uuid[], $13::text[])
-                as x(id, line_no, account_id, fund_id, amount, unit_id, contact_id, work_order_id,
-                     description)",
+         select $1, x.id, x.journal_id, x.site_id, x.journal_date, x.line_no, x.account_id,
+                x.fund_id, x.amount, x.unit_id, x.contact_id, x.work_order_id, x.description
+           from unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::date[], $6::int2[], $7::uuid[],
+                       $8::uuid[], $9::int8[], $10::uuid[], $11::uuid[], $12::uuid[], $13::text[])
+                as x(id, journal_id, site_id, journal_date, line_no, account_id, fund_id, amount,
+                     unit_id, contact_id, work_order_id, description)",
     )
     .bind(tx.org().0)
-    .bind(journal)
-    .bind(site)
-    .bind(date)
     .bind(ids)
+    .bind(journals)
+    .bind(sites)
+    .bind(dates)
     .bind(numbers)
     .bind(accounts)
     .bind(funds)

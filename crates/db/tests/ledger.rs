@@ -590,3 +590,103 @@ async fn organisations_have_the_five_uk_rates_and_their_own() {
         }
     }
 }
+
+#[tokio::test]
+async fn many_journals_post_at_once_or_not_at_all() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Ann")).await.unwrap();
+    let s1 = site(&mut tx, "GC-001").await;
+    let a = books(&mut tx, s1).await;
+    let s2 = site(&mut tx, "GC-002").await;
+    let b = books(&mut tx, s2).await;
+    // One journal that names another site's account spoils the run: nothing is written.
+    let bad = vec![
+        journal(
+            &a,
+            date!(2026 - 05 - 10),
+            vec![line(a.debtors, a.fund, 100), line(a.income, a.fund, -100)],
+        ),
+        journal(
+            &b,
+            date!(2026 - 05 - 10),
+            vec![line(a.debtors, b.fund, 100), line(b.income, b.fund, -100)],
+        ),
+    ];
+    match ledger::post_many(&mut tx, &bad, "Ann", now()).await {
+        Err(LedgerError::Refused(m)) => assert_eq!(
+            m,
+            "Journal 2, line 1: that account is not one of this site's."
+        ),
+        other => panic!("expected the run refused, got {other:?}"),
+    }
+    let unbalanced = vec![
+        journal(
+            &a,
+            date!(2026 - 05 - 10),
+            vec![line(a.debtors, a.fund, 100), line(a.income, a.fund, -100)],
+        ),
+        journal(
+            &a,
+            date!(2026 - 05 - 10),
+            vec![line(a.debtors, a.fund, 100), line(a.income, a.fund, -90)],
+        ),
+    ];
+    match ledger::post_many(&mut tx, &unbalanced, "Ann", now()).await {
+        Err(LedgerError::Refused(m)) => {
+            assert!(m.starts_with("Journal 2: The lines do not balance"), "{m}")
+        }
+        other => panic!("expected the run refused, got {other:?}"),
+    }
+    // A good run over two sites and two years: numbered in order, without gaps.
+    let mut run = Vec::new();
+    for n in 0..200 {
+        let (books, date) = if n % 2 == 0 {
+            (&a, date!(2026 - 05 - 10))
+        } else {
+            (&b, date!(2027 - 01 - 05))
+        };
+        run.push(journal(
+            books,
+            date,
+            vec![
+                line(books.debtors, books.fund, 1_000 + n),
+                line(books.income, books.fund, -(1_000 + n)),
+            ],
+        ));
+    }
+    let posted = ledger::post_many(&mut tx, &run, "Ann", now())
+        .await
+        .unwrap();
+    assert_eq!(posted.len(), 200);
+    assert_eq!(posted[0].1, "JNL-2026-000001");
+    assert_eq!(posted[2].1, "JNL-2026-000002");
+    assert_eq!(posted[1].1, "JNL-2027-000001");
+    assert_eq!(posted[199].1, "JNL-2027-000100");
+    // A single posting afterwards takes the next number.
+    let (_, next) = ledger::post(
+        &mut tx,
+        &journal(
+            &a,
+            date!(2026 - 06 - 01),
+            vec![line(a.debtors, a.fund, 5), line(a.income, a.fund, -5)],
+        ),
+        "Ann",
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(next, "JNL-2026-000101");
+    let tb = ledger::trial_balance(&mut tx, s1, date!(2026 - 01 - 01), date!(2026 - 12 - 31))
+        .await
+        .unwrap();
+    assert_eq!(tb.iter().map(|r| r.balance_pence).sum::<i64>(), 0);
+    let debtors: i64 = tb
+        .iter()
+        .filter(|r| r.account_id == a.debtors)
+        .map(|r| r.balance_pence)
+        .sum();
+    // 1,000 + 1,002 + … + 1,198 (the even ones), and the 5p.
+    assert_eq!(debtors, (0..100).map(|k| 1_000 + 2 * k).sum::<i64>() + 5);
+    tx.commit().await.unwrap();
+}
