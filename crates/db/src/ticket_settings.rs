@@ -261,15 +261,7 @@ pub async fn save_category(
 /// Adds one of the organisation's own categories; returns its key.
 pub async fn add_category(tx: &mut TenantTx, name: &str) -> Result<String, OpsError> {
     let name = check_name(name)?;
-    let mut key: String = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            key.push(c.to_ascii_lowercase());
-        } else if !key.is_empty() && !key.ends_with('_') {
-            key.push('_');
-        }
-    }
-    let key = key.trim_end_matches('_').to_owned();
+    let key = proplink_domain::slug::snake_key(&name);
     if key.is_empty() {
         return Err(OpsError::Invalid(
             "Give the category a name with letters or digits in it.".into(),

@@ -339,15 +339,7 @@ pub fn custom_category_key(name: &str) -> Result<String, String> {
     if name.chars().count() > 60 {
         return Err("Keep the category's name to 60 characters.".into());
     }
-    let mut key = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            key.push(c.to_ascii_lowercase());
-        } else if !key.is_empty() && !key.ends_with('_') {
-            key.push('_');
-        }
-    }
-    let key = key.trim_end_matches('_').to_owned();
+    let key = crate::slug::snake_key(name);
     if key.is_empty() {
         return Err("Give the category a name with letters or digits in it.".into());
     }

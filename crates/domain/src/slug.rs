@@ -91,6 +91,21 @@ impl fmt::Display for OrgSlug {
     }
 }
 
+/// A record key from a name: lower-case ASCII letters and digits, each run of anything else one
+/// underscore, none at either end ("Window cleaning (rope access)" → `window_cleaning_rope_access`).
+/// Empty when the name has no ASCII letters or digits.
+pub fn snake_key(name: &str) -> String {
+    let mut key = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            key.push(c.to_ascii_lowercase());
+        } else if !key.is_empty() && !key.ends_with('_') {
+            key.push('_');
+        }
+    }
+    key.trim_end_matches('_').to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
