@@ -34,7 +34,7 @@ impl From<sqlx::Error> for LedgerError {
     }
 }
 
-fn refused(msg: impl Into<String>) -> LedgerError {
+pub(crate) fn refused(msg: impl Into<String>) -> LedgerError {
     LedgerError::Refused(msg.into())
 }
 
@@ -198,7 +198,7 @@ pub struct NewJournal {
 
 /// Takes the organisation's books lock (its row, which every audited write takes at commit
 /// anyway), so postings and period locks queue in one order instead of deadlocking.
-async fn lock_books(tx: &mut TenantTx) -> Result<(), DbError> {
+pub(crate) async fn lock_books(tx: &mut TenantTx) -> Result<(), DbError> {
     sqlx::query("select proplink.lock_books()")
         .execute(tx.conn())
         .await?;
@@ -207,7 +207,7 @@ async fn lock_books(tx: &mut TenantTx) -> Result<(), DbError> {
 
 /// Refuses text with control characters or invisible direction and width marks (they would
 /// reach statements, PDFs and CSVs, and can disguise what a line says).
-fn plain(text: &str, what: &str) -> Result<(), LedgerError> {
+pub(crate) fn plain(text: &str, what: &str) -> Result<(), LedgerError> {
     let hidden = |c: char| {
         c.is_control()
             || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
@@ -518,18 +518,31 @@ pub async fn post_many(
 }
 
 async fn next_journal_reference(tx: &mut TenantTx, year: i32) -> Result<String, DbError> {
+    next_number(tx, "journal", "JNL", year).await
+}
+
+/// The next number of a kind of document for the year, `PREFIX-2026-000123`: drawn from the
+/// organisation's counter row, which stays locked until the transaction ends, so numbers are
+/// issued without gaps.
+pub(crate) async fn next_number(
+    tx: &mut TenantTx,
+    kind: &str,
+    prefix: &str,
+    year: i32,
+) -> Result<String, DbError> {
     let n: i32 = sqlx::query_scalar(
         "insert into reference_counter (organisation_id, kind, year, last_number)
-         values ($1, 'journal', $2, 1)
+         values ($1, $2, $3, 1)
          on conflict (organisation_id, kind, year)
          do update set last_number = reference_counter.last_number + 1
          returning last_number",
     )
     .bind(tx.org().0)
+    .bind(kind)
     .bind(year)
     .fetch_one(tx.conn())
     .await?;
-    Ok(format!("JNL-{year}-{n:06}"))
+    Ok(format!("{prefix}-{year}-{n:06}"))
 }
 
 async fn insert_lines(

@@ -29,6 +29,7 @@ pub mod portal;
 pub mod portfolio;
 pub mod profile;
 pub mod rate_limit;
+pub mod receivables;
 pub mod search;
 pub mod service_categories;
 pub mod session_cache;

@@ -22,5 +22,6 @@ pub use uk::{AccountNumber, PhoneNumber, Postcode, SortCode, Uprn, VatNumber};
 pub mod folders;
 pub mod ledger;
 pub mod operations;
+pub mod receivables;
 pub mod schedule;
 pub mod sla;

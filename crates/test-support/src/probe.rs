@@ -805,6 +805,157 @@ async fn seed_operations(
     ledger::add_tax_rate(tx, "Temporary 12.5%", 1250, now.date(), None)
         .await
         .unwrap();
+    seed_receivables(tx, site, unit, reporter, now).await;
+}
+
+/// Issue 6's receivables: three demands approved (one sent, one voided); a credit note on
+/// account set against the first; a receipt that bounced and was reversed; a receipt that pays
+/// the rest and leaves credit, part of it refunded.
+async fn seed_receivables(
+    tx: &mut TenantTx,
+    site: Uuid,
+    unit: Uuid,
+    leaseholder: Uuid,
+    now: sqlx::types::time::OffsetDateTime,
+) {
+    use proplink_db::ledger;
+    use proplink_db::receivables::{self as rx, *};
+    use proplink_domain::receivables::{InvoiceKind, PaymentMethod};
+    sqlx::query(
+        "update site set landlord_name = 'Riverside Freehold Ltd', landlord_address_line_1 = '1 High Street',
+                landlord_city = 'Leeds', landlord_postcode = 'LS1 1AA' where id = $1",
+    )
+    .bind(site)
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    let income = ledger::control_account(tx, site, "service_charge_income")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let fund = ledger::fund_of_kind(tx, site, proplink_domain::ledger::FundKind::ServiceCharge)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let exempt = ledger::tax_rates(tx)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.treatment == "exempt")
+        .unwrap()
+        .id;
+    let lines = || {
+        vec![DraftLine {
+            description: "Service charge on account".into(),
+            account_id: income,
+            fund_id: fund,
+            tax_rate_id: exempt,
+            net_pence: 45_000,
+            period_from: None,
+            period_to: None,
+        }]
+    };
+    let today = now.date();
+    let demand = |reference: &str| InvoiceInput {
+        unit_id: unit,
+        contact_id: leaseholder,
+        kind: InvoiceKind::ServiceCharge,
+        reference: Some(reference.into()),
+        issue_date: Some(today),
+        due_date: Some(today),
+        lines: lines(),
+    };
+    let mut issued = Vec::new();
+    for reference in ["First half", "Second half", "Raised in error"] {
+        let id = rx::save_invoice_draft(tx, None, &demand(reference), "Jane Doe")
+            .await
+            .unwrap();
+        rx::submit_invoice(tx, id, "Jane Doe", now).await.unwrap();
+        rx::approve_invoice(tx, id, "Jane Doe", now).await.unwrap();
+        issued.push(id);
+    }
+    rx::mark_sent(tx, issued[0], now).await.unwrap();
+    rx::void_invoice(tx, issued[2], today, "Raised twice", "Jane Doe", now)
+        .await
+        .unwrap();
+    let receipt = |amount: i64, allocate: Allocate| ReceiptInput {
+        unit_id: unit,
+        contact_id: Some(leaseholder),
+        received_on: today,
+        amount_pence: amount,
+        method: PaymentMethod::BankTransfer,
+        reference: Some("SMITH FLAT 1".into()),
+        bank_account_id: None,
+        fund_id: None,
+        allocate,
+        channel: "admin",
+    };
+    let credit = rx::save_credit_draft(
+        tx,
+        None,
+        &CreditInput {
+            unit_id: unit,
+            contact_id: leaseholder,
+            invoice_id: None,
+            reason: "Goodwill".into(),
+            issue_date: Some(today),
+            lines: vec![DraftLine {
+                net_pence: 2_000,
+                ..lines().remove(0)
+            }],
+        },
+        "Jane Doe",
+    )
+    .await
+    .unwrap();
+    rx::submit_credit_note(tx, credit, "Jane Doe", now)
+        .await
+        .unwrap();
+    rx::approve_credit_note(tx, credit, "Jane Doe", now)
+        .await
+        .unwrap();
+    rx::allocate_credit(
+        tx,
+        CreditSource::CreditNote(credit),
+        &Allocate::OldestFirst,
+        today,
+        "Jane Doe",
+        now,
+    )
+    .await
+    .unwrap();
+    let (bounced, _) =
+        rx::record_receipt(tx, &receipt(10_000, Allocate::OldestFirst), "Jane Doe", now)
+            .await
+            .unwrap();
+    rx::reverse_receipt(tx, bounced, today, "Returned unpaid", "Jane Doe", now)
+        .await
+        .unwrap();
+    let (paid, _) = rx::record_receipt(
+        tx,
+        &receipt(100_000, Allocate::OldestFirst),
+        "Jane Doe",
+        now,
+    )
+    .await
+    .unwrap();
+    rx::refund(
+        tx,
+        &RefundInput {
+            source: CreditSource::Receipt(paid),
+            amount_pence: 1_000,
+            refunded_on: today,
+            method: PaymentMethod::BankTransfer,
+            reference: None,
+            bank_account_id: None,
+        },
+        "Jane Doe",
+        now,
+    )
+    .await
+    .unwrap();
 }
 
 /// A fresh value shaped like a stored token hash.
@@ -962,16 +1113,19 @@ pub async fn assert_isolated(db: &TestDb, a: &Organisation, b: &Organisation) {
                     relabelled["name"] = serde_json::json!(fresh);
                 }
             }
-            if let Some(reference) = relabelled.get("reference").and_then(|r| r.as_str()) {
-                // Numbered references (WO-2026-0042) keep their shape, with a number of their own.
-                let fresh = match reference.split('-').collect::<Vec<_>>().as_slice() {
-                    [prefix, year, _] => format!(
-                        "{prefix}-{year}-9{}",
-                        &Uuid::now_v7().as_u128() % 10_000_000
-                    ),
-                    _ => format!("P{}", &random_hash()[..8]),
-                };
-                relabelled["reference"] = serde_json::json!(fresh);
+            for column in ["reference", "number"] {
+                if let Some(reference) = relabelled.get(column).and_then(|r| r.as_str()) {
+                    // Numbered references (WO-2026-0042, INV-2026-000001) keep their shape,
+                    // with a number of their own.
+                    let fresh = match reference.split('-').collect::<Vec<_>>().as_slice() {
+                        [prefix, year, _] => format!(
+                            "{prefix}-{year}-9{:06}",
+                            &Uuid::now_v7().as_u128() % 1_000_000
+                        ),
+                        _ => format!("P{}", &random_hash()[..8]),
+                    };
+                    relabelled[column] = serde_json::json!(fresh);
+                }
             }
             let pointed = attempt(db, a, &insert, Some(relabelled)).await;
             // A table the server role may not insert into at all (written only through a

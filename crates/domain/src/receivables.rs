@@ -1,0 +1,327 @@
+//! What leaseholders owe and pay (issue 6; docs-spec §2.6): the kinds and states of debtor
+//! invoices, payment methods, settling open lines oldest first, the ground-rent notice's
+//! window, the prescribed texts' placeholders, and the ageing buckets.
+
+use time::Date;
+
+/// What a demand is for; it decides which prescribed text the demand must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvoiceKind {
+    /// A service-charge demand: must carry the summary of tenants' rights and obligations.
+    ServiceCharge,
+    /// A ground-rent demand: must be in the prescribed notice form, due 30–60 days after it.
+    GroundRent,
+    /// Admin fees, one-off charges and anything else.
+    Other,
+}
+
+impl InvoiceKind {
+    pub const ALL: [Self; 3] = [Self::ServiceCharge, Self::GroundRent, Self::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ServiceCharge => "service_charge",
+            Self::GroundRent => "ground_rent",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ServiceCharge => "Service charge demand",
+            Self::GroundRent => "Ground rent demand",
+            Self::Other => "Invoice",
+        }
+    }
+
+    /// The prescribed text the demand carries, if any.
+    pub fn statutory_kind(self) -> Option<&'static str> {
+        match self {
+            Self::ServiceCharge => Some("service_charge_summary"),
+            Self::GroundRent => Some("ground_rent_notice"),
+            Self::Other => None,
+        }
+    }
+}
+
+/// A debtor invoice's state (docs-spec §2.6): draft → awaiting approval → approved → sent →
+/// part paid → paid, or voided by a credit note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvoiceStatus {
+    Draft,
+    AwaitingApproval,
+    Approved,
+    Sent,
+    PartPaid,
+    Paid,
+    Voided,
+}
+
+impl InvoiceStatus {
+    pub const ALL: [Self; 7] = [
+        Self::Draft,
+        Self::AwaitingApproval,
+        Self::Approved,
+        Self::Sent,
+        Self::PartPaid,
+        Self::Paid,
+        Self::Voided,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::AwaitingApproval => "awaiting_approval",
+            Self::Approved => "approved",
+            Self::Sent => "sent",
+            Self::PartPaid => "part_paid",
+            Self::Paid => "paid",
+            Self::Voided => "voided",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Draft => "Draft",
+            Self::AwaitingApproval => "Awaiting approval",
+            Self::Approved => "Approved",
+            Self::Sent => "Sent",
+            Self::PartPaid => "Part paid",
+            Self::Paid => "Paid",
+            Self::Voided => "Voided",
+        }
+    }
+
+    /// Posted and not voided: it counts towards what the unit owes.
+    pub fn is_open_or_settled(self) -> bool {
+        matches!(
+            self,
+            Self::Approved | Self::Sent | Self::PartPaid | Self::Paid
+        )
+    }
+}
+
+/// How money was received or paid back (docs-spec §2.6 "Payment methods").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentMethod {
+    BankTransfer,
+    Cheque,
+    Card,
+    DirectDebit,
+    Cash,
+    Other,
+}
+
+impl PaymentMethod {
+    pub const ALL: [Self; 6] = [
+        Self::BankTransfer,
+        Self::Cheque,
+        Self::Card,
+        Self::DirectDebit,
+        Self::Cash,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BankTransfer => "bank_transfer",
+            Self::Cheque => "cheque",
+            Self::Card => "card",
+            Self::DirectDebit => "direct_debit",
+            Self::Cash => "cash",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::BankTransfer => "Bank transfer",
+            Self::Cheque => "Cheque",
+            Self::Card => "Card",
+            Self::DirectDebit => "Direct Debit",
+            Self::Cash => "Cash",
+            Self::Other => "Other",
+        }
+    }
+
+    /// "by card", "by bank transfer", "in cash": for sentences in the history.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Self::BankTransfer => "by bank transfer",
+            Self::Cheque => "by cheque",
+            Self::Card => "by card",
+            Self::DirectDebit => "by Direct Debit",
+            Self::Cash => "in cash",
+            Self::Other => "by another method",
+        }
+    }
+}
+
+/// Splits `amount` over open balances in the order given (oldest first), each taking what it
+/// still owes until the money runs out. Returns (index, amount) for the balances that take
+/// something; whatever is left over is credit on account.
+pub fn settle_in_order(amount: i64, open: &[i64]) -> (Vec<(usize, i64)>, i64) {
+    let mut left = amount.max(0);
+    let mut taken = Vec::new();
+    for (i, owed) in open.iter().enumerate() {
+        if left == 0 {
+            break;
+        }
+        let take = left.min((*owed).max(0));
+        if take > 0 {
+            taken.push((i, take));
+            left -= take;
+        }
+    }
+    (taken, left)
+}
+
+/// A ground-rent notice must fall due not less than 30 nor more than 60 days after the day it
+/// is given (Commonhold and Leasehold Reform Act 2002, s.166(3)).
+pub fn ground_rent_due_in_window(given_on: Date, due_on: Date) -> bool {
+    let days = (due_on - given_on).whole_days();
+    (30..=60).contains(&days)
+}
+
+/// Fills `{name}` placeholders from `values`; a placeholder without a value is left as it is,
+/// so a missing field shows rather than vanishing.
+pub fn fill_placeholders(body: &str, values: &[(&str, String)]) -> String {
+    let mut out = body.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+/// The placeholders left in a filled text, if any: a demand is not issued with blanks.
+pub fn unfilled_placeholders(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        match after.find('}') {
+            Some(end)
+                if end > 0
+                    && after[..end]
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_') =>
+            {
+                found.push(after[..end].to_owned());
+                rest = &after[end + 1..];
+            }
+            _ => rest = after,
+        }
+    }
+    found
+}
+
+/// The ageing buckets of the aged-debt report (issue 6): not yet due, then days overdue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AgeBucket {
+    Current,
+    Upto30,
+    Upto60,
+    Upto90,
+    Over90,
+}
+
+impl AgeBucket {
+    pub const ALL: [Self; 5] = [
+        Self::Current,
+        Self::Upto30,
+        Self::Upto60,
+        Self::Upto90,
+        Self::Over90,
+    ];
+
+    /// The bucket of a balance due on `due` as at `as_at`.
+    pub fn of(due: Date, as_at: Date) -> Self {
+        let overdue = (as_at - due).whole_days();
+        match overdue {
+            ..=0 => Self::Current,
+            1..=30 => Self::Upto30,
+            31..=60 => Self::Upto60,
+            61..=90 => Self::Upto90,
+            _ => Self::Over90,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Current => "Current",
+            Self::Upto30 => "1–30 days",
+            Self::Upto60 => "31–60 days",
+            Self::Upto90 => "61–90 days",
+            Self::Over90 => "Over 90 days",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn money_settles_the_oldest_balances_first_and_the_rest_is_credit() {
+        assert_eq!(
+            settle_in_order(500, &[300, 100, 400]),
+            (vec![(0, 300), (1, 100), (2, 100)], 0)
+        );
+        assert_eq!(
+            settle_in_order(1_000, &[300, 0, 400]),
+            (vec![(0, 300), (2, 400)], 300)
+        );
+        assert_eq!(settle_in_order(0, &[300]), (vec![], 0));
+    }
+
+    #[test]
+    fn a_ground_rent_notice_falls_due_30_to_60_days_after_it_is_given() {
+        let given = date!(2026 - 03 - 01);
+        assert!(!ground_rent_due_in_window(given, date!(2026 - 03 - 30)));
+        assert!(ground_rent_due_in_window(given, date!(2026 - 03 - 31)));
+        assert!(ground_rent_due_in_window(given, date!(2026 - 04 - 30)));
+        assert!(!ground_rent_due_in_window(given, date!(2026 - 05 - 01)));
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_blanks_are_found() {
+        let filled = fill_placeholders(
+            "To: {leaseholder}. Due on {due_date}; {not a placeholder}",
+            &[("leaseholder", "Mr R Patel".into())],
+        );
+        assert_eq!(
+            filled,
+            "To: Mr R Patel. Due on {due_date}; {not a placeholder}"
+        );
+        assert_eq!(unfilled_placeholders(&filled), vec!["due_date".to_owned()]);
+    }
+
+    #[test]
+    fn balances_age_by_days_overdue() {
+        let due = date!(2026 - 01 - 01);
+        assert_eq!(
+            AgeBucket::of(due, date!(2026 - 01 - 01)),
+            AgeBucket::Current
+        );
+        assert_eq!(AgeBucket::of(due, date!(2026 - 01 - 31)), AgeBucket::Upto30);
+        assert_eq!(AgeBucket::of(due, date!(2026 - 02 - 01)), AgeBucket::Upto60);
+        assert_eq!(AgeBucket::of(due, date!(2026 - 04 - 01)), AgeBucket::Over90);
+    }
+}
