@@ -10,6 +10,7 @@
 //! - [`lint`]: the schema rules every tenant table must follow, checked against the catalogue.
 
 pub mod access;
+pub mod approvals;
 pub mod audit;
 pub mod cluster;
 pub mod email;
@@ -21,6 +22,7 @@ pub mod ledger;
 pub mod links;
 pub mod lint;
 pub mod maintenance;
+pub mod manual_journals;
 pub mod operations;
 pub mod organisation;
 pub mod people;

@@ -17,6 +17,7 @@
 //! debtors control balance. Every write takes the organisation's books lock first, so the
 //! balances read for the checks are the balances written against.
 
+use crate::approvals::{self, Signed, Signer, Subject};
 use crate::error::DbError;
 use crate::ledger::{
     self, LedgerError, NewJournal, NewLine, lock_books, next_number, plain, refused,
@@ -816,13 +817,32 @@ pub async fn demand_statutory_text(
     Ok(Some((text, filled)))
 }
 
-/// Draft → awaiting approval: complete, and carrying what the law requires.
+/// What approving did: posted with its number, or signed and waiting for others in its chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    Posted(String),
+    Waiting(Vec<String>),
+}
+
+impl Approval {
+    /// The number, when posted.
+    pub fn posted(self) -> Option<String> {
+        match self {
+            Self::Posted(n) => Some(n),
+            Self::Waiting(_) => None,
+        }
+    }
+}
+
+/// Draft → awaiting approval: complete, and carrying what the law requires. Opens the approval
+/// request when a chain covers it.
 pub async fn submit_invoice(
     tx: &mut TenantTx,
     id: Uuid,
-    by: &str,
+    who: &Signer,
     now: OffsetDateTime,
 ) -> Result<(), LedgerError> {
+    let by = who.name.as_str();
     let inv = find_invoice(tx, id).await?.ok_or(LedgerError::NotFound)?;
     if inv.status() != InvoiceStatus::Draft {
         return Err(refused(format!(
@@ -836,6 +856,18 @@ pub async fn submit_invoice(
         return Err(refused("Add at least one line before submitting."));
     }
     statutory_content(tx, &inv, &lines).await?;
+    approvals::open_request(
+        tx,
+        &Subject {
+            record_type: "debtor_invoice",
+            record_id: id,
+            amount_pence: inv.total_pence,
+            site_id: Some(inv.site_id),
+            category: Some(inv.kind().as_str()),
+        },
+        who.membership_id,
+    )
+    .await?;
     sqlx::query(
         "update debtor_invoice set status = 'awaiting_approval', submitted_by = $3,
                 submitted_at = $4, updated_at = now()
@@ -851,7 +883,13 @@ pub async fn submit_invoice(
 }
 
 /// Sends an invoice awaiting approval back to draft, with the reason (kept in its history).
-pub async fn reject_invoice(tx: &mut TenantTx, id: Uuid, reason: &str) -> Result<(), LedgerError> {
+pub async fn reject_invoice(
+    tx: &mut TenantTx,
+    id: Uuid,
+    who: &Signer,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<(), LedgerError> {
     let inv = find_invoice(tx, id).await?.ok_or(LedgerError::NotFound)?;
     if inv.status() != InvoiceStatus::AwaitingApproval {
         return Err(refused(
@@ -863,6 +901,7 @@ pub async fn reject_invoice(tx: &mut TenantTx, id: Uuid, reason: &str) -> Result
     if reason.is_empty() || reason.chars().count() > 300 {
         return Err(refused("Say why it goes back (up to 300 characters)."));
     }
+    approvals::reject(tx, "debtor_invoice", id, who, reason, now.date(), now).await?;
     sqlx::query(
         "update debtor_invoice set status = 'draft', submitted_by = null, submitted_at = null,
                 returned_reason = $3, updated_at = now()
@@ -876,14 +915,14 @@ pub async fn reject_invoice(tx: &mut TenantTx, id: Uuid, reason: &str) -> Result
     Ok(())
 }
 
-/// Awaiting approval → approved: numbered, the statutory content recorded, and the journal
-/// posted (Dr debtors control per fund, Cr each line's account, Cr VAT per fund).
+/// Approves an invoice awaiting approval as `who`: signs its approval chain if one covers it,
+/// and once the chain is complete (or none applies) posts it.
 pub async fn approve_invoice(
     tx: &mut TenantTx,
     id: Uuid,
-    by: &str,
+    who: &Signer,
     now: OffsetDateTime,
-) -> Result<String, LedgerError> {
+) -> Result<Approval, LedgerError> {
     lock_books(tx).await?;
     let inv = find_invoice(tx, id).await?.ok_or(LedgerError::NotFound)?;
     if inv.status() != InvoiceStatus::AwaitingApproval {
@@ -893,8 +932,55 @@ pub async fn approve_invoice(
             inv.status().label().to_lowercase()
         )));
     }
+    match approvals::sign(tx, "debtor_invoice", id, who, now.date(), now).await? {
+        Signed::Waiting(left) => Ok(Approval::Waiting(left)),
+        Signed::NoChain | Signed::Complete => post_invoice(tx, &inv, &who.name, now)
+            .await
+            .map(Approval::Posted),
+    }
+}
+
+/// The Organisation Owner approves an invoice past its chain, with a reason; every approver in
+/// the chain is told. Posts it.
+pub async fn bypass_invoice(
+    tx: &mut TenantTx,
+    id: Uuid,
+    who: &Signer,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<String, LedgerError> {
+    lock_books(tx).await?;
+    let inv = find_invoice(tx, id).await?.ok_or(LedgerError::NotFound)?;
+    if inv.status() != InvoiceStatus::AwaitingApproval {
+        return Err(refused(
+            "Only an invoice awaiting approval can be approved.",
+        ));
+    }
+    let label = format!(
+        "{} for unit {} ({})",
+        inv.kind().label().to_lowercase(),
+        inv.unit_reference,
+        format_pence(inv.total_pence)
+    );
+    if !approvals::bypass(tx, "debtor_invoice", id, &label, who, reason, now).await? {
+        return Err(refused(
+            "No approval chain is waiting on this invoice: approve it instead.",
+        ));
+    }
+    post_invoice(tx, &inv, &who.name, now).await
+}
+
+/// Numbers an invoice, records its statutory content and posts its journal (Dr debtors
+/// control per fund, Cr each line's account, Cr VAT per fund).
+async fn post_invoice(
+    tx: &mut TenantTx,
+    inv: &Invoice,
+    by: &str,
+    now: OffsetDateTime,
+) -> Result<String, LedgerError> {
+    let id = inv.id;
     let lines = invoice_lines(tx, id).await?;
-    let content = statutory_content(tx, &inv, &lines).await?;
+    let content = statutory_content(tx, inv, &lines).await?;
     let issue = inv
         .issue_date
         .ok_or_else(|| refused("Give the invoice an issue date."))?;
@@ -1366,9 +1452,10 @@ pub async fn save_credit_draft(
 pub async fn submit_credit_note(
     tx: &mut TenantTx,
     id: Uuid,
-    by: &str,
+    who: &Signer,
     now: OffsetDateTime,
 ) -> Result<(), LedgerError> {
+    let by = who.name.as_str();
     let n = find_credit_note(tx, id)
         .await?
         .ok_or(LedgerError::NotFound)?;
@@ -1378,6 +1465,18 @@ pub async fn submit_credit_note(
     if n.issue_date.is_none() {
         return Err(refused("Give the credit note an issue date."));
     }
+    approvals::open_request(
+        tx,
+        &Subject {
+            record_type: "credit_note",
+            record_id: id,
+            amount_pence: n.total_pence,
+            site_id: Some(n.site_id),
+            category: None,
+        },
+        who.membership_id,
+    )
+    .await?;
     sqlx::query(
         "update credit_note set status = 'awaiting_approval', submitted_by = $3, submitted_at = $4,
                 updated_at = now()
@@ -1397,9 +1496,9 @@ pub async fn submit_credit_note(
 pub async fn approve_credit_note(
     tx: &mut TenantTx,
     id: Uuid,
-    by: &str,
+    who: &Signer,
     now: OffsetDateTime,
-) -> Result<String, LedgerError> {
+) -> Result<Approval, LedgerError> {
     lock_books(tx).await?;
     let n = find_credit_note(tx, id)
         .await?
@@ -1407,7 +1506,12 @@ pub async fn approve_credit_note(
     if n.status != "awaiting_approval" {
         return Err(refused(format!("{} is not awaiting approval.", n.label())));
     }
-    post_credit_note(tx, id, by, now).await
+    match approvals::sign(tx, "credit_note", id, who, now.date(), now).await? {
+        Signed::Waiting(left) => Ok(Approval::Waiting(left)),
+        Signed::NoChain | Signed::Complete => post_credit_note(tx, id, &who.name, now)
+            .await
+            .map(Approval::Posted),
+    }
 }
 
 /// Numbers and posts a credit note (Dr each line's account and VAT, Cr debtors control per

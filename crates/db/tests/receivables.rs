@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use proplink_db::TenantTx;
+use proplink_db::approvals::Signer;
 use proplink_db::ledger::{self, LedgerError};
 use proplink_db::people::{self, ContactInput, LeaseInput};
 use proplink_db::portfolio::{self, Address, Landlord, SiteInput, UnitInput};
@@ -156,11 +157,13 @@ async fn issue(tx: &mut TenantTx, input: &InvoiceInput) -> (Uuid, String) {
     let id = rx::save_invoice_draft(tx, None, input, "Ann Accountant")
         .await
         .unwrap();
-    rx::submit_invoice(tx, id, "Ann Accountant", now())
+    rx::submit_invoice(tx, id, &Signer::unchained("Ann Accountant"), now())
         .await
         .unwrap();
-    let number = rx::approve_invoice(tx, id, "Priya Patel", now())
+    let number = rx::approve_invoice(tx, id, &Signer::unchained("Priya Patel"), now())
         .await
+        .unwrap()
+        .posted()
         .unwrap();
     (id, number)
 }
@@ -232,11 +235,13 @@ async fn a_demand_is_approved_numbered_posted_paid_and_stated() {
         (draft.number.as_deref(), draft.status()),
         (None, InvoiceStatus::Draft)
     );
-    rx::submit_invoice(&mut tx, id, "Ann", now()).await.unwrap();
-    let number = rx::approve_invoice(&mut tx, id, "Priya", now())
+    rx::submit_invoice(&mut tx, id, &Signer::unchained("Ann"), now())
         .await
         .unwrap();
-    assert_eq!(number, "INV-2026-000001");
+    let number = rx::approve_invoice(&mut tx, id, &Signer::unchained("Priya"), now())
+        .await
+        .unwrap();
+    assert_eq!(number, Approval::Posted("INV-2026-000001".into()));
     let inv = rx::find_invoice(&mut tx, id).await.unwrap().unwrap();
     assert_eq!(inv.status(), InvoiceStatus::Approved);
     assert_eq!(inv.landlord_name.as_deref(), Some("Goldcrest Freehold Ltd"));
@@ -368,7 +373,7 @@ async fn a_demand_cannot_be_issued_without_what_the_law_requires() {
         .execute(tx.conn())
         .await
         .unwrap();
-    let msg = refusal(rx::submit_invoice(&mut tx, id, "Ann", now()).await);
+    let msg = refusal(rx::submit_invoice(&mut tx, id, &Signer::unchained("Ann"), now()).await);
     assert!(
         msg.contains("landlord's name and an address in England and Wales"),
         "{msg}"
@@ -381,7 +386,7 @@ async fn a_demand_cannot_be_issued_without_what_the_law_requires() {
     .execute(tx.conn())
     .await
     .unwrap();
-    let msg = refusal(rx::submit_invoice(&mut tx, id, "Ann", now()).await);
+    let msg = refusal(rx::submit_invoice(&mut tx, id, &Signer::unchained("Ann"), now()).await);
     assert!(msg.contains("is not in England or Wales"), "{msg}");
     sqlx::query("update site set landlord_postcode = 'LS1 5HD' where id = $1")
         .bind(f.site)
@@ -395,7 +400,7 @@ async fn a_demand_cannot_be_issued_without_what_the_law_requires() {
         .execute(tx.conn())
         .await
         .unwrap();
-    let msg = refusal(rx::submit_invoice(&mut tx, id, "Ann", now()).await);
+    let msg = refusal(rx::submit_invoice(&mut tx, id, &Signer::unchained("Ann"), now()).await);
     assert!(
         msg.contains("No prescribed summary of tenants' rights and obligations for Wales is in force on 1 March 2026"),
         "{msg}"
@@ -452,17 +457,17 @@ async fn a_demand_cannot_be_issued_without_what_the_law_requires() {
     let gid = rx::save_invoice_draft(&mut tx, None, &ground, "Ann")
         .await
         .unwrap();
-    let msg = refusal(rx::submit_invoice(&mut tx, gid, "Ann", now()).await);
+    let msg = refusal(rx::submit_invoice(&mut tx, gid, &Signer::unchained("Ann"), now()).await);
     assert!(msg.contains("30 to 60 days after the notice"), "{msg}");
     assert!(msg.contains("from 31 March 2026 to 30 April 2026"), "{msg}");
     ground.due_date = Some(date!(2026 - 04 - 15));
     rx::save_invoice_draft(&mut tx, Some(gid), &ground, "Ann")
         .await
         .unwrap();
-    rx::submit_invoice(&mut tx, gid, "Ann", now())
+    rx::submit_invoice(&mut tx, gid, &Signer::unchained("Ann"), now())
         .await
         .unwrap();
-    rx::approve_invoice(&mut tx, gid, "Priya", now())
+    rx::approve_invoice(&mut tx, gid, &Signer::unchained("Priya"), now())
         .await
         .unwrap();
     let inv = rx::find_invoice(&mut tx, gid).await.unwrap().unwrap();
@@ -709,13 +714,13 @@ async fn credit_notes_refunds_and_a_bounced_receipt() {
     )
     .await
     .unwrap();
-    rx::submit_credit_note(&mut tx, credit, "Ann", now())
+    rx::submit_credit_note(&mut tx, credit, &Signer::unchained("Ann"), now())
         .await
         .unwrap();
-    let crn = rx::approve_credit_note(&mut tx, credit, "Priya", now())
+    let crn = rx::approve_credit_note(&mut tx, credit, &Signer::unchained("Priya"), now())
         .await
         .unwrap();
-    assert_eq!(crn, "CRN-2026-000001");
+    assert_eq!(crn, Approval::Posted("CRN-2026-000001".into()));
     let i = rx::find_invoice(&mut tx, inv).await.unwrap().unwrap();
     assert_eq!(
         (i.status(), i.balance_pence()),
@@ -999,12 +1004,14 @@ async fn bad_input_and_locked_periods_change_nothing() {
     )
     .await
     .unwrap();
-    rx::submit_invoice(&mut tx, id, "Ann", now()).await.unwrap();
+    rx::submit_invoice(&mut tx, id, &Signer::unchained("Ann"), now())
+        .await
+        .unwrap();
     sqlx::query("savepoint before_approval")
         .execute(tx.conn())
         .await
         .unwrap();
-    let msg = refusal(rx::approve_invoice(&mut tx, id, "Priya", now()).await);
+    let msg = refusal(rx::approve_invoice(&mut tx, id, &Signer::unchained("Priya"), now()).await);
     assert!(msg.contains("locked"), "{msg}");
     sqlx::query("rollback to savepoint before_approval")
         .execute(tx.conn())
@@ -1015,10 +1022,10 @@ async fn bad_input_and_locked_periods_change_nothing() {
         .unwrap();
     // The refused approval drew no number: the first approved invoice is still 000001.
     assert_eq!(
-        rx::approve_invoice(&mut tx, id, "Priya", now())
+        rx::approve_invoice(&mut tx, id, &Signer::unchained("Priya"), now())
             .await
             .unwrap(),
-        "INV-2026-000001"
+        Approval::Posted("INV-2026-000001".into())
     );
     tx.commit().await.unwrap();
 
@@ -1181,8 +1188,8 @@ mod property {
                 let input = demand(fx, day, day, vec![l]);
                 async {
                     let id = rx::save_invoice_draft(tx, None, &input, by).await?;
-                    rx::submit_invoice(tx, id, by, t).await?;
-                    rx::approve_invoice(tx, id, by, t).await?;
+                    rx::submit_invoice(tx, id, &Signer::unchained(by), t).await?;
+                    rx::approve_invoice(tx, id, &Signer::unchained(by), t).await?;
                     invoices.push((*unit, id));
                     Ok(())
                 }
@@ -1235,8 +1242,8 @@ mod property {
                 };
                 async {
                     let id = rx::save_credit_draft(tx, None, &input, by).await?;
-                    rx::submit_credit_note(tx, id, by, t).await?;
-                    rx::approve_credit_note(tx, id, by, t).await?;
+                    rx::submit_credit_note(tx, id, &Signer::unchained(by), t).await?;
+                    rx::approve_credit_note(tx, id, &Signer::unchained(by), t).await?;
                     Ok(())
                 }
                 .await
@@ -1473,5 +1480,411 @@ mod property {
             holder,
             ..*first
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approval chains
+
+mod chains {
+    use super::*;
+    use proplink_db::approvals::{self, Approver, ChainInput, StepInput};
+    use proplink_db::manual_journals as mj;
+    use proplink_domain::permissions::{BuiltInRole, Scope};
+    use proplink_test_support::people::member;
+
+    #[tokio::test]
+    async fn records_post_only_when_their_chain_is_signed_in_order_with_delegation_rejection_and_bypass()
+     {
+        let db = TestDb::new().await;
+        let org = db.org("goldcrest", "Goldcrest").await;
+        let m = async |email: &str, name: &str, role: BuiltInRole| {
+            member(&db, &org, email, name, role, Scope::AllSites).await
+        };
+        let maya = m(
+            "maya@goldcrest.example",
+            "Maya Manager",
+            BuiltInRole::Manager,
+        )
+        .await;
+        let otto = m("otto@goldcrest.example", "Otto Ops", BuiltInRole::Manager).await;
+        let fiona = m(
+            "fiona@goldcrest.example",
+            "Fiona Finance",
+            BuiltInRole::Accountant,
+        )
+        .await;
+        let dan = m("dan@goldcrest.example", "Dan Deputy", BuiltInRole::Manager).await;
+        let sid = m(
+            "sid@goldcrest.example",
+            "Sid Site",
+            BuiltInRole::SiteManager,
+        )
+        .await;
+        let olivia = m(
+            "olivia@goldcrest.example",
+            "Olivia Owner",
+            BuiltInRole::OrganisationOwner,
+        )
+        .await;
+        let mut tx = db.app.begin(&db.staff(&org, "Ann")).await.unwrap();
+        let f = fixture(&mut tx, "GC-001").await;
+        let signer = async |tx: &mut TenantTx, who: &proplink_test_support::people::TestMember| {
+            Signer::member(tx, who.membership_id, &who.name)
+                .await
+                .unwrap()
+        };
+        let (maya_s, otto_s, fiona_s, dan_s, sid_s, olivia_s) = (
+            signer(&mut tx, &maya).await,
+            signer(&mut tx, &otto).await,
+            signer(&mut tx, &fiona).await,
+            signer(&mut tx, &dan).await,
+            signer(&mut tx, &sid).await,
+            signer(&mut tx, &olivia).await,
+        );
+        // Over £5,000: Maya then Otto; over £20,000 any accountant as well.
+        approvals::save_chain(
+            &mut tx,
+            None,
+            &ChainInput {
+                name: "Large demands".into(),
+                record_type: "debtor_invoice".into(),
+                amount_over_pence: Some(500_000),
+                site_id: None,
+                category: None,
+                parallel: false,
+                steps: vec![
+                    StepInput {
+                        approver: Approver::Member(maya.membership_id),
+                        amount_over_pence: None,
+                    },
+                    StepInput {
+                        approver: Approver::Member(otto.membership_id),
+                        amount_over_pence: None,
+                    },
+                    StepInput {
+                        approver: Approver::Role("accountant".into()),
+                        amount_over_pence: Some(2_000_000),
+                    },
+                ],
+            },
+        )
+        .await
+        .unwrap();
+        let submit = async |tx: &mut TenantTx, pence: i64| {
+            let id = rx::save_invoice_draft(
+                tx,
+                None,
+                &demand(
+                    &f,
+                    date!(2026 - 03 - 01),
+                    date!(2026 - 04 - 01),
+                    vec![sc_line(&f, pence)],
+                ),
+                "Sid Site",
+            )
+            .await
+            .unwrap();
+            rx::submit_invoice(tx, id, &sid_s, now()).await.unwrap();
+            id
+        };
+
+        // £4,000: no chain; the approver's permission is the whole check.
+        let small = submit(&mut tx, 400_000).await;
+        assert!(matches!(
+            rx::approve_invoice(&mut tx, small, &sid_s, now())
+                .await
+                .unwrap(),
+            Approval::Posted(_)
+        ));
+
+        // £6,000: Maya then Otto, in that order; the submitter cannot sign.
+        let mid = submit(&mut tx, 600_000).await;
+        let msg = refusal(rx::approve_invoice(&mut tx, mid, &otto_s, now()).await);
+        assert_eq!(msg, "This is waiting for Maya Manager to approve it.");
+        let msg = refusal(rx::approve_invoice(&mut tx, mid, &sid_s, now()).await);
+        assert!(msg.starts_with("You submitted this for approval"), "{msg}");
+        assert_eq!(
+            rx::approve_invoice(&mut tx, mid, &maya_s, now())
+                .await
+                .unwrap(),
+            Approval::Waiting(vec!["Otto Ops".into()])
+        );
+        let msg = refusal(rx::approve_invoice(&mut tx, mid, &maya_s, now()).await);
+        assert!(msg.starts_with("You have already approved this"), "{msg}");
+        assert_eq!(
+            rx::find_invoice(&mut tx, mid)
+                .await
+                .unwrap()
+                .unwrap()
+                .status(),
+            InvoiceStatus::AwaitingApproval,
+            "nothing posts before the chain is complete"
+        );
+        assert!(matches!(
+            rx::approve_invoice(&mut tx, mid, &otto_s, now())
+                .await
+                .unwrap(),
+            Approval::Posted(_)
+        ));
+
+        // £25,000 while Maya is away: Dan signs for her; then Otto; then an accountant.
+        let today = now().date();
+        approvals::add_delegation(
+            &mut tx,
+            maya.membership_id,
+            dan.membership_id,
+            today,
+            today + time::Duration::days(7),
+        )
+        .await
+        .unwrap();
+        // An expired delegation is not honoured.
+        approvals::add_delegation(
+            &mut tx,
+            otto.membership_id,
+            dan.membership_id,
+            date!(2020 - 01 - 01),
+            date!(2020 - 01 - 31),
+        )
+        .await
+        .unwrap();
+        let large = submit(&mut tx, 2_500_000).await;
+        assert_eq!(
+            rx::approve_invoice(&mut tx, large, &dan_s, now())
+                .await
+                .unwrap(),
+            Approval::Waiting(vec!["Otto Ops".into()])
+        );
+        assert_eq!(
+            rx::approve_invoice(&mut tx, large, &otto_s, now())
+                .await
+                .unwrap(),
+            Approval::Waiting(vec!["any Accountant".into()])
+        );
+        assert!(matches!(
+            rx::approve_invoice(&mut tx, large, &fiona_s, now())
+                .await
+                .unwrap(),
+            Approval::Posted(_)
+        ));
+        let req = approvals::request(&mut tx, "debtor_invoice", large)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(req.status, "approved");
+        assert_eq!(req.steps[0].signed_by.as_deref(), Some("Dan Deputy"));
+        assert_eq!(req.steps[0].on_behalf_of.as_deref(), Some("Maya Manager"));
+
+        // Sent back with a reason: a draft again, the reason kept; resubmitting starts afresh.
+        let back = submit(&mut tx, 700_000).await;
+        let msg = refusal(rx::reject_invoice(&mut tx, back, &fiona_s, "Wrong unit", now()).await);
+        assert_eq!(msg, "Only an approver waited on can send this back.");
+        rx::reject_invoice(&mut tx, back, &maya_s, "Wrong period", now())
+            .await
+            .unwrap();
+        let inv = rx::find_invoice(&mut tx, back).await.unwrap().unwrap();
+        assert_eq!(
+            (inv.status(), inv.returned_reason.as_deref()),
+            (InvoiceStatus::Draft, Some("Wrong period"))
+        );
+        rx::submit_invoice(&mut tx, back, &sid_s, now())
+            .await
+            .unwrap();
+        let req = approvals::request(&mut tx, "debtor_invoice", back)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                req.status.as_str(),
+                req.steps.iter().filter(|s| s.signed_at.is_some()).count()
+            ),
+            ("pending", 0)
+        );
+
+        // Only the Organisation Owner bypasses, with a reason; the chain's approvers are told.
+        let msg = refusal(rx::bypass_invoice(&mut tx, back, &otto_s, "Urgent", now()).await);
+        assert_eq!(
+            msg,
+            "Only the Organisation Owner can bypass an approval chain."
+        );
+        let msg = refusal(rx::bypass_invoice(&mut tx, back, &olivia_s, " ", now()).await);
+        assert!(msg.starts_with("Say why"), "{msg}");
+        rx::bypass_invoice(&mut tx, back, &olivia_s, "Year-end deadline", now())
+            .await
+            .unwrap();
+        assert_eq!(
+            rx::find_invoice(&mut tx, back)
+                .await
+                .unwrap()
+                .unwrap()
+                .status(),
+            InvoiceStatus::Approved
+        );
+        let told: Vec<String> = sqlx::query_scalar(
+            "select to_address from email_message where subject like 'Approval bypassed:%' order by to_address",
+        )
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+        assert_eq!(
+            told,
+            vec![
+                "maya@goldcrest.example".to_owned(),
+                "otto@goldcrest.example".to_owned()
+            ]
+        );
+
+        // A parallel chain on credit notes: either order.
+        approvals::save_chain(
+            &mut tx,
+            None,
+            &ChainInput {
+                name: "Credit notes".into(),
+                record_type: "credit_note".into(),
+                amount_over_pence: None,
+                site_id: Some(f.site),
+                category: None,
+                parallel: true,
+                steps: vec![
+                    StepInput {
+                        approver: Approver::Member(otto.membership_id),
+                        amount_over_pence: None,
+                    },
+                    StepInput {
+                        approver: Approver::Role("accountant".into()),
+                        amount_over_pence: None,
+                    },
+                ],
+            },
+        )
+        .await
+        .unwrap();
+        let credit = rx::save_credit_draft(
+            &mut tx,
+            None,
+            &CreditInput {
+                unit_id: f.unit,
+                contact_id: f.holder,
+                invoice_id: None,
+                reason: "Goodwill".into(),
+                issue_date: Some(date!(2026 - 03 - 02)),
+                lines: vec![sc_line(&f, 1_000)],
+            },
+            "Sid Site",
+        )
+        .await
+        .unwrap();
+        rx::submit_credit_note(&mut tx, credit, &sid_s, now())
+            .await
+            .unwrap();
+        assert_eq!(
+            rx::approve_credit_note(&mut tx, credit, &fiona_s, now())
+                .await
+                .unwrap(),
+            Approval::Waiting(vec!["Otto Ops".into()])
+        );
+        assert!(matches!(
+            rx::approve_credit_note(&mut tx, credit, &otto_s, now())
+                .await
+                .unwrap(),
+            Approval::Posted(_)
+        ));
+
+        // A manual journal: the person who drafted it does not approve it too.
+        let bank = ledger::control_account(&mut tx, f.site, "bank")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let jid = mj::save_draft(
+            &mut tx,
+            None,
+            &mj::ManualInput {
+                site_id: f.site,
+                date: date!(2026 - 03 - 31),
+                description: "Bank interest for March".into(),
+                lines: vec![
+                    mj::ManualLine {
+                        account_id: bank,
+                        fund_id: f.sc_fund,
+                        amount_pence: 1_234,
+                        unit_id: None,
+                        description: None,
+                    },
+                    mj::ManualLine {
+                        account_id: f.income,
+                        fund_id: f.sc_fund,
+                        amount_pence: -1_234,
+                        unit_id: None,
+                        description: None,
+                    },
+                ],
+            },
+            "Fiona Finance",
+        )
+        .await
+        .unwrap();
+        mj::submit(&mut tx, jid, &fiona_s, now()).await.unwrap();
+        let msg = refusal(mj::approve(&mut tx, jid, &fiona_s, now()).await);
+        assert!(msg.starts_with("You drafted this journal"), "{msg}");
+        mj::reject(&mut tx, jid, &maya_s, "Use the interest account", now())
+            .await
+            .unwrap();
+        assert_eq!(
+            mj::find(&mut tx, jid).await.unwrap().unwrap().status,
+            "draft"
+        );
+        mj::submit(&mut tx, jid, &fiona_s, now()).await.unwrap();
+        let Approval::Posted(reference) = mj::approve(&mut tx, jid, &maya_s, now()).await.unwrap()
+        else {
+            panic!("posted");
+        };
+        assert!(reference.starts_with("JNL-2026-"), "{reference}");
+        let posted = mj::find(&mut tx, jid).await.unwrap().unwrap();
+        assert_eq!(
+            (posted.status.as_str(), posted.journal_reference.as_deref()),
+            ("posted", Some(reference.as_str()))
+        );
+        // Unbalanced: refused with the figures.
+        let mut bad = mj::ManualInput {
+            site_id: f.site,
+            date: date!(2026 - 03 - 31),
+            description: "Unbalanced".into(),
+            lines: vec![
+                mj::ManualLine {
+                    account_id: bank,
+                    fund_id: f.sc_fund,
+                    amount_pence: 1_000,
+                    unit_id: None,
+                    description: None,
+                },
+                mj::ManualLine {
+                    account_id: f.income,
+                    fund_id: f.sc_fund,
+                    amount_pence: -999,
+                    unit_id: None,
+                    description: None,
+                },
+            ],
+        };
+        let msg = match mj::save_draft(&mut tx, None, &bad, "Fiona").await {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("refused"),
+        };
+        assert_eq!(
+            msg,
+            "The lines do not balance: debits £10.00 and credits £9.99 differ by £0.01."
+        );
+        bad.lines[1].account_id = ledger::control_account(&mut tx, f.site, "bank")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        bad.lines[1].amount_pence = -1_000;
+        bad.lines[1].unit_id = Some(Uuid::now_v7());
+        let msg = refusal(mj::save_draft(&mut tx, None, &bad, "Fiona").await);
+        assert_eq!(msg, "Line 2: that unit is not on this site.");
     }
 }

@@ -805,7 +805,7 @@ async fn seed_operations(
     ledger::add_tax_rate(tx, "Temporary 12.5%", 1250, now.date(), None)
         .await
         .unwrap();
-    seed_receivables(tx, site, unit, reporter, now).await;
+    seed_receivables(tx, site, unit, reporter, member, now).await;
 }
 
 /// Issue 6's receivables: three demands approved (one sent, one voided); a credit note on
@@ -816,8 +816,10 @@ async fn seed_receivables(
     site: Uuid,
     unit: Uuid,
     leaseholder: Uuid,
+    member: Uuid,
     now: sqlx::types::time::OffsetDateTime,
 ) {
+    use proplink_db::approvals::{self, Approver, ChainInput, Signer, StepInput};
     use proplink_db::ledger;
     use proplink_db::receivables::{self as rx, *};
     use proplink_domain::receivables::{InvoiceKind, PaymentMethod};
@@ -867,13 +869,100 @@ async fn seed_receivables(
         due_date: Some(today),
         lines: lines(),
     };
+    // An approval chain for this site's service charge demands over £100: Sam, then anyone
+    // with the Caretaker role. Sam has delegated to Jane, who signs his step; Cara, a
+    // caretaker, signs the second.
+    let caretaker: Uuid = sqlx::query_scalar("select custom_role_id from membership where id = $1")
+        .bind(member)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    let org_slug: String = sqlx::query_scalar("select slug from organisation limit 1")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    let mut colleague = async |name: &str, role: proplink_db::access::RoleChoice| -> Uuid {
+        let id = proplink_db::access::invite(
+            tx,
+            &proplink_db::access::NewInvitation {
+                email: format!(
+                    "{}@{org_slug}.example.com",
+                    name.to_lowercase().replace(' ', ".")
+                ),
+                name: name.into(),
+                role,
+                scope: proplink_domain::permissions::Scope::AllSites,
+                welcome_message: None,
+                is_owner: false,
+            },
+            &random_hash(),
+            "http://example.invalid/invitation",
+            "Probe",
+            Some("Prober"),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        sqlx::query("update membership set status = 'active' where id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        id
+    };
+    let sam = colleague(
+        "Sam Second",
+        proplink_db::access::RoleChoice::BuiltIn(
+            proplink_domain::permissions::BuiltInRole::Accountant,
+        ),
+    )
+    .await;
+    let cara = colleague(
+        "Cara Third",
+        proplink_db::access::RoleChoice::Custom(caretaker),
+    )
+    .await;
+    approvals::save_chain(
+        tx,
+        None,
+        &ChainInput {
+            name: "Service charge demands over £100".into(),
+            record_type: "debtor_invoice".into(),
+            amount_over_pence: Some(10_000),
+            site_id: Some(site),
+            category: Some("service_charge".into()),
+            parallel: false,
+            steps: vec![
+                StepInput {
+                    approver: Approver::Member(sam),
+                    amount_over_pence: None,
+                },
+                StepInput {
+                    approver: Approver::CustomRole(caretaker),
+                    amount_over_pence: Some(10_000),
+                },
+            ],
+        },
+    )
+    .await
+    .unwrap();
+    approvals::add_delegation(tx, sam, member, today, today + time::Duration::days(14))
+        .await
+        .unwrap();
+    let submitter = Signer::unchained("Prober");
+    let jane = Signer::member(tx, member, "Jane Doe").await.unwrap();
+    let cara = Signer::member(tx, cara, "Cara Third").await.unwrap();
     let mut issued = Vec::new();
     for reference in ["First half", "Second half", "Raised in error"] {
         let id = rx::save_invoice_draft(tx, None, &demand(reference), "Jane Doe")
             .await
             .unwrap();
-        rx::submit_invoice(tx, id, "Jane Doe", now).await.unwrap();
-        rx::approve_invoice(tx, id, "Jane Doe", now).await.unwrap();
+        rx::submit_invoice(tx, id, &submitter, now).await.unwrap();
+        let first = rx::approve_invoice(tx, id, &jane, now).await.unwrap();
+        assert!(matches!(first, Approval::Waiting(_)), "{first:?}");
+        let second = rx::approve_invoice(tx, id, &cara, now).await.unwrap();
+        assert!(matches!(second, Approval::Posted(_)), "{second:?}");
         issued.push(id);
     }
     rx::mark_sent(tx, issued[0], now).await.unwrap();
@@ -910,10 +999,10 @@ async fn seed_receivables(
     )
     .await
     .unwrap();
-    rx::submit_credit_note(tx, credit, "Jane Doe", now)
+    rx::submit_credit_note(tx, credit, &submitter, now)
         .await
         .unwrap();
-    rx::approve_credit_note(tx, credit, "Jane Doe", now)
+    rx::approve_credit_note(tx, credit, &jane, now)
         .await
         .unwrap();
     rx::allocate_credit(
@@ -931,6 +1020,42 @@ async fn seed_receivables(
             .await
             .unwrap();
     rx::reverse_receipt(tx, bounced, today, "Returned unpaid", "Jane Doe", now)
+        .await
+        .unwrap();
+    // A manual journal drafted, submitted and approved (posted), and another left in draft.
+    use proplink_db::manual_journals as mj;
+    let bank = ledger::control_account(tx, site, "bank")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let journal = |pence: i64| mj::ManualInput {
+        site_id: site,
+        date: today,
+        description: "Bank interest".into(),
+        lines: vec![
+            mj::ManualLine {
+                account_id: bank,
+                fund_id: fund,
+                amount_pence: pence,
+                unit_id: Some(unit),
+                description: Some("Interest".into()),
+            },
+            mj::ManualLine {
+                account_id: income,
+                fund_id: fund,
+                amount_pence: -pence,
+                unit_id: None,
+                description: None,
+            },
+        ],
+    };
+    let posted = mj::save_draft(tx, None, &journal(123), "Prober")
+        .await
+        .unwrap();
+    mj::submit(tx, posted, &submitter, now).await.unwrap();
+    mj::approve(tx, posted, &jane, now).await.unwrap();
+    mj::save_draft(tx, None, &journal(456), "Prober")
         .await
         .unwrap();
     let (paid, _) = rx::record_receipt(
@@ -1112,6 +1237,10 @@ pub async fn assert_isolated(db: &TestDb, a: &Organisation, b: &Organisation) {
                 if *table == "ticket_category" {
                     relabelled["name"] = serde_json::json!(fresh);
                 }
+            }
+            // Names unique per organisation.
+            if *table == "approval_chain" {
+                relabelled["name"] = serde_json::json!(format!("Probe {}", &random_hash()[..8]));
             }
             for column in ["reference", "number"] {
                 if let Some(reference) = relabelled.get(column).and_then(|r| r.as_str()) {
