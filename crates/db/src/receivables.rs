@@ -52,19 +52,19 @@ pub struct DraftLine {
 }
 
 /// A line as checked and priced: the rate used and its VAT.
-struct PricedLine<'a> {
-    line: &'a DraftLine,
-    basis_points: i32,
-    vat_pence: i64,
+pub(crate) struct PricedLine<'a> {
+    pub(crate) line: &'a DraftLine,
+    pub(crate) basis_points: i32,
+    pub(crate) vat_pence: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-struct UnitFacts {
-    site_id: Uuid,
-    reference: String,
+pub(crate) struct UnitFacts {
+    pub(crate) site_id: Uuid,
+    pub(crate) reference: String,
 }
 
-async fn unit_facts(tx: &mut TenantTx, unit: Uuid) -> Result<UnitFacts, LedgerError> {
+pub(crate) async fn unit_facts(tx: &mut TenantTx, unit: Uuid) -> Result<UnitFacts, LedgerError> {
     sqlx::query_as(
         "select u.site_id, u.reference from unit u where u.organisation_id = $1 and u.id = $2",
     )
@@ -76,7 +76,7 @@ async fn unit_facts(tx: &mut TenantTx, unit: Uuid) -> Result<UnitFacts, LedgerEr
 }
 
 /// The contact must hold (or have held) a lease of the unit, or occupy it.
-async fn check_billable(
+pub(crate) async fn check_billable(
     tx: &mut TenantTx,
     unit: Uuid,
     contact: Uuid,
@@ -105,7 +105,7 @@ async fn check_billable(
 
 /// Checks and prices a document's lines: each on one of the site's live accounts (not one the
 /// postings table owns) and funds, with a tax rate that applies on `on`.
-async fn price_lines<'a>(
+pub(crate) async fn price_lines<'a>(
     tx: &mut TenantTx,
     site: Uuid,
     on: Date,
@@ -213,7 +213,11 @@ fn check_year(d: Date, what: &str) -> Result<(), LedgerError> {
     Ok(())
 }
 
-async fn control(tx: &mut TenantTx, site: Uuid, role: &str) -> Result<Uuid, LedgerError> {
+pub(crate) async fn control(
+    tx: &mut TenantTx,
+    site: Uuid,
+    role: &str,
+) -> Result<Uuid, LedgerError> {
     ledger::control_account(tx, site, role)
         .await?
         .map(|a| a.id)
@@ -225,7 +229,7 @@ async fn control(tx: &mut TenantTx, site: Uuid, role: &str) -> Result<Uuid, Ledg
         })
 }
 
-fn line(account: Uuid, fund: Uuid, amount: i64, unit: Option<Uuid>) -> NewLine {
+pub(crate) fn line(account: Uuid, fund: Uuid, amount: i64, unit: Option<Uuid>) -> NewLine {
     NewLine {
         account_id: account,
         fund_id: fund,
@@ -238,7 +242,7 @@ fn line(account: Uuid, fund: Uuid, amount: i64, unit: Option<Uuid>) -> NewLine {
 }
 
 /// Adds `amount` to the entry for `key`, or a new entry.
-fn add_to<K: PartialEq>(sums: &mut Vec<(K, i64)>, key: K, amount: i64) {
+pub(crate) fn add_to<K: PartialEq>(sums: &mut Vec<(K, i64)>, key: K, amount: i64) {
     match sums.iter_mut().find(|(k, _)| *k == key) {
         Some((_, total)) => *total += amount,
         None => sums.push((key, amount)),
@@ -513,7 +517,7 @@ pub async fn save_invoice_draft(
     Ok(id)
 }
 
-async fn insert_document_lines(
+pub(crate) async fn insert_document_lines(
     tx: &mut TenantTx,
     table: &str,
     parent_column: &str,
@@ -647,11 +651,11 @@ struct Landlord {
 }
 
 /// What an issued demand carries by law, checked before it is issued.
-struct StatutoryContent {
-    jurisdiction: String,
-    text: Option<StatutoryText>,
-    landlord_name: String,
-    landlord_address: String,
+pub(crate) struct StatutoryContent {
+    pub(crate) jurisdiction: String,
+    pub(crate) text: Option<StatutoryText>,
+    pub(crate) landlord_name: String,
+    pub(crate) landlord_address: String,
 }
 
 fn jurisdiction_label(j: &str) -> &'static str {
@@ -663,7 +667,7 @@ fn jurisdiction_label(j: &str) -> &'static str {
 /// on every demand, the prescribed summary of rights and obligations on a service-charge
 /// demand, and the prescribed notice form, a period and a due date 30–60 days after the notice
 /// on a ground-rent demand.
-async fn statutory_content(
+pub(crate) async fn statutory_content(
     tx: &mut TenantTx,
     inv: &Invoice,
     lines: &[InvoiceLine],
@@ -2046,7 +2050,7 @@ pub async fn record_receipt(
     Ok((id, number))
 }
 
-async fn bank_account(
+pub(crate) async fn bank_account(
     tx: &mut TenantTx,
     site: Uuid,
     chosen: Option<Uuid>,
@@ -2069,7 +2073,10 @@ async fn bank_account(
     }
 }
 
-async fn service_charge_fund(tx: &mut TenantTx, site: Uuid) -> Result<Uuid, LedgerError> {
+pub(crate) async fn service_charge_fund(
+    tx: &mut TenantTx,
+    site: Uuid,
+) -> Result<Uuid, LedgerError> {
     ledger::fund_of_kind(tx, site, FundKind::ServiceCharge)
         .await?
         .map(|f| f.id)
