@@ -44,8 +44,64 @@ macro_rules! columns {
     };
 }
 
+/// A stored file sent with a message.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Attachment {
+    pub filename: String,
+    pub media_type: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub object_key: String,
+}
+
+/// Stores the message with files already in the object store, and queues its delivery.
+pub async fn queue_with_attachments(
+    tx: &mut TenantTx,
+    email: NewEmail,
+    attachments: &[Attachment],
+) -> Result<Uuid, DbError> {
+    let id = store(tx, email).await?;
+    for a in attachments {
+        sqlx::query(
+            "insert into email_attachment (organisation_id, id, message_id, filename, media_type,
+                    sha256, size_bytes, object_key)
+             values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(tx.org().0)
+        .bind(Uuid::now_v7())
+        .bind(id)
+        .bind(&a.filename)
+        .bind(&a.media_type)
+        .bind(&a.sha256)
+        .bind(a.size_bytes)
+        .bind(&a.object_key)
+        .execute(tx.conn())
+        .await?;
+    }
+    enqueue_send(tx, id).await?;
+    Ok(id)
+}
+
+/// The files a message carries, in the order added.
+pub async fn attachments(tx: &mut TenantTx, message: Uuid) -> Result<Vec<Attachment>, DbError> {
+    Ok(sqlx::query_as(
+        "select filename, media_type, sha256, size_bytes, object_key from email_attachment
+          where organisation_id = $1 and message_id = $2 order by id",
+    )
+    .bind(tx.org().0)
+    .bind(message)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
 /// Stores the message and queues its delivery. Returns the message id.
 pub async fn queue(tx: &mut TenantTx, email: NewEmail) -> Result<Uuid, DbError> {
+    let id = store(tx, email).await?;
+    enqueue_send(tx, id).await?;
+    Ok(id)
+}
+
+async fn store(tx: &mut TenantTx, email: NewEmail) -> Result<Uuid, DbError> {
     let id = Uuid::now_v7();
     sqlx::query(
         "insert into email_message (organisation_id, id, to_address, to_name, subject, body_text, body_html, category)
@@ -61,13 +117,17 @@ pub async fn queue(tx: &mut TenantTx, email: NewEmail) -> Result<Uuid, DbError> 
     .bind(email.category)
     .execute(tx.conn())
     .await?;
+    Ok(id)
+}
+
+async fn enqueue_send(tx: &mut TenantTx, id: Uuid) -> Result<(), DbError> {
     jobs::enqueue(
         tx,
         NewJob::new(SEND_JOB, serde_json::json!({ "message_id": id }))
             .idempotency_key(format!("email:{id}")),
     )
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<Option<EmailMessage>, DbError> {

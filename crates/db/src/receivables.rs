@@ -2822,3 +2822,289 @@ pub async fn unit_credit(tx: &mut TenantTx, unit: Uuid) -> Result<i64, DbError> 
     .await?;
     Ok(held.unwrap_or(0))
 }
+
+// ---------------------------------------------------------------------------------------------
+// What happened to a document, in words
+
+/// One event of a money record's story: when, and a sentence such as "Mr Ravi Patel paid
+/// £450.00 by card on 10 May 2026 (RCT-2026-000012)".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyEvent {
+    pub on: Date,
+    pub at: Option<OffsetDateTime>,
+    pub sentence: String,
+}
+
+fn via(channel: &str) -> &'static str {
+    match channel {
+        "residenceport" => " via ResidencePort",
+        "stripe" => " by card online",
+        "gocardless" => " by Direct Debit collection",
+        "import" => " (imported)",
+        _ => "",
+    }
+}
+
+/// The settlements of an invoice, in words: receipts that paid it, credits set against it,
+/// and undoes when a receipt was reversed.
+pub async fn invoice_events(tx: &mut TenantTx, invoice: Uuid) -> Result<Vec<MoneyEvent>, DbError> {
+    type Row = (
+        Date,
+        OffsetDateTime,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<Date>,
+        Option<String>,
+        bool,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "select a.allocated_on, a.created_at, sum(a.amount_pence)::int8, r.number, r.method,
+                coalesce(rc.display_name, 'The payer'), r.channel, n.number, r.received_on,
+                r.reversal_reason, a.undoes_id is not null
+           from allocation a
+           join debtor_invoice_line l on l.organisation_id = a.organisation_id and l.id = a.invoice_line_id
+           left join receipt r on r.organisation_id = a.organisation_id and r.id = a.receipt_id
+           left join contact rc on rc.organisation_id = r.organisation_id and rc.id = r.contact_id
+           left join credit_note_line cl on cl.organisation_id = a.organisation_id and cl.id = a.credit_note_line_id
+           left join credit_note n on n.organisation_id = cl.organisation_id and n.id = cl.credit_note_id
+          where a.organisation_id = $1 and l.invoice_id = $2
+          group by a.allocated_on, a.created_at, r.number, r.method, rc.display_name, r.channel,
+                   n.number, r.received_on, r.reversal_reason, a.undoes_id is not null
+          order by a.created_at",
+    )
+    .bind(tx.org().0)
+    .bind(invoice)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(on, at, amount, receipt, method, payer, channel, credit, received, why, undo)| {
+                let sentence = match (receipt, credit) {
+                    (Some(number), _) if undo => format!(
+                        "{number} was reversed on {}{}: {} re-opened",
+                        long_date(on),
+                        why.map(|w| format!(" ({w})")).unwrap_or_default(),
+                        format_pence(-amount)
+                    ),
+                    (Some(number), _) => {
+                        let method = method
+                            .as_deref()
+                            .and_then(PaymentMethod::parse)
+                            .unwrap_or(PaymentMethod::Other);
+                        let paid_on = received.unwrap_or(on);
+                        let settled = if received.is_some_and(|r| r != on) {
+                            format!("; set against this on {}", long_date(on))
+                        } else {
+                            String::new()
+                        };
+                        format!(
+                            "{} paid {} {}{} on {} ({number}){settled}",
+                            payer.unwrap_or_else(|| "The payer".into()),
+                            format_pence(amount),
+                            method.phrase(),
+                            via(channel.as_deref().unwrap_or("admin")),
+                            long_date(paid_on)
+                        )
+                    }
+                    (None, Some(number)) => format!(
+                        "Credit note {number} for {} set against this on {}",
+                        format_pence(amount),
+                        long_date(on)
+                    ),
+                    (None, None) => {
+                        format!("{} settled on {}", format_pence(amount), long_date(on))
+                    }
+                };
+                MoneyEvent {
+                    on,
+                    at: Some(at),
+                    sentence,
+                }
+            },
+        )
+        .collect())
+}
+
+/// What a receipt settled, line by line summed per invoice: (invoice id, number, amount, on).
+pub async fn receipt_allocations(
+    tx: &mut TenantTx,
+    receipt: Uuid,
+) -> Result<Vec<(Uuid, String, i64, Date)>, DbError> {
+    Ok(sqlx::query_as(
+        "select i.id, coalesce(i.number, 'Draft'), sum(a.amount_pence)::int8, min(a.allocated_on)
+           from allocation a
+           join debtor_invoice_line l on l.organisation_id = a.organisation_id and l.id = a.invoice_line_id
+           join debtor_invoice i on i.organisation_id = l.organisation_id and i.id = l.invoice_id
+          where a.organisation_id = $1 and a.receipt_id = $2
+          group by i.id, i.number
+         having sum(a.amount_pence) <> 0
+          order by min(a.allocated_on), i.number",
+    )
+    .bind(tx.org().0)
+    .bind(receipt)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// What a credit note settled, summed per invoice.
+pub async fn credit_allocations(
+    tx: &mut TenantTx,
+    credit: Uuid,
+) -> Result<Vec<(Uuid, String, i64, Date)>, DbError> {
+    Ok(sqlx::query_as(
+        "select i.id, coalesce(i.number, 'Draft'), sum(a.amount_pence)::int8, min(a.allocated_on)
+           from allocation a
+           join credit_note_line cl on cl.organisation_id = a.organisation_id and cl.id = a.credit_note_line_id
+           join debtor_invoice_line l on l.organisation_id = a.organisation_id and l.id = a.invoice_line_id
+           join debtor_invoice i on i.organisation_id = l.organisation_id and i.id = l.invoice_id
+          where a.organisation_id = $1 and cl.credit_note_id = $2
+          group by i.id, i.number
+          order by min(a.allocated_on), i.number",
+    )
+    .bind(tx.org().0)
+    .bind(credit)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Refund {
+    pub id: Uuid,
+    pub number: String,
+    pub refunded_on: Date,
+    pub amount_pence: i64,
+    pub method: String,
+    pub reference: Option<String>,
+    pub source: String,
+}
+
+/// The unit's refunds, newest first, with what each paid back.
+pub async fn unit_refunds(tx: &mut TenantTx, unit: Uuid) -> Result<Vec<Refund>, DbError> {
+    Ok(sqlx::query_as(
+        "select f.id, f.number, f.refunded_on, f.amount_pence, f.method, f.reference,
+                coalesce(string_agg(distinct coalesce(r.number, n.number), ', '), '') as source
+           from refund f
+           left join allocation a on a.organisation_id = f.organisation_id and a.refund_id = f.id
+           left join receipt r on r.organisation_id = a.organisation_id and r.id = a.receipt_id
+           left join credit_note_line cl on cl.organisation_id = a.organisation_id and cl.id = a.credit_note_line_id
+           left join credit_note n on n.organisation_id = cl.organisation_id and n.id = cl.credit_note_id
+          where f.organisation_id = $1 and f.unit_id = $2
+          group by f.organisation_id, f.id
+          order by f.refunded_on desc, f.created_at desc",
+    )
+    .bind(tx.org().0)
+    .bind(unit)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// The site's income and expenditure from `from` to `to` by account and fund: income as
+/// positive amounts, expenditure as positive amounts, from the same lines as the trial balance.
+pub async fn income_and_expenditure(
+    tx: &mut TenantTx,
+    site: Uuid,
+    from: Date,
+    to: Date,
+) -> Result<Vec<ledger::TrialBalanceRow>, DbError> {
+    Ok(ledger::trial_balance(tx, site, from, to)
+        .await?
+        .into_iter()
+        .filter(|r| matches!(r.kind.as_str(), "income" | "expense"))
+        .map(|mut r| {
+            if r.kind == "income" {
+                r.balance_pence = -r.balance_pence;
+            }
+            r
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stored PDFs
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MoneyDocument {
+    pub id: Uuid,
+    pub record_type: String,
+    pub record_id: Uuid,
+    pub period_from: Option<Date>,
+    pub period_to: Option<Date>,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub object_key: String,
+    pub renderer: String,
+    pub created_by: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// A rendered PDF, already in the object store.
+#[derive(Debug, Clone)]
+pub struct NewMoneyDocument<'a> {
+    pub record_type: &'a str,
+    pub record_id: Uuid,
+    pub site_id: Uuid,
+    pub unit_id: Uuid,
+    pub period: Option<(Date, Date)>,
+    pub sha256: &'a str,
+    pub size_bytes: i64,
+    pub object_key: &'a str,
+    pub renderer: &'a str,
+}
+
+pub async fn record_document(
+    tx: &mut TenantTx,
+    doc: &NewMoneyDocument<'_>,
+    by: &str,
+) -> Result<Uuid, DbError> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "insert into money_document (organisation_id, id, record_type, record_id, site_id, unit_id,
+                period_from, period_to, sha256, size_bytes, object_key, renderer, created_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .bind(doc.record_type)
+    .bind(doc.record_id)
+    .bind(doc.site_id)
+    .bind(doc.unit_id)
+    .bind(doc.period.map(|p| p.0))
+    .bind(doc.period.map(|p| p.1))
+    .bind(doc.sha256)
+    .bind(doc.size_bytes)
+    .bind(doc.object_key)
+    .bind(doc.renderer)
+    .bind(by)
+    .execute(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+/// The latest PDF stored for a record (for a statement, of that exact period).
+pub async fn latest_document(
+    tx: &mut TenantTx,
+    record_type: &str,
+    record_id: Uuid,
+    period: Option<(Date, Date)>,
+) -> Result<Option<MoneyDocument>, DbError> {
+    Ok(sqlx::query_as(
+        "select id, record_type, record_id, period_from, period_to, sha256, size_bytes,
+                object_key, renderer, created_by, created_at
+           from money_document
+          where organisation_id = $1 and record_type = $2 and record_id = $3
+            and period_from is not distinct from $4 and period_to is not distinct from $5
+          order by created_at desc, id desc limit 1",
+    )
+    .bind(tx.org().0)
+    .bind(record_type)
+    .bind(record_id)
+    .bind(period.map(|p| p.0))
+    .bind(period.map(|p| p.1))
+    .fetch_optional(tx.conn())
+    .await?)
+}

@@ -175,6 +175,7 @@ pub async fn load_demo_data(
         };
         crate::demo_portfolio::load(app, &org, &files).await?;
         crate::demo_operations::load(app, &org, contractor_base, store).await?;
+        crate::demo_money::load(app, &org).await?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod bench_portfolio;
 mod bench_web;
 mod config;
 mod demo;
+mod demo_money;
 mod demo_operations;
 mod demo_people;
 mod demo_portfolio;

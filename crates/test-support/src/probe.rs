@@ -1022,6 +1022,50 @@ async fn seed_receivables(
     rx::reverse_receipt(tx, bounced, today, "Returned unpaid", "Jane Doe", now)
         .await
         .unwrap();
+    // The first demand's PDF and a statement's, stored; the demand e-mailed with its PDF.
+    let sha = "a".repeat(64);
+    for (record_type, record_id, period) in [
+        ("debtor_invoice", issued[0], None),
+        ("statement", unit, Some((today, today))),
+    ] {
+        rx::record_document(
+            tx,
+            &NewMoneyDocument {
+                record_type,
+                record_id,
+                site_id: site,
+                unit_id: unit,
+                period,
+                sha256: &sha,
+                size_bytes: 1234,
+                object_key: "probe/demand.pdf",
+                renderer: "typst",
+            },
+            "Jane Doe",
+        )
+        .await
+        .unwrap();
+    }
+    proplink_db::email::queue_with_attachments(
+        tx,
+        proplink_db::email::NewEmail {
+            to_address: "smith@example.com".into(),
+            to_name: None,
+            subject: "Service charge demand".into(),
+            body_text: "Attached.".into(),
+            body_html: None,
+            category: "demand".into(),
+        },
+        &[proplink_db::email::Attachment {
+            filename: "INV-2026-000001.pdf".into(),
+            media_type: "application/pdf".into(),
+            sha256: sha.clone(),
+            size_bytes: 1234,
+            object_key: "probe/demand.pdf".into(),
+        }],
+    )
+    .await
+    .unwrap();
     // A manual journal drafted, submitted and approved (posted), and another left in draft.
     use proplink_db::manual_journals as mj;
     let bank = ledger::control_account(tx, site, "bank")

@@ -35,6 +35,11 @@ impl FormData {
         }
     }
 
+    /// Every field as sent, in order.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The first value of `key`, or "" when the form did not send it.
     pub(crate) fn get(&self, key: &str) -> &str {
         self.0

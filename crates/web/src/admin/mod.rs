@@ -9,6 +9,7 @@
 //! Handlers receive the signed-in [`Member`] as an extension.
 
 mod account;
+mod approval_settings;
 mod audit_log;
 mod buildings;
 mod dashboard;
@@ -18,6 +19,7 @@ mod imports;
 mod invitation;
 mod leases;
 mod maintenance;
+mod money;
 mod operations;
 pub(crate) use operations::{human_size, parse_document};
 pub(crate) use records::uk_date;
@@ -28,6 +30,7 @@ mod search;
 mod service_categories;
 mod settings;
 mod setup;
+mod site_money;
 mod subject_access;
 mod ticket_settings;
 mod tickets;
@@ -279,6 +282,26 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             get(account::organisations).post(account::switch),
         ),
         ("/account/security", Member, get(account::security)),
+        (
+            "/account/delegations",
+            Member,
+            get(approval_settings::delegations).post(approval_settings::add_delegation),
+        ),
+        (
+            "/account/delegations/{id}/revoke",
+            Member,
+            post(approval_settings::revoke_delegation),
+        ),
+        (
+            "/settings/approval-chains",
+            Permission("workflow.read"),
+            get(approval_settings::page).post(approval_settings::add),
+        ),
+        (
+            "/settings/approval-chains/{id}/archive",
+            Permission("workflow.read"),
+            post(approval_settings::archive),
+        ),
         (
             "/account/security/totp",
             Member,
@@ -653,6 +676,83 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             get(units::export),
         ),
         ("/units/{id}", Permission("unit.read"), get(units::show)),
+        (
+            "/units/{id}/financials",
+            Member,
+            get(money::unit_financials),
+        ),
+        (
+            "/units/{id}/invoices/new",
+            Member,
+            get(money::new_invoice).post(money::create_invoice),
+        ),
+        (
+            "/units/{id}/receipts/new",
+            Member,
+            get(money::new_receipt).post(money::create_receipt),
+        ),
+        (
+            "/units/{id}/credit-notes/new",
+            Member,
+            get(money::new_credit).post(money::create_credit),
+        ),
+        ("/units/{id}/statement", Member, get(money::statement)),
+        (
+            "/sites/{id}/financials",
+            Member,
+            get(site_money::site_financials),
+        ),
+        ("/sites/{id}/aged-debt", Member, get(site_money::aged_debt)),
+        (
+            "/sites/{id}/trial-balance",
+            Member,
+            get(site_money::trial_balance),
+        ),
+        (
+            "/sites/{id}/income-expenditure",
+            Member,
+            get(site_money::income_expenditure),
+        ),
+        ("/sites/{id}/periods", Member, post(site_money::add_period)),
+        (
+            "/sites/{id}/periods/{period}/{action}",
+            Member,
+            post(site_money::period_lock),
+        ),
+        (
+            "/sites/{id}/journals/new",
+            Member,
+            get(site_money::new_journal).post(site_money::create_journal),
+        ),
+        ("/journals/{id}", Member, get(site_money::journal)),
+        (
+            "/journals/{id}/{action}",
+            Member,
+            post(site_money::journal_action),
+        ),
+        ("/invoices/{id}", Member, get(money::invoice)),
+        (
+            "/invoices/{id}/edit",
+            Member,
+            get(money::edit_invoice).post(money::update_invoice),
+        ),
+        (
+            "/invoices/{id}/{action}",
+            Member,
+            post(money::invoice_action),
+        ),
+        ("/receipts/{id}", Member, get(money::receipt)),
+        (
+            "/receipts/{id}/{action}",
+            Member,
+            post(money::receipt_action),
+        ),
+        ("/credit-notes/{id}", Member, get(money::credit)),
+        (
+            "/credit-notes/{id}/{action}",
+            Member,
+            post(money::credit_action),
+        ),
         (
             "/units/{id}/edit",
             Permission("unit.update"),

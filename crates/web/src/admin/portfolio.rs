@@ -905,6 +905,7 @@ struct SitePage {
     can_add_unit: bool,
     archived_space: bool,
     restore_space: bool,
+    can_money: bool,
 }
 
 /// What is wrong with the landlord on record for demands (LTA 1987 ss.47–48), if anything.
@@ -1031,6 +1032,7 @@ pub async fn site(
         can_archive: !archived && may(&member, "site.archive", placement),
         can_restore: archived && may(&member, "site.restore", placement),
         can_delete: archived && may(&member, "site.force_delete", placement),
+        can_money: records::may_read(&member, "ledger.read", placement),
         can_add_building: !archived && may(&member, "building.create", placement),
         can_add_unit: !archived && may(&member, "unit.create", placement),
         archived_space: may(&member, "building.archive", placement),

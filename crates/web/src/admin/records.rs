@@ -54,6 +54,12 @@ pub(super) fn may(member: &Member, key: &str, placement: Placement) -> bool {
             .is_some_and(|p| member.grants.decide(&p, placement) == Decision::Allowed)
 }
 
+/// Whether to link to a page of `key` at `placement` (reading is allowed in a read-only
+/// organisation).
+pub(super) fn may_read(member: &Member, key: &str, placement: Placement) -> bool {
+    Permission::parse(key).is_some_and(|p| member.grants.decide(&p, placement) == Decision::Allowed)
+}
+
 /// A record id from the path; anything that is not one names nothing.
 pub(super) fn parse_id(raw: &str) -> Result<Uuid, WebError> {
     Uuid::parse_str(raw).map_err(|_| WebError::NotFound)

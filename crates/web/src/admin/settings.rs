@@ -377,7 +377,7 @@ pub struct SectionLink {
 }
 
 /// (permission, href, label, summary)
-const SECTIONS: [(&str, &str, &str, &str); 8] = [
+const SECTIONS: [(&str, &str, &str, &str); 9] = [
     (
         "settings.read",
         "/settings/organisation",
@@ -413,6 +413,12 @@ const SECTIONS: [(&str, &str, &str, &str); 8] = [
         "/settings/service-categories",
         "Vendor service categories",
         "The trades contractors work in, and the insurance and certificates each requires.",
+    ),
+    (
+        "workflow.read",
+        "/settings/approval-chains",
+        "Approval chains",
+        "Who must approve demands, credit notes, journals and bills before they post.",
     ),
     (
         "data_import.import",

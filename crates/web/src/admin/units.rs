@@ -341,6 +341,7 @@ struct UnitPage {
     can_add_lease: bool,
     can_change_owner: bool,
     can_add_occupant: bool,
+    can_money: bool,
 }
 
 /// GET /units/{id} (`unit.read`).
@@ -439,6 +440,7 @@ pub async fn show(
         can_add_lease: !archived && may(&member, "lease.create", placement),
         can_change_owner: !archived && has_open_lease && may(&member, "lease.update", placement),
         can_add_occupant: !archived && may(&member, "unit.update", placement),
+        can_money: records::may_read(&member, "debtor_invoice.read", placement),
         unit: UnitRow::new(&unit),
     }
     .into_response())

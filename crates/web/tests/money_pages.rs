@@ -1,0 +1,704 @@
+//! Money pages end to end (issue 6): a demand drafted, refused for a fraction of a penny,
+//! submitted, approved with its statutory summary, part paid by a receipt, stated, aged and
+//! balanced; manual journals and approval chains; another site's member reaching nothing.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails by panicking, helpers included"
+)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use proplink_db::organisation::Organisation;
+use proplink_db::people::{self, ContactInput, LeaseInput};
+use proplink_db::portfolio::{self, Address, Landlord, SiteInput, UnitInput};
+use proplink_domain::permissions::{BuiltInRole, Scope};
+use proplink_test_support::TestDb;
+use proplink_test_support::people::{self as staff_people, TestMember};
+use proplink_web::AppState;
+use std::net::SocketAddr;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+struct Reply {
+    status: StatusCode,
+    location: String,
+    content_type: String,
+    body: String,
+}
+
+struct Client {
+    app: Router,
+    host: String,
+    cookie: String,
+}
+
+impl Client {
+    async fn send(&self, method: &str, path: &str, pairs: &[(&str, &str)]) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, &self.host)
+            .header(header::COOKIE, &self.cookie)
+            .header("sec-fetch-site", "same-origin")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish(),
+            ))
+            .unwrap();
+        let peer: SocketAddr = "203.0.113.20:40000".parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let h = |name| {
+            resp.headers()
+                .get(name)
+                .map(|v: &header::HeaderValue| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let (location, content_type) = (h(header::LOCATION), h(header::CONTENT_TYPE));
+        let bytes = axum::body::to_bytes(resp.into_body(), 32 << 20)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            location,
+            content_type,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, &[]).await
+    }
+
+    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Reply {
+        self.send("POST", path, pairs).await
+    }
+
+    /// Posts, expects a redirect, and returns the page it leads to with its banner.
+    async fn post_then_follow(&self, path: &str, pairs: &[(&str, &str)]) -> (String, Reply) {
+        let r = self.post(path, pairs).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}: {}", r.body);
+        let page = self.get(&r.location).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", r.location);
+        (r.location, page)
+    }
+}
+
+async fn client(state: &AppState, db: &TestDb, org: &Organisation, m: &TestMember) -> Client {
+    let token = staff_people::session(db, org, m).await;
+    Client {
+        app: proplink_web::app(state.clone()),
+        host: format!("{}.proplink.localhost", org.slug),
+        cookie: format!("pl_session={token}"),
+    }
+}
+
+struct Books {
+    site: Uuid,
+    other_site: Uuid,
+    unit: Uuid,
+    holder: Uuid,
+    income: Uuid,
+    fund: Uuid,
+    exempt: Uuid,
+    bank: Uuid,
+}
+
+async fn books(db: &TestDb, org: &Organisation) -> Books {
+    let mut tx = db.app.begin(&db.staff(org, "Loader")).await.unwrap();
+    let site = portfolio::save_site(
+        &mut tx,
+        None,
+        &SiteInput {
+            reference: "GC-001".into(),
+            name: "Goldcrest House".into(),
+            landlord: Some(Landlord {
+                name: "Goldcrest Freehold Ltd".into(),
+                address: Address {
+                    line_1: Some("1 Park Row".into()),
+                    city: Some("Leeds".into()),
+                    postcode: Some("LS1 5HD".into()),
+                    ..Default::default()
+                },
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let other_site = portfolio::save_site(
+        &mut tx,
+        None,
+        &SiteInput {
+            reference: "GC-002".into(),
+            name: "Other House".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let unit = portfolio::save_unit(
+        &mut tx,
+        None,
+        site,
+        &UnitInput {
+            reference: "3".into(),
+            name: "Flat 3".into(),
+            unit_type: "flat".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let holder = people::save_contact(
+        &mut tx,
+        None,
+        &ContactInput {
+            kind: "person".into(),
+            title: Some("Mr".into()),
+            first_name: Some("Ravi".into()),
+            last_name: Some("Patel".into()),
+            correspondence: "email".into(),
+            emails: vec!["ravi@example.com".into()],
+            roles: vec!["leaseholder".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    people::add_lease(
+        &mut tx,
+        unit,
+        &LeaseInput {
+            starts_on: Some(time::macros::date!(2015 - 03 - 01)),
+            holders: vec![holder],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    use proplink_db::ledger;
+    ledger::ensure_books(&mut tx, site).await.unwrap();
+    ledger::ensure_tax_rates(&mut tx).await.unwrap();
+    let control = async |tx: &mut proplink_db::TenantTx, c: &str| {
+        ledger::control_account(tx, site, c)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    let income = control(&mut tx, "service_charge_income").await;
+    let bank = control(&mut tx, "bank").await;
+    let fund = ledger::fund_of_kind(
+        &mut tx,
+        site,
+        proplink_domain::ledger::FundKind::ServiceCharge,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .id;
+    let exempt = ledger::tax_rates(&mut tx)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.treatment == "exempt")
+        .unwrap()
+        .id;
+    tx.commit().await.unwrap();
+    Books {
+        site,
+        other_site,
+        unit,
+        holder,
+        income,
+        fund,
+        exempt,
+        bank,
+    }
+}
+
+async fn count(db: &TestDb, table: &str) -> i64 {
+    let mut su = db.superuser().await;
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
+        .fetch_one(&mut su)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_demand_goes_from_draft_to_part_paid_and_the_reports_agree() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let b = books(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let m = async |email: &str, name: &str, role: BuiltInRole, scope: Scope| {
+        staff_people::member(&db, &org, email, name, role, scope).await
+    };
+    let priya = m(
+        "priya@goldcrest.test",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let ann = m(
+        "ann@goldcrest.test",
+        "Ann Accountant",
+        BuiltInRole::Accountant,
+        Scope::AllSites,
+    )
+    .await;
+    let sid = m(
+        "sid@goldcrest.test",
+        "Sid Site",
+        BuiltInRole::SiteManager,
+        Scope::Sites([b.other_site].into()),
+    )
+    .await;
+    let priya = client(&state, &db, &org, &priya).await;
+    let ann = client(&state, &db, &org, &ann).await;
+    let sid = client(&state, &db, &org, &sid).await;
+
+    let new = format!("/units/{}/invoices/new", b.unit);
+    let page = priya.get(&new).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("New demand or invoice"));
+    let (unit, holder, income, fund, exempt) = (
+        b.unit.to_string(),
+        b.holder.to_string(),
+        b.income.to_string(),
+        b.fund.to_string(),
+        b.exempt.to_string(),
+    );
+    let form = |amount: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("kind", "service_charge".into()),
+            ("contact", holder.clone()),
+            (
+                "reference",
+                "Service charge 1 April to 30 September 2026".into(),
+            ),
+            ("issue_date", "2026-03-01".into()),
+            ("due_date", "01/04/2026".into()),
+            ("description_1", "Service charge on account".into()),
+            ("account_1", income.clone()),
+            ("fund_1", fund.clone()),
+            ("tax_1", exempt.clone()),
+            ("amount_1", amount.into()),
+        ]
+    };
+    let pairs = |f: &[(&'static str, String)]| -> Vec<(&'static str, String)> { f.to_vec() };
+    let send = async |path: &str, f: Vec<(&'static str, String)>| {
+        let refs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        priya.post(path, &refs).await
+    };
+
+    // A fraction of a penny: refused with the reason, the form kept, nothing saved.
+    let refused = send(&new, pairs(&form("450.005"))).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("more than 2 decimal places"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("450.005"));
+    assert_eq!(count(&db, "debtor_invoice").await, 0);
+
+    let saved = send(&new, pairs(&form("450.00"))).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let invoice = saved.location.split('?').next().unwrap().to_owned();
+    assert!(invoice.starts_with("/invoices/"));
+    let draft = priya.get(&invoice).await;
+    assert!(draft.body.contains("Draft") && draft.body.contains("£450.00"));
+
+    let (_, page) = priya
+        .post_then_follow(&format!("{invoice}/submit"), &[])
+        .await;
+    assert!(page.body.contains("Submitted for approval."));
+    let (_, page) = ann
+        .post_then_follow(&format!("{invoice}/approve"), &[])
+        .await;
+    assert!(
+        page.body
+            .contains("Approved and posted as INV-2026-000001."),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(
+        "Unless a summary is sent to you with a demand, you may withhold the service charge."
+    ));
+    assert!(
+        page.body
+            .contains("Goldcrest Freehold Ltd, 1 Park Row, Leeds, LS1 5HD")
+    );
+
+    // Another site's member reaches none of it.
+    for path in [
+        invoice.clone(),
+        format!("/units/{unit}/financials"),
+        format!("/units/{unit}/statement"),
+        format!("/sites/{}/aged-debt", b.site),
+        format!("/sites/{}/trial-balance", b.site),
+    ] {
+        assert_eq!(sid.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(
+        sid.post(
+            &format!("{invoice}/void"),
+            &[("reason", "x"), ("on", "2026-03-02")]
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // £300 by card, then more than a line owes to a chosen line: refused, nothing recorded.
+    let receipt_path = format!("/units/{unit}/receipts/new");
+    let line: Uuid = {
+        let mut su = db.superuser().await;
+        sqlx::query_scalar("select id from debtor_invoice_line limit 1")
+            .fetch_one(&mut su)
+            .await
+            .unwrap()
+    };
+    let line_key = format!("line_{line}");
+    let over = priya
+        .post(
+            &receipt_path,
+            &[
+                ("amount", "500.00"),
+                ("received_on", "2026-03-20"),
+                ("method", "card"),
+                ("allocation", "chosen"),
+                (&line_key, "450.01"),
+            ],
+        )
+        .await;
+    assert_eq!(over.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        over.body
+            .contains("line 1 has £450.00 outstanding: £450.01 is more than that."),
+        "{}",
+        over.body
+    );
+    assert_eq!(count(&db, "receipt").await, 0);
+    let (_, receipt) = priya
+        .post_then_follow(
+            &receipt_path,
+            &[
+                ("amount", "300.00"),
+                ("received_on", "2026-03-20"),
+                ("method", "card"),
+                ("contact", &holder),
+                ("allocation", "oldest"),
+            ],
+        )
+        .await;
+    assert!(
+        receipt
+            .body
+            .contains("Mr Ravi Patel paid £300.00 by card on 20 March 2026."),
+        "{}",
+        receipt.body
+    );
+    let inv = priya.get(&invoice).await;
+    assert!(inv.body.contains("Part paid"));
+    assert!(
+        inv.body
+            .contains("Mr Ravi Patel paid £300.00 by card on 20 March 2026 (RCT-2026-000001)")
+    );
+
+    // The statement, on screen and as CSV.
+    let st = priya
+        .get(&format!(
+            "/units/{unit}/statement?from=2026-01-01&to=2026-12-31"
+        ))
+        .await;
+    assert!(st.body.contains("£150.00 owed"), "{}", st.body);
+    let csv = priya
+        .get(&format!(
+            "/units/{unit}/statement?from=2026-01-01&to=2026-12-31&format=csv"
+        ))
+        .await;
+    assert!(csv.content_type.starts_with("text/csv"));
+    assert!(
+        csv.body
+            .contains("2026-03-01,Service charge demand INV-2026-000001"),
+        "{}",
+        csv.body
+    );
+    assert!(
+        csv.body.contains("2026-12-31,Closing balance,,,150.00"),
+        "{}",
+        csv.body
+    );
+
+    // Aged debt, trial balance and income & expenditure.
+    let aged = priya
+        .get(&format!("/sites/{}/aged-debt?as_at=2026-05-15", b.site))
+        .await;
+    assert!(aged.body.contains("Mr Ravi Patel") && aged.body.contains("£150.00"));
+    let aged_csv = priya
+        .get(&format!(
+            "/sites/{}/aged-debt?as_at=2026-05-15&format=csv",
+            b.site
+        ))
+        .await;
+    assert!(
+        aged_csv
+            .body
+            .contains("3,Mr Ravi Patel,0.00,0.00,150.00,0.00,0.00,150.00,0.00,150.00,2026-03-20"),
+        "{}",
+        aged_csv.body
+    );
+    let tb = priya
+        .get(&format!(
+            "/sites/{}/trial-balance?from=2026-01-01&to=2026-12-31",
+            b.site
+        ))
+        .await;
+    assert!(tb.body.contains("Debits and credits agree."), "{}", tb.body);
+    let ie = priya
+        .get(&format!(
+            "/sites/{}/income-expenditure?from=2026-01-01&to=2026-12-31&format=csv",
+            b.site
+        ))
+        .await;
+    assert!(
+        ie.body.contains("Service charge income") && ie.body.contains("450.00"),
+        "{}",
+        ie.body
+    );
+    let bad_period = priya
+        .get(&format!("/sites/{}/trial-balance?from=31/02/2026", b.site))
+        .await;
+    assert_eq!(bad_period.status, StatusCode::OK);
+    assert!(
+        bad_period.body.contains("not a real date"),
+        "{}",
+        bad_period.body
+    );
+
+    // A manual journal: unbalanced refused; drafted by Ann, not approved by Ann, posted by Priya.
+    let journal_path = format!("/sites/{}/journals/new", b.site);
+    let bank = b.bank.to_string();
+    let unbalanced = ann
+        .post(
+            &journal_path,
+            &[
+                ("date", "2026-03-31"),
+                ("description", "Bank interest"),
+                ("account_1", &bank),
+                ("fund_1", &fund),
+                ("debit_1", "12.34"),
+                ("account_2", &income),
+                ("fund_2", &fund),
+                ("credit_2", "12.33"),
+            ],
+        )
+        .await;
+    assert_eq!(unbalanced.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unbalanced.body.contains(
+            "The lines do not balance: debits £12.34 and credits £12.33 differ by £0.01."
+        )
+    );
+    let (journal, _) = ann
+        .post_then_follow(
+            &journal_path,
+            &[
+                ("date", "2026-03-31"),
+                ("description", "Bank interest"),
+                ("account_1", &bank),
+                ("fund_1", &fund),
+                ("debit_1", "12.34"),
+                ("account_2", &income),
+                ("fund_2", &fund),
+                ("credit_2", "12.34"),
+            ],
+        )
+        .await;
+    let journal = journal.split('?').next().unwrap().to_owned();
+    ann.post_then_follow(&format!("{journal}/submit"), &[])
+        .await;
+    let (_, page) = ann
+        .post_then_follow(&format!("{journal}/approve"), &[])
+        .await;
+    assert!(
+        page.body.contains("You drafted this journal"),
+        "{}",
+        page.body
+    );
+    let alan = m(
+        "alan@goldcrest.test",
+        "Alan Auditor",
+        BuiltInRole::Accountant,
+        Scope::AllSites,
+    )
+    .await;
+    let alan = client(&state, &db, &org, &alan).await;
+    let (_, page) = alan
+        .post_then_follow(&format!("{journal}/approve"), &[])
+        .await;
+    assert!(
+        page.body.contains("Approved and posted as JNL-2026-"),
+        "{}",
+        page.body
+    );
+    // A manager may not approve journals at all.
+    assert_eq!(
+        priya.post(&format!("{journal}/approve"), &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn approval_chains_are_set_up_in_settings_and_hold_a_demand_until_signed() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let b = books(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let owner_m = staff_people::member(
+        &db,
+        &org,
+        "olivia@goldcrest.test",
+        "Olivia Owner",
+        BuiltInRole::OrganisationOwner,
+        Scope::AllSites,
+    )
+    .await;
+    let priya_m = staff_people::member(
+        &db,
+        &org,
+        "priya@goldcrest.test",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let ann_m = staff_people::member(
+        &db,
+        &org,
+        "ann@goldcrest.test",
+        "Ann Accountant",
+        BuiltInRole::Accountant,
+        Scope::AllSites,
+    )
+    .await;
+    let owner = client(&state, &db, &org, &owner_m).await;
+    let priya = client(&state, &db, &org, &priya_m).await;
+    let ann = client(&state, &db, &org, &ann_m).await;
+
+    let ann_choice = format!("member:{}", ann_m.membership_id);
+    let (_, page) = owner
+        .post_then_follow(
+            "/settings/approval-chains",
+            &[
+                ("name", "Demands over £100"),
+                ("record_type", "debtor_invoice"),
+                ("amount_over", "100"),
+                ("mode", "sequential"),
+                ("approver_1", &ann_choice),
+            ],
+        )
+        .await;
+    assert!(
+        page.body.contains("Added the chain Demands over £100"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Over £100.00"));
+    // A chain with no approver is refused with a sentence.
+    let (_, page) = owner
+        .post_then_follow(
+            "/settings/approval-chains",
+            &[("name", "Empty"), ("record_type", "credit_note")],
+        )
+        .await;
+    assert!(page.body.contains("A chain needs at least one approver."));
+    // Ann cannot change chains.
+    assert_eq!(
+        ann.post(
+            "/settings/approval-chains",
+            &[
+                ("name", "X"),
+                ("record_type", "bill"),
+                ("approver_1", &ann_choice)
+            ]
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let (holder, income, fund, exempt) = (
+        b.holder.to_string(),
+        b.income.to_string(),
+        b.fund.to_string(),
+        b.exempt.to_string(),
+    );
+    let saved = priya
+        .post(
+            &format!("/units/{}/invoices/new", b.unit),
+            &[
+                ("kind", "service_charge"),
+                ("contact", &holder),
+                ("issue_date", "2026-03-01"),
+                ("due_date", "2026-04-01"),
+                ("description_1", "Service charge"),
+                ("account_1", &income),
+                ("fund_1", &fund),
+                ("tax_1", &exempt),
+                ("amount_1", "450"),
+            ],
+        )
+        .await;
+    let invoice = saved.location.split('?').next().unwrap().to_owned();
+    owner
+        .post_then_follow(&format!("{invoice}/submit"), &[])
+        .await;
+    // Priya may approve invoices, but the chain waits for Ann.
+    let (_, page) = priya
+        .post_then_follow(&format!("{invoice}/approve"), &[])
+        .await;
+    assert!(
+        page.body
+            .contains("This is waiting for Ann Accountant to approve it."),
+        "{}",
+        page.body
+    );
+    let (_, page) = ann
+        .post_then_follow(&format!("{invoice}/approve"), &[])
+        .await;
+    assert!(
+        page.body
+            .contains("Approved and posted as INV-2026-000001."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Approved by Ann Accountant on"),
+        "{}",
+        page.body
+    );
+
+    // Delegations: Ann hands her approvals to Priya for a week.
+    let (_, page) = ann
+        .post_then_follow(
+            "/account/delegations",
+            &[
+                ("to", &priya_m.membership_id.to_string()),
+                ("starts_on", "2026-03-01"),
+                ("ends_on", "2026-02-01"),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("The delegation ends before it starts."));
+}
