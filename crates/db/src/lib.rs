@@ -13,6 +13,7 @@ pub mod access;
 pub mod approvals;
 pub mod audit;
 pub mod cluster;
+pub mod demand_run;
 pub mod email;
 pub mod error;
 pub mod folders;

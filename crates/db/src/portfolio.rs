@@ -61,6 +61,21 @@ pub struct Address {
 }
 
 impl Address {
+    /// The address line by line ("1 High Street", "Leeds LS1 1AA"), skipping blanks.
+    pub fn lines(&self) -> Vec<String> {
+        let town = [self.city.as_deref(), self.postcode.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        [self.line_1.clone(), self.line_2.clone(), Some(town)]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.trim().is_empty())
+            .collect()
+    }
+
     /// "1 High Street, Leeds LS1 1AA", skipping blanks.
     pub fn one_line(&self) -> String {
         let town = [self.city.as_deref(), self.postcode.as_deref()]

@@ -2678,6 +2678,15 @@ async fn unit_ageing(
                                  and a.invoice_line_id = l.id and a.allocated_on <= $3
           where i.organisation_id = $1 and i.unit_id = $2
             and i.status not in ('draft', 'awaiting_approval') and i.issue_date <= $3
+            -- Settled invoices were owed at $3 only if settled after it.
+            and i.id in (select o.id from debtor_invoice o
+                          where o.organisation_id = $1 and o.unit_id = $2
+                            and o.status in ('approved', 'sent', 'part_paid')
+                         union all
+                         select l2.invoice_id from allocation a2
+                           join debtor_invoice_line l2 on l2.organisation_id = a2.organisation_id
+                                                      and l2.id = a2.invoice_line_id
+                          where a2.organisation_id = $1 and a2.unit_id = $2 and a2.allocated_on > $3)
           group by i.organisation_id, i.id
          having i.total_pence - coalesce(sum(a.amount_pence), 0) <> 0",
     )
@@ -2727,6 +2736,15 @@ pub async fn aged_debt(
                                  and a.invoice_line_id = l.id and a.allocated_on <= $3
           where i.organisation_id = $1 and i.site_id = $2
             and i.status not in ('draft', 'awaiting_approval') and i.issue_date <= $3
+            -- Settled invoices were owed at $3 only if settled after it.
+            and i.id in (select o.id from debtor_invoice o
+                          where o.organisation_id = $1 and o.site_id = $2
+                            and o.status in ('approved', 'sent', 'part_paid')
+                         union all
+                         select l2.invoice_id from allocation a2
+                           join debtor_invoice_line l2 on l2.organisation_id = a2.organisation_id
+                                                      and l2.id = a2.invoice_line_id
+                          where a2.organisation_id = $1 and a2.site_id = $2 and a2.allocated_on > $3)
           group by i.organisation_id, i.id
          having i.total_pence - coalesce(sum(a.amount_pence), 0) <> 0",
     )

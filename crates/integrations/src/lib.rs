@@ -4,3 +4,4 @@
 
 pub mod geo;
 pub mod mail;
+pub mod pdf;

@@ -30,7 +30,52 @@ fn email() -> OutgoingEmail {
         subject: "Your service charge demand".into(),
         body_text: "Dear Mr Patel, please find your demand attached.".into(),
         body_html: Some("<p>Dear Mr Patel</p>".into()),
+        attachments: Vec::new(),
     }
+}
+
+fn with_pdf() -> OutgoingEmail {
+    OutgoingEmail {
+        attachments: vec![proplink_integrations::mail::OutgoingAttachment {
+            filename: "INV-2026-000001.pdf".into(),
+            media_type: "application/pdf".into(),
+            bytes: b"%PDF-1.7 demand".to_vec(),
+        }],
+        ..email()
+    }
+}
+
+#[tokio::test]
+async fn sendgrid_carries_attachments_as_base64_per_its_api() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v3/mail/send"))
+        .and(body_partial_json(serde_json::json!({
+            "attachments": [{
+                "content": "JVBERi0xLjcgZGVtYW5k",
+                "filename": "INV-2026-000001.pdf",
+                "type": "application/pdf",
+                "disposition": "attachment"
+            }]
+        })))
+        .respond_with(ResponseTemplate::new(202))
+        .expect(1)
+        .mount(&server)
+        .await;
+    client(&server).send(&with_pdf()).await.unwrap();
+}
+
+#[tokio::test]
+async fn smtp_sends_attachments_in_a_mixed_message() {
+    let (port, server) = smtp_server("250 2.1.5 Ok\r\n").await;
+    smtp(port).send(&with_pdf()).await.unwrap();
+    let data = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(data.contains("multipart/mixed"), "{data}");
+    assert!(data.contains("filename=\"INV-2026-000001.pdf\""), "{data}");
+    assert!(data.contains("Content-Type: application/pdf"), "{data}");
 }
 
 fn client(server: &MockServer) -> SendGrid {

@@ -96,6 +96,28 @@ pub enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// Statements, trial balances and bulk demand runs over ten years of money (issue 6).
+    Money {
+        #[arg(long, default_value_t = 100_000)]
+        units: usize,
+        /// Years of history before this one.
+        #[arg(long, default_value_t = 10)]
+        years: usize,
+        #[arg(long, default_value_t = 200)]
+        sites: usize,
+        /// Measured calls per case.
+        #[arg(long, default_value_t = 1_000)]
+        samples: usize,
+        /// Demands in the bulk run (and rows of the raw COPY it is compared with).
+        #[arg(long, default_value_t = 10_000)]
+        demands: usize,
+        /// Where the throwaway cluster lives (deleted afterwards unless --keep).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Leave the cluster running with its data afterwards, to study queries in psql.
+        #[arg(long)]
+        keep: bool,
+    },
     /// RLS through TenantTx versus an explicit filter; audited versus un-audited inserts.
     Tenancy {
         #[arg(long, default_value_t = 1_000_000)]
@@ -174,6 +196,26 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
                 },
                 compliance,
             )
+            .await
+        }
+        BenchCommand::Money {
+            units,
+            years,
+            sites,
+            samples,
+            demands,
+            dir,
+            keep,
+        } => {
+            crate::bench_money::run(crate::bench_money::Options {
+                units,
+                years,
+                sites,
+                samples: samples.max(10),
+                demands,
+                dir,
+                keep,
+            })
             .await
         }
         BenchCommand::Tenancy {

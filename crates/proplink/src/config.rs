@@ -39,6 +39,16 @@ pub struct Config {
     /// Losing it loses the sealed details, so production sets it from its secret store.
     pub data_key: Option<String>,
     pub maps: MapsConfig,
+    #[serde(default)]
+    pub pdf: PdfConfig,
+}
+
+/// How money documents become PDFs: in-process with typst (the embedded default), or through
+/// a Gotenberg server at `gotenberg_url` (HTML to PDF over its HTTP API).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PdfConfig {
+    pub gotenberg_url: Option<String>,
 }
 
 /// Address look-up and maps: `provider` "mapbox" or "google" with its `key`; unset means
@@ -137,6 +147,7 @@ impl Default for Config {
             worker: WorkerConfig { concurrency: 4 },
             data_key: None,
             maps: MapsConfig::default(),
+            pdf: PdfConfig::default(),
         }
     }
 }
@@ -256,6 +267,13 @@ impl Config {
             self.maps.key.clone().map(SecretString::from),
         )
         .map_err(|e| format!("the maps configuration is not valid: {e}"))?;
+        s.gotenberg = match &self.pdf.gotenberg_url {
+            Some(url) => Some(
+                proplink_integrations::pdf::GotenbergClient::new(url)
+                    .map_err(|e| format!("pdf.gotenberg_url is not valid: {e}"))?,
+            ),
+            None => None,
+        };
         let files = data_dir.join("files");
         s.files = Some(
             proplink_files::FileStore::local(&files)

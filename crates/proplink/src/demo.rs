@@ -129,7 +129,7 @@ async fn run_with(
     let files = config.web_settings_with_secrets(data_dir)?.files;
     load_demo_data(&app, &platform, scale, &contractor_base, files.as_ref()).await?;
     let listener = runtime::bind(config).await?;
-    let worker = runtime::build_worker(config, app.clone(), platform.clone())?;
+    let worker = runtime::build_worker(config, app.clone(), platform.clone(), files)?;
     print_banner(config, urls.psql.as_deref());
 
     let shutdown = runtime::shutdown_on_signal();

@@ -1,6 +1,7 @@
 //! `proplink`: one binary for the whole platform (DESIGN.md §1).
 
 mod bench;
+mod bench_money;
 mod bench_operations;
 mod bench_portfolio;
 mod bench_web;
@@ -152,7 +153,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             demo::run(config()?, &cli.data_dir, port, usize::from(scale)).await
         }
         Command::Serve => runtime::serve(config()?, &cli.data_dir).await,
-        Command::Worker => runtime::worker(config()?).await,
+        Command::Worker => runtime::worker(config()?, &cli.data_dir).await,
         Command::Migrate => runtime::migrate().await,
         Command::Org { command } => match command {
             OrgCommand::Create {

@@ -183,6 +183,7 @@ pub fn build_worker(
     config: &Config,
     app: AppPool,
     platform: PlatformPool,
+    files: Option<proplink_files::FileStore>,
 ) -> Result<Background, String> {
     let (app_for_sweep, platform_for_sweep) = (app.clone(), platform.clone());
     let mut worker = Worker::new(
@@ -203,6 +204,7 @@ pub fn build_worker(
         Arc::new(SendEmailJob {
             mailer: mailer.clone(),
             sender: sender.clone(),
+            files: files.clone(),
         }),
     );
     worker.register(PROVIDER_EVENT_JOB, Arc::new(ProviderEventJob));
@@ -287,7 +289,7 @@ pub async fn serve(config: Config, data_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn worker(config: Config) -> Result<(), String> {
+pub async fn worker(config: Config, data_dir: &Path) -> Result<(), String> {
     init_logging("info");
     let (app, platform) = connect(
         &env_url("DATABASE_URL")?,
@@ -295,7 +297,8 @@ pub async fn worker(config: Config) -> Result<(), String> {
     )
     .await?;
     let platform = platform.ok_or("DATABASE_PLATFORM_URL is required")?;
-    let worker = build_worker(&config, app, platform)?;
+    let files = config.web_settings_with_secrets(data_dir)?.files;
+    let worker = build_worker(&config, app, platform, files)?;
     tracing::info!(worker = worker.worker.id(), "worker started");
     worker.run(shutdown_on_signal()).await;
     Ok(())

@@ -44,6 +44,9 @@ pub struct WebSettings {
     /// Uploaded photos, quotations and certificates (DESIGN.md §8). None: uploads are refused
     /// with "file storage is not set up" (a test that does not need them).
     pub files: Option<proplink_files::FileStore>,
+    /// Money documents go to Gotenberg (HTML to PDF) when set; otherwise typst renders them
+    /// in-process (the embedded default).
+    pub gotenberg: Option<proplink_integrations::pdf::GotenbergClient>,
 }
 
 impl WebSettings {
@@ -62,6 +65,7 @@ impl WebSettings {
             data_key: DataKey::generate(),
             geocoder: None,
             files: None,
+            gotenberg: None,
         }
     }
 

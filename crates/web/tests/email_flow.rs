@@ -123,6 +123,7 @@ async fn a_message_is_sent_through_sendgrid_and_its_delivery_events_are_recorded
                 address: "no-reply@proplink.localhost".into(),
                 name: "PropLink".into(),
             },
+            files: None,
         }),
     );
     worker.register(PROVIDER_EVENT_JOB, Arc::new(ProviderEventJob));
@@ -358,6 +359,7 @@ async fn nothing_is_sent_for_an_organisation_that_became_read_only() {
                 address: "no-reply@proplink.localhost".into(),
                 name: "PropLink".into(),
             },
+            files: None,
         }),
     );
     match drain(&worker).await.as_slice() {

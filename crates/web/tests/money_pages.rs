@@ -339,6 +339,27 @@ async fn a_demand_goes_from_draft_to_part_paid_and_the_reports_agree() {
             .contains("Goldcrest Freehold Ltd, 1 Park Row, Leeds, LS1 5HD")
     );
 
+    // The demand's PDF: typeset, stored against it with its hash, and served as stored.
+    let pdf = priya.get(&format!("{invoice}/pdf")).await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.content_type, "application/pdf");
+    assert!(pdf.body.starts_with("%PDF-"));
+    let again = priya.get(&format!("{invoice}/pdf")).await;
+    assert_eq!(again.body, pdf.body, "served as stored, not typeset again");
+    assert_eq!(count(&db, "money_document").await, 1);
+    // Sent: e-mailed to the leaseholder with the PDF attached.
+    let (_, page) = priya
+        .post_then_follow(&format!("{invoice}/send"), &[])
+        .await;
+    assert!(
+        page.body
+            .contains("Sent to ravi@example.com, with INV-2026-000001.pdf attached."),
+        "{}",
+        page.body
+    );
+    assert_eq!(count(&db, "email_attachment").await, 1);
+    assert_eq!(count(&db, "money_document").await, 1);
+
     // Another site's member reaches none of it.
     for path in [
         invoice.clone(),
@@ -346,6 +367,8 @@ async fn a_demand_goes_from_draft_to_part_paid_and_the_reports_agree() {
         format!("/units/{unit}/statement"),
         format!("/sites/{}/aged-debt", b.site),
         format!("/sites/{}/trial-balance", b.site),
+        format!("{invoice}/pdf"),
+        format!("/units/{unit}/statement.pdf"),
     ] {
         assert_eq!(sid.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
     }
@@ -416,6 +439,13 @@ async fn a_demand_goes_from_draft_to_part_paid_and_the_reports_agree() {
     );
 
     // The statement, on screen and as CSV.
+    let st_pdf = priya
+        .get(&format!(
+            "/units/{unit}/statement.pdf?from=2026-01-01&to=2026-06-30"
+        ))
+        .await;
+    assert_eq!(st_pdf.content_type, "application/pdf");
+    assert!(st_pdf.body.starts_with("%PDF-"));
     let st = priya
         .get(&format!(
             "/units/{unit}/statement?from=2026-01-01&to=2026-12-31"

@@ -43,6 +43,16 @@ pub struct OutgoingEmail {
     pub subject: String,
     pub body_text: String,
     pub body_html: Option<String>,
+    /// Files sent with it (a demand's PDF).
+    pub attachments: Vec<OutgoingAttachment>,
+}
+
+/// A file sent with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingAttachment {
+    pub filename: String,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A provider accepted the message.
@@ -75,6 +85,8 @@ pub trait Mailer: Send + Sync + 'static {
 pub struct SendEmailJob {
     pub mailer: Arc<dyn Mailer>,
     pub sender: Sender,
+    /// Where attachments are stored; a message with attachments and no store is not sent.
+    pub files: Option<proplink_files::FileStore>,
 }
 
 #[async_trait::async_trait]
@@ -101,6 +113,23 @@ impl JobHandler for SendEmailJob {
                 status.as_str().replace('_', "-")
             )));
         }
+        let mut attachments = Vec::new();
+        for a in email::attachments(tx, id).await? {
+            let Some(files) = &self.files else {
+                return Err(JobError::permanent(
+                    "the message has attachments but no file store is configured",
+                ));
+            };
+            let bytes = files
+                .get(&a.object_key)
+                .await
+                .map_err(|e| JobError::retry(format!("reading attachment {}: {e}", a.filename)))?;
+            attachments.push(OutgoingAttachment {
+                filename: a.filename,
+                media_type: a.media_type,
+                bytes: bytes.to_vec(),
+            });
+        }
         let outgoing = OutgoingEmail {
             message_id: id,
             org: Some(tx.org()),
@@ -110,6 +139,7 @@ impl JobHandler for SendEmailJob {
             subject: message.subject,
             body_text: message.body_text,
             body_html: message.body_html,
+            attachments,
         };
         match self.mailer.send(&outgoing).await {
             Ok(accepted) => {

@@ -47,6 +47,7 @@ impl PlatformOutbox {
             subject: msg.subject.clone(),
             body_text: msg.body_text.clone(),
             body_html: None,
+            attachments: Vec::new(),
         };
         match self.mailer.send(&outgoing).await {
             Ok(accepted) => {

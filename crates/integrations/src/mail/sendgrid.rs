@@ -73,13 +73,29 @@ impl SendGrid {
         if let Some(org) = email.org {
             custom_args["proplink_org"] = org.to_string().into();
         }
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "personalizations": [{ "to": [to] }],
             "from": { "email": email.from.address, "name": email.from.name },
             "subject": email.subject,
             "content": content,
             "custom_args": custom_args,
-        })
+        });
+        if !email.attachments.is_empty() {
+            use base64::Engine;
+            body["attachments"] = email
+                .attachments
+                .iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "content": base64::engine::general_purpose::STANDARD.encode(&a.bytes),
+                        "filename": a.filename,
+                        "type": a.media_type,
+                        "disposition": "attachment",
+                    })
+                })
+                .collect();
+        }
+        body
     }
 
     async fn attempt(&self, body: &serde_json::Value) -> Result<Accepted, SendError> {

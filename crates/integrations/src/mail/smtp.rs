@@ -75,16 +75,34 @@ pub fn build_message(email: &OutgoingEmail) -> Result<Message, SendError> {
         .to(mailbox(&email.to_address, email.to_name.as_deref())?)
         .subject(email.subject.clone())
         .message_id(Some(format!("<{}@proplink>", email.message_id)));
-    let built = match &email.body_html {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+    let text = SinglePart::builder()
+        .header(header::ContentType::TEXT_PLAIN)
+        .body(email.body_text.clone());
+    let built = match (&email.body_html, email.attachments.is_empty()) {
+        (Some(html), true) => builder.multipart(MultiPart::alternative_plain_html(
             email.body_text.clone(),
             html.clone(),
         )),
-        None => builder.singlepart(
-            SinglePart::builder()
-                .header(header::ContentType::TEXT_PLAIN)
-                .body(email.body_text.clone()),
-        ),
+        (None, true) => builder.singlepart(text),
+        (html, false) => {
+            let mut mixed = match html {
+                Some(html) => MultiPart::mixed().multipart(MultiPart::alternative_plain_html(
+                    email.body_text.clone(),
+                    html.clone(),
+                )),
+                None => MultiPart::mixed().singlepart(text),
+            };
+            for a in &email.attachments {
+                let content_type = header::ContentType::parse(&a.media_type).map_err(|e| {
+                    SendError::Permanent(format!("the attachment's type cannot be used: {e}"))
+                })?;
+                mixed = mixed.singlepart(
+                    lettre::message::Attachment::new(a.filename.clone())
+                        .body(a.bytes.clone(), content_type),
+                );
+            }
+            builder.multipart(mixed)
+        }
     };
     built.map_err(|e| SendError::Permanent(format!("the message cannot be built: {e}")))
 }

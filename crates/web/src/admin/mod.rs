@@ -20,6 +20,7 @@ mod invitation;
 mod leases;
 mod maintenance;
 mod money;
+mod money_pdf;
 mod operations;
 pub(crate) use operations::{human_size, parse_document};
 pub(crate) use records::uk_date;
@@ -735,6 +736,14 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             "/invoices/{id}/edit",
             Member,
             get(money::edit_invoice).post(money::update_invoice),
+        ),
+        ("/invoices/{id}/pdf", Member, get(money_pdf::invoice_pdf)),
+        ("/credit-notes/{id}/pdf", Member, get(money_pdf::credit_pdf)),
+        ("/receipts/{id}/pdf", Member, get(money_pdf::receipt_pdf)),
+        (
+            "/units/{id}/statement.pdf",
+            Member,
+            get(money_pdf::statement_pdf),
         ),
         (
             "/invoices/{id}/{action}",

@@ -975,7 +975,7 @@ pub async fn invoice_action(
         "bypass" => rx::bypass_invoice(&mut tx, id, &who, v.get("reason"), now)
             .await
             .map(|n| format!("Approved past the chain and posted as {n}; the chain's approvers have been told.")),
-        "send" => send_invoice(&mut tx, &inv, now).await,
+        "send" => send_invoice(&state, &mut tx, &inv, &unit, &member, now).await,
         "void" => match date(v.get("on"), "date of the void") {
             Ok(on) => rx::void_invoice(&mut tx, id, on, v.get("reason"), &member.name, now)
                 .await
@@ -1072,11 +1072,14 @@ async fn apply_credit(
     Ok(format!("{} of credit applied.", format_pence(settled)))
 }
 
-/// Marks the invoice sent and e-mails it to the contact (their first address), with the
-/// prescribed text in full.
+/// Marks the invoice sent and e-mails it to the contact (their first address) with its PDF
+/// attached and the prescribed text in the message too.
 async fn send_invoice(
+    state: &AppState,
     tx: &mut TenantTx,
     inv: &Invoice,
+    unit: &Unit,
+    member: &Member,
     now: time::OffsetDateTime,
 ) -> Result<String, LedgerError> {
     rx::mark_sent(tx, inv.id, now).await?;
@@ -1110,7 +1113,26 @@ async fn send_invoice(
         landlord = inv.landlord_name.clone().unwrap_or_default(),
         address = inv.landlord_address.clone().unwrap_or_default(),
     );
-    email::queue(
+    let filename = format!("{}.pdf", inv.label());
+    let org_name = member.org.name.clone();
+    let pdf = super::money_pdf::stored_or_fresh(
+        state,
+        tx,
+        "debtor_invoice",
+        inv.id,
+        unit,
+        None,
+        &filename,
+        &member.name,
+        async |tx| super::money_pdf::invoice_document(tx, &inv, unit, &org_name).await,
+    )
+    .await
+    .map_err(|e| {
+        LedgerError::Refused(format!(
+            "The PDF could not be made, so nothing was sent: {e}"
+        ))
+    })?;
+    email::queue_with_attachments(
         tx,
         NewEmail {
             to_address: address.clone(),
@@ -1120,9 +1142,10 @@ async fn send_invoice(
             body_html: None,
             category: "demand".into(),
         },
+        pdf.attachment.as_slice(),
     )
     .await?;
-    Ok(format!("Sent to {address}."))
+    Ok(format!("Sent to {address}, with {filename} attached."))
 }
 
 // ---------------------------------------------------------------------------------------------
