@@ -322,6 +322,7 @@ mod tests {
         );
         assert_eq!(AgeBucket::of(due, date!(2026 - 01 - 31)), AgeBucket::Upto30);
         assert_eq!(AgeBucket::of(due, date!(2026 - 02 - 01)), AgeBucket::Upto60);
-        assert_eq!(AgeBucket::of(due, date!(2026 - 04 - 01)), AgeBucket::Over90);
+        assert_eq!(AgeBucket::of(due, date!(2026 - 04 - 01)), AgeBucket::Upto90);
+        assert_eq!(AgeBucket::of(due, date!(2026 - 04 - 02)), AgeBucket::Over90);
     }
 }
