@@ -16,9 +16,10 @@ use std::collections::HashMap;
 
 use crate::approvals::{self, Chain, Step};
 use crate::error::DbError;
-use crate::ledger::{self, LedgerError, NewJournal, lock_books, plain, refused};
+use crate::ledger::{self, LedgerError, NewJournal, lock_books, refused};
 use crate::receivables::{
-    self, DraftLine, Invoice, InvoiceInput, InvoiceLine, StatutoryContent, add_to, line,
+    self, DraftLine, Invoice, InvoiceHeader, InvoiceInput, InvoiceLine, PostedLine,
+    StatutoryContent, add_to, invoice_journal,
 };
 use crate::tenant::TenantTx;
 use proplink_domain::ledger::MAX_LINE_PENCE;
@@ -213,25 +214,12 @@ async fn check_headers<'a>(
             .due_date
             .ok_or_else(|| here(refused("Give the invoice a due date.")))?;
         for (date, what) in [(issue, "issue date"), (due, "due date")] {
-            if !(2000..=2100).contains(&date.year()) {
-                return Err(here(refused(format!(
-                    "The {what} must be between 2000 and 2100."
-                ))));
-            }
+            receivables::check_year(date, what).map_err(here)?;
         }
         if due < issue {
             return Err(here(refused("The due date is before the issue date.")));
         }
-        let reference = match d.reference.as_deref().map(str::trim) {
-            Some(r) if r.chars().count() > 200 => {
-                return Err(here(refused("The reference is at most 200 characters.")));
-            }
-            Some(r) if !r.is_empty() => {
-                plain(r, "reference").map_err(here)?;
-                Some(r.to_owned())
-            }
-            _ => None,
-        };
+        let reference = receivables::check_reference(d.reference.as_deref()).map_err(here)?;
         checked.push(Checked {
             input: d,
             site: *site,
@@ -530,40 +518,33 @@ async fn draw_numbers(
 /// The demand's journal, line for line as `post_invoice` posts it.
 fn journal(c: &Checked<'_>, id: Uuid, number: &str, debtors: Uuid, vat: Uuid) -> NewJournal {
     let d = c.input;
-    let mut per_fund: Vec<(Uuid, i64)> = Vec::new();
-    let mut vat_per_fund: Vec<(Uuid, i64)> = Vec::new();
-    for (l, (_, v)) in d.lines.iter().zip(&c.priced) {
-        add_to(&mut per_fund, l.fund_id, l.net_pence + v);
-        if *v > 0 {
-            add_to(&mut vat_per_fund, l.fund_id, *v);
-        }
-    }
-    let mut lines = Vec::with_capacity(per_fund.len() + d.lines.len() + vat_per_fund.len());
-    for (fund, gross) in &per_fund {
-        let mut dr = line(debtors, *fund, *gross, Some(d.unit_id));
-        dr.contact_id = Some(d.contact_id);
-        lines.push(dr);
-    }
-    for l in &d.lines {
-        let mut cr = line(l.account_id, l.fund_id, -l.net_pence, Some(d.unit_id));
-        cr.description = Some(l.description.trim().to_owned());
-        lines.push(cr);
-    }
-    for (fund, v) in &vat_per_fund {
-        lines.push(line(vat, *fund, -v, Some(d.unit_id)));
-    }
-    let description = match c.reference.as_deref() {
-        Some(r) => format!("{} {number}: {r}", d.kind.label()),
-        None => format!("{} {number}", d.kind.label()),
-    };
-    NewJournal {
-        site_id: c.site,
-        date: c.issue,
-        description: description.chars().take(300).collect(),
-        source_type: "debtor_invoice".into(),
-        source_id: Some(id),
-        lines,
-    }
+    let lines: Vec<PostedLine<'_>> = d
+        .lines
+        .iter()
+        .zip(&c.priced)
+        .map(|(l, (_, v))| PostedLine {
+            account_id: l.account_id,
+            fund_id: l.fund_id,
+            net_pence: l.net_pence,
+            vat_pence: *v,
+            description: &l.description,
+        })
+        .collect();
+    invoice_journal(
+        &InvoiceHeader {
+            id,
+            site_id: c.site,
+            unit_id: d.unit_id,
+            contact_id: d.contact_id,
+            kind: d.kind,
+            number,
+            reference: c.reference.as_deref(),
+            issue: c.issue,
+        },
+        &lines,
+        debtors,
+        vat,
+    )
 }
 
 /// The invoices as drafts, as `save_invoice_draft` writes them (a document's lines are

@@ -193,7 +193,7 @@ pub(crate) async fn price_lines<'a>(
     Ok(priced)
 }
 
-fn check_reference(reference: Option<&str>) -> Result<Option<String>, LedgerError> {
+pub(crate) fn check_reference(reference: Option<&str>) -> Result<Option<String>, LedgerError> {
     let Some(r) = reference.map(str::trim).filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
@@ -204,7 +204,7 @@ fn check_reference(reference: Option<&str>) -> Result<Option<String>, LedgerErro
     Ok(Some(r.to_owned()))
 }
 
-fn check_year(d: Date, what: &str) -> Result<(), LedgerError> {
+pub(crate) fn check_year(d: Date, what: &str) -> Result<(), LedgerError> {
     if !(2000..=2100).contains(&d.year()) {
         return Err(refused(format!(
             "The {what} must be between 2000 and 2100."
@@ -974,6 +974,72 @@ pub async fn bypass_invoice(
     post_invoice(tx, &inv, &who.name, now).await
 }
 
+/// What an invoice's journal is made from.
+pub(crate) struct InvoiceHeader<'a> {
+    pub(crate) id: Uuid,
+    pub(crate) site_id: Uuid,
+    pub(crate) unit_id: Uuid,
+    pub(crate) contact_id: Uuid,
+    pub(crate) kind: InvoiceKind,
+    pub(crate) number: &'a str,
+    pub(crate) reference: Option<&'a str>,
+    pub(crate) issue: Date,
+}
+
+/// One priced line of an invoice, as posted.
+pub(crate) struct PostedLine<'a> {
+    pub(crate) account_id: Uuid,
+    pub(crate) fund_id: Uuid,
+    pub(crate) net_pence: i64,
+    pub(crate) vat_pence: i64,
+    pub(crate) description: &'a str,
+}
+
+/// An invoice's journal: Dr debtors control per fund (naming the unit and contact), Cr each
+/// line's account its net, Cr VAT per fund. The single and the bulk paths both post this.
+pub(crate) fn invoice_journal(
+    h: &InvoiceHeader<'_>,
+    lines: &[PostedLine<'_>],
+    debtors: Uuid,
+    vat: Uuid,
+) -> NewJournal {
+    let mut per_fund: Vec<(Uuid, i64)> = Vec::new();
+    let mut vat_per_fund: Vec<(Uuid, i64)> = Vec::new();
+    for l in lines {
+        add_to(&mut per_fund, l.fund_id, l.net_pence + l.vat_pence);
+        if l.vat_pence > 0 {
+            add_to(&mut vat_per_fund, l.fund_id, l.vat_pence);
+        }
+    }
+    let mut journal_lines = Vec::with_capacity(per_fund.len() + lines.len() + vat_per_fund.len());
+    for (fund, gross) in &per_fund {
+        let mut d = line(debtors, *fund, *gross, Some(h.unit_id));
+        d.contact_id = Some(h.contact_id);
+        journal_lines.push(d);
+    }
+    for l in lines {
+        let mut c = line(l.account_id, l.fund_id, -l.net_pence, Some(h.unit_id));
+        c.description = Some(l.description.trim().to_owned());
+        journal_lines.push(c);
+    }
+    for (fund, v) in &vat_per_fund {
+        journal_lines.push(line(vat, *fund, -v, Some(h.unit_id)));
+    }
+    let number = h.number;
+    let description = match h.reference {
+        Some(r) => format!("{} {number}: {r}", h.kind.label()),
+        None => format!("{} {number}", h.kind.label()),
+    };
+    NewJournal {
+        site_id: h.site_id,
+        date: h.issue,
+        description: truncate(&description, 300),
+        source_type: "debtor_invoice".into(),
+        source_id: Some(h.id),
+        lines: journal_lines,
+    }
+}
+
 /// Numbers an invoice, records its statutory content and posts its journal (Dr debtors
 /// control per fund, Cr each line's account, Cr VAT per fund).
 async fn post_invoice(
@@ -991,46 +1057,32 @@ async fn post_invoice(
     let debtors = control(tx, inv.site_id, "debtors").await?;
     let vat = control(tx, inv.site_id, "vat").await?;
     let number = next_number(tx, "debtor_invoice", "INV", issue.year()).await?;
-    let mut journal_lines = Vec::new();
-    let mut per_fund: Vec<(Uuid, i64)> = Vec::new();
-    let mut vat_per_fund: Vec<(Uuid, i64)> = Vec::new();
-    for l in &lines {
-        add_to(&mut per_fund, l.fund_id, l.gross_pence);
-        if l.vat_pence > 0 {
-            add_to(&mut vat_per_fund, l.fund_id, l.vat_pence);
-        }
-    }
-    for (fund, gross) in &per_fund {
-        let mut d = line(debtors, *fund, *gross, Some(inv.unit_id));
-        d.contact_id = Some(inv.contact_id);
-        journal_lines.push(d);
-    }
-    for l in &lines {
-        let mut c = line(l.account_id, l.fund_id, -l.net_pence, Some(inv.unit_id));
-        c.description = Some(l.description.clone());
-        journal_lines.push(c);
-    }
-    for (fund, v) in &vat_per_fund {
-        journal_lines.push(line(vat, *fund, -v, Some(inv.unit_id)));
-    }
-    let description = match inv.reference.as_deref() {
-        Some(r) => format!("{} {number}: {r}", inv.kind().label()),
-        None => format!("{} {number}", inv.kind().label()),
-    };
-    let (journal, _) = ledger::post(
-        tx,
-        &NewJournal {
+    let posted: Vec<PostedLine<'_>> = lines
+        .iter()
+        .map(|l| PostedLine {
+            account_id: l.account_id,
+            fund_id: l.fund_id,
+            net_pence: l.net_pence,
+            vat_pence: l.vat_pence,
+            description: &l.description,
+        })
+        .collect();
+    let journal = invoice_journal(
+        &InvoiceHeader {
+            id,
             site_id: inv.site_id,
-            date: issue,
-            description: truncate(&description, 300),
-            source_type: "debtor_invoice".into(),
-            source_id: Some(id),
-            lines: journal_lines,
+            unit_id: inv.unit_id,
+            contact_id: inv.contact_id,
+            kind: inv.kind(),
+            number: &number,
+            reference: inv.reference.as_deref(),
+            issue,
         },
-        by,
-        now,
-    )
-    .await?;
+        &posted,
+        debtors,
+        vat,
+    );
+    let (journal, _) = ledger::post(tx, &journal, by, now).await?;
     sqlx::query(
         "update debtor_invoice set status = 'approved', number = $3, jurisdiction = $4,
                 statutory_text_id = $5, landlord_name = $6, landlord_address = $7,
@@ -2664,40 +2716,62 @@ pub async fn statement(
     })
 }
 
+/// Whose invoices an ageing reads: one unit's, or a whole site's.
+#[derive(Clone, Copy)]
+enum Owing {
+    Unit(Uuid),
+    Site(Uuid),
+}
+
+/// What each invoice of a unit or site still owed at the end of `as_at`: (unit, due date,
+/// amount). Only invoices that could still have been owed are read: those open now, and those
+/// settled after `as_at`.
+async fn owed_at(
+    tx: &mut TenantTx,
+    whose: Owing,
+    as_at: Date,
+) -> Result<Vec<(Uuid, Date, i64)>, DbError> {
+    let (column, id) = match whose {
+        Owing::Unit(u) => ("unit_id", u),
+        Owing::Site(s) => ("site_id", s),
+    };
+    // `column` is one of two fixed names, never input.
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select i.unit_id, i.due_date, (i.total_pence - coalesce(sum(a.amount_pence), 0))::int8
+           from debtor_invoice i
+           left join debtor_invoice_line l on l.organisation_id = i.organisation_id and l.invoice_id = i.id
+           left join allocation a on a.organisation_id = l.organisation_id
+                                 and a.invoice_line_id = l.id and a.allocated_on <= $3
+          where i.organisation_id = $1 and i.{column} = $2
+            and i.status not in ('draft', 'awaiting_approval') and i.issue_date <= $3
+            and i.id in (select o.id from debtor_invoice o
+                          where o.organisation_id = $1 and o.{column} = $2
+                            and o.status in ('approved', 'sent', 'part_paid')
+                         union all
+                         select l2.invoice_id from allocation a2
+                           join debtor_invoice_line l2 on l2.organisation_id = a2.organisation_id
+                                                      and l2.id = a2.invoice_line_id
+                          where a2.organisation_id = $1 and a2.{column} = $2 and a2.allocated_on > $3)
+          group by i.organisation_id, i.id
+         having i.total_pence - coalesce(sum(a.amount_pence), 0) <> 0"
+    )))
+    .bind(tx.org().0)
+    .bind(id)
+    .bind(as_at)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
 /// What each of a unit's invoices still owed at the end of `as_at`, by due date.
 async fn unit_ageing(
     tx: &mut TenantTx,
     unit: Uuid,
     as_at: Date,
 ) -> Result<Vec<(AgeBucket, i64)>, DbError> {
-    let owed: Vec<(Date, i64)> = sqlx::query_as(
-        "select i.due_date, (i.total_pence - coalesce(sum(a.amount_pence), 0))::int8
-           from debtor_invoice i
-           left join debtor_invoice_line l on l.organisation_id = i.organisation_id and l.invoice_id = i.id
-           left join allocation a on a.organisation_id = l.organisation_id
-                                 and a.invoice_line_id = l.id and a.allocated_on <= $3
-          where i.organisation_id = $1 and i.unit_id = $2
-            and i.status not in ('draft', 'awaiting_approval') and i.issue_date <= $3
-            -- Settled invoices were owed at $3 only if settled after it.
-            and i.id in (select o.id from debtor_invoice o
-                          where o.organisation_id = $1 and o.unit_id = $2
-                            and o.status in ('approved', 'sent', 'part_paid')
-                         union all
-                         select l2.invoice_id from allocation a2
-                           join debtor_invoice_line l2 on l2.organisation_id = a2.organisation_id
-                                                      and l2.id = a2.invoice_line_id
-                          where a2.organisation_id = $1 and a2.unit_id = $2 and a2.allocated_on > $3)
-          group by i.organisation_id, i.id
-         having i.total_pence - coalesce(sum(a.amount_pence), 0) <> 0",
-    )
-    .bind(tx.org().0)
-    .bind(unit)
-    .bind(as_at)
-    .fetch_all(tx.conn())
-    .await?;
-    Ok(owed
+    Ok(owed_at(tx, Owing::Unit(unit), as_at)
+        .await?
         .into_iter()
-        .map(|(due, amount)| (AgeBucket::of(due, as_at), amount))
+        .map(|(_, due, amount)| (AgeBucket::of(due, as_at), amount))
         .collect())
 }
 
@@ -2728,31 +2802,7 @@ pub async fn aged_debt(
     site: Uuid,
     as_at: Date,
 ) -> Result<Vec<AgedDebtRow>, DbError> {
-    let owed: Vec<(Uuid, Date, i64)> = sqlx::query_as(
-        "select i.unit_id, i.due_date, (i.total_pence - coalesce(sum(a.amount_pence), 0))::int8
-           from debtor_invoice i
-           left join debtor_invoice_line l on l.organisation_id = i.organisation_id and l.invoice_id = i.id
-           left join allocation a on a.organisation_id = l.organisation_id
-                                 and a.invoice_line_id = l.id and a.allocated_on <= $3
-          where i.organisation_id = $1 and i.site_id = $2
-            and i.status not in ('draft', 'awaiting_approval') and i.issue_date <= $3
-            -- Settled invoices were owed at $3 only if settled after it.
-            and i.id in (select o.id from debtor_invoice o
-                          where o.organisation_id = $1 and o.site_id = $2
-                            and o.status in ('approved', 'sent', 'part_paid')
-                         union all
-                         select l2.invoice_id from allocation a2
-                           join debtor_invoice_line l2 on l2.organisation_id = a2.organisation_id
-                                                      and l2.id = a2.invoice_line_id
-                          where a2.organisation_id = $1 and a2.site_id = $2 and a2.allocated_on > $3)
-          group by i.organisation_id, i.id
-         having i.total_pence - coalesce(sum(a.amount_pence), 0) <> 0",
-    )
-    .bind(tx.org().0)
-    .bind(site)
-    .bind(as_at)
-    .fetch_all(tx.conn())
-    .await?;
+    let owed = owed_at(tx, Owing::Site(site), as_at).await?;
     let credit: Vec<(Uuid, i64)> = sqlx::query_as(
         "select unit_id, sum(held)::int8 from (
              select r.unit_id, r.amount_pence - coalesce((select sum(a.amount_pence) from allocation a

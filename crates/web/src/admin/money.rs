@@ -52,7 +52,7 @@ pub(super) async fn signer(tx: &mut TenantTx, member: &Member) -> Result<Signer,
     Ok(Signer::member(tx, member.membership_id, &member.name).await?)
 }
 
-fn writable(member: &Member) -> Result<(), WebError> {
+pub(super) fn writable(member: &Member) -> Result<(), WebError> {
     if member.read_only() {
         Err(WebError::Forbidden)
     } else {
@@ -1473,7 +1473,9 @@ pub async fn receipt_action(
     finish(tx, result, &page).await
 }
 
-async fn finish(tx: TenantTx, result: Result<String, LedgerError>, page: &str) -> Page {
+/// Commits and goes back to the page with what was done, or drops the transaction and shows
+/// the refusal there.
+pub(super) async fn finish(tx: TenantTx, result: Result<String, LedgerError>, page: &str) -> Page {
     match result {
         Ok(done) => {
             tx.commit().await?;

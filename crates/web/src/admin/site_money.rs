@@ -3,7 +3,9 @@
 //! with their locks, and manual journals drafted, submitted and approved.
 
 use super::form::FormData;
-use super::money::{self, ApprovalView, approval_view, iso, money_error, opt_date, signer};
+use super::money::{
+    self, ApprovalView, approval_view, finish, iso, money_error, opt_date, signer, writable,
+};
 use super::operations::{back_to, flash_of, query_of, refused_on};
 use super::records::{self, HistoryRow, check, may, parse_id};
 use super::{Member, Shell};
@@ -226,20 +228,6 @@ pub async fn period_lock(
             }
         });
     finish(tx, result, &page).await
-}
-
-async fn finish(tx: TenantTx, result: Result<String, LedgerError>, page: &str) -> Page {
-    match result {
-        Ok(done) => {
-            tx.commit().await?;
-            Ok(back_to(page, &done))
-        }
-        Err(e) => {
-            let message = money_error(e)?;
-            drop(tx);
-            Ok(refused_on(page, &message))
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -563,9 +551,7 @@ pub async fn new_journal(
     Path(id): Path<String>,
 ) -> Page {
     let id = parse_id(&id)?;
-    if member.read_only() {
-        return Err(WebError::Forbidden);
-    }
+    writable(&member)?;
     let mut tx = state.db().begin(&member.ctx()).await?;
     let site = site_for(&mut tx, &member, id, "ledger.post_journal").await?;
     let (accounts, funds) = journal_choices(&mut tx, id).await?;
@@ -600,9 +586,7 @@ pub async fn create_journal(
     body: Bytes,
 ) -> Page {
     let id = parse_id(&id)?;
-    if member.read_only() {
-        return Err(WebError::Forbidden);
-    }
+    writable(&member)?;
     let v = FormData::parse(&body);
     let mut tx = state.db().begin(&member.ctx()).await?;
     let site = site_for(&mut tx, &member, id, "ledger.post_journal").await?;
@@ -766,9 +750,7 @@ pub async fn journal_action(
     body: Bytes,
 ) -> Page {
     let id = parse_id(&id)?;
-    if member.read_only() {
-        return Err(WebError::Forbidden);
-    }
+    writable(&member)?;
     let key = match action.as_str() {
         "submit" | "delete" => "ledger.post_journal",
         "approve" | "reject" => "ledger.approve_journal",
