@@ -9,9 +9,7 @@
 use crate::error::DbError;
 use crate::tenant::TenantTx;
 use proplink_domain::dates::long_date;
-use proplink_domain::ledger::{
-    AccountKind, FundKind, JournalError, STANDARD_CHART, STANDARD_FUNDS, check_lines,
-};
+use proplink_domain::ledger::{AccountKind, FundKind, JournalError, STANDARD_FUNDS, check_lines};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -63,8 +61,8 @@ pub struct Fund {
     pub name: String,
 }
 
-/// Gives a site its books (the standard chart and funds) if it has none yet; returns whether
-/// it created them. Idempotent and safe to call before every posting.
+/// Gives a site its books (a chart from the organisation's template, and the standard funds)
+/// if it has none yet; returns whether it created them. Idempotent and safe to call before every posting.
 pub async fn ensure_books(tx: &mut TenantTx, site: Uuid) -> Result<bool, DbError> {
     let has: bool = sqlx::query_scalar(
         "select exists (select from ledger_account where organisation_id = $1 and site_id = $2)",
@@ -76,27 +74,7 @@ pub async fn ensure_books(tx: &mut TenantTx, site: Uuid) -> Result<bool, DbError
     if has {
         return Ok(false);
     }
-    let codes: Vec<&str> = STANDARD_CHART.iter().map(|a| a.code).collect();
-    let names: Vec<&str> = STANDARD_CHART.iter().map(|a| a.name).collect();
-    let kinds: Vec<&str> = STANDARD_CHART.iter().map(|a| a.kind.as_str()).collect();
-    let controls: Vec<Option<&str>> = STANDARD_CHART.iter().map(|a| a.control).collect();
-    let ids: Vec<Uuid> = codes.iter().map(|_| Uuid::now_v7()).collect();
-    sqlx::query(
-        "insert into ledger_account (organisation_id, id, site_id, code, name, kind, control)
-         select $1, x.id, $2, x.code, x.name, x.kind, x.control
-           from unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[])
-                as x(id, code, name, kind, control)
-         on conflict do nothing",
-    )
-    .bind(tx.org().0)
-    .bind(site)
-    .bind(ids)
-    .bind(codes)
-    .bind(names)
-    .bind(kinds)
-    .bind(controls)
-    .execute(tx.conn())
-    .await?;
+    crate::chart::open_site_chart(tx, site).await?;
     for kind in STANDARD_FUNDS {
         sqlx::query(
             "insert into fund (organisation_id, id, site_id, kind, name)
@@ -1050,4 +1028,27 @@ pub async fn add_tax_rate(
     .execute(tx.conn())
     .await?;
     Ok(id)
+}
+
+/// Archives a tax rate (it can no longer be chosen; documents that used it keep it) or
+/// restores it.
+pub async fn set_tax_rate_archived(
+    tx: &mut TenantTx,
+    id: Uuid,
+    archived: bool,
+) -> Result<(), LedgerError> {
+    let changed = sqlx::query(
+        "update tax_rate set archived_at = case when $3 then now() end
+          where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .bind(archived)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(LedgerError::NotFound);
+    }
+    Ok(())
 }

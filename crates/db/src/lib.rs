@@ -12,6 +12,7 @@
 pub mod access;
 pub mod approvals;
 pub mod audit;
+pub mod chart;
 pub mod cluster;
 pub mod demand_run;
 pub mod email;
@@ -32,6 +33,7 @@ pub mod portal;
 pub mod portfolio;
 pub mod profile;
 pub mod rate_limit;
+pub mod receipt_batches;
 pub mod receivables;
 pub mod search;
 pub mod service_categories;

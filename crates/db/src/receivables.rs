@@ -1899,6 +1899,8 @@ pub struct ReceiptInput {
     pub fund_id: Option<Uuid>,
     pub allocate: Allocate,
     pub channel: &'static str,
+    /// The batch it was recorded in, if any ([`record_batch`]).
+    pub batch_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -1963,6 +1965,21 @@ pub async fn unit_receipts(tx: &mut TenantTx, unit: Uuid) -> Result<Vec<Receipt>
     )))
     .bind(tx.org().0)
     .bind(unit)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// A batch's receipts in the order they were numbered (the order of its rows).
+pub(crate) async fn receipts_of_batch(
+    tx: &mut TenantTx,
+    batch: Uuid,
+) -> Result<Vec<Receipt>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{RECEIPT_SELECT} where r.organisation_id = $1 and r.batch_id = $2
+          order by length(r.number), r.number"
+    )))
+    .bind(tx.org().0)
+    .bind(batch)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -2069,8 +2086,8 @@ pub async fn record_receipt(
     sqlx::query(
         "insert into receipt (organisation_id, id, site_id, unit_id, contact_id, number,
                 received_on, amount_pence, method, reference, bank_account_id, fund_id, channel,
-                journal_id, recorded_by)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                journal_id, recorded_by, batch_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(tx.org().0)
     .bind(id)
@@ -2087,6 +2104,7 @@ pub async fn record_receipt(
     .bind(input.channel)
     .bind(journal)
     .bind(by)
+    .bind(input.batch_id)
     .execute(tx.conn())
     .await?;
     insert_allocations(

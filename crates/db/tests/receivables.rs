@@ -180,6 +180,7 @@ fn receipt(f: &Fixture, on: Date, pence: i64, allocate: Allocate) -> ReceiptInpu
         fund_id: None,
         allocate,
         channel: "admin",
+        batch_id: None,
     }
 }
 

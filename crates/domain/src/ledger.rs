@@ -184,6 +184,64 @@ pub const STANDARD_FUNDS: [FundKind; 3] = [
     FundKind::GroundRent,
 ];
 
+/// A posting role: the account the automatic postings use for it (docs-spec §2.6 "Ledger
+/// account defaults"). Each is held by one account of a site's chart, of the kind it needs;
+/// `bank` may be held by several (a site can bank in more than one account).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostingRole {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub kind: AccountKind,
+}
+
+const fn role(key: &'static str, label: &'static str, kind: AccountKind) -> PostingRole {
+    PostingRole { key, label, kind }
+}
+
+/// Every posting role, in the order Settings lists them.
+pub const POSTING_ROLES: [PostingRole; 11] = {
+    use AccountKind::*;
+    [
+        role("bank", "Bank", Asset),
+        role("debtors", "Debtors control", Asset),
+        role("creditors", "Creditors control", Liability),
+        role("vat", "VAT", Liability),
+        role("suspense", "Suspense", Liability),
+        role("retained_earnings", "Retained surplus", Equity),
+        role("service_charge_income", "Service charge income", Income),
+        role("ground_rent_income", "Ground rent income", Income),
+        role("admin_fee_income", "Administration fee income", Income),
+        role(
+            "reserve_contributions",
+            "Reserve fund contributions",
+            Income,
+        ),
+        role("repairs", "Repairs (default expense)", Expense),
+    ]
+};
+
+/// The posting role called `key`.
+pub fn posting_role(key: &str) -> Option<PostingRole> {
+    POSTING_ROLES.into_iter().find(|r| r.key == key)
+}
+
+/// Checks an account code as the chart keeps it (upper case: "4150", "SC-01"): 1–10 letters,
+/// digits or hyphens, not starting with a hyphen.
+pub fn normalise_account_code(code: &str) -> Result<String, &'static str> {
+    let code = code.trim().to_uppercase();
+    let ok = !code.is_empty()
+        && code.len() <= 10
+        && code
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || c == '-')
+        && !code.starts_with('-');
+    if ok {
+        Ok(code)
+    } else {
+        Err("An account code is 1 to 10 letters, digits or hyphens, such as 4150 or SC-01.")
+    }
+}
+
 /// A VAT treatment (docs-spec §2.6 "Tax rates"): the five seeded ones, or an organisation's
 /// own with a rate in basis points (2000 = 20 %).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -235,6 +293,42 @@ impl TaxTreatment {
             Self::OutsideScope => ("Outside the scope of VAT", 0),
             Self::Custom => ("Custom", 0),
         }
+    }
+}
+
+/// Reads a tax rate as typed ("20", "12.5", "17.5 %") into basis points: 0 to 100 with at
+/// most two decimal places.
+pub fn parse_rate_percent(input: &str) -> Result<u32, &'static str> {
+    let t = input.trim();
+    let t = t.strip_suffix('%').unwrap_or(t).trim_end();
+    let (whole, fraction) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || whole.len() > 3 {
+        return Err("Give the rate as a percentage, such as 20 or 12.5.");
+    }
+    if fraction.len() > 2 {
+        return Err("A rate has at most two decimal places.");
+    }
+    let whole: u32 = whole
+        .parse()
+        .map_err(|_| "Give the rate as a percentage.")?;
+    let fraction: u32 = format!("{fraction:0<2}")
+        .parse()
+        .map_err(|_| "Give the rate as a percentage.")?;
+    let bp = whole * 100 + fraction;
+    if bp > 10_000 {
+        return Err("A rate is at most 100%.");
+    }
+    Ok(bp)
+}
+
+/// A rate in basis points as a percentage: 2000 → "20%", 1250 → "12.5%", 1225 → "12.25%".
+pub fn format_rate(basis_points: u32) -> String {
+    let (whole, fraction) = (basis_points / 100, basis_points % 100);
+    match fraction {
+        0 => format!("{whole}%"),
+        f if f % 10 == 0 => format!("{whole}.{}%", f / 10),
+        f => format!("{whole}.{f:02}%"),
     }
 }
 
@@ -309,6 +403,55 @@ pub fn check_lines(amounts: &[i64]) -> Result<(), JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_seeded_role_is_held_by_one_account_of_its_kind() {
+        for r in POSTING_ROLES {
+            let holders: Vec<_> = STANDARD_CHART
+                .iter()
+                .filter(|a| a.control == Some(r.key))
+                .collect();
+            assert_eq!(
+                holders.len(),
+                1,
+                "{} is held {} times",
+                r.key,
+                holders.len()
+            );
+            assert_eq!(holders[0].kind, r.kind, "{}", r.key);
+        }
+        for a in STANDARD_CHART {
+            if let Some(c) = a.control {
+                assert!(posting_role(c).is_some(), "{c} is not a role");
+            }
+            assert_eq!(normalise_account_code(a.code).as_deref(), Ok(a.code));
+        }
+    }
+
+    #[test]
+    fn rates_are_read_and_written_as_percentages() {
+        assert_eq!(parse_rate_percent("20"), Ok(2000));
+        assert_eq!(parse_rate_percent(" 12.5 % "), Ok(1250));
+        assert_eq!(parse_rate_percent("0.05"), Ok(5));
+        assert_eq!(parse_rate_percent("100"), Ok(10_000));
+        for bad in ["", "-5", "12.345", "101", "abc", "1e2", "%"] {
+            assert!(parse_rate_percent(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(format_rate(2000), "20%");
+        assert_eq!(format_rate(1250), "12.5%");
+        assert_eq!(format_rate(1225), "12.25%");
+        assert_eq!(format_rate(5), "0.05%");
+        assert_eq!(format_rate(0), "0%");
+    }
+
+    #[test]
+    fn account_codes_are_upper_case_letters_digits_and_hyphens() {
+        assert_eq!(normalise_account_code(" sc-01 ").as_deref(), Ok("SC-01"));
+        assert_eq!(normalise_account_code("4150").as_deref(), Ok("4150"));
+        for bad in ["", "-1", "41 50", "12345678901", "4£50", "é1"] {
+            assert!(normalise_account_code(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn journals_balance_with_at_least_two_non_zero_lines() {

@@ -206,6 +206,10 @@ pub const DOMAINS: &[Domain] = &[
             ("approve_journal", "Approve a manual journal"),
             ("lock_period", "Lock a period"),
             ("unlock_period", "Unlock a period"),
+            (
+                "manage_accounts",
+                "Manage ledger accounts and posting roles",
+            ),
         ],
     },
     Domain {
@@ -515,7 +519,11 @@ impl BuiltInRole {
                         && !matches!(action, "force_delete" | "erase")
                         && !matches!(
                             action,
-                            "lock_period" | "unlock_period" | "approve_journal" | "approve_batch"
+                            "lock_period"
+                                | "unlock_period"
+                                | "approve_journal"
+                                | "approve_batch"
+                                | "manage_accounts"
                         ))
                     || matches!(
                         p.as_str(),
@@ -532,6 +540,7 @@ impl BuiltInRole {
                             | "data_import.export"
                             | "data_import.import"
                             | "audit.export"
+                            | "settings.manage_tax_rates"
                     )
             }
             // On site: operations and compliance, reading the rest of the portfolio.

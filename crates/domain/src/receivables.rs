@@ -273,9 +273,212 @@ impl AgeBucket {
     }
 }
 
+/// The most receipts one batch records.
+pub const MAX_BATCH_ROWS: usize = 1000;
+
+/// One row of a receipt batch as typed or pasted: which unit, how much, and the payer's
+/// reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRow {
+    /// The row's number as the person entering it counts (header and blank lines included).
+    pub row: usize,
+    pub unit_reference: String,
+    pub amount_pence: i64,
+    pub reference: Option<String>,
+}
+
+/// Splits one line at `delimiter`, outside double quotes (a quote inside quotes is written
+/// twice). Fields are trimmed; None if a quote is left open or text follows a closing quote.
+fn split_fields(line: &str, delimiter: char) -> Option<Vec<String>> {
+    let (mut fields, mut field) = (Vec::new(), String::new());
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars
+            .next_if(|c| *c != delimiter && c.is_whitespace())
+            .is_some()
+        {}
+        if chars.next_if_eq(&'"').is_some() {
+            loop {
+                match chars.next()? {
+                    '"' if chars.next_if_eq(&'"').is_some() => field.push('"'),
+                    '"' => break,
+                    c => field.push(c),
+                }
+            }
+            while chars
+                .next_if(|c| *c != delimiter && c.is_whitespace())
+                .is_some()
+            {}
+            match chars.next() {
+                None => {
+                    fields.push(std::mem::take(&mut field));
+                    return Some(fields);
+                }
+                Some(c) if c == delimiter => fields.push(std::mem::take(&mut field)),
+                Some(_) => return None,
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(field.trim().to_owned());
+                        return Some(fields);
+                    }
+                    Some(c) if c == delimiter => {
+                        fields.push(field.trim().to_owned());
+                        field.clear();
+                        break;
+                    }
+                    Some(c) => field.push(c),
+                }
+            }
+        }
+    }
+}
+
+/// Reads a receipt batch pasted from a spreadsheet or typed, one receipt a row: unit reference,
+/// amount, then optionally the payment reference. Columns are separated by tabs if there are
+/// any (as a spreadsheet pastes them), else by commas (quote an amount written "1,250.00").
+/// Blank lines and a heading row are skipped. Every problem is reported, each with its row.
+pub fn parse_batch_rows(text: &str) -> Result<Vec<BatchRow>, Vec<String>> {
+    let delimiter = if text.contains('\t') { '\t' } else { ',' };
+    let (mut rows, mut problems) = (Vec::new(), Vec::new());
+    // A receipt never spans lines, so each line is read on its own: its number is the row's.
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some(record) = split_fields(line, delimiter) else {
+            problems.push(format!("Row {n}: could not be read; check its quotes."));
+            continue;
+        };
+        let fields: Vec<&str> = record.iter().map(String::as_str).collect();
+        if fields.iter().all(|f| f.is_empty()) {
+            continue;
+        }
+        let unit = fields.first().copied().unwrap_or_default();
+        let amount = fields.get(1).copied().unwrap_or_default();
+        if rows.is_empty()
+            && problems.is_empty()
+            && unit.to_lowercase().starts_with("unit")
+            && crate::uk::parse_pounds_to_pence(amount).is_err()
+        {
+            continue; // the heading row
+        }
+        if fields.len() > 3 {
+            problems.push(format!(
+                "Row {n}: has {} columns; give the unit, the amount and the reference only.",
+                fields.len()
+            ));
+            continue;
+        }
+        if unit.is_empty() {
+            problems.push(format!("Row {n}: give the unit's reference."));
+            continue;
+        }
+        let amount_pence = match crate::uk::parse_pounds_to_pence(amount) {
+            Ok(p) if p > 0 => p,
+            Ok(_) => {
+                problems.push(format!("Row {n}: the amount must be more than £0.00."));
+                continue;
+            }
+            Err(_) if amount.is_empty() => {
+                problems.push(format!("Row {n}: give the amount received."));
+                continue;
+            }
+            Err(e) => {
+                problems.push(format!("Row {n}: the amount \"{amount}\": {e}."));
+                continue;
+            }
+        };
+        let reference = fields
+            .get(2)
+            .copied()
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned);
+        if reference.as_ref().is_some_and(|r| r.chars().count() > 100) {
+            problems.push(format!(
+                "Row {n}: the payment reference is at most 100 characters."
+            ));
+            continue;
+        }
+        rows.push(BatchRow {
+            row: n,
+            unit_reference: unit.to_owned(),
+            amount_pence,
+            reference,
+        });
+    }
+    if rows.is_empty() && problems.is_empty() {
+        problems.push("Give at least one row: unit reference, amount, payment reference.".into());
+    }
+    if rows.len() > MAX_BATCH_ROWS {
+        problems.push(format!(
+            "A batch records at most {MAX_BATCH_ROWS} receipts; this one has {}. Split it.",
+            rows.len()
+        ));
+    }
+    if problems.is_empty() {
+        Ok(rows)
+    } else {
+        Err(problems)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_rows_come_pasted_with_tabs_or_typed_with_commas() {
+        let pasted = "Unit\tAmount\tReference\nFLAT-1\t£1,250.00\tSMITH F1\n\nFLAT-2\t300\t\n";
+        let rows = parse_batch_rows(pasted).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[0],
+            BatchRow {
+                row: 2,
+                unit_reference: "FLAT-1".into(),
+                amount_pence: 125_000,
+                reference: Some("SMITH F1".into()),
+            }
+        );
+        assert_eq!(
+            (rows[1].row, rows[1].amount_pence, rows[1].reference.clone()),
+            (4, 30_000, None)
+        );
+
+        let typed = "FLAT-3, \"1,000.50\", DD 4411\nFLAT-4,12.5";
+        let rows = parse_batch_rows(typed).unwrap();
+        assert_eq!(rows[0].amount_pence, 100_050);
+        assert_eq!(rows[1].amount_pence, 1_250);
+    }
+
+    #[test]
+    fn every_bad_batch_row_is_named() {
+        let problems =
+            parse_batch_rows("FLAT-1,12.345\n,10\nFLAT-2,-5\nFLAT-3\nFLAT-4,1,a,b").unwrap_err();
+        assert_eq!(problems.len(), 5, "{problems:?}");
+        assert!(
+            problems[0].starts_with("Row 1: the amount \"12.345\""),
+            "{problems:?}"
+        );
+        assert_eq!(problems[1], "Row 2: give the unit's reference.");
+        assert!(
+            problems[2].starts_with("Row 3: the amount \"-5\""),
+            "{problems:?}"
+        );
+        assert_eq!(problems[3], "Row 4: give the amount received.");
+        assert!(problems[4].starts_with("Row 5: has 4 columns"));
+        assert!(parse_batch_rows("\n \n").is_err());
+        assert_eq!(
+            parse_batch_rows("FLAT-1, \"12").unwrap_err(),
+            vec!["Row 1: could not be read; check its quotes.".to_owned()]
+        );
+        let many: String = (0..1001).map(|i| format!("U{i},1\n")).collect();
+        assert!(parse_batch_rows(&many).unwrap_err()[0].contains("at most 1000"));
+    }
     use time::macros::date;
 
     #[test]

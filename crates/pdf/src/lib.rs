@@ -8,11 +8,8 @@
 //! `*bold*` prints as those characters. [`html`] escapes every value the same way.
 //!
 //! Speed: [`render`] is synchronous and CPU-bound (call it from `spawn_blocking` in async
-//! code). Measured in a release build on the 2-core machine, one thread, after [`warm_up`],
-//! with `cargo test --release -p proplink-pdf --test speed -- --ignored --nocapture`: a
-//! one-page statement (20 rows) with different figures each time renders at **60–75 a second**
-//! (13–16 ms wall-clock, 16–18 ms of CPU under `perf stat` while other builds kept the machine
-//! at load 4–8, so an idle core does better). The first render in a process adds ~20 ms
+//! code). `proplink bench money` measures it on one thread, after [`warm_up`], on statements
+//! read from its 100,000-unit book: see its output (and the issue 6 note) for the figures. The first render in a process adds ~20 ms
 //! (fonts and template). In a debug build (typst's crates at opt-level 1, see the root
 //! Cargo.toml) a one-page document costs ~60 ms of CPU; the 300-row statement test (7 pages,
 //! rendered and read back) takes ~3 s.

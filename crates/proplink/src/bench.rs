@@ -96,7 +96,8 @@ pub enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
-    /// Statements, trial balances and bulk demand runs over ten years of money (issue 6).
+    /// Statements, trial balances, bulk demand runs and PDF statements over ten years of money
+    /// (issue 6).
     Money {
         #[arg(long, default_value_t = 100_000)]
         units: usize,

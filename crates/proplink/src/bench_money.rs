@@ -64,6 +64,8 @@ const BATCH: usize = 10_000;
 const SITES_PER_BLOCK: usize = 20;
 /// Unmeasured calls before each measured case.
 const WARM_UP: usize = 20;
+/// Statements rendered to PDF a second on one core.
+const PDF_TARGET_PER_SECOND: f64 = 50.0;
 /// The tables the history is COPYed into, in foreign-key order.
 const MONEY_TABLES: [&str; 6] = [
     "journal",
@@ -183,12 +185,7 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
     measure_statements(&app, &org, &plan, o.samples, last_year).await?;
     measure_trial_balance(&app, &org, &plan, o.samples, last_year).await?;
     measure_bulk(cluster, db, &app, &org, &plan, o.demands, today).await?;
-    println!(
-        "\nPDF statements per second on one core (target ≥ 50/s):\n  \
-         PDF rate: measured by `proplink bench money` once proplink-pdf is wired"
-    );
-    // TODO(issue 6): time `proplink_pdf::render(&Document::Statement { .. })` of the sampled
-    // units' statements on one core once crates/proplink depends on proplink-pdf.
+    measure_pdf(&app, &org, &plan, o.samples.min(500), first_year, last_year).await?;
     app.close().await;
     platform.close().await;
     Ok(())
@@ -1248,6 +1245,101 @@ async fn measure_statements(
         times,
     );
     println!("  target: {}", verdict(p99, STATEMENT_TARGET));
+    Ok(())
+}
+
+/// Renders the statements of random units, over their whole history, to PDF one after another
+/// on this thread (one core), the statements read first so only the typesetting is timed.
+async fn measure_pdf(
+    app: &AppPool,
+    org: &Organisation,
+    plan: &Plan,
+    samples: usize,
+    first_year: i32,
+    last_year: i32,
+) -> Result<(), String> {
+    use proplink_pdf::{Document, Party, Statement, StatementRow};
+    let from = date(first_year, Month::January, 1)?;
+    let to = date(last_year, Month::December, 31)?;
+    println!(
+        "\nPDF statements per second on one core (proplink_pdf::render of {samples} random \
+         units' statements {first_year}–{last_year}; target ≥ {PDF_TARGET_PER_SECOND:.0}/s):"
+    );
+    let mut rng = Rng(0x0bd7_5eed_0f00_d1e5);
+    let mut documents = Vec::with_capacity(samples);
+    let mut tx = app.begin(&staff(org)).await.map_err(e)?;
+    for i in 0..samples.max(1) {
+        let unit = plan.units[rng.below(plan.units.len())].id;
+        let st = receivables::statement(&mut tx, unit, from, to)
+            .await
+            .map_err(e)?;
+        documents.push(Document::Statement(Statement {
+            org: proplink_pdf::Organisation {
+                name: org.name.clone(),
+                address_lines: vec!["1 Bench Street".into(), "Bristol BS1 4RN".into()],
+                logo_png: None,
+            },
+            to: Party {
+                name: format!("Leaseholder {i}"),
+                address_lines: vec![format!("Flat {i}"), "Bristol BS8 1AA".into()],
+            },
+            unit: format!("Unit {i}"),
+            site: "Bench site".into(),
+            from,
+            to_date: to,
+            opening_pence: st.opening_pence,
+            rows: st
+                .rows
+                .iter()
+                .map(|r| StatementRow {
+                    date: r.date,
+                    description: r.description.clone(),
+                    debit_pence: r.amount_pence.max(0),
+                    credit_pence: (-r.amount_pence).max(0),
+                    balance_pence: r.balance_pence,
+                })
+                .collect(),
+            closing_pence: st.closing_pence,
+            overdue_pence: st.overdue_pence,
+        }));
+    }
+    tx.end_reading();
+    let started = Instant::now();
+    proplink_pdf::warm_up().map_err(e)?;
+    println!(
+        "  fonts and template loaded in {:.0} ms",
+        ms(started.elapsed())
+    );
+    let (mut pages, mut rows) = (0, 0);
+    let mut times = Vec::with_capacity(documents.len());
+    let started = Instant::now();
+    for doc in &documents {
+        let t = Instant::now();
+        let rendered = proplink_pdf::render(doc).map_err(e)?;
+        times.push(t.elapsed());
+        pages += rendered.pages;
+        if let Document::Statement(s) = doc {
+            rows += s.rows.len();
+        }
+    }
+    let took = started.elapsed();
+    let rate = documents.len() as f64 / took.as_secs_f64();
+    println!(
+        "  {} statements ({:.1} rows, {:.2} pages each) in {:.0} ms",
+        documents.len(),
+        rows as f64 / documents.len() as f64,
+        pages as f64 / documents.len() as f64,
+        ms(took)
+    );
+    percentiles("one statement", times);
+    println!(
+        "  {rate:.1} statements a second: target {}",
+        if rate >= PDF_TARGET_PER_SECOND {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
     Ok(())
 }
 

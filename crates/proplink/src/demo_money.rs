@@ -8,12 +8,13 @@ use proplink_db::approvals::{self, Approver, ChainInput, Signer, StepInput};
 use proplink_db::ledger;
 use proplink_db::manual_journals as mj;
 use proplink_db::organisation::Organisation;
+use proplink_db::receipt_batches;
 use proplink_db::receivables::{
     self as rx, Allocate, CreditInput, DraftLine, InvoiceInput, ReceiptInput,
 };
 use proplink_db::{Actor, AppPool, TenantContext, TenantTx};
 use proplink_domain::ledger::FundKind;
-use proplink_domain::receivables::{InvoiceKind, PaymentMethod};
+use proplink_domain::receivables::{InvoiceKind, PaymentMethod, parse_batch_rows};
 use proplink_domain::{ActorKind, Channel};
 use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -212,6 +213,7 @@ pub async fn load(app: &AppPool, org: &Organisation) -> Result<(), String> {
                     fund_id: None,
                     allocate: Allocate::OldestFirst,
                     channel: "admin",
+                    batch_id: None,
                 },
                 by,
                 now,
@@ -245,6 +247,42 @@ pub async fn load(app: &AppPool, org: &Organisation) -> Result<(), String> {
         now,
     )
     .await?;
+    // Cheques paid in together two days ago by two of the flats in arrears: a receipt batch.
+    let cheques: Vec<Uuid> = [4, 8]
+        .iter()
+        .filter_map(|i| units.get(*i).map(|u| u.1))
+        .collect();
+    if !cheques.is_empty() {
+        let references: Vec<String> = sqlx::query_scalar(
+            "select reference from unit where organisation_id = $1 and id = any($2)
+              order by list_key",
+        )
+        .bind(org.id.0)
+        .bind(&cheques)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(e)?;
+        let rows: String = references
+            .iter()
+            .enumerate()
+            .map(|(n, r)| format!("{r},300.00,CHQ {}\n", 100_231 + n))
+            .collect();
+        receipt_batches::record_batch(
+            &mut tx,
+            &receipt_batches::BatchInput {
+                site_id: site,
+                received_on: today - Duration::days(2),
+                method: PaymentMethod::Cheque,
+                bank_account_id: Some(c.bank),
+                note: Some("Paying-in slip 004417".into()),
+                rows: parse_batch_rows(&rows).map_err(|p| p.join(" "))?,
+            },
+            by,
+            now,
+        )
+        .await
+        .map_err(e)?;
+    }
     // A goodwill credit on the third flat, a draft and a demand awaiting approval.
     if let Some(&(_, unit, holder)) = units.get(2) {
         let credit = rx::save_credit_draft(

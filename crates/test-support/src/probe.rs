@@ -980,6 +980,7 @@ async fn seed_receivables(
         fund_id: None,
         allocate,
         channel: "admin",
+        batch_id: None,
     };
     let credit = rx::save_credit_draft(
         tx,
@@ -1119,6 +1120,34 @@ async fn seed_receivables(
             method: PaymentMethod::BankTransfer,
             reference: None,
             bank_account_id: None,
+        },
+        "Jane Doe",
+        now,
+    )
+    .await
+    .unwrap();
+    // Financial settings: an account added to the template (and the site's books); a batch
+    // of receipts.
+    proplink_db::chart::add_account(tx, "4150", "Parking income", "income")
+        .await
+        .unwrap();
+    let unit_reference: String = sqlx::query_scalar("select reference from unit where id = $1")
+        .bind(unit)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    proplink_db::receipt_batches::record_batch(
+        tx,
+        &proplink_db::receipt_batches::BatchInput {
+            site_id: site,
+            received_on: today,
+            method: PaymentMethod::Cheque,
+            bank_account_id: None,
+            note: Some("Paying-in slip 42".into()),
+            rows: proplink_domain::receivables::parse_batch_rows(&format!(
+                "{unit_reference},12.50,CHQ 1001"
+            ))
+            .unwrap(),
         },
         "Jane Doe",
         now,

@@ -732,3 +732,231 @@ async fn approval_chains_are_set_up_in_settings_and_hold_a_demand_until_signed()
         .await;
     assert!(page.body.contains("The delegation ends before it starts."));
 }
+
+#[tokio::test]
+async fn financial_settings_and_receipt_batches_work_from_the_admin_app() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let b = books(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let m = async |email: &str, name: &str, role: BuiltInRole, scope: Scope| {
+        let member = staff_people::member(&db, &org, email, name, role, scope).await;
+        client(&state, &db, &org, &member).await
+    };
+    let ann = m(
+        "ann@goldcrest.test",
+        "Ann Accountant",
+        BuiltInRole::Accountant,
+        Scope::AllSites,
+    )
+    .await;
+    let priya = m(
+        "priya@goldcrest.test",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let sid = m(
+        "sid@goldcrest.test",
+        "Sid Site",
+        BuiltInRole::SiteManager,
+        Scope::Sites([b.other_site].into()),
+    )
+    .await;
+
+    // Settings → Financial settings: the chart, the roles and the rates.
+    let index = ann.get("/settings").await;
+    assert!(index.body.contains("/settings/financial"), "{}", index.body);
+    let page = ann.get("/settings/financial").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for text in [
+        "Debtors control",
+        "Service charge income",
+        "Outside the scope of VAT",
+        "Add account",
+        "Add rate",
+    ] {
+        assert!(page.body.contains(text), "{text}");
+    }
+    let (_, page) = ann
+        .post_then_follow(
+            "/settings/financial/accounts",
+            &[
+                ("code", "4150"),
+                ("name", "Parking income"),
+                ("kind", "income"),
+            ],
+        )
+        .await;
+    assert!(
+        page.body
+            .contains("Added account 4150 Parking income: it is in 1 site&#39;s books"),
+        "{}",
+        page.body
+    );
+    // A duplicate code comes back with the reason, nothing added.
+    let (_, page) = ann
+        .post_then_follow(
+            "/settings/financial/accounts",
+            &[("code", "4150"), ("name", "Parking"), ("kind", "income")],
+        )
+        .await;
+    assert!(
+        page.body
+            .contains("The code 4150 is already used by Parking income.")
+    );
+    assert_eq!(
+        count(&db, "chart_template_account where code = '4150'").await,
+        1
+    );
+    let mut tx = db.app.begin(&db.staff(&org, "Reader")).await.unwrap();
+    let parking = proplink_db::chart::template(&mut tx)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.code == "4150")
+        .unwrap()
+        .id;
+    tx.commit().await.unwrap();
+    let (_, page) = ann
+        .post_then_follow(
+            "/settings/financial/roles",
+            &[
+                ("action", "role"),
+                ("role", "admin_fee_income"),
+                ("account", &parking.to_string()),
+            ],
+        )
+        .await;
+    assert!(
+        page.body
+            .contains("Postings to administration fee income now use this account"),
+        "{}",
+        page.body
+    );
+    // A tax rate with a fraction too many is refused; a good one is added and archived.
+    let (_, page) = ann
+        .post_then_follow(
+            "/settings/financial/tax-rates",
+            &[
+                ("name", "Temporary"),
+                ("rate", "12.345"),
+                ("valid_from", "2026-01-01"),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("A rate has at most two decimal places."));
+    let (_, page) = ann
+        .post_then_follow(
+            "/settings/financial/tax-rates",
+            &[
+                ("name", "Temporary"),
+                ("rate", "12.5"),
+                ("valid_from", "01/01/2026"),
+            ],
+        )
+        .await;
+    assert!(
+        page.body.contains("Added the rate Temporary (12.5%)."),
+        "{}",
+        page.body
+    );
+    // A manager reads the settings but changes neither accounts nor rates.
+    let page = priya.get("/settings/financial").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("Add account") && !page.body.contains("Add rate"));
+    let r = priya
+        .post(
+            "/settings/financial/accounts",
+            &[("code", "4160"), ("name", "Laundry"), ("kind", "income")],
+        )
+        .await;
+    assert!(
+        matches!(r.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+        "{}",
+        r.status
+    );
+    assert_eq!(
+        count(&db, "chart_template_account where code = '4160'").await,
+        0
+    );
+
+    // A batch with a bad row comes back with every problem and the typed rows; nothing
+    // recorded.
+    let path = format!("/sites/{}/receipt-batches/new", b.site);
+    let form = ann.get(&path).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let bank = b.bank.to_string();
+    let bad_rows = "3, 450.00, PATEL F3\n99, 10.00\n3, 1.234";
+    let r = ann
+        .post(
+            &path,
+            &[
+                ("received_on", "2026-03-20"),
+                ("method", "cheque"),
+                ("bank", &bank),
+                ("rows", bad_rows),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Nothing was recorded"), "{}", r.body);
+    assert!(r.body.contains("Row 3: the amount"), "{}", r.body);
+    assert!(r.body.contains("99, 10.00"), "the typed rows are kept");
+    assert_eq!(count(&db, "receipt").await, 0);
+    let r = ann
+        .post(
+            &path,
+            &[
+                ("received_on", "2026-03-20"),
+                ("method", "cheque"),
+                ("bank", &bank),
+                ("rows", "3, 450.00, PATEL F3\n99, 10.00"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("Row 2: there is no unit 99 on this site."),
+        "{}",
+        r.body
+    );
+    assert_eq!(count(&db, "receipt").await, 0);
+
+    let (location, page) = ann
+        .post_then_follow(
+            &path,
+            &[
+                ("received_on", "2026-03-20"),
+                ("method", "cheque"),
+                ("bank", &bank),
+                ("rows", "3\t£450.00\tPATEL F3\n3\t25\t"),
+                ("note", "Paying-in slip 000123"),
+            ],
+        )
+        .await;
+    assert!(location.starts_with("/receipt-batches/"), "{location}");
+    assert!(
+        page.body
+            .contains("Recorded 2 receipts totalling £475.00: RCT-2026-000001 to RCT-2026-000002."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Mr Ravi Patel"),
+        "the payer is the leaseholder"
+    );
+    assert!(page.body.contains("Paying-in slip 000123"));
+    assert_eq!(count(&db, "receipt").await, 2);
+    let site_page = ann.get(&format!("/sites/{}/financials", b.site)).await;
+    assert!(
+        site_page
+            .body
+            .contains("2 receipts totalling £475.00 by cheque")
+    );
+
+    // A site manager of another site reaches neither the batch nor the form.
+    assert_eq!(sid.get(&location).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(sid.get(&path).await.status, StatusCode::NOT_FOUND);
+}

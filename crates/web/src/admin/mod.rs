@@ -14,6 +14,7 @@ mod audit_log;
 mod buildings;
 mod dashboard;
 mod documents;
+mod financial_settings;
 pub(crate) mod form;
 mod imports;
 mod invitation;
@@ -22,6 +23,7 @@ mod maintenance;
 mod money;
 mod money_pdf;
 mod operations;
+mod receipt_batch_pages;
 pub(crate) use operations::{human_size, parse_document};
 pub(crate) use records::uk_date;
 mod people;
@@ -292,6 +294,36 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             "/account/delegations/{id}/revoke",
             Member,
             post(approval_settings::revoke_delegation),
+        ),
+        (
+            "/settings/financial",
+            Permission("ledger.read"),
+            get(financial_settings::page),
+        ),
+        (
+            "/settings/financial/accounts",
+            Permission("ledger.read"),
+            post(financial_settings::add_account),
+        ),
+        (
+            "/settings/financial/accounts/{id}",
+            Permission("ledger.read"),
+            post(financial_settings::account_action),
+        ),
+        (
+            "/settings/financial/roles",
+            Permission("ledger.read"),
+            post(financial_settings::set_role),
+        ),
+        (
+            "/settings/financial/tax-rates",
+            Permission("ledger.read"),
+            post(financial_settings::add_rate),
+        ),
+        (
+            "/settings/financial/tax-rates/{id}",
+            Permission("ledger.read"),
+            post(financial_settings::rate_action),
         ),
         (
             "/settings/approval-chains",
@@ -751,6 +783,16 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             post(money::invoice_action),
         ),
         ("/receipts/{id}", Member, get(money::receipt)),
+        (
+            "/sites/{id}/receipt-batches/new",
+            Member,
+            get(receipt_batch_pages::new_batch).post(receipt_batch_pages::create_batch),
+        ),
+        (
+            "/receipt-batches/{id}",
+            Member,
+            get(receipt_batch_pages::batch),
+        ),
         (
             "/receipts/{id}/{action}",
             Member,

@@ -92,7 +92,7 @@ fn uuid_of(v: &str, what: &str) -> Result<Uuid, String> {
     Uuid::parse_str(v.trim()).map_err(|_| format!("Choose the {what}."))
 }
 
-fn method_opts(chosen: &str) -> Vec<Opt> {
+pub(super) fn method_opts(chosen: &str) -> Vec<Opt> {
     PaymentMethod::ALL
         .iter()
         .map(|m| Opt::new(m.as_str(), m.label(), chosen))
@@ -1292,6 +1292,7 @@ pub async fn create_receipt(
             fund_id: None,
             allocate,
             channel: "admin",
+            batch_id: None,
         })
     })();
     let result: Result<(Uuid, String), String> = match parsed {

@@ -377,7 +377,7 @@ pub struct SectionLink {
 }
 
 /// (permission, href, label, summary)
-const SECTIONS: [(&str, &str, &str, &str); 9] = [
+const SECTIONS: [(&str, &str, &str, &str); 10] = [
     (
         "settings.read",
         "/settings/organisation",
@@ -413,6 +413,12 @@ const SECTIONS: [(&str, &str, &str, &str); 9] = [
         "/settings/service-categories",
         "Vendor service categories",
         "The trades contractors work in, and the insurance and certificates each requires.",
+    ),
+    (
+        "ledger.read",
+        "/settings/financial",
+        "Financial settings",
+        "Ledger accounts every site's books are opened from, posting roles, and tax rates.",
     ),
     (
         "workflow.read",

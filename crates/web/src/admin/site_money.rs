@@ -31,7 +31,7 @@ use uuid::Uuid;
 
 type Page = Result<Response, WebError>;
 
-async fn site_for(
+pub(super) async fn site_for(
     tx: &mut TenantTx,
     member: &Member,
     id: Uuid,
@@ -75,8 +75,10 @@ struct SiteFinancials {
     invoices: Vec<money::InvoiceRow>,
     journals: Vec<JournalRow>,
     periods: Vec<PeriodRow>,
+    batches: Vec<BatchRow>,
     statuses: Vec<records::Opt>,
     can_journal: bool,
+    can_receive: bool,
     can_lock: bool,
     can_unlock: bool,
     flash: Option<String>,
@@ -90,6 +92,14 @@ pub struct JournalRow {
     pub amount: String,
     pub status: String,
     pub reference: String,
+}
+
+pub struct BatchRow {
+    pub id: Uuid,
+    pub date: String,
+    pub summary: String,
+    pub by: String,
+    pub reversed: i64,
 }
 
 pub struct PeriodRow {
@@ -114,8 +124,13 @@ pub async fn site_financials(
     let invoices = rx::site_invoices(&mut tx, id, status, 200).await?;
     let journals = mj::for_site(&mut tx, id).await?;
     let periods = ledger::periods(&mut tx, id).await?;
-    tx.commit().await?;
     let placement = site.placement();
+    let batches = if may(&member, "payment.read", placement) {
+        proplink_db::receipt_batches::site_batches(&mut tx, id, 50).await?
+    } else {
+        Vec::new()
+    };
+    tx.commit().await?;
     let (flash, problem) = flash_of(&query);
     let chosen = status.map_or("", InvoiceStatus::as_str);
     Ok(SiteFinancials {
@@ -146,6 +161,16 @@ pub async fn site_financials(
                 locked_by: p.locked_by.clone().unwrap_or_default(),
             })
             .collect(),
+        batches: batches
+            .iter()
+            .map(|b| BatchRow {
+                id: b.id,
+                date: long_date(b.received_on),
+                summary: b.summary(),
+                by: b.recorded_by.clone(),
+                reversed: b.reversed,
+            })
+            .collect(),
         statuses: std::iter::once(records::Opt::new("", "Every status", chosen))
             .chain(
                 InvoiceStatus::ALL
@@ -154,6 +179,7 @@ pub async fn site_financials(
             )
             .collect(),
         can_journal: may(&member, "ledger.post_journal", placement),
+        can_receive: may(&member, "payment.record", placement) && !member.read_only(),
         can_lock: may(&member, "ledger.lock_period", placement),
         can_unlock: may(&member, "ledger.unlock_period", placement),
         site,
