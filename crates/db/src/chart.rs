@@ -87,12 +87,13 @@ pub async fn template(tx: &mut TenantTx) -> Result<Vec<TemplateAccount>, DbError
     .await?)
 }
 
-/// Opens a site's chart from the template's active accounts (the caller knows it has none).
+/// Opens a site's chart from the template (the caller knows it has none), archived accounts
+/// included and archived, so restoring one later reaches this site too.
 pub(crate) async fn open_site_chart(tx: &mut TenantTx, site: Uuid) -> Result<(), DbError> {
     ensure_template(tx).await?;
     let accounts: Vec<TemplateAccount> = sqlx::query_as(
         "select id, code, name, kind, control, archived_at from chart_template_account
-          where organisation_id = $1 and archived_at is null order by code",
+          where organisation_id = $1 order by code",
     )
     .bind(tx.org().0)
     .fetch_all(tx.conn())
@@ -102,11 +103,14 @@ pub(crate) async fn open_site_chart(tx: &mut TenantTx, site: Uuid) -> Result<(),
     let names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
     let kinds: Vec<&str> = accounts.iter().map(|a| a.kind.as_str()).collect();
     let controls: Vec<Option<&str>> = accounts.iter().map(|a| a.control.as_deref()).collect();
+    let archived: Vec<Option<OffsetDateTime>> = accounts.iter().map(|a| a.archived_at).collect();
     sqlx::query(
-        "insert into ledger_account (organisation_id, id, site_id, code, name, kind, control)
-         select $1, x.id, $2, x.code, x.name, x.kind, x.control
-           from unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[])
-                as x(id, code, name, kind, control)
+        "insert into ledger_account (organisation_id, id, site_id, code, name, kind, control,
+                archived_at)
+         select $1, x.id, $2, x.code, x.name, x.kind, x.control, x.archived_at
+           from unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::timestamptz[])
+                as x(id, code, name, kind, control, archived_at)
          on conflict do nothing",
     )
     .bind(tx.org().0)
@@ -116,6 +120,7 @@ pub(crate) async fn open_site_chart(tx: &mut TenantTx, site: Uuid) -> Result<(),
     .bind(names)
     .bind(kinds)
     .bind(controls)
+    .bind(archived)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -352,6 +357,28 @@ pub async fn assign_role(tx: &mut TenantTx, id: Uuid, role: &str) -> Result<usiz
             )));
         }
         None => {}
+    }
+    // Statements, creditor balances and VAT returns read the role's account: once it has
+    // postings, the role stays where it is (its history would be split between two accounts).
+    if matches!(role.key, "debtors" | "creditors" | "vat") {
+        let used: bool = sqlx::query_scalar(
+            "select exists (select from journal_line l
+                              join ledger_account a on a.organisation_id = l.organisation_id
+                                   and a.id = l.account_id
+                             where a.organisation_id = $1 and a.control = $2)",
+        )
+        .bind(tx.org().0)
+        .bind(role.key)
+        .fetch_one(tx.conn())
+        .await?;
+        if used {
+            return Err(refused(format!(
+                "The {} account already has postings: it stays the {} account, so its history \
+                 stays in one place. Rename it instead.",
+                role.label.to_lowercase(),
+                role.label.to_lowercase()
+            )));
+        }
     }
     // Every site must have the account, unarchived and of the same type, before any moves.
     let sites = sites_with_books(tx).await?;

@@ -74,6 +74,19 @@ pub async fn ensure_books(tx: &mut TenantTx, site: Uuid) -> Result<bool, DbError
     if has {
         return Ok(false);
     }
+    // Opening books reads the chart template: under the books lock, so a template change in
+    // flight either reaches this site or is seen by it.
+    lock_books(tx).await?;
+    let has: bool = sqlx::query_scalar(
+        "select exists (select from ledger_account where organisation_id = $1 and site_id = $2)",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .fetch_one(tx.conn())
+    .await?;
+    if has {
+        return Ok(false);
+    }
     crate::chart::open_site_chart(tx, site).await?;
     for kind in STANDARD_FUNDS {
         sqlx::query(

@@ -91,7 +91,7 @@ pub async fn record_batch(
                 (select h.contact_id from lease l
                    join lease_holder h on h.organisation_id = l.organisation_id and h.lease_id = l.id
                   where l.organisation_id = u.organisation_id and l.unit_id = u.id
-                    and l.starts_on <= $4 and (l.ends_on is null or l.ends_on >= $4)
+                    and l.starts_on <= $4 and (l.ends_on is null or l.ends_on > $4)
                   order by l.starts_on desc, h.position, h.id limit 1)
            from unit u
           where u.organisation_id = $1 and u.site_id = $2 and upper(u.reference) = any($3)",
@@ -136,12 +136,15 @@ pub async fn record_batch(
         .execute(tx.conn())
         .await?;
     let outcome = write_batch(tx, input, bank, note, total, &resolved, by, now).await;
-    let end = if outcome.is_ok() {
-        "release savepoint receipt_batch"
-    } else {
-        "rollback to savepoint receipt_batch"
-    };
-    sqlx::query(end).execute(tx.conn()).await?;
+    if outcome.is_err() {
+        // Back to before the batch; the refusal below is the one to report.
+        let _ = sqlx::query("rollback to savepoint receipt_batch")
+            .execute(tx.conn())
+            .await;
+    }
+    sqlx::query("release savepoint receipt_batch")
+        .execute(tx.conn())
+        .await?;
     outcome
 }
 

@@ -257,10 +257,15 @@ async fn the_template_opens_every_sites_books_and_its_changes_reach_them_all() {
     };
     let msg = refusal(ledger::post(&mut tx, &journal, "Ann", OffsetDateTime::now_utc()).await);
     assert!(msg.contains("is archived"), "{msg}");
+    // A site opened while the account is archived gets it archived, and its restore.
+    let c = site(&mut tx, "GC-003").await;
+    ledger::ensure_books(&mut tx, c).await.unwrap();
+    assert!(account(&mut tx, c, "4150").await.archived_at.is_some());
     assert_eq!(
         chart::set_archived(&mut tx, parking, false).await.unwrap(),
-        2
+        3
     );
+    assert!(account(&mut tx, c, "4150").await.archived_at.is_none());
     ledger::post(&mut tx, &journal, "Ann", OffsetDateTime::now_utc())
         .await
         .unwrap();
@@ -363,6 +368,13 @@ async fn a_posting_role_moves_to_another_account_for_postings_from_then_on() {
     };
     assert_eq!(income_of(&mut tx, before).await, old_income);
     assert_eq!(income_of(&mut tx, after).await, new_income);
+
+    // Debtors control has postings now: it stays where it is (statements read it).
+    let other_debtors = chart::add_account(&mut tx, "1150", "Debtors: estate", "asset")
+        .await
+        .unwrap();
+    let msg = refusal(chart::assign_role(&mut tx, other_debtors.id, "debtors").await);
+    assert!(msg.contains("already has postings"), "{msg}");
 
     // Banks: a second can be added; the last one cannot be removed.
     let first_bank = template_id(&mut tx, "1000").await;

@@ -287,6 +287,19 @@ pub struct BatchRow {
     pub reference: Option<String>,
 }
 
+/// Whether `head` and `tail` are one amount split at its thousands comma: "1" and "250.00",
+/// "£12" and "500".
+fn looks_like_thousands(head: &str, tail: &str) -> bool {
+    let head = head.trim().trim_start_matches('£');
+    let (whole, pence) = tail.trim().split_once('.').unwrap_or((tail.trim(), ""));
+    (1..=3).contains(&head.len())
+        && head.chars().all(|c| c.is_ascii_digit())
+        && whole.len() == 3
+        && whole.chars().all(|c| c.is_ascii_digit())
+        && pence.len() <= 2
+        && pence.chars().all(|c| c.is_ascii_digit())
+}
+
 /// Splits one line at `delimiter`, outside double quotes (a quote inside quotes is written
 /// twice). Fields are trimmed; None if a quote is left open or text follows a closing quote.
 fn split_fields(line: &str, delimiter: char) -> Option<Vec<String>> {
@@ -359,12 +372,25 @@ pub fn parse_batch_rows(text: &str) -> Result<Vec<BatchRow>, Vec<String>> {
         }
         let unit = fields.first().copied().unwrap_or_default();
         let amount = fields.get(1).copied().unwrap_or_default();
+        // The heading row: first, naming its columns (no figures in the amount's place).
         if rows.is_empty()
             && problems.is_empty()
             && unit.to_lowercase().starts_with("unit")
-            && crate::uk::parse_pounds_to_pence(amount).is_err()
+            && !amount.is_empty()
+            && !amount.chars().any(|c| c.is_ascii_digit())
         {
-            continue; // the heading row
+            continue;
+        }
+        // "F1,1,250.00" typed without quotes: the thousands comma split the amount.
+        if delimiter == ','
+            && fields.len() >= 3
+            && looks_like_thousands(amount, fields.get(2).copied().unwrap_or_default())
+        {
+            problems.push(format!(
+                "Row {n}: the amount seems to contain a thousands comma; write it without the \
+                 comma (1250.00) or in quotes (\"1,250.00\")."
+            ));
+            continue;
         }
         if fields.len() > 3 {
             problems.push(format!(
@@ -472,6 +498,19 @@ mod tests {
         assert_eq!(problems[3], "Row 4: give the amount received.");
         assert!(problems[4].starts_with("Row 5: has 4 columns"));
         assert!(parse_batch_rows("\n \n").is_err());
+        // An unquoted thousands comma is refused, not read as £1.00 with reference "250.00".
+        for typed in ["F1,1,250.00", "F1,£12,500", "F1,1,250.00,REF"] {
+            let p = parse_batch_rows(typed).unwrap_err();
+            assert!(p[0].contains("thousands comma"), "{typed}: {p:?}");
+        }
+        assert_eq!(
+            parse_batch_rows("F1,1,REF 250").unwrap()[0].amount_pence,
+            100
+        );
+        // A first row that looks like a heading but carries a figure is a row, and reported.
+        let p = parse_batch_rows("Unit 1,12.345").unwrap_err();
+        assert!(p[0].starts_with("Row 1: the amount"), "{p:?}");
+        assert!(parse_batch_rows("UNIT-1,").unwrap_err()[0].starts_with("Row 1: give the amount"));
         assert_eq!(
             parse_batch_rows("FLAT-1, \"12").unwrap_err(),
             vec!["Row 1: could not be read; check its quotes.".to_owned()]

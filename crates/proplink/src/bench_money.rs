@@ -185,6 +185,8 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
     measure_statements(&app, &org, &plan, o.samples, last_year).await?;
     measure_trial_balance(&app, &org, &plan, o.samples, last_year).await?;
     measure_bulk(cluster, db, &app, &org, &plan, o.demands, today).await?;
+    // A year's statement (what a leaseholder is usually sent) and the whole history.
+    measure_pdf(&app, &org, &plan, o.samples.min(500), last_year, last_year).await?;
     measure_pdf(&app, &org, &plan, o.samples.min(500), first_year, last_year).await?;
     app.close().await;
     platform.close().await;

@@ -796,15 +796,20 @@ async fn financial_settings_and_receipt_batches_work_from_the_admin_app() {
         page.body
     );
     // A duplicate code comes back with the reason, nothing added.
-    let (_, page) = ann
-        .post_then_follow(
+    let page = ann
+        .post(
             "/settings/financial/accounts",
             &[("code", "4150"), ("name", "Parking"), ("kind", "income")],
         )
         .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         page.body
             .contains("The code 4150 is already used by Parking income.")
+    );
+    assert!(
+        page.body
+            .contains(r#"name="name" maxlength="100" required value="Parking""#)
     );
     assert_eq!(
         count(&db, "chart_template_account where code = '4150'").await,
@@ -836,8 +841,8 @@ async fn financial_settings_and_receipt_batches_work_from_the_admin_app() {
         page.body
     );
     // A tax rate with a fraction too many is refused; a good one is added and archived.
-    let (_, page) = ann
-        .post_then_follow(
+    let page = ann
+        .post(
             "/settings/financial/tax-rates",
             &[
                 ("name", "Temporary"),
@@ -846,7 +851,9 @@ async fn financial_settings_and_receipt_batches_work_from_the_admin_app() {
             ],
         )
         .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("A rate has at most two decimal places."));
+    assert!(page.body.contains(r#"value="12.345""#));
     let (_, page) = ann
         .post_then_follow(
             "/settings/financial/tax-rates",

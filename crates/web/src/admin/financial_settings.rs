@@ -20,6 +20,7 @@ use proplink_db::chart;
 use proplink_db::ledger::{self, LedgerError};
 use proplink_domain::dates::long_date;
 use proplink_domain::ledger::{AccountKind, POSTING_ROLES, format_rate, parse_rate_percent};
+use proplink_domain::permissions::Scope;
 use uuid::Uuid;
 
 type Page = Result<Response, WebError>;
@@ -61,10 +62,45 @@ struct SettingsPage {
     roles: Vec<RoleRow>,
     rates: Vec<RateRow>,
     kinds: Vec<Opt>,
+    typed: Typed,
     manage_accounts: bool,
     manage_rates: bool,
     flash: Option<String>,
     problem: Option<String>,
+}
+
+/// What was typed into the add forms, shown again with a refusal.
+#[derive(Default)]
+pub struct Typed {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub rate_name: String,
+    pub rate: String,
+    pub valid_from: String,
+    pub valid_to: String,
+}
+
+impl Typed {
+    fn of(v: &FormData) -> Self {
+        // The account form always sends a type; the rate form never does.
+        if v.get("kind").is_empty() {
+            Self {
+                rate_name: v.get("name").to_owned(),
+                rate: v.get("rate").to_owned(),
+                valid_from: v.get("valid_from").to_owned(),
+                valid_to: v.get("valid_to").to_owned(),
+                ..Self::default()
+            }
+        } else {
+            Self {
+                code: v.get("code").to_owned(),
+                name: v.get("name").to_owned(),
+                kind: v.get("kind").to_owned(),
+                ..Self::default()
+            }
+        }
+    }
 }
 
 /// GET /settings/financial
@@ -73,7 +109,17 @@ pub async fn page(
     Extension(member): Extension<Member>,
     RawQuery(raw): RawQuery,
 ) -> Page {
-    let query = query_of(raw);
+    let (flash, problem) = flash_of(&query_of(raw));
+    render(&state, &member, flash, problem, Typed::default()).await
+}
+
+async fn render(
+    state: &AppState,
+    member: &Member,
+    flash: Option<String>,
+    problem: Option<String>,
+    typed: Typed,
+) -> Page {
     let mut tx = state.db().begin(&member.ctx()).await?;
     let template = chart::template(&mut tx).await?;
     ledger::ensure_tax_rates(&mut tx).await?;
@@ -105,9 +151,8 @@ pub async fn page(
             }
         })
         .collect();
-    let (flash, problem) = flash_of(&query);
     Ok(SettingsPage {
-        shell: Shell::new(&member, "/settings"),
+        shell: Shell::new(member, "/settings"),
         accounts: template
             .iter()
             .map(|a| AccountRow {
@@ -138,14 +183,36 @@ pub async fn page(
             .collect(),
         kinds: AccountKind::ALL
             .iter()
-            .map(|k| Opt::new(k.as_str(), k.label(), "expense"))
+            .map(|k| {
+                let chosen = if typed.kind.is_empty() {
+                    "expense"
+                } else {
+                    typed.kind.as_str()
+                };
+                Opt::new(k.as_str(), k.label(), chosen)
+            })
             .collect(),
-        manage_accounts: member.can("ledger.manage_accounts") && !member.read_only(),
-        manage_rates: member.can("settings.manage_tax_rates") && !member.read_only(),
+        typed,
+        manage_accounts: member.can("ledger.manage_accounts")
+            && !member.read_only()
+            && all_sites(member).is_ok(),
+        manage_rates: member.can("settings.manage_tax_rates")
+            && !member.read_only()
+            && all_sites(member).is_ok(),
         flash,
         problem,
     }
     .into_response())
+}
+
+/// The chart and the tax rates are every site's: only a member whose scope is all sites
+/// changes them.
+fn all_sites(member: &Member) -> Result<(), WebError> {
+    if matches!(member.grants.scope, Some(Scope::AllSites)) {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden)
+    }
 }
 
 fn sites(n: usize) -> String {
@@ -164,6 +231,7 @@ pub async fn add_account(
 ) -> Page {
     writable(&member)?;
     member.require_action("ledger.manage_accounts")?;
+    all_sites(&member)?;
     let v = FormData::parse(&body);
     let mut tx = state.db().begin(&member.ctx()).await?;
     let result = chart::add_account(&mut tx, v.get("code"), v.get("name"), v.get("kind"))
@@ -176,7 +244,25 @@ pub async fn add_account(
                 sites(added.sites)
             )
         });
-    finish(tx, result, PATH).await
+    refused_with_typed(&state, &member, tx, result, &v).await
+}
+
+/// Commits what was done, or shows the page again with the refusal and what was typed.
+async fn refused_with_typed(
+    state: &AppState,
+    member: &Member,
+    tx: proplink_db::TenantTx,
+    result: Result<String, LedgerError>,
+    v: &FormData,
+) -> Page {
+    match result {
+        Err(LedgerError::Refused(why)) => {
+            drop(tx);
+            let page = render(state, member, None, Some(why), Typed::of(v)).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        other => finish(tx, other, PATH).await,
+    }
 }
 
 /// POST /settings/financial/accounts/{id}: rename, archive, restore, role or remove_bank.
@@ -193,6 +279,7 @@ pub async fn account_action(
 async fn change_account(state: &AppState, member: &Member, id: Uuid, v: &FormData) -> Page {
     writable(member)?;
     member.require_action("ledger.manage_accounts")?;
+    all_sites(member)?;
     let mut tx = state.db().begin(&member.ctx()).await?;
     let result = match v.get("action") {
         "rename" => chart::rename_account(&mut tx, id, v.get("name"))
@@ -257,6 +344,7 @@ pub async fn add_rate(
 ) -> Page {
     writable(&member)?;
     member.require_action("settings.manage_tax_rates")?;
+    all_sites(&member)?;
     let v = FormData::parse(&body);
     let parsed = (|| -> Result<_, String> {
         let bp = parse_rate_percent(v.get("rate")).map_err(str::to_owned)?;
@@ -278,7 +366,7 @@ pub async fn add_rate(
             }),
         Err(p) => Err(LedgerError::Refused(p)),
     };
-    finish(tx, result, PATH).await
+    refused_with_typed(&state, &member, tx, result, &v).await
 }
 
 /// POST /settings/financial/tax-rates/{id}: archive or restore.
@@ -291,6 +379,7 @@ pub async fn rate_action(
     let id = parse_id(&id)?;
     writable(&member)?;
     member.require_action("settings.manage_tax_rates")?;
+    all_sites(&member)?;
     let v = FormData::parse(&body);
     let mut tx = state.db().begin(&member.ctx()).await?;
     let result = match v.get("action") {

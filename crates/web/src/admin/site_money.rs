@@ -125,7 +125,7 @@ pub async fn site_financials(
     let journals = mj::for_site(&mut tx, id).await?;
     let periods = ledger::periods(&mut tx, id).await?;
     let placement = site.placement();
-    let batches = if may(&member, "payment.read", placement) {
+    let batches = if records::may_read(&member, "payment.read", placement) {
         proplink_db::receipt_batches::site_batches(&mut tx, id, 50).await?
     } else {
         Vec::new()
