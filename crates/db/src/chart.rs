@@ -474,6 +474,20 @@ pub async fn remove_bank(tx: &mut TenantTx, id: Uuid) -> Result<usize, LedgerErr
             "Receipts need a bank account: make another account a bank account first.",
         ));
     }
+    let linked: bool = sqlx::query_scalar(
+        "select exists (select from ledger_account where organisation_id = $1 and code = $2
+                          and bank_account_id is not null)",
+    )
+    .bind(tx.org().0)
+    .bind(&account.code)
+    .fetch_one(tx.conn())
+    .await?;
+    if linked {
+        return Err(refused(format!(
+            "{} {} is linked to a bank account under Bank accounts: archive that instead.",
+            account.code, account.name
+        )));
+    }
     // Each site must keep a bank account too.
     let stranded: i64 = sqlx::query_scalar(
         "select count(*) from ledger_account a

@@ -12,6 +12,8 @@
 pub mod access;
 pub mod approvals;
 pub mod audit;
+pub mod bank_accounts;
+pub mod bills;
 pub mod chart;
 pub mod cluster;
 pub mod demand_run;

@@ -12,6 +12,7 @@ pub use ids::OrgId;
 pub mod email;
 pub use email::EmailAddress;
 pub mod authorize;
+pub mod bacs;
 pub mod bulk_invite;
 mod choice;
 pub mod import;

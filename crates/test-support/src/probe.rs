@@ -806,6 +806,92 @@ async fn seed_operations(
         .await
         .unwrap();
     seed_receivables(tx, site, unit, reporter, member, now).await;
+    seed_payables(tx, site, now).await;
+}
+
+/// Issue 7's payables: a client bank account for the site, and a supplier's bill approved and
+/// posted.
+async fn seed_payables(tx: &mut TenantTx, site: Uuid, now: sqlx::types::time::OffsetDateTime) {
+    use proplink_db::approvals::Signer;
+    use proplink_db::bank_accounts::{self, AccountType, BankAccountInput, FileFormat};
+    use proplink_db::bills::{self, BillInput, BillLineInput};
+    use proplink_db::ledger;
+    use proplink_domain::uk::{AccountNumber, SortCode};
+    bank_accounts::create(
+        tx,
+        &proplink_auth::seal::DataKey::generate(),
+        &BankAccountInput {
+            name: "Riverside Client Account".into(),
+            bank_name: Some("Lloyds".into()),
+            account_type: AccountType::Client,
+            sort_code: SortCode::parse("30-00-00").unwrap(),
+            account_number: AccountNumber::parse("12345678").unwrap(),
+            holder_name: "Riverside Client Account".into(),
+            service_user_number: None,
+            file_format: FileFormat::Csv,
+            fund_kind: None,
+            sites: vec![site],
+            ledger_account_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let vendor: Uuid = sqlx::query_scalar("select id from vendor order by created_at limit 1")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    let repairs = ledger::control_account(tx, site, "repairs")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let fund = ledger::fund_of_kind(tx, site, proplink_domain::ledger::FundKind::ServiceCharge)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let standard = ledger::tax_rates(tx)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.treatment == "standard")
+        .unwrap()
+        .id;
+    let bill = bills::save_draft(
+        tx,
+        None,
+        &BillInput {
+            site_id: site,
+            vendor_id: vendor,
+            work_order_id: None,
+            supplier_reference: "PROBE-1".into(),
+            issue_date: now.date(),
+            due_date: None,
+            incurred_on: None,
+            description: Some("Call-out".into()),
+            lines: vec![BillLineInput {
+                description: "Call-out charge".into(),
+                account_id: repairs,
+                fund_id: fund,
+                tax_rate_id: standard,
+                net_pence: 9_000,
+                vat_pence: None,
+                vat_recoverable: false,
+            }],
+            total_pence: Some(10_800),
+            source: "admin",
+            document: None,
+        },
+        &Signer::unchained("Prober"),
+    )
+    .await
+    .unwrap();
+    bills::submit(tx, bill, &Signer::unchained("Prober"), now)
+        .await
+        .unwrap();
+    bills::approve(tx, bill, &Signer::unchained("Jane Doe"), now)
+        .await
+        .unwrap();
 }
 
 /// Issue 6's receivables: three demands approved (one sent, one voided); a credit note on
