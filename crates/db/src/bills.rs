@@ -1118,3 +1118,24 @@ async fn reopen_work_order(tx: &mut TenantTx, wo: Option<Uuid>) -> Result<(), Db
     }
     Ok(())
 }
+
+/// A site's work orders a bill can be coded to (awarded and not cancelled), newest first, as
+/// (id, "WO-2026-0042 Leak in the plant room (Bright Spark Plumbing)").
+pub async fn work_order_choices(
+    tx: &mut TenantTx,
+    site: Uuid,
+) -> Result<Vec<(Uuid, String)>, DbError> {
+    Ok(sqlx::query_as(
+        "select w.id, w.reference || ' ' || w.title
+                || coalesce(' (' || v.name || ')', '')
+           from work_order w
+           left join vendor v on v.organisation_id = w.organisation_id and v.id = w.vendor_id
+          where w.organisation_id = $1 and w.site_id = $2
+            and w.status in ('approved', 'in_progress', 'completed', 'invoiced', 'closed')
+          order by w.created_at desc limit 200",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .fetch_all(tx.conn())
+    .await?)
+}

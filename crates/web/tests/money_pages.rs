@@ -967,3 +967,151 @@ async fn financial_settings_and_receipt_batches_work_from_the_admin_app() {
     assert_eq!(sid.get(&location).await.status, StatusCode::NOT_FOUND);
     assert_eq!(sid.get(&path).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_bill_is_entered_approved_by_someone_else_held_and_released() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let b = books(&db, &org).await;
+    let mut tx = db.app.begin(&db.staff(&org, "Loader")).await.unwrap();
+    let vendor = proplink_db::people::save_vendor(
+        &mut tx,
+        &proplink_auth::seal::DataKey::generate(),
+        None,
+        &proplink_db::people::VendorInput {
+            name: "Bright Spark Plumbing".into(),
+            trade: "Plumbing".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let repairs = proplink_db::ledger::control_account(&mut tx, b.site, "repairs")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let standard = proplink_db::ledger::tax_rates(&mut tx)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.treatment == "standard")
+        .unwrap()
+        .id;
+    tx.commit().await.unwrap();
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let m = async |email: &str, name: &str, role: BuiltInRole, scope: Scope| {
+        let member = staff_people::member(&db, &org, email, name, role, scope).await;
+        client(&state, &db, &org, &member).await
+    };
+    let ann = m(
+        "ann@goldcrest.test",
+        "Ann Accountant",
+        BuiltInRole::Accountant,
+        Scope::AllSites,
+    )
+    .await;
+    let priya = m(
+        "priya@goldcrest.test",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let sid = m(
+        "sid@goldcrest.test",
+        "Sid Site",
+        BuiltInRole::SiteManager,
+        Scope::Sites([b.other_site].into()),
+    )
+    .await;
+
+    let path = format!("/sites/{}/bills/new", b.site);
+    let form = ann.get(&path).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("Bright Spark Plumbing (Plumbing)"));
+    let (vendor, repairs, fund, standard) = (
+        vendor.to_string(),
+        repairs.to_string(),
+        b.fund.to_string(),
+        standard.to_string(),
+    );
+    let fields = |total: &'static str| {
+        vec![
+            ("vendor", vendor.clone()),
+            ("supplier_reference", "INV-1042".to_owned()),
+            ("issue_date", "2026-05-12".to_owned()),
+            ("description_1", "Repair to plant room pipework".to_owned()),
+            ("account_1", repairs.clone()),
+            ("fund_1", fund.clone()),
+            ("tax_1", standard.clone()),
+            ("net_1", "375.00".to_owned()),
+            ("total", total.to_owned()),
+        ]
+    };
+    fn as_refs<'a>(f: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        f.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+    // Lines that do not add up to the printed total: refused, the form back as typed.
+    let wrong = fields("450.01");
+    let r = ann.post(&path, &as_refs(&wrong)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("The lines add up to £450.00 (net £375.00 + VAT £75.00), not the invoice&#39;s total of £450.01."),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(r#"value="INV-1042""#));
+    assert_eq!(count(&db, "bill").await, 0);
+
+    let right = fields("450.00");
+    let (location, page) = ann.post_then_follow(&path, &as_refs(&right)).await;
+    assert!(location.starts_with("/bills/"), "{location}");
+    assert!(page.body.contains("Draft bill saved."));
+    assert!(page.body.contains("£450.00 (net £375.00 + VAT £75.00)"));
+    let location = location.split('?').next().unwrap().to_owned();
+    let (_, page) = ann
+        .post_then_follow(&format!("{location}/submit"), &[])
+        .await;
+    assert!(page.body.contains("Submitted for approval."));
+    // Ann entered it: she cannot approve it.
+    let (_, page) = ann
+        .post_then_follow(&format!("{location}/approve"), &[])
+        .await;
+    assert!(
+        page.body
+            .contains("You entered or submitted this bill: someone else must approve it."),
+        "{}",
+        page.body
+    );
+    let (_, page) = priya
+        .post_then_follow(&format!("{location}/approve"), &[])
+        .await;
+    assert!(
+        page.body
+            .contains("Approved and posted as BIL-2026-000001."),
+        "{}",
+        page.body
+    );
+    let (_, page) = ann
+        .post_then_follow(
+            &format!("{location}/hold"),
+            &[("reason", "Query on labour")],
+        )
+        .await;
+    assert!(page.body.contains("On hold"), "{}", page.body);
+    let (_, page) = ann
+        .post_then_follow(&format!("{location}/release"), &[])
+        .await;
+    assert!(page.body.contains("Released."));
+    let site_page = ann.get(&format!("/sites/{}/financials", b.site)).await;
+    assert!(
+        site_page
+            .body
+            .contains("BIL-2026-000001 (Bright Spark Plumbing INV-1042)")
+    );
+
+    // Another site's manager reaches neither the bill nor the form.
+    assert_eq!(sid.get(&location).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(sid.get(&path).await.status, StatusCode::NOT_FOUND);
+}

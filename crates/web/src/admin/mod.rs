@@ -11,6 +11,7 @@
 mod account;
 mod approval_settings;
 mod audit_log;
+mod bill_pages;
 mod buildings;
 mod dashboard;
 mod documents;
@@ -783,6 +784,17 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             post(money::invoice_action),
         ),
         ("/receipts/{id}", Member, get(money::receipt)),
+        (
+            "/sites/{id}/bills/new",
+            Member,
+            get(bill_pages::new_bill).post(bill_pages::create_bill),
+        ),
+        ("/bills/{id}", Member, get(bill_pages::bill)),
+        (
+            "/bills/{id}/{action}",
+            Member,
+            post(bill_pages::bill_action),
+        ),
         (
             "/sites/{id}/receipt-batches/new",
             Member,

@@ -88,7 +88,7 @@ pub(super) fn amount(v: &str, what: &str) -> Result<i64, String> {
     }
 }
 
-fn uuid_of(v: &str, what: &str) -> Result<Uuid, String> {
+pub(super) fn uuid_of(v: &str, what: &str) -> Result<Uuid, String> {
     Uuid::parse_str(v.trim()).map_err(|_| format!("Choose the {what}."))
 }
 
@@ -122,7 +122,7 @@ pub struct LineChoices {
     pub taxes: Vec<(String, String)>,
 }
 
-async fn line_choices(tx: &mut TenantTx, site: Uuid) -> Result<LineChoices, WebError> {
+pub(super) async fn line_choices(tx: &mut TenantTx, site: Uuid) -> Result<LineChoices, WebError> {
     ledger::ensure_books(tx, site).await?;
     ledger::ensure_tax_rates(tx).await?;
     let accounts = ledger::accounts(tx, site)

@@ -76,9 +76,11 @@ struct SiteFinancials {
     journals: Vec<JournalRow>,
     periods: Vec<PeriodRow>,
     batches: Vec<BatchRow>,
+    bills: Vec<BillRow>,
     statuses: Vec<records::Opt>,
     can_journal: bool,
     can_receive: bool,
+    can_bill: bool,
     can_lock: bool,
     can_unlock: bool,
     flash: Option<String>,
@@ -92,6 +94,15 @@ pub struct JournalRow {
     pub amount: String,
     pub status: String,
     pub reference: String,
+}
+
+pub struct BillRow {
+    pub id: Uuid,
+    pub label: String,
+    pub issued: String,
+    pub due: String,
+    pub total: String,
+    pub status: String,
 }
 
 pub struct BatchRow {
@@ -127,6 +138,11 @@ pub async fn site_financials(
     let placement = site.placement();
     let batches = if records::may_read(&member, "payment.read", placement) {
         proplink_db::receipt_batches::site_batches(&mut tx, id, 50).await?
+    } else {
+        Vec::new()
+    };
+    let bills = if records::may_read(&member, "bill.read", placement) {
+        proplink_db::bills::for_site(&mut tx, id, None, 100).await?
     } else {
         Vec::new()
     };
@@ -171,6 +187,17 @@ pub async fn site_financials(
                 reversed: b.reversed,
             })
             .collect(),
+        bills: bills
+            .iter()
+            .map(|b| BillRow {
+                id: b.id,
+                label: b.label(),
+                issued: long_date(b.issue_date),
+                due: long_date(b.due_date),
+                total: format_pence(b.total_pence),
+                status: b.status().label().into(),
+            })
+            .collect(),
         statuses: std::iter::once(records::Opt::new("", "Every status", chosen))
             .chain(
                 InvoiceStatus::ALL
@@ -180,6 +207,7 @@ pub async fn site_financials(
             .collect(),
         can_journal: may(&member, "ledger.post_journal", placement),
         can_receive: may(&member, "payment.record", placement) && !member.read_only(),
+        can_bill: may(&member, "bill.create", placement) && !member.read_only(),
         can_lock: may(&member, "ledger.lock_period", placement),
         can_unlock: may(&member, "ledger.unlock_period", placement),
         site,
