@@ -1115,3 +1115,61 @@ async fn a_bill_is_entered_approved_by_someone_else_held_and_released() {
     assert_eq!(sid.get(&location).await.status, StatusCode::NOT_FOUND);
     assert_eq!(sid.get(&path).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn bank_accounts_are_added_masked_and_show_each_sites_money() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let b = books(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let ann_m = staff_people::member(
+        &db,
+        &org,
+        "ann@goldcrest.test",
+        "Ann Accountant",
+        BuiltInRole::Accountant,
+        Scope::AllSites,
+    )
+    .await;
+    let ann = client(&state, &db, &org, &ann_m).await;
+    let (site, other) = (b.site.to_string(), b.other_site.to_string());
+    let form = |sort: &'static str| {
+        vec![
+            ("name", "Goldcrest Client Account"),
+            ("bank_name", "Barclays"),
+            ("account_type", "client"),
+            ("sort_code", sort),
+            ("account_number", "5577 9911"),
+            ("holder_name", "Goldcrest PM Ltd Client Account"),
+            ("file_format", "csv"),
+            ("site", site.as_str()),
+            ("site", other.as_str()),
+        ]
+    };
+    let r = ann.post("/bank-accounts", &form("20-00")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("is not a sort code"), "{}", r.body);
+    assert!(r.body.contains(r#"value="Goldcrest Client Account""#));
+    assert!(!r.body.contains("55779911") && !r.body.contains("5577 9911"));
+    assert_eq!(count(&db, "bank_account").await, 0);
+    let (_, page) = ann
+        .post_then_follow("/bank-accounts", &form("20-00-00"))
+        .await;
+    assert!(
+        page.body.contains("Added Goldcrest Client Account"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Sort code **-**-00, account ****9911"));
+    assert!(!page.body.contains("55779911"));
+    let mut su = db.superuser().await;
+    let id: Uuid = sqlx::query_scalar("select id from bank_account")
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
+    let page = ann.get(&format!("/bank-accounts/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Pooled: 2 sites"));
+    assert!(page.body.contains("Goldcrest House") && page.body.contains("Other House"));
+    assert!(page.body.contains("Service charge fund"), "{}", page.body);
+}

@@ -11,6 +11,7 @@
 mod account;
 mod approval_settings;
 mod audit_log;
+mod bank_account_pages;
 mod bill_pages;
 mod buildings;
 mod dashboard;
@@ -790,6 +791,21 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             get(bill_pages::new_bill).post(bill_pages::create_bill),
         ),
         ("/bills/{id}", Member, get(bill_pages::bill)),
+        (
+            "/bank-accounts",
+            Permission("bank_account.read"),
+            get(bank_account_pages::page).post(bank_account_pages::add),
+        ),
+        (
+            "/bank-accounts/{id}",
+            Permission("bank_account.read"),
+            get(bank_account_pages::account),
+        ),
+        (
+            "/bank-accounts/{id}/{action}",
+            Permission("bank_account.read"),
+            post(bank_account_pages::archive),
+        ),
         (
             "/bills/{id}/{action}",
             Member,
