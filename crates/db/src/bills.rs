@@ -14,16 +14,13 @@ use crate::error::DbError;
 use crate::ledger::{
     self, LedgerError, NewJournal, NewLine, lock_books, next_number, plain, refused,
 };
-use crate::receivables::{Approval, check_year};
+use crate::receivables::{Approval, CodedLine, Coding, check_year};
 use crate::tenant::TenantTx;
 use proplink_domain::dates::long_date;
 use proplink_domain::ledger::{MAX_LINE_PENCE, vat_pence};
 use proplink_domain::uk::format_pence;
 use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
-
-/// Ledger roles a bill line may not be coded to: the postings own them.
-const NOT_FOR_LINES: &[&str] = &["debtors", "creditors", "bank", "vat", "suspense"];
 
 /// Where a bill is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,69 +300,22 @@ async fn check_lines<'a>(
     if lines.len() > 200 {
         return Err(refused("A bill has at most 200 lines."));
     }
-    let accounts = ledger::accounts(tx, site).await?;
-    let funds = ledger::funds(tx, site).await?;
-    let rates = ledger::tax_rates(tx).await?;
+    let coding = Coding::load(tx, site).await?;
     let mut out = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         let n = i + 1;
-        let description = line.description.trim();
-        if description.is_empty() || description.chars().count() > 300 {
-            return Err(refused(format!(
-                "Line {n}: describe what was supplied (up to 300 characters)."
-            )));
-        }
-        plain(description, &format!("description of line {n}"))?;
-        let Some(account) = accounts.iter().find(|a| a.id == line.account_id) else {
-            return Err(refused(format!(
-                "Line {n}: choose one of this site's ledger accounts."
-            )));
-        };
-        if account.archived_at.is_some() {
-            return Err(refused(format!(
-                "Line {n}: {} {} is archived.",
-                account.code, account.name
-            )));
-        }
-        if account
-            .control
-            .as_deref()
-            .is_some_and(|c| NOT_FOR_LINES.contains(&c))
-        {
-            return Err(refused(format!(
-                "Line {n}: {} {} is posted to automatically; code the line to an expense account.",
-                account.code, account.name
-            )));
-        }
-        if !funds.iter().any(|f| f.id == line.fund_id) {
-            return Err(refused(format!(
-                "Line {n}: choose one of this site's funds."
-            )));
-        }
-        let Some(rate) = rates.iter().find(|r| r.id == line.tax_rate_id) else {
-            return Err(refused(format!("Line {n}: choose a tax rate.")));
-        };
-        if !rate.applies_on(on) {
-            return Err(refused(format!(
-                "Line {n}: the rate {} does not apply on {}.",
-                rate.name,
-                long_date(on)
-            )));
-        }
-        if line.net_pence <= 0 {
-            return Err(refused(format!(
-                "Line {n}: the net amount must be more than £0.00."
-            )));
-        }
-        if line.net_pence > MAX_LINE_PENCE {
-            return Err(refused(format!(
-                "Line {n}: the amount is more than £10,000,000,000.00; check the figure."
-            )));
-        }
-        let worked = vat_pence(
-            line.net_pence,
-            u32::try_from(rate.basis_points).unwrap_or(0),
-        );
+        let basis_points = coding.check(
+            n,
+            CodedLine {
+                description: &line.description,
+                account_id: line.account_id,
+                fund_id: line.fund_id,
+                tax_rate_id: line.tax_rate_id,
+                net_pence: line.net_pence,
+            },
+            on,
+        )?;
+        let worked = vat_pence(line.net_pence, u32::try_from(basis_points).unwrap_or(0));
         let vat = match line.vat_pence {
             None => worked,
             Some(v) if v < 0 => {
@@ -375,7 +325,7 @@ async fn check_lines<'a>(
             Some(v) => {
                 return Err(refused(format!(
                     "Line {n}: VAT at {} on {} is {}, not {}; check the rate or the figure.",
-                    rate.name,
+                    coding.rate_name(line.tax_rate_id),
                     format_pence(line.net_pence),
                     format_pence(worked),
                     format_pence(v)

@@ -103,34 +103,56 @@ pub(crate) async fn check_billable(
     }
 }
 
-/// Checks and prices a document's lines: each on one of the site's live accounts (not one the
-/// postings table owns) and funds, with a tax rate that applies on `on`.
-pub(crate) async fn price_lines<'a>(
-    tx: &mut TenantTx,
-    site: Uuid,
-    on: Date,
-    lines: &'a [DraftLine],
-) -> Result<Vec<PricedLine<'a>>, LedgerError> {
-    if lines.is_empty() {
-        return Err(refused("Add at least one line."));
+/// What [`Coding::check`] looks at in a line.
+pub(crate) struct CodedLine<'a> {
+    pub(crate) description: &'a str,
+    pub(crate) account_id: Uuid,
+    pub(crate) fund_id: Uuid,
+    pub(crate) tax_rate_id: Uuid,
+    pub(crate) net_pence: i64,
+}
+
+/// A site's accounts, funds and the organisation's tax rates, loaded once to check the coding
+/// of a document's lines (demands, credit notes, bills).
+pub(crate) struct Coding {
+    accounts: Vec<ledger::Account>,
+    funds: Vec<ledger::Fund>,
+    rates: Vec<ledger::TaxRate>,
+}
+
+impl Coding {
+    pub(crate) async fn load(tx: &mut TenantTx, site: Uuid) -> Result<Self, LedgerError> {
+        Ok(Self {
+            accounts: ledger::accounts(tx, site).await?,
+            funds: ledger::funds(tx, site).await?,
+            rates: ledger::tax_rates(tx).await?,
+        })
     }
-    if lines.len() > 200 {
-        return Err(refused("A document has at most 200 lines."));
-    }
-    let accounts = ledger::accounts(tx, site).await?;
-    let funds = ledger::funds(tx, site).await?;
-    let rates = ledger::tax_rates(tx).await?;
-    let mut priced = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        let n = i + 1;
-        let description = line.description.trim();
+
+    /// Checks line `n`: its description, one of the site's live accounts (not one the postings
+    /// table owns) and funds, a tax rate that applies on `on`, and a net amount more than
+    /// nothing and not absurd. Returns the rate's basis points.
+    pub(crate) fn check(
+        &self,
+        n: usize,
+        line: CodedLine<'_>,
+        on: Date,
+    ) -> Result<i32, LedgerError> {
+        let CodedLine {
+            description,
+            account_id,
+            fund_id,
+            tax_rate_id,
+            net_pence,
+        } = line;
+        let description = description.trim();
         if description.is_empty() || description.chars().count() > 300 {
             return Err(refused(format!(
-                "Line {n}: describe the charge (up to 300 characters)."
+                "Line {n}: describe it (up to 300 characters)."
             )));
         }
         plain(description, &format!("description of line {n}"))?;
-        let Some(account) = accounts.iter().find(|a| a.id == line.account_id) else {
+        let Some(account) = self.accounts.iter().find(|a| a.id == account_id) else {
             return Err(refused(format!(
                 "Line {n}: choose one of this site's ledger accounts."
             )));
@@ -151,12 +173,12 @@ pub(crate) async fn price_lines<'a>(
                 account.code, account.name
             )));
         }
-        if !funds.iter().any(|f| f.id == line.fund_id) {
+        if !self.funds.iter().any(|f| f.id == fund_id) {
             return Err(refused(format!(
                 "Line {n}: choose one of this site's funds."
             )));
         }
-        let Some(rate) = rates.iter().find(|r| r.id == line.tax_rate_id) else {
+        let Some(rate) = self.rates.iter().find(|r| r.id == tax_rate_id) else {
             return Err(refused(format!("Line {n}: choose a tax rate.")));
         };
         if !rate.applies_on(on) {
@@ -166,16 +188,57 @@ pub(crate) async fn price_lines<'a>(
                 long_date(on)
             )));
         }
-        if line.net_pence <= 0 {
+        if net_pence <= 0 {
             return Err(refused(format!(
-                "Line {n}: the amount must be more than £0.00 (credit a charge with a credit note)."
+                "Line {n}: the amount must be more than £0.00."
             )));
         }
-        if line.net_pence > MAX_LINE_PENCE {
+        if net_pence > MAX_LINE_PENCE {
             return Err(refused(format!(
                 "Line {n}: the amount is more than £10,000,000,000.00; check the figure."
             )));
         }
+        Ok(rate.basis_points)
+    }
+
+    /// The rate's name, for messages.
+    pub(crate) fn rate_name(&self, id: Uuid) -> &str {
+        self.rates
+            .iter()
+            .find(|r| r.id == id)
+            .map_or("", |r| r.name.as_str())
+    }
+}
+
+/// Checks and prices a document's lines: each on one of the site's live accounts (not one the
+/// postings table owns) and funds, with a tax rate that applies on `on`.
+pub(crate) async fn price_lines<'a>(
+    tx: &mut TenantTx,
+    site: Uuid,
+    on: Date,
+    lines: &'a [DraftLine],
+) -> Result<Vec<PricedLine<'a>>, LedgerError> {
+    if lines.is_empty() {
+        return Err(refused("Add at least one line."));
+    }
+    if lines.len() > 200 {
+        return Err(refused("A document has at most 200 lines."));
+    }
+    let coding = Coding::load(tx, site).await?;
+    let mut priced = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let n = i + 1;
+        let basis_points = coding.check(
+            n,
+            CodedLine {
+                description: &line.description,
+                account_id: line.account_id,
+                fund_id: line.fund_id,
+                tax_rate_id: line.tax_rate_id,
+                net_pence: line.net_pence,
+            },
+            on,
+        )?;
         if let (Some(from), Some(to)) = (line.period_from, line.period_to)
             && to < from
         {
@@ -183,11 +246,10 @@ pub(crate) async fn price_lines<'a>(
                 "Line {n}: the period ends before it starts."
             )));
         }
-        let bp = u32::try_from(rate.basis_points).unwrap_or(0);
         priced.push(PricedLine {
             line,
-            basis_points: rate.basis_points,
-            vat_pence: vat_pence(line.net_pence, bp),
+            basis_points,
+            vat_pence: vat_pence(line.net_pence, u32::try_from(basis_points).unwrap_or(0)),
         });
     }
     Ok(priced)
