@@ -479,36 +479,78 @@ pub async fn check_client_money(
     amount: i64,
     override_: Option<&Override>,
 ) -> Result<(), LedgerError> {
-    let balances = site_balances(tx, bank.id, site).await?;
-    let (fund_name, balance) = balances
-        .iter()
-        .find(|(id, ..)| *id == fund)
-        .map(|(_, n, b)| (n.clone(), *b))
-        .ok_or_else(|| refused("Choose one of the site's funds."))?;
-    if balance >= amount {
+    check_client_money_many(tx, bank, &[(site, fund, amount)], override_).await
+}
+
+/// The client-money rule for many payments at once: `needs` is (site, fund, pence to pay),
+/// one entry per site and fund. Every shortfall is named; a site the account does not serve
+/// is refused outright.
+pub async fn check_client_money_many(
+    tx: &mut TenantTx,
+    bank: &BankAccount,
+    needs: &[(Uuid, Uuid, i64)],
+    override_: Option<&Override>,
+) -> Result<(), LedgerError> {
+    let sites: Vec<Uuid> = needs.iter().map(|(s, ..)| *s).collect();
+    // (site, site name, fund, fund name, balance, served): every fund of every site asked
+    // about, with its balance in the account's ledger account for the site.
+    let rows: Vec<(Uuid, String, Uuid, String, i64, bool)> = sqlx::query_as(
+        "select s.id, s.name, f.id, f.name, coalesce(b.balance, 0)::bigint, a.id is not null
+           from site s
+           join fund f on f.organisation_id = s.organisation_id and f.site_id = s.id
+           left join ledger_account a on a.organisation_id = s.organisation_id
+                and a.site_id = s.id and a.bank_account_id = $2
+           left join lateral (
+                select sum(l.amount_pence) as balance from journal_line l
+                 where l.organisation_id = s.organisation_id and l.site_id = s.id
+                   and l.account_id = a.id and l.fund_id = f.id) b on true
+          where s.organisation_id = $1 and s.id = any($3)",
+    )
+    .bind(tx.org().0)
+    .bind(bank.id)
+    .bind(&sites)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut problems = Vec::new();
+    for (site, fund, amount) in needs {
+        let Some((_, site_name, _, fund_name, balance, served)) =
+            rows.iter().find(|(s, _, f, ..)| s == site && f == fund)
+        else {
+            return Err(refused("Choose one of the site's funds."));
+        };
+        if !served {
+            return Err(refused(format!(
+                "{} does not hold {site_name}'s money: pay the site's bills from one of its own \
+                 bank accounts.",
+                bank.name
+            )));
+        }
+        if balance >= amount {
+            continue;
+        }
+        problems.push(format!(
+            "{site_name}'s {fund_name} holds {} in {}, less than the {} to pay",
+            format_pence(*balance),
+            bank.name,
+            format_pence(*amount)
+        ));
+    }
+    if problems.is_empty() {
         return Ok(());
     }
-    let site_name: String =
-        sqlx::query_scalar("select name from site where organisation_id = $1 and id = $2")
-            .bind(tx.org().0)
-            .bind(site)
-            .fetch_one(tx.conn())
-            .await?;
+    let shown = problems.len().min(5);
+    let more = match problems.len() - shown {
+        0 => String::new(),
+        n => format!(" (and {n} more)"),
+    };
+    let list = format!("{}{more}", problems[..shown].join("; "));
     match (bank.account_type(), override_) {
         (AccountType::Office, Some(o)) if !o.reason.trim().is_empty() => Ok(()),
         (AccountType::Office, _) => Err(refused(format!(
-            "{site_name}'s {fund_name} holds {} in {}, less than the {} to pay. An office \
-             account may be overdrawn only with an override and its reason.",
-            format_pence(balance),
-            bank.name,
-            format_pence(amount)
+            "{list}. An office account may be overdrawn only with an override and its reason."
         ))),
         _ => Err(refused(format!(
-            "{site_name}'s {fund_name} holds {} in {}, less than the {} to pay: client money \
-             of another site or fund cannot pay it.",
-            format_pence(balance),
-            bank.name,
-            format_pence(amount)
+            "{list}: client money of another site or fund cannot pay it."
         ))),
     }
 }

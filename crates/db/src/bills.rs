@@ -188,7 +188,7 @@ pub struct BillLine {
     pub vat_recoverable: bool,
 }
 
-const SELECT: &str = "select b.id, b.site_id, s.name as site_name, b.vendor_id,
+pub(crate) const SELECT: &str = "select b.id, b.site_id, s.name as site_name, b.vendor_id,
         v.name as vendor_name, b.work_order_id, w.reference as work_order_reference,
         b.supplier_reference, b.number, b.issue_date, b.due_date, b.incurred_on, b.description,
         b.status, b.held_from, b.hold_reason, b.void_reason, b.net_pence, b.vat_pence,
@@ -211,7 +211,7 @@ pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<Bill>, DbError> 
     .await?)
 }
 
-async fn find_for_update(tx: &mut TenantTx, id: Uuid) -> Result<Bill, LedgerError> {
+pub(crate) async fn find_for_update(tx: &mut TenantTx, id: Uuid) -> Result<Bill, LedgerError> {
     sqlx::query("select 1 from bill where organisation_id = $1 and id = $2 for update")
         .bind(tx.org().0)
         .bind(id)

@@ -29,6 +29,7 @@ pub mod maintenance;
 pub mod manual_journals;
 pub mod operations;
 pub mod organisation;
+pub mod payments;
 pub mod people;
 pub mod pools;
 pub mod portal;

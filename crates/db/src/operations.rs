@@ -2153,7 +2153,9 @@ pub async fn close_work_order(
     now: OffsetDateTime,
 ) -> Result<(), OpsError> {
     let wo = lock_work_order(tx, work_order).await?;
-    if !wo.status().can_close() {
+    // Paying its last bill closed it unrated: the review still rates it.
+    let unrated = wo.status() == WorkOrderStatus::Closed && wo.rating.is_none();
+    if !wo.status().can_close() && !unrated {
         return Err(state(match wo.status() {
             WorkOrderStatus::Closed => format!("{} is already closed.", wo.reference),
             other => format!(
@@ -2175,7 +2177,7 @@ pub async fn close_work_order(
     sqlx::query(
         "update work_order set status = 'closed', rating = $3, rating_note = $4,
                 final_cost_pence = coalesce($5, final_cost_pence, approved_pence),
-                closed_at = $6, updated_at = $6
+                closed_at = coalesce(closed_at, $6), updated_at = $6
           where organisation_id = $1 and id = $2",
     )
     .bind(tx.org().0)
@@ -2186,6 +2188,16 @@ pub async fn close_work_order(
     .bind(now)
     .execute(tx.conn())
     .await?;
+    resolve_after_close(tx, &wo, now).await
+}
+
+/// What closing a work order sets off: the tickets and issues it was raised for are resolved.
+async fn resolve_after_close(
+    tx: &mut TenantTx,
+    wo: &WorkOrder,
+    now: OffsetDateTime,
+) -> Result<(), OpsError> {
+    let work_order = wo.id;
     crate::tickets::resolve_for_work_order(tx, work_order, &wo.reference, now).await?;
     for issue in issues_of_work_order(tx, work_order).await? {
         if issue.status().can_move_to(IssueStatus::Resolved) {
@@ -2203,6 +2215,60 @@ pub async fn close_work_order(
             .await?;
         }
     }
+    Ok(())
+}
+
+/// Closes the invoiced work orders among `ids` whose every live bill is now paid (the
+/// payment of the last one closes the work); the manager may still rate the work afterwards.
+/// Returns the references closed.
+pub(crate) async fn close_paid_work_orders(
+    tx: &mut TenantTx,
+    ids: &[Uuid],
+    now: OffsetDateTime,
+) -> Result<Vec<String>, OpsError> {
+    let closed: Vec<Uuid> = sqlx::query_scalar(
+        "update work_order w set status = 'closed', closed_on_payment = true, closed_at = $3,
+                updated_at = $3,
+                final_cost_pence = coalesce(w.final_cost_pence,
+                    (select sum(b.total_pence) from bill b where b.organisation_id = w.organisation_id
+                        and b.work_order_id = w.id and b.status = 'paid'))
+          where w.organisation_id = $1 and w.id = any($2) and w.status = 'invoiced'
+            and not exists (select from bill b where b.organisation_id = w.organisation_id
+                              and b.work_order_id = w.id and b.status not in ('paid', 'voided'))
+         returning w.id",
+    )
+    .bind(tx.org().0)
+    .bind(ids)
+    .bind(now)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut references = Vec::new();
+    for id in closed {
+        let wo = find_work_order(tx, id).await?.ok_or(OpsError::NotFound)?;
+        resolve_after_close(tx, &wo, now).await?;
+        references.push(wo.reference);
+    }
+    Ok(references)
+}
+
+/// A work order closed by paying its bills goes back to invoiced when a payment is reversed
+/// and one of its bills is owed again.
+pub(crate) async fn reopen_unpaid_work_orders(
+    tx: &mut TenantTx,
+    ids: &[Uuid],
+) -> Result<(), DbError> {
+    sqlx::query(
+        "update work_order w set status = 'invoiced', closed_on_payment = false, closed_at = null,
+                updated_at = now()
+          where w.organisation_id = $1 and w.id = any($2) and w.status = 'closed'
+            and w.closed_on_payment
+            and exists (select from bill b where b.organisation_id = w.organisation_id
+                          and b.work_order_id = w.id and b.status not in ('paid', 'voided'))",
+    )
+    .bind(tx.org().0)
+    .bind(ids)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 

@@ -16,7 +16,8 @@ use proplink_db::ledger::{self, LedgerError};
 use proplink_db::operations::{
     self as ops, Approver, DocumentInput, InviteRequest, Location, QuoteInput, WorkOrderInput,
 };
-use proplink_db::people::{self, VendorInput};
+use proplink_db::payments::{self as pay, ManualPayment, Method, RunInput};
+use proplink_db::people::{self, BankDetails, VendorInput};
 use proplink_db::portfolio::{self, SiteInput};
 use proplink_db::receivables::Approval;
 use proplink_domain::ledger::FundKind;
@@ -46,6 +47,7 @@ fn signer(name: &str) -> Signer {
 }
 
 struct World {
+    key: DataKey,
     site: Uuid,
     other_site: Uuid,
     plumber: Uuid,
@@ -74,6 +76,16 @@ async fn world(tx: &mut TenantTx) -> World {
         name: name.into(),
         trade: trade.into(),
         email: Some(format!("{}@example.com", trade.to_lowercase())),
+        bank_account_name: Some(format!("{name} Ltd")),
+        bank: Some(BankDetails {
+            sort_code: "404040".into(),
+            account_number: if trade == "Plumbing" {
+                "11112222"
+            } else {
+                "33334444"
+            }
+            .into(),
+        }),
         ..Default::default()
     };
     let plumber = people::save_vendor(tx, &key, None, &vendor("Bright Spark Plumbing", "Plumbing"))
@@ -91,6 +103,7 @@ async fn world(tx: &mut TenantTx) -> World {
         ledger::fund_of_kind(tx, s, k).await.unwrap().unwrap().id
     };
     World {
+        key,
         site: s,
         other_site,
         plumber,
@@ -821,4 +834,891 @@ async fn an_approval_chain_holds_a_large_bill_until_both_sign() {
         bills::approve(&mut tx, small, &priya, now()).await.unwrap(),
         Approval::Posted("BIL-2026-000002".into())
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payments out
+
+/// A pooled BACS client account for both sites, with `pence` of the first site's service
+/// charge money in it. Returns (bank account, the site's ledger account for it).
+async fn funded_bank(tx: &mut TenantTx, w: &World, pence: i64) -> (Uuid, Uuid) {
+    let bank = banks::create(
+        tx,
+        &w.key,
+        &BankAccountInput {
+            name: "Goldcrest Client Account".into(),
+            bank_name: Some("Barclays".into()),
+            account_type: AccountType::Client,
+            sort_code: SortCode::parse("20-00-00").unwrap(),
+            account_number: AccountNumber::parse("55779911").unwrap(),
+            holder_name: "Goldcrest PM Client".into(),
+            service_user_number: Some("123456".into()),
+            file_format: FileFormat::BacsStandard18,
+            fund_kind: None,
+            sites: vec![w.site, w.other_site],
+            ledger_account_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let ledger_account = banks::for_site(tx, w.site)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(b, _)| b.id == bank)
+        .unwrap()
+        .1;
+    if pence > 0 {
+        fund(tx, w, ledger_account, pence).await;
+    }
+    (bank, ledger_account)
+}
+
+/// Puts `pence` of service charge money into the site's ledger account for a bank.
+async fn fund(tx: &mut TenantTx, w: &World, bank_ledger: Uuid, pence: i64) {
+    fund_in(tx, w, bank_ledger, w.sc_fund, pence).await;
+}
+
+async fn fund_in(tx: &mut TenantTx, w: &World, bank_ledger: Uuid, fund: Uuid, pence: i64) {
+    let suspense = ledger::control_account(tx, w.site, "suspense")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let mk = |account: Uuid, amount: i64| ledger::NewLine {
+        account_id: account,
+        fund_id: fund,
+        amount_pence: amount,
+        unit_id: None,
+        contact_id: None,
+        work_order_id: None,
+        description: None,
+    };
+    ledger::post(
+        tx,
+        &ledger::NewJournal {
+            site_id: w.site,
+            date: date!(2026 - 05 - 01),
+            description: "Service charges received".into(),
+            source_type: "manual_journal".into(),
+            source_id: None,
+            lines: vec![mk(bank_ledger, pence), mk(suspense, -pence)],
+        },
+        "Ann",
+        now(),
+    )
+    .await
+    .unwrap();
+}
+
+/// An approved bill of `net` + 20% VAT (irrecoverable) from `vendor` on the first site.
+async fn approved_bill(
+    tx: &mut TenantTx,
+    w: &World,
+    vendor: Uuid,
+    reference: &str,
+    net: i64,
+    work_order: Option<Uuid>,
+) -> Uuid {
+    let ann = signer("Ann Accountant");
+    let input = BillInput {
+        vendor_id: vendor,
+        work_order_id: work_order,
+        ..bill(w, reference, vec![line(w, net, false)])
+    };
+    let id = bills::save_draft(tx, None, &input, &ann).await.unwrap();
+    bills::submit(tx, id, &ann, now()).await.unwrap();
+    bills::approve(tx, id, &signer("Bob Manager"), now())
+        .await
+        .unwrap();
+    id
+}
+
+async fn status_of(tx: &mut TenantTx, table: &str, id: Uuid) -> String {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select status from {table} where id = $1"
+    )))
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await
+    .unwrap()
+}
+
+async fn count(tx: &mut TenantTx, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
+        .fetch_one(tx.conn())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_payment_run_is_approved_by_someone_else_filed_paid_and_reversed() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Ann")).await.unwrap();
+    let w = world(&mut tx).await;
+    let wo = completed_work_order(&mut tx, &w).await;
+    let (bank, bank_ledger) = funded_bank(&mut tx, &w, 100_000).await;
+    // £450 for the job, and two roofing bills of £120 and £60.
+    let plumbing = approved_bill(&mut tx, &w, w.plumber, "INV-1042", 37_500, Some(wo)).await;
+    let roof_a = approved_bill(&mut tx, &w, w.roofer, "R-77", 10_000, None).await;
+    let roof_b = approved_bill(&mut tx, &w, w.roofer, "R-78", 5_000, None).await;
+    let today = now().date();
+    let due_by = date!(2026 - 06 - 30);
+
+    let payable = pay::payable_bills(&mut tx, bank, due_by).await.unwrap();
+    assert_eq!(payable.len(), 3);
+    assert!(payable.iter().all(|b| b.vendor_has_bank));
+
+    let ann = signer("Ann Accountant");
+    let run = pay::schedule_run(
+        &mut tx,
+        &w.key,
+        &RunInput {
+            bank_account_id: bank,
+            payment_date: today,
+            due_by,
+            bill_ids: vec![plumbing, roof_a, roof_b],
+            override_: None,
+        },
+        &ann,
+        now(),
+    )
+    .await
+    .unwrap();
+    let r = pay::find_run(&mut tx, run).await.unwrap().unwrap();
+    // One payment per supplier: the roofer's two bills are one payment of £180.
+    assert_eq!(
+        (
+            r.status.as_str(),
+            r.payment_count,
+            r.bill_count,
+            r.total_pence
+        ),
+        ("scheduled", 2, 3, 45_000 + 18_000)
+    );
+    let payments = pay::run_payments(&mut tx, run).await.unwrap();
+    let amounts: Vec<(String, i64)> = payments
+        .iter()
+        .map(|p| (p.vendor_name.clone(), p.amount_pence))
+        .collect();
+    assert_eq!(
+        amounts,
+        vec![
+            ("Bright Spark Plumbing".to_owned(), 45_000),
+            ("Top Roofing".to_owned(), 18_000)
+        ]
+    );
+    assert_eq!(payments[0].reference.as_deref(), Some("INV-1042"));
+    assert_eq!(
+        payments[1].reference.as_deref(),
+        Some(payments[1].number.as_str())
+    );
+    for b in [plumbing, roof_a, roof_b] {
+        assert_eq!(status_of(&mut tx, "bill", b).await, "scheduled");
+    }
+    // Nothing posts before the bank confirms; no file before approval.
+    assert_eq!(balance(&mut tx, w.site, "creditors").await, -63_000);
+    assert!(
+        refusal(pay::payment_file(&mut tx, &w.key, run, "Ann", now()).await)
+            .contains("once the run is approved")
+    );
+    assert!(
+        refusal(pay::mark_run_paid(&mut tx, run, "Ann", now()).await).contains("not approved yet")
+    );
+    // The scheduler does not approve it; someone else does.
+    assert_eq!(
+        refusal(pay::approve_run(&mut tx, run, &ann, now()).await),
+        "You scheduled this run: someone else must approve it."
+    );
+    let approved = pay::approve_run(&mut tx, run, &signer("Olivia Owner"), now())
+        .await
+        .unwrap();
+    assert!(matches!(approved, Approval::Posted(ref n) if n == &r.number));
+
+    // The BACS file: two credits and the contra for £630.
+    let file = pay::payment_file(&mut tx, &w.key, run, "Ann", now())
+        .await
+        .unwrap();
+    let text = String::from_utf8(file.bytes.clone()).unwrap();
+    assert!(file.filename.ends_with(".txt") && text.starts_with("VOL1"));
+    let records: Vec<&str> = text.split("\r\n").collect();
+    let credits: Vec<&&str> = records
+        .iter()
+        .filter(|l| l.get(15..17) == Some("99"))
+        .collect();
+    assert_eq!(credits.len(), 2);
+    assert!(credits.iter().any(|l| l.contains("00000045000")));
+    assert!(
+        records
+            .iter()
+            .any(|l| l.get(15..17) == Some("17") && l.contains("00000063000"))
+    );
+
+    let paid = pay::mark_run_paid(&mut tx, run, "Ann", now())
+        .await
+        .unwrap();
+    assert_eq!(paid.len(), 2);
+    for b in [plumbing, roof_a, roof_b] {
+        assert_eq!(status_of(&mut tx, "bill", b).await, "paid");
+    }
+    assert_eq!(status_of(&mut tx, "payment_run", run).await, "paid");
+    assert_eq!(balance(&mut tx, w.site, "creditors").await, 0);
+    let in_bank = ledger::account_balance(&mut tx, bank_ledger, None, date!(2100 - 01 - 01))
+        .await
+        .unwrap();
+    assert_eq!(in_bank, 100_000 - 63_000);
+    assert_eq!(trial_balance_total(&mut tx, w.site).await, 0);
+    // The job's only bill is paid: the work order closes (the manager may still rate it).
+    assert_eq!(status_of(&mut tx, "work_order", wo).await, "closed");
+    ops::close_work_order(&mut tx, wo, 5, Some("Quick and tidy"), None, now())
+        .await
+        .unwrap();
+    let rating: Option<i16> = sqlx::query_scalar("select rating from work_order where id = $1")
+        .bind(wo)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(rating, Some(5));
+    // Paid twice? No: the run is paid and the bills are no longer payable.
+    assert!(refusal(pay::mark_run_paid(&mut tx, run, "Ann", now()).await).contains("already paid"));
+
+    // The plumber's payment comes back: its bill is owed again and the job re-opens.
+    let plumber_payment = payments[0].id;
+    pay::reverse_payment(
+        &mut tx,
+        plumber_payment,
+        today,
+        "Returned by the bank: account closed",
+        "Ann",
+        now(),
+    )
+    .await
+    .unwrap();
+    let b = bills::find(&mut tx, plumbing).await.unwrap().unwrap();
+    assert_eq!((b.status(), b.paid_pence), (BillStatus::Approved, 0));
+    assert_eq!(status_of(&mut tx, "work_order", wo).await, "invoiced");
+    assert_eq!(balance(&mut tx, w.site, "creditors").await, -45_000);
+    assert_eq!(trial_balance_total(&mut tx, w.site).await, 0);
+    assert!(
+        refusal(pay::reverse_payment(&mut tx, plumber_payment, today, "Again", "Ann", now()).await)
+            .contains("only a paid payment is reversed")
+    );
+
+    // The supplier's statement and the creditors list agree with the ledger.
+    let st = pay::vendor_statement(&mut tx, w.plumber, None, date!(2026 - 01 - 01), today)
+        .await
+        .unwrap();
+    assert_eq!(
+        (st.opening_pence, st.closing_pence, st.moves.len()),
+        (0, 45_000, 3)
+    );
+    let list = pay::creditors(&mut tx, Some(w.site), None, today)
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (
+            list[0].vendor_name.as_str(),
+            list[0].outstanding_pence,
+            list[0].overdue_pence
+        ),
+        ("Bright Spark Plumbing", 45_000, 45_000)
+    );
+
+    // The database keeps a posted payment line's figures and journal.
+    sqlx::query("savepoint raw")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let err = sqlx::query("update supplier_payment_line set amount_pence = amount_pence + 1")
+        .execute(tx.conn())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("do not change"), "{err}");
+    sqlx::query("rollback to savepoint raw")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let err = sqlx::query("delete from supplier_payment where id = $1")
+        .bind(plumber_payment)
+        .execute(tx.conn())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("is not deleted"), "{err}");
+}
+
+#[tokio::test]
+async fn payments_that_break_a_rule_are_refused_and_change_nothing() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Ann")).await.unwrap();
+    let w = world(&mut tx).await;
+    // £100 in the bank for the site; bills of £120 and £60.
+    let (bank, bank_ledger) = funded_bank(&mut tx, &w, 10_000).await;
+    let big = approved_bill(&mut tx, &w, w.roofer, "R-1", 10_000, None).await;
+    let small = approved_bill(&mut tx, &w, w.roofer, "R-2", 5_000, None).await;
+    let ann = signer("Ann Accountant");
+    let today = now().date();
+    let input = |bills: Vec<Uuid>| RunInput {
+        bank_account_id: bank,
+        payment_date: today,
+        due_by: date!(2026 - 12 - 31),
+        bill_ids: bills,
+        override_: None,
+    };
+    let before = (
+        count(&mut tx, "payment_run").await,
+        count(&mut tx, "journal").await,
+    );
+
+    // A run that would overdraw the site's service charge money.
+    let msg =
+        refusal(pay::schedule_run(&mut tx, &w.key, &input(vec![big, small]), &ann, now()).await);
+    assert_eq!(
+        msg,
+        "Goldcrest House's Service charge fund holds £100.00 in Goldcrest Client Account, less \
+         than the £180.00 to pay: client money of another site or fund cannot pay it."
+    );
+    // An override is for office accounts only.
+    let o = Override {
+        by: "Olivia Owner".into(),
+        reason: "Float".into(),
+    };
+    assert!(
+        refusal(
+            pay::schedule_run(
+                &mut tx,
+                &w.key,
+                &RunInput {
+                    override_: Some(o.clone()),
+                    ..input(vec![big])
+                },
+                &ann,
+                now()
+            )
+            .await
+        )
+        .contains("takes no override")
+    );
+    // A bill on hold, a bill not approved, a payment date passed, no bills.
+    bills::hold(&mut tx, small, "Disputed: gutter not cleared")
+        .await
+        .unwrap();
+    let msg = refusal(pay::schedule_run(&mut tx, &w.key, &input(vec![small]), &ann, now()).await);
+    assert!(
+        msg.contains("is on hold (Disputed: gutter not cleared)"),
+        "{msg}"
+    );
+    let draft = bills::save_draft(
+        &mut tx,
+        None,
+        &bill(&w, "D-1", vec![line(&w, 100, false)]),
+        &ann,
+    )
+    .await
+    .unwrap();
+    assert!(
+        refusal(pay::schedule_run(&mut tx, &w.key, &input(vec![draft]), &ann, now()).await)
+            .contains("is not approved")
+    );
+    assert!(
+        refusal(
+            pay::schedule_run(
+                &mut tx,
+                &w.key,
+                &RunInput {
+                    payment_date: today - time::Duration::days(1),
+                    ..input(vec![big])
+                },
+                &ann,
+                now()
+            )
+            .await
+        )
+        .contains("has passed")
+    );
+    assert_eq!(
+        refusal(pay::schedule_run(&mut tx, &w.key, &input(vec![]), &ann, now()).await),
+        "Tick at least one bill to pay."
+    );
+    // A supplier without bank details is not in a bank file.
+    sqlx::query("update vendor set bank_sealed = null, bank_last_digits = null where id = $1")
+        .bind(w.roofer)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    assert!(
+        refusal(pay::schedule_run(&mut tx, &w.key, &input(vec![big]), &ann, now()).await)
+            .contains("Top Roofing has no bank details")
+    );
+    // A held bill is not paid on its own either; nor more than a bill owes.
+    let single = |bill: Uuid, amount: Option<i64>| ManualPayment {
+        bill_id: bill,
+        bank_account_id: bank,
+        payment_date: today,
+        method: Method::Cheque,
+        reference: Some("000123".into()),
+        amount_pence: amount,
+        override_: None,
+    };
+    assert!(
+        refusal(pay::pay_bill(&mut tx, &single(small, None), &ann, now()).await)
+            .contains("release it before paying it")
+    );
+    assert!(
+        refusal(pay::pay_bill(&mut tx, &single(big, Some(12_001)), &ann, now()).await)
+            .contains("owes £120.00")
+    );
+    assert_eq!(
+        refusal(
+            pay::pay_bill(
+                &mut tx,
+                &ManualPayment {
+                    reference: None,
+                    ..single(big, Some(100))
+                },
+                &ann,
+                now()
+            )
+            .await
+        ),
+        "Give the cheque number as the reference."
+    );
+    assert!(
+        refusal(pay::pay_bill(&mut tx, &single(big, None), &ann, now()).await)
+            .contains("less than the £120.00")
+    );
+    assert_eq!(
+        (
+            count(&mut tx, "payment_run").await,
+            count(&mut tx, "journal").await
+        ),
+        before
+    );
+    assert_eq!(status_of(&mut tx, "bill", big).await, "approved");
+
+    // A part payment by cheque: £70 of the £120, then the rest once money arrives.
+    let part = pay::pay_bill(&mut tx, &single(big, Some(7_000)), &ann, now())
+        .await
+        .unwrap();
+    let b = bills::find(&mut tx, big).await.unwrap().unwrap();
+    assert_eq!((b.status(), b.paid_pence), (BillStatus::Approved, 7_000));
+    let p = pay::find_payment(&mut tx, part).await.unwrap().unwrap();
+    assert_eq!((p.method_label(), p.status.as_str()), ("Cheque", "paid"));
+    fund(&mut tx, &w, bank_ledger, 2_000).await;
+    pay::pay_bill(
+        &mut tx,
+        &ManualPayment {
+            reference: Some("000124".into()),
+            ..single(big, None)
+        },
+        &ann,
+        now(),
+    )
+    .await
+    .unwrap();
+    let b = bills::find(&mut tx, big).await.unwrap().unwrap();
+    assert_eq!((b.status(), b.paid_pence), (BillStatus::Paid, 12_000));
+    assert_eq!(balance(&mut tx, w.site, "creditors").await, -6_000);
+    assert_eq!(trial_balance_total(&mut tx, w.site).await, 0);
+    // A paid bill is not voided.
+    assert!(
+        refusal(bills::void(&mut tx, big, "Wrong", today, "Ann", now()).await)
+            .contains("reverse its payment first")
+    );
+}
+
+#[tokio::test]
+async fn a_run_changes_before_approval_a_held_bill_stops_it_and_cancelling_frees_its_bills() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Ann")).await.unwrap();
+    let w = world(&mut tx).await;
+    let (bank, _) = funded_bank(&mut tx, &w, 100_000).await;
+    let a = approved_bill(&mut tx, &w, w.roofer, "R-1", 10_000, None).await;
+    let b = approved_bill(&mut tx, &w, w.roofer, "R-2", 5_000, None).await;
+    let c = approved_bill(&mut tx, &w, w.plumber, "P-1", 1_000, None).await;
+    let ann = signer("Ann Accountant");
+    let run = pay::schedule_run(
+        &mut tx,
+        &w.key,
+        &RunInput {
+            bank_account_id: bank,
+            payment_date: now().date(),
+            due_by: date!(2026 - 12 - 31),
+            bill_ids: vec![a, b, c],
+            override_: None,
+        },
+        &ann,
+        now(),
+    )
+    .await
+    .unwrap();
+    // A bill in a run is not voided, and is not scheduled twice.
+    assert!(
+        refusal(bills::void(&mut tx, a, "Wrong", now().date(), "Ann", now()).await)
+            .contains("payment run")
+    );
+    assert!(
+        refusal(
+            pay::schedule_run(
+                &mut tx,
+                &w.key,
+                &RunInput {
+                    bank_account_id: bank,
+                    payment_date: now().date(),
+                    due_by: date!(2026 - 12 - 31),
+                    bill_ids: vec![a],
+                    override_: None,
+                },
+                &ann,
+                now()
+            )
+            .await
+        )
+        .contains("already in a payment run")
+    );
+    // Taking the plumber's only bill out drops the plumber's payment.
+    pay::remove_bill(&mut tx, run, c, &ann).await.unwrap();
+    let r = pay::find_run(&mut tx, run).await.unwrap().unwrap();
+    assert_eq!(
+        (r.payment_count, r.bill_count, r.total_pence),
+        (1, 2, 18_000)
+    );
+    assert_eq!(status_of(&mut tx, "bill", c).await, "approved");
+    // A bill put on hold in the run stops its approval.
+    bills::hold(&mut tx, b, "Query on the invoice")
+        .await
+        .unwrap();
+    let msg = refusal(pay::approve_run(&mut tx, run, &signer("Olivia Owner"), now()).await);
+    assert!(msg.contains("is on hold (Query on the invoice)"), "{msg}");
+    assert_eq!(status_of(&mut tx, "payment_run", run).await, "scheduled");
+    // Cancelled: the bills go back to approved (the held one will, when released).
+    assert!(
+        refusal(pay::cancel_run(&mut tx, run, " ", "Ann", now()).await).contains("Give the reason")
+    );
+    pay::cancel_run(&mut tx, run, "Paying by cheque instead", "Ann", now())
+        .await
+        .unwrap();
+    assert_eq!(status_of(&mut tx, "bill", a).await, "approved");
+    assert_eq!(status_of(&mut tx, "bill", b).await, "held");
+    bills::release(&mut tx, b).await.unwrap();
+    assert_eq!(status_of(&mut tx, "bill", b).await, "approved");
+    let cancelled: Vec<String> =
+        sqlx::query_scalar("select status from supplier_payment where payment_run_id = $1")
+            .bind(run)
+            .fetch_all(tx.conn())
+            .await
+            .unwrap();
+    assert_eq!(cancelled, vec!["cancelled".to_owned()]);
+    assert!(
+        refusal(pay::approve_run(&mut tx, run, &signer("Olivia Owner"), now()).await)
+            .contains("only a scheduled run is approved")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property: random sequences of bills, holds, single payments, runs and reversals keep the
+// books whole and the client-money rule unbroken.
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// An approved bill of `net` (+ 20% VAT) from one of two suppliers, partly in the
+        /// reserve fund or not.
+        Bill {
+            roofer: bool,
+            net: i64,
+            reserve: bool,
+        },
+        /// Money received into the bank for the site's service charge or reserve fund.
+        Fund {
+            pence: i64,
+            reserve: bool,
+        },
+        /// A single payment of a bill, in full or in part.
+        Pay {
+            bill: usize,
+            part: Option<i64>,
+        },
+        Hold {
+            bill: usize,
+        },
+        Release {
+            bill: usize,
+        },
+        /// A run of some bills.
+        Schedule {
+            bills: Vec<usize>,
+        },
+        Approve {
+            run: usize,
+        },
+        MarkPaid {
+            run: usize,
+        },
+        Cancel {
+            run: usize,
+        },
+        Reverse {
+            payment: usize,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (any::<bool>(), 1..20_000i64, prop::bool::weighted(0.3))
+                .prop_map(|(roofer, net, reserve)| Op::Bill { roofer, net, reserve }),
+            2 => (1..100_000i64, prop::bool::weighted(0.3))
+                .prop_map(|(pence, reserve)| Op::Fund { pence, reserve }),
+            2 => (0..8usize, proptest::option::of(1..30_000i64))
+                .prop_map(|(bill, part)| Op::Pay { bill, part }),
+            1 => (0..8usize).prop_map(|bill| Op::Hold { bill }),
+            1 => (0..8usize).prop_map(|bill| Op::Release { bill }),
+            2 => prop::collection::vec(0..8usize, 1..4).prop_map(|bills| Op::Schedule { bills }),
+            3 => (0..4usize).prop_map(|run| Op::Approve { run }),
+            3 => (0..4usize).prop_map(|run| Op::MarkPaid { run }),
+            1 => (0..4usize).prop_map(|run| Op::Cancel { run }),
+            1 => (0..8usize).prop_map(|payment| Op::Reverse { payment }),
+        ]
+    }
+
+    struct State {
+        bills: Vec<Uuid>,
+        runs: Vec<Uuid>,
+        payments: Vec<Uuid>,
+        n: usize,
+    }
+
+    async fn apply(
+        tx: &mut TenantTx,
+        w: &World,
+        bank: (Uuid, Uuid),
+        s: &mut State,
+        op: &Op,
+    ) -> bool {
+        let ann = signer("Ann Accountant");
+        let t = now();
+        let pick = |v: &Vec<Uuid>, i: usize| v.get(i % v.len().max(1)).copied();
+        let result: Result<(), LedgerError> = match op {
+            Op::Bill {
+                roofer,
+                net,
+                reserve,
+            } => {
+                s.n += 1;
+                let mut lines = vec![line(w, *net, false)];
+                if *reserve {
+                    lines.push(BillLineInput {
+                        fund_id: w.reserve_fund,
+                        ..line(w, net / 2 + 1, false)
+                    });
+                }
+                let input = BillInput {
+                    vendor_id: if *roofer { w.roofer } else { w.plumber },
+                    ..bill(w, &format!("B-{}", s.n), lines)
+                };
+                let id = bills::save_draft(tx, None, &input, &ann).await.unwrap();
+                bills::submit(tx, id, &ann, t).await.unwrap();
+                bills::approve(tx, id, &signer("Bob Manager"), t)
+                    .await
+                    .unwrap();
+                s.bills.push(id);
+                Ok(())
+            }
+            Op::Fund { pence, reserve } => {
+                let into = if *reserve { w.reserve_fund } else { w.sc_fund };
+                fund_in(tx, w, bank.1, into, *pence).await;
+                Ok(())
+            }
+            Op::Pay { bill, part } => match pick(&s.bills, *bill) {
+                None => return true,
+                Some(b) => pay::pay_bill(
+                    tx,
+                    &ManualPayment {
+                        bill_id: b,
+                        bank_account_id: bank.0,
+                        payment_date: t.date(),
+                        method: Method::FasterPayment,
+                        reference: None,
+                        amount_pence: *part,
+                        override_: None,
+                    },
+                    &ann,
+                    t,
+                )
+                .await
+                .map(|p| s.payments.push(p)),
+            },
+            Op::Hold { bill } => match pick(&s.bills, *bill) {
+                None => return true,
+                Some(b) => bills::hold(tx, b, "Query").await,
+            },
+            Op::Release { bill } => match pick(&s.bills, *bill) {
+                None => return true,
+                Some(b) => bills::release(tx, b).await,
+            },
+            Op::Schedule { bills: chosen } => {
+                let ids: Vec<Uuid> = chosen.iter().filter_map(|i| pick(&s.bills, *i)).collect();
+                pay::schedule_run(
+                    tx,
+                    &w.key,
+                    &RunInput {
+                        bank_account_id: bank.0,
+                        payment_date: t.date(),
+                        due_by: date!(2026 - 12 - 31),
+                        bill_ids: ids,
+                        override_: None,
+                    },
+                    &ann,
+                    t,
+                )
+                .await
+                .map(|r| s.runs.push(r))
+            }
+            Op::Approve { run } => match pick(&s.runs, *run) {
+                None => return true,
+                Some(r) => pay::approve_run(tx, r, &signer("Olivia Owner"), t)
+                    .await
+                    .map(|_| ()),
+            },
+            Op::MarkPaid { run } => match pick(&s.runs, *run) {
+                None => return true,
+                Some(r) => pay::mark_run_paid(tx, r, "Ann", t)
+                    .await
+                    .map(|p| s.payments.extend(p)),
+            },
+            Op::Cancel { run } => match pick(&s.runs, *run) {
+                None => return true,
+                Some(r) => pay::cancel_run(tx, r, "Changed our minds", "Ann", t).await,
+            },
+            Op::Reverse { payment } => match pick(&s.payments, *payment) {
+                None => return true,
+                Some(p) => pay::reverse_payment(tx, p, t.date(), "Returned", "Ann", t).await,
+            },
+        };
+        match result {
+            Ok(()) => false,
+            Err(LedgerError::Refused(_)) => true,
+            Err(e) => panic!("{op:?}: {e:?}"),
+        }
+    }
+
+    /// What must always be true.
+    async fn check(tx: &mut TenantTx, w: &World, bank_ledger: Uuid) {
+        assert_eq!(trial_balance_total(tx, w.site).await, 0);
+        // Each bill's paid amount is what its paid payments paid it, and it is paid exactly
+        // when that is its total.
+        let wrong: i64 = sqlx::query_scalar(
+            "select count(*) from bill b
+              where b.paid_pence <> coalesce((select sum(l.amount_pence) from supplier_payment_line l
+                       join supplier_payment p on p.id = l.payment_id and p.status = 'paid'
+                      where l.bill_id = b.id), 0)
+                 or (b.status = 'paid') <> (b.paid_pence = b.total_pence and b.journal_id is not null
+                                            and b.status <> 'voided')",
+        )
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        assert_eq!(wrong, 0, "bills whose paid amount or status is off");
+        // A payment is the sum of its lines; a scheduled one is in a scheduled or approved run.
+        let wrong: i64 = sqlx::query_scalar(
+            "select count(*) from supplier_payment p
+              where p.amount_pence <> (select coalesce(sum(amount_pence), 0) from supplier_payment_line
+                                        where payment_id = p.id)
+                 or (p.status = 'scheduled' and not exists (select from payment_run r
+                       where r.id = p.payment_run_id and r.status in ('scheduled', 'approved')))",
+        )
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        assert_eq!(wrong, 0, "payments whose lines or run are off");
+        // Creditors control is what the posted bills still owe.
+        let owed: i64 = sqlx::query_scalar(
+            "select coalesce(sum(total_pence - paid_pence), 0)::bigint from bill
+              where journal_id is not null and status <> 'voided'",
+        )
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        assert_eq!(balance(tx, w.site, "creditors").await, -owed);
+        // Client money never goes below zero in any fund.
+        let negative: i64 = sqlx::query_scalar(
+            "select count(*) from (select fund_id, sum(amount_pence) as b from journal_line
+                                    where account_id = $1 group by fund_id) f where f.b < 0",
+        )
+        .bind(bank_ledger)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        assert_eq!(negative, 0, "a fund overdrawn in the client account");
+    }
+
+    #[test]
+    fn random_bill_and_payment_sequences_keep_the_books_whole() {
+        let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+        else {
+            panic!("a runtime");
+        };
+        let db = rt.block_on(TestDb::new());
+        let mut runner = TestRunner::new(Config {
+            cases: 40,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let case = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
+        runner
+            .run(&prop::collection::vec(op(), 5..30), |ops| {
+                let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                rt.block_on(async {
+                    let org = db.org(&format!("prop{n}"), &format!("Prop {n}")).await;
+                    let mut tx = db.app.begin(&db.staff(&org, "Prop")).await.unwrap();
+                    let w = world(&mut tx).await;
+                    let bank = funded_bank(&mut tx, &w, 0).await;
+                    let mut s = State {
+                        bills: vec![],
+                        runs: vec![],
+                        payments: vec![],
+                        n: 0,
+                    };
+                    for op in &ops {
+                        let journals = count(&mut tx, "journal").await;
+                        let runs = count(&mut tx, "payment_run").await;
+                        let refused = apply(&mut tx, &w, bank, &mut s, op).await;
+                        if refused {
+                            assert_eq!(count(&mut tx, "journal").await, journals, "{op:?}");
+                            assert_eq!(count(&mut tx, "payment_run").await, runs, "{op:?}");
+                        } else {
+                            let kind = format!("{op:?}");
+                            let kind = kind.split([' ', '{']).next().unwrap_or_default().to_owned();
+                            *done.lock().unwrap().entry(kind).or_default() += 1;
+                        }
+                        check(&mut tx, &w, bank.1).await;
+                    }
+                    tx.rollback().await.unwrap();
+                });
+                Ok(())
+            })
+            .unwrap();
+        // Every kind of step went through at least once across the cases.
+        let done = done.into_inner().unwrap();
+        for kind in [
+            "Bill", "Fund", "Pay", "Hold", "Release", "Schedule", "Approve", "MarkPaid", "Cancel",
+            "Reverse",
+        ] {
+            assert!(
+                done.get(kind).copied().unwrap_or(0) > 0,
+                "{kind} never succeeded: {done:?}"
+            );
+        }
+    }
 }

@@ -817,7 +817,7 @@ async fn seed_payables(tx: &mut TenantTx, site: Uuid, now: sqlx::types::time::Of
     use proplink_db::bills::{self, BillInput, BillLineInput};
     use proplink_db::ledger;
     use proplink_domain::uk::{AccountNumber, SortCode};
-    bank_accounts::create(
+    let bank = bank_accounts::create(
         tx,
         &proplink_auth::seal::DataKey::generate(),
         &BankAccountInput {
@@ -892,6 +892,155 @@ async fn seed_payables(tx: &mut TenantTx, site: Uuid, now: sqlx::types::time::Of
     bills::approve(tx, bill, &Signer::unchained("Jane Doe"), now)
         .await
         .unwrap();
+    seed_payments(tx, site, bank, vendor, bill, now).await;
+}
+
+/// Issue 7's payments: money into the bank, the bill paid on its own by cheque, and a second
+/// bill in a payment run awaiting approval.
+async fn seed_payments(
+    tx: &mut TenantTx,
+    site: Uuid,
+    bank: Uuid,
+    vendor: Uuid,
+    bill: Uuid,
+    now: sqlx::types::time::OffsetDateTime,
+) {
+    use proplink_db::approvals::Signer;
+    use proplink_db::bank_accounts;
+    use proplink_db::bills::{self, BillInput, BillLineInput};
+    use proplink_db::ledger;
+    use proplink_db::payments::{self, ManualPayment, Method, RunInput};
+    use proplink_db::people::{self, BankDetails, VendorInput};
+    let key = proplink_auth::seal::DataKey::generate();
+    let name: String = sqlx::query_scalar("select name from vendor where id = $1")
+        .bind(vendor)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    people::save_vendor(
+        tx,
+        &key,
+        Some(vendor),
+        &VendorInput {
+            name,
+            trade: "Electrician".into(),
+            bank: Some(BankDetails {
+                sort_code: "123456".into(),
+                account_number: "12345678".into(),
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let bank_ledger = bank_accounts::for_site(tx, site)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(b, _)| b.id == bank)
+        .unwrap()
+        .1;
+    let fund = ledger::fund_of_kind(tx, site, proplink_domain::ledger::FundKind::ServiceCharge)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let suspense = ledger::control_account(tx, site, "suspense")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let mk = |account: Uuid, amount: i64| ledger::NewLine {
+        account_id: account,
+        fund_id: fund,
+        amount_pence: amount,
+        unit_id: None,
+        contact_id: None,
+        work_order_id: None,
+        description: None,
+    };
+    ledger::post(
+        tx,
+        &ledger::NewJournal {
+            site_id: site,
+            date: now.date(),
+            description: "Service charges received".into(),
+            source_type: "manual_journal".into(),
+            source_id: None,
+            lines: vec![mk(bank_ledger, 100_000), mk(suspense, -100_000)],
+        },
+        "Prober",
+        now,
+    )
+    .await
+    .unwrap();
+    payments::pay_bill(
+        tx,
+        &ManualPayment {
+            bill_id: bill,
+            bank_account_id: bank,
+            payment_date: now.date(),
+            method: Method::Cheque,
+            reference: Some("000101".into()),
+            amount_pence: None,
+            override_: None,
+        },
+        &Signer::unchained("Prober"),
+        now,
+    )
+    .await
+    .unwrap();
+    let lines = bills::lines(tx, bill).await.unwrap();
+    let second = bills::save_draft(
+        tx,
+        None,
+        &BillInput {
+            site_id: site,
+            vendor_id: vendor,
+            work_order_id: None,
+            supplier_reference: "PROBE-2".into(),
+            issue_date: now.date(),
+            due_date: None,
+            incurred_on: None,
+            description: None,
+            lines: vec![BillLineInput {
+                description: "Second visit".into(),
+                account_id: lines[0].account_id,
+                fund_id: fund,
+                tax_rate_id: lines[0].tax_rate_id,
+                net_pence: 5_000,
+                vat_pence: None,
+                vat_recoverable: false,
+            }],
+            total_pence: None,
+            source: "admin",
+            document: None,
+        },
+        &Signer::unchained("Prober"),
+    )
+    .await
+    .unwrap();
+    bills::submit(tx, second, &Signer::unchained("Prober"), now)
+        .await
+        .unwrap();
+    bills::approve(tx, second, &Signer::unchained("Jane Doe"), now)
+        .await
+        .unwrap();
+    payments::schedule_run(
+        tx,
+        &key,
+        &RunInput {
+            bank_account_id: bank,
+            payment_date: now.date(),
+            due_by: now.date() + time::Duration::days(60),
+            bill_ids: vec![second],
+            override_: None,
+        },
+        &Signer::unchained("Prober"),
+        now,
+    )
+    .await
+    .unwrap();
 }
 
 /// Issue 6's receivables: three demands approved (one sent, one voided); a credit note on
