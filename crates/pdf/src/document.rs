@@ -13,7 +13,8 @@ pub struct Organisation {
     pub logo_png: Option<Vec<u8>>,
 }
 
-/// Who the document is addressed to: the leaseholder or tenant of the unit.
+/// Who the document is addressed to: the leaseholder or tenant of the unit, or (on a
+/// remittance advice) the supplier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Party {
     pub name: String,
@@ -176,6 +177,43 @@ pub struct Statement {
     pub overdue_pence: i64,
 }
 
+/// A remittance advice: a payment made to a supplier and the bills it settles, sent to the
+/// supplier so they can match the money to their invoices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remittance {
+    pub org: Organisation,
+    /// The supplier.
+    pub to: Party,
+    /// Our payment's number ("PAY-2026-000012").
+    pub number: String,
+    pub paid_on: Date,
+    /// "BACS", "Faster Payment", "Cheque".
+    pub method: String,
+    /// What the supplier will see on their bank statement.
+    pub reference: Option<String>,
+    /// The account the money left, already masked: "Goldcrest Client Account (sort code
+    /// **-**-00, account ****9911)".
+    pub paid_from: String,
+    /// One per bill paid.
+    pub lines: Vec<RemittanceLine>,
+    pub total_pence: i64,
+}
+
+/// One bill a remittance pays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemittanceLine {
+    /// Our bill's number ("BIL-2026-000003").
+    pub bill_number: String,
+    /// The supplier's own invoice number ("INV-1042").
+    pub supplier_reference: String,
+    /// The site the bill is for.
+    pub site: String,
+    /// The date on the supplier's invoice.
+    pub invoice_date: Date,
+    /// Paid against this bill.
+    pub amount_pence: i64,
+}
+
 /// Any money document PropLink issues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Document {
@@ -183,6 +221,7 @@ pub enum Document {
     CreditNote(CreditNote),
     Receipt(Receipt),
     Statement(Statement),
+    Remittance(Remittance),
 }
 
 impl Document {
@@ -192,6 +231,7 @@ impl Document {
             Self::CreditNote(d) => &d.org,
             Self::Receipt(d) => &d.org,
             Self::Statement(d) => &d.org,
+            Self::Remittance(d) => &d.org,
         }
     }
 }
@@ -217,6 +257,12 @@ impl From<Receipt> for Document {
 impl From<Statement> for Document {
     fn from(d: Statement) -> Self {
         Self::Statement(d)
+    }
+}
+
+impl From<Remittance> for Document {
+    fn from(d: Remittance) -> Self {
+        Self::Remittance(d)
     }
 }
 

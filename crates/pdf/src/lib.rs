@@ -1,5 +1,5 @@
-//! PropLink's money documents — demands, credit notes, receipts and statements of account —
-//! typeset in-process with typst into A4 PDFs, and the same documents as standalone HTML pages
+//! PropLink's money documents — demands, credit notes, receipts, statements of account and
+//! remittance advices to suppliers — typeset in-process with typst into A4 PDFs, and the same documents as standalone HTML pages
 //! for an external renderer (Gotenberg's Chromium route, in `proplink-integrations`).
 //!
 //! Nothing a user typed is ever written into typst markup: [`render`] serialises the document
@@ -20,8 +20,8 @@ mod view;
 mod world;
 
 pub use document::{
-    CreditNote, DocLine, Document, Invoice, Organisation, Party, Receipt, Statement, StatementRow,
-    Statutory,
+    CreditNote, DocLine, Document, Invoice, Organisation, Party, Receipt, Remittance,
+    RemittanceLine, Statement, StatementRow, Statutory,
 };
 pub use view::LANDLORD_CITATION;
 

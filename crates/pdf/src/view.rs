@@ -2,7 +2,9 @@
 //! dates). The typst template and the HTML page both draw this, so the two renderers cannot
 //! disagree about what a document says; neither has any formatting or arithmetic of its own.
 
-use crate::document::{CreditNote, DocLine, Document, Invoice, Party, Receipt, Statement};
+use crate::document::{
+    CreditNote, DocLine, Document, Invoice, Party, Receipt, Remittance, Statement,
+};
 use proplink_domain::dates::long_date;
 use proplink_domain::uk::format_pence;
 use serde::Serialize;
@@ -13,7 +15,8 @@ pub const LANDLORD_CITATION: &str =
 
 #[derive(Debug, Serialize)]
 pub struct View {
-    /// "Service charge demand", "Credit note", "Receipt", "Statement of account".
+    /// "Service charge demand", "Credit note", "Receipt", "Statement of account", "Remittance
+    /// advice".
     pub title: String,
     /// The PDF's metadata title and each page's footer: "Service charge demand SC-000123".
     pub caption: String,
@@ -124,6 +127,7 @@ impl View {
             Document::CreditNote(d) => credit_note(d),
             Document::Receipt(d) => receipt(d),
             Document::Statement(d) => statement(d),
+            Document::Remittance(d) => remittance(d),
         }
     }
 }
@@ -402,6 +406,72 @@ fn statement(d: &Statement) -> View {
             empty: String::new(),
         },
         totals,
+        after,
+        landlord: None,
+        statutory: None,
+    }
+}
+
+/// Written for the supplier: "your" invoice is theirs, "our" reference is the bill's number,
+/// and their invoice number leads each row because that is what they match the money to. The
+/// account paid from goes in the opening sentence, not the particulars: a masked account's name
+/// is long and would squeeze the supplier's address beside it.
+fn remittance(d: &Remittance) -> View {
+    let mut facts = vec![
+        fact("Payment number", &d.number),
+        fact("Date paid", long_date(d.paid_on)),
+        fact("Method", &d.method),
+    ];
+    if let Some(r) = d.reference.as_deref().filter(|r| !r.trim().is_empty()) {
+        facts.push(fact("Reference", r));
+    }
+    let mut paid = format!(
+        "We have paid you {} by {}",
+        format_pence(d.total_pence),
+        d.method
+    );
+    if !d.paid_from.trim().is_empty() {
+        paid.push_str(" from ");
+        paid.push_str(&d.paid_from);
+    }
+    paid.push('.');
+    let after = if d.lines.is_empty() {
+        Vec::new()
+    } else {
+        vec!["This payment settles the invoices listed above.".to_owned()]
+    };
+    View {
+        title: "Remittance advice".to_owned(),
+        caption: format!("Remittance advice {}", d.number),
+        org: org(&d.org),
+        to: party(&d.to),
+        facts,
+        before: vec![paid],
+        table: Table {
+            columns: vec![
+                Column::text("Your invoice"),
+                Column::text("Invoice date"),
+                Column::text("Our reference"),
+                Column::wide("Site"),
+                Column::amount("Amount"),
+            ],
+            rows: d
+                .lines
+                .iter()
+                .map(|l| Row {
+                    cells: vec![
+                        l.supplier_reference.clone(),
+                        long_date(l.invoice_date),
+                        l.bill_number.clone(),
+                        l.site.clone(),
+                        format_pence(l.amount_pence),
+                    ],
+                    detail: None,
+                })
+                .collect(),
+            empty: "Not against any invoice.".to_owned(),
+        },
+        totals: vec![total("Total paid", d.total_pence, true)],
         after,
         landlord: None,
         statutory: None,

@@ -1,5 +1,5 @@
-//! Each kind of document rendered to PDF and read back as text, the way a leaseholder's PDF
-//! reader (or a search index) sees it.
+//! Each kind of document rendered to PDF and read back as text, the way a leaseholder's (or a
+//! supplier's) PDF reader, or a search index, sees it.
 
 #![allow(
     clippy::unwrap_used,
@@ -8,8 +8,8 @@
 )]
 
 use proplink_pdf::{
-    CreditNote, DocLine, Document, Invoice, Organisation, Party, Receipt, Statement, StatementRow,
-    Statutory, html, render,
+    CreditNote, DocLine, Document, Invoice, Organisation, Party, Receipt, Remittance,
+    RemittanceLine, Statement, StatementRow, Statutory, html, render,
 };
 use sha2::{Digest, Sha256};
 use time::macros::date;
@@ -384,6 +384,167 @@ fn a_long_statement_runs_over_several_pages() {
     );
     // The column headings repeat on each page.
     assert!(text.matches("Balance").count() >= rendered.pages, "{text}");
+}
+
+fn supplier() -> Party {
+    Party {
+        name: "Severn Roofing & Gutters Ltd".into(),
+        address_lines: vec![
+            "Unit 7, Avonside Trading Estate".into(),
+            "Bristol BS2 0JZ".into(),
+        ],
+    }
+}
+
+/// A payment of `lines` bills, one a day from 2 March 2026, each of £100.00 plus a penny per
+/// line before it; the total is their sum, worked out here as the caller would.
+fn remittance(lines: usize) -> Remittance {
+    let mut day = date!(2026 - 03 - 02);
+    let lines: Vec<RemittanceLine> = (0..lines)
+        .map(|i| {
+            let line = RemittanceLine {
+                bill_number: format!("BIL-2026-{:06}", i + 3),
+                supplier_reference: format!("INV-{}", 1042 + i),
+                site: if i % 2 == 0 {
+                    "Goldcrest House".into()
+                } else {
+                    "Harbourside Court".into()
+                },
+                invoice_date: day,
+                amount_pence: 10_000 + i64::try_from(i).unwrap(),
+            };
+            day = day.next_day().unwrap_or(day);
+            line
+        })
+        .collect();
+    let total_pence = lines.iter().map(|l| l.amount_pence).sum();
+    Remittance {
+        org: org(),
+        to: supplier(),
+        number: "PAY-2026-000012".into(),
+        paid_on: date!(2026 - 04 - 15),
+        method: "BACS".into(),
+        reference: Some("GOLDCREST PAY12".into()),
+        paid_from: "Goldcrest Client Account (sort code **-**-00, account ****9911)".into(),
+        lines,
+        total_pence,
+    }
+}
+
+/// Three bills, £1,234.56 in all.
+fn three_bill_remittance() -> Remittance {
+    let mut r = remittance(3);
+    r.lines[0].amount_pence = 98_456;
+    r.lines[1].amount_pence = 15_000;
+    r.lines[2].amount_pence = 10_000;
+    r.total_pence = 123_456;
+    r
+}
+
+#[test]
+fn a_remittance_advice_tells_the_supplier_which_invoices_were_paid() {
+    let rendered = render(&three_bill_remittance().into()).unwrap();
+    assert!(rendered.pdf.starts_with(b"%PDF-"));
+    assert_eq!(rendered.pages, 1);
+    let text = text_of(&rendered.pdf);
+    for expected in [
+        "Goldcrest Property Management Ltd",
+        "Remittance advice",
+        "Severn Roofing & Gutters Ltd",
+        "Unit 7, Avonside Trading Estate",
+        "Payment number PAY-2026-000012",
+        "Date paid 15 April 2026",
+        "Method BACS",
+        "Reference GOLDCREST PAY12",
+        "We have paid you £1,234.56 by BACS from Goldcrest Client Account (sort code **-**-00, account ****9911).",
+        "INV-1042 2 March 2026 BIL-2026-000003 Goldcrest House £984.56",
+        "INV-1043 3 March 2026 BIL-2026-000004 Harbourside Court £150.00",
+        "INV-1044 4 March 2026 BIL-2026-000005 Goldcrest House £100.00",
+        "Total paid £1,234.56",
+        "This payment settles the invoices listed above.",
+        "Remittance advice PAY-2026-000012",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_remittance_prints_its_total_as_given_not_as_the_lines_add_up() {
+    let mut r = three_bill_remittance();
+    r.total_pence = 99;
+    r.reference = Some("   ".into());
+    r.paid_from = String::new();
+    let text = text_of(&render(&r.into()).unwrap().pdf);
+    assert!(text.contains("Total paid £0.99"), "{text}");
+    assert!(text.contains("We have paid you £0.99 by BACS."), "{text}");
+    assert!(!text.contains("£1,234.56"), "{text}");
+    assert!(!text.contains("Reference"), "{text}");
+}
+
+#[test]
+fn a_remittance_against_no_invoice_says_so() {
+    let r = Remittance {
+        lines: Vec::new(),
+        reference: None,
+        total_pence: 50_000,
+        ..remittance(0)
+    };
+    let text = text_of(&render(&r.into()).unwrap().pdf);
+    assert!(text.contains("Not against any invoice."), "{text}");
+    assert!(text.contains("Total paid £500.00"), "{text}");
+    assert!(!text.contains("settles the invoices"), "{text}");
+}
+
+#[test]
+fn a_long_remittance_runs_over_several_pages_without_losing_a_bill() {
+    let long = remittance(60);
+    let total = long.total_pence;
+    let rendered = render(&long.into()).unwrap();
+    assert!(rendered.pages > 1, "{} page(s)", rendered.pages);
+    let text = text_of(&rendered.pdf);
+    for i in 0..60_usize {
+        let row = format!("INV-{} ", 1042 + i);
+        assert_eq!(text.matches(&row).count(), 1, "{row:?} in:\n{text}");
+        assert!(text.contains(&format!("BIL-2026-{:06}", i + 3)), "{text}");
+    }
+    // 60 × £100.00 plus 0 + 1 + … + 59 pence.
+    assert_eq!(total, 601_770);
+    assert!(text.contains("Total paid £6,017.70"), "{text}");
+    assert!(
+        text.contains(&format!("Page 2 of {}", rendered.pages)),
+        "{text}"
+    );
+    // The column headings repeat on each page.
+    assert!(
+        text.matches("Your invoice").count() >= rendered.pages,
+        "{text}"
+    );
+}
+
+#[test]
+fn a_remittance_as_html_says_the_same_with_every_value_escaped() {
+    let mut r = three_bill_remittance();
+    r.to.name = "<b>Severn</b> Roofing & Gutters Ltd".into();
+    let page = html(&r.into());
+    if let Some(dir) = std::env::var_os("PROPLINK_PDF_SAMPLES") {
+        std::fs::write(std::path::Path::new(&dir).join("remittance.html"), &page).unwrap();
+    }
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(!page.contains("<b>Severn"));
+    assert!(page.contains("&lt;b&gt;Severn&lt;/b&gt; Roofing &amp; Gutters Ltd"));
+    assert!(page.contains("<h1>Remittance advice</h1>"));
+    for invoice in ["INV-1042", "INV-1043", "INV-1044"] {
+        assert!(
+            page.contains(&format!("<td class=\"narrow\">{invoice}</td>")),
+            "{page}"
+        );
+    }
+    assert!(page.contains("<tr class=\"strong\"><td>Total paid</td><td>£1,234.56</td></tr>"));
+    assert!(page.contains("15 April 2026"));
+    assert!(page.contains("This payment settles the invoices listed above."));
 }
 
 #[test]
