@@ -44,6 +44,28 @@ impl AuditEvent {
         )
     }
 
+    /// "{who} {what} via {channel} on {date}": a record's own wording of what happened, such as
+    /// "Bright Spark Plumbing submitted invoice INV-1042 for £450.00 via ContractorPort on 12
+    /// May 2026".
+    pub fn sentence_with(&self, what: &str) -> String {
+        format!(
+            "{} {what} via {} on {}",
+            self.who(),
+            self.via(),
+            uk_long_date(self.occurred_at)
+        )
+    }
+
+    /// The value a field was given (an insert) or changed to (an update).
+    pub fn new_value(&self, field: &str) -> Option<&serde_json::Value> {
+        self.changes.get(field)?.get("new")
+    }
+
+    /// The value a field had before an update or delete.
+    pub fn old_value(&self, field: &str) -> Option<&serde_json::Value> {
+        self.changes.get(field)?.get("old")
+    }
+
     fn who(&self) -> String {
         if let Some(name) = self.actor_name.as_deref().filter(|n| !n.is_empty()) {
             return match ActorKind::from_db(&self.actor_kind) {

@@ -27,6 +27,7 @@ pub mod links;
 pub mod lint;
 pub mod maintenance;
 pub mod manual_journals;
+pub mod money_history;
 pub mod operations;
 pub mod organisation;
 pub mod payments;

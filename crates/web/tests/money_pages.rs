@@ -1173,3 +1173,423 @@ async fn bank_accounts_are_added_masked_and_show_each_sites_money() {
     assert!(page.body.contains("Goldcrest House") && page.body.contains("Other House"));
     assert!(page.body.contains("Service charge fund"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn bills_are_paid_in_a_run_approved_by_a_second_person_and_the_trail_reads_both_ways() {
+    use proplink_db::bank_accounts::{self as banks, AccountType, BankAccountInput, FileFormat};
+    use proplink_db::bills::{self, BillInput, BillLineInput};
+    use proplink_db::ledger;
+    use proplink_domain::uk::{AccountNumber, SortCode};
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let b = books(&db, &org).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let key = state.settings().data_key.clone();
+    let mut tx = db.app.begin(&db.staff(&org, "Loader")).await.unwrap();
+    let vendor = people::save_vendor(
+        &mut tx,
+        &key,
+        None,
+        &people::VendorInput {
+            name: "Bright Spark Plumbing".into(),
+            trade: "Plumbing".into(),
+            email: Some("accounts@brightspark.test".into()),
+            bank_account_name: Some("Bright Spark Plumbing Ltd".into()),
+            bank: Some(people::BankDetails {
+                sort_code: "404040".into(),
+                account_number: "11112222".into(),
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let bank = banks::create(
+        &mut tx,
+        &key,
+        &BankAccountInput {
+            name: "Goldcrest Client Account".into(),
+            bank_name: Some("Barclays".into()),
+            account_type: AccountType::Client,
+            sort_code: SortCode::parse("20-00-00").unwrap(),
+            account_number: AccountNumber::parse("55779911").unwrap(),
+            holder_name: "Goldcrest PM Client".into(),
+            service_user_number: Some("123456".into()),
+            file_format: FileFormat::BacsStandard18,
+            fund_kind: None,
+            sites: vec![b.site],
+            ledger_account_id: Some(b.bank),
+        },
+    )
+    .await
+    .unwrap();
+    let suspense = ledger::control_account(&mut tx, b.site, "suspense")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let mk = |account: Uuid, amount: i64| ledger::NewLine {
+        account_id: account,
+        fund_id: b.fund,
+        amount_pence: amount,
+        unit_id: None,
+        contact_id: None,
+        work_order_id: None,
+        description: None,
+    };
+    ledger::post(
+        &mut tx,
+        &ledger::NewJournal {
+            site_id: b.site,
+            date: time::macros::date!(2026 - 05 - 01),
+            description: "Service charges received".into(),
+            source_type: "manual_journal".into(),
+            source_id: None,
+            lines: vec![mk(b.bank, 100_000), mk(suspense, -100_000)],
+        },
+        "Loader",
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let repairs = ledger::control_account(&mut tx, b.site, "repairs")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let standard = ledger::tax_rates(&mut tx)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.treatment == "standard")
+        .unwrap()
+        .id;
+    let mut approved = Vec::new();
+    for (reference, net) in [("INV-1042", 37_500), ("INV-1050", 10_000)] {
+        let who = proplink_db::approvals::Signer::unchained("Loader");
+        let id = bills::save_draft(
+            &mut tx,
+            None,
+            &BillInput {
+                site_id: b.site,
+                vendor_id: vendor,
+                work_order_id: None,
+                supplier_reference: reference.into(),
+                issue_date: time::macros::date!(2026 - 05 - 12),
+                due_date: None,
+                incurred_on: None,
+                description: None,
+                lines: vec![BillLineInput {
+                    description: "Plant room pipework".into(),
+                    account_id: repairs,
+                    fund_id: b.fund,
+                    tax_rate_id: standard,
+                    net_pence: net,
+                    vat_pence: None,
+                    vat_recoverable: false,
+                }],
+                total_pence: None,
+                source: "admin",
+                document: None,
+            },
+            &who,
+        )
+        .await
+        .unwrap();
+        bills::submit(&mut tx, id, &who, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        bills::approve(
+            &mut tx,
+            id,
+            &proplink_db::approvals::Signer::unchained("Checker"),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+        approved.push(id);
+    }
+    tx.commit().await.unwrap();
+    let m = async |email: &str, name: &str, role: BuiltInRole, scope: Scope| {
+        let member = staff_people::member(&db, &org, email, name, role, scope).await;
+        client(&state, &db, &org, &member).await
+    };
+    let ann = m(
+        "ann@goldcrest.test",
+        "Ann Accountant",
+        BuiltInRole::Accountant,
+        Scope::AllSites,
+    )
+    .await;
+    let olga = m(
+        "olga@goldcrest.test",
+        "Olga Finance",
+        BuiltInRole::Accountant,
+        Scope::AllSites,
+    )
+    .await;
+    let priya = m(
+        "priya@goldcrest.test",
+        "Priya Patel",
+        BuiltInRole::Manager,
+        Scope::AllSites,
+    )
+    .await;
+    let sid = m(
+        "sid@goldcrest.test",
+        "Sid Site",
+        BuiltInRole::SiteManager,
+        Scope::Sites([b.other_site].into()),
+    )
+    .await;
+
+    // The first bill in a run; the second paid on its own.
+    let page = ann.get("/payments").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("Goldcrest Client Account (Sort code **-**-00, account ****9911)")
+    );
+    let bank_s = bank.to_string();
+    let choose = ann
+        .get(&format!("/payments/new?bank={bank_s}&due_by=2026-12-31"))
+        .await;
+    assert_eq!(choose.status, StatusCode::OK);
+    assert!(
+        choose.body.contains("Bright Spark Plumbing — £570.00"),
+        "{}",
+        choose.body
+    );
+    let first = approved[0].to_string();
+    let today = super_today();
+    // A payment date that has passed: refused, the form back with the bill still ticked.
+    let r = ann
+        .post(
+            "/payments/new",
+            &[
+                ("bank", &bank_s),
+                ("due_by", "2026-12-31"),
+                ("payment_date", "2020-01-01"),
+                ("bill", &first),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("has passed"), "{}", r.body);
+    assert_eq!(count(&db, "payment_run").await, 0);
+    let (run_path, page) = ann
+        .post_then_follow(
+            "/payments/new",
+            &[
+                ("bank", &bank_s),
+                ("due_by", "2026-12-31"),
+                ("payment_date", &today),
+                ("bill", &first),
+            ],
+        )
+        .await;
+    assert!(
+        page.body
+            .contains("Scheduled: someone else now approves the run.")
+    );
+    assert!(
+        page.body
+            .contains("scheduled payment run PRN-2026-000001 of £450.00 via admin"),
+        "{}",
+        page.body
+    );
+    let run_path = run_path.split('?').next().unwrap().to_owned();
+    // Not the scheduler; not a manager without the permission; another accountant.
+    let (_, page) = ann
+        .post_then_follow(&format!("{run_path}/approve"), &[])
+        .await;
+    assert!(
+        page.body
+            .contains("You scheduled this run: someone else must approve it.")
+    );
+    assert_eq!(
+        priya.post(&format!("{run_path}/approve"), &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let (_, page) = olga
+        .post_then_follow(&format!("{run_path}/approve"), &[])
+        .await;
+    assert!(
+        page.body.contains("Approved: download the bank file"),
+        "{}",
+        page.body
+    );
+    let file = ann.get(&format!("{run_path}/file")).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert!(file.content_type.starts_with("text/plain") && file.body.starts_with("VOL1"));
+    assert!(
+        file.body.contains("INV-1042          BRIGHT SPARK PLUMB"),
+        "{}",
+        file.body
+    );
+    let (_, page) = ann.post_then_follow(&format!("{run_path}/paid"), &[]).await;
+    assert!(
+        page.body
+            .contains("Marked paid and posted. 1 remittance advice e-mailed."),
+        "{}",
+        page.body
+    );
+    let mut su = db.superuser().await;
+    let (subject, attachments): (String, i64) = sqlx::query_as(
+        "select m.subject, (select count(*) from email_attachment a where a.message_id = m.id)
+           from email_message m where m.category = 'remittance'",
+    )
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert_eq!(
+        (subject.as_str(), attachments),
+        ("Remittance advice PAY-2026-000001: £450.00", 1)
+    );
+    let payment: Uuid = sqlx::query_scalar("select id from supplier_payment")
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
+
+    // The payment's page reads back to the bill; the reversal re-opens it.
+    let pay_path = format!("/supplier-payments/{payment}");
+    let page = ann.get(&pay_path).await;
+    assert!(page.body.contains("Bright Spark Plumbing") && page.body.contains("INV-1042"));
+    assert!(page.body.contains(&format!("/bills/{first}")));
+    assert!(
+        page.body
+            .contains("Ann Accountant marked it paid via admin"),
+        "{}",
+        page.body
+    );
+    let r = ann
+        .post(
+            &format!("{pay_path}/reverse"),
+            &[("on", &today), ("reason", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(ann.get(&r.location).await.body.contains("Give the reason"));
+    let (_, page) = ann
+        .post_then_follow(
+            &format!("{pay_path}/reverse"),
+            &[("on", &today), ("reason", "Returned by the bank")],
+        )
+        .await;
+    assert!(
+        page.body
+            .contains("Reversed: the bills it paid are owed again"),
+        "{}",
+        page.body
+    );
+    let creditors = ann.get(&format!("/creditors?site={}", b.site)).await;
+    assert!(creditors.body.contains("£570.00"), "{}", creditors.body);
+
+    // A single payment by cheque of the second bill: a bad amount is refused and kept.
+    let second = approved[1];
+    let pay_bill = format!("/bills/{second}/pay");
+    let form = ann.get(&pay_bill).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains(r#"value="120.00""#), "{}", form.body);
+    let r = ann
+        .post(
+            &pay_bill,
+            &[
+                ("bank", &bank_s),
+                ("method", "cheque"),
+                ("amount", "120.01"),
+                ("payment_date", &today),
+                ("reference", "000123"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("owes £120.00"), "{}", r.body);
+    assert!(r.body.contains(r#"value="120.01""#));
+    let (_, page) = ann
+        .post_then_follow(
+            &pay_bill,
+            &[
+                ("bank", &bank_s),
+                ("method", "cheque"),
+                ("amount", "120.00"),
+                ("payment_date", &today),
+                ("reference", "000123"),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("Paid and posted."), "{}", page.body);
+    let statement = ann
+        .get(&format!("/vendors/{vendor}/statement?from=2026-01-01"))
+        .await;
+    assert_eq!(statement.status, StatusCode::OK);
+    assert!(
+        statement.body.contains("Payment PAY-2026-000001 reversed"),
+        "{}",
+        statement.body
+    );
+    assert!(statement.body.contains("Payment PAY-2026-000002 (000123)"));
+    assert!(
+        statement.body.contains("<strong>£450.00</strong>"),
+        "{}",
+        statement.body
+    );
+
+    // Another organisation's accountant finds none of it, by any route.
+    let acme = db.org("acme", "Acme Property").await;
+    let outsider_m = staff_people::member(
+        &db,
+        &acme,
+        "ann@acme.test",
+        "Acme Accountant",
+        BuiltInRole::Accountant,
+        Scope::AllSites,
+    )
+    .await;
+    let outsider = client(&state, &db, &acme, &outsider_m).await;
+    for path in [
+        run_path.clone(),
+        format!("{run_path}/file"),
+        pay_path.clone(),
+        pay_bill.clone(),
+        format!("/vendors/{vendor}/statement"),
+    ] {
+        assert_eq!(
+            outsider.get(&path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    for path in [
+        format!("{run_path}/cancel"),
+        format!("{pay_path}/reverse"),
+        pay_bill.clone(),
+    ] {
+        let r = outsider
+            .post(&path, &[("reason", "x"), ("on", &today), ("bank", &bank_s)])
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.location);
+    }
+    assert!(
+        !outsider
+            .get("/creditors")
+            .await
+            .body
+            .contains("Bright Spark")
+    );
+    assert_eq!(count(&db, "journal where reverses_id is not null").await, 1);
+
+    // Another site's manager reaches none of it.
+    assert_eq!(sid.get("/payments").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(sid.get(&pay_path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        sid.get(&format!("/creditors?site={}", b.site)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(sid.get(&pay_bill).await.status, StatusCode::FORBIDDEN);
+}
+
+fn super_today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}

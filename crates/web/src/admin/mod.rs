@@ -25,6 +25,7 @@ mod maintenance;
 mod money;
 mod money_pdf;
 mod operations;
+mod payment_pages;
 mod receipt_batch_pages;
 pub(crate) use operations::{human_size, parse_document};
 pub(crate) use records::uk_date;
@@ -807,9 +808,51 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             post(bank_account_pages::archive),
         ),
         (
+            "/bills/{id}/pay",
+            Member,
+            get(payment_pages::pay_form).post(payment_pages::pay_bill),
+        ),
+        (
             "/bills/{id}/{action}",
             Member,
             post(bill_pages::bill_action),
+        ),
+        (
+            "/payments",
+            Permission("payment.read"),
+            get(payment_pages::page),
+        ),
+        (
+            "/payments/new",
+            Permission("payment.read"),
+            get(payment_pages::new_run).post(payment_pages::schedule),
+        ),
+        (
+            "/payments/runs/{id}",
+            Permission("payment.read"),
+            get(payment_pages::run),
+        ),
+        (
+            "/payments/runs/{id}/file",
+            Permission("payment.read"),
+            get(payment_pages::run_file),
+        ),
+        (
+            "/payments/runs/{id}/{action}",
+            Permission("payment.read"),
+            post(payment_pages::run_action),
+        ),
+        ("/supplier-payments/{id}", Member, get(payment_pages::payment)),
+        (
+            "/supplier-payments/{id}/{action}",
+            Member,
+            post(payment_pages::payment_action),
+        ),
+        ("/creditors", Member, get(payment_pages::creditors)),
+        (
+            "/vendors/{id}/statement",
+            Permission("bill.read"),
+            get(payment_pages::vendor_statement),
         ),
         (
             "/sites/{id}/receipt-batches/new",

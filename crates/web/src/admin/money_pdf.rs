@@ -30,7 +30,10 @@ use uuid::Uuid;
 type Page = Result<Response, WebError>;
 
 /// The organisation as it heads its documents: trading name and registered office.
-async fn organisation(tx: &mut TenantTx, member_org: &str) -> Result<Organisation, WebError> {
+pub(super) async fn organisation(
+    tx: &mut TenantTx,
+    member_org: &str,
+) -> Result<Organisation, WebError> {
     let profile = proplink_db::profile::get(tx).await?;
     Ok(Organisation {
         name: profile
@@ -130,7 +133,10 @@ pub(super) async fn invoice_document(
 }
 
 /// Renders with Gotenberg when configured, else typst on a blocking thread.
-async fn render(state: &AppState, doc: Document) -> Result<(Vec<u8>, &'static str), WebError> {
+pub(super) async fn render(
+    state: &AppState,
+    doc: Document,
+) -> Result<(Vec<u8>, &'static str), WebError> {
     if let Some(gotenberg) = &state.settings().gotenberg {
         let html = proplink_pdf::html(&doc);
         let pdf = gotenberg

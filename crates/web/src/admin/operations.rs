@@ -1230,6 +1230,8 @@ pub struct WorkOrderPage {
     facts: Vec<(String, String)>,
     scope: String,
     issues: Vec<(Uuid, String, String)>,
+    /// The bills coded to it, and the payments of each: the trail on to the money.
+    bills: Vec<BillTrail>,
     invitations: Vec<InvitationRow>,
     quotations: Vec<QuotationRow>,
     updates: Vec<UpdateRow>,
@@ -1247,6 +1249,46 @@ pub struct WorkOrderPage {
     problem: Option<String>,
 }
 
+/// A bill coded to a work order and the payments that paid it.
+pub struct BillTrail {
+    pub id: Uuid,
+    pub label: String,
+    pub status: &'static str,
+    pub total: String,
+    /// (payment id, "PAY-2026-000004 on 3 June 2026: £450.00 (Paid)")
+    pub payments: Vec<(Uuid, String)>,
+}
+
+async fn bill_trail(tx: &mut TenantTx, work_order: Uuid) -> Result<Vec<BillTrail>, WebError> {
+    let mut out = Vec::new();
+    for b in proplink_db::bills::for_work_order(tx, work_order).await? {
+        let payments = proplink_db::payments::payments_for_bill(tx, b.id)
+            .await?
+            .iter()
+            .map(|p| {
+                (
+                    p.id,
+                    format!(
+                        "{} on {}: {} ({})",
+                        p.number,
+                        proplink_domain::dates::long_date(p.payment_date),
+                        format_pence(p.amount_pence),
+                        p.status_label()
+                    ),
+                )
+            })
+            .collect();
+        out.push(BillTrail {
+            id: b.id,
+            label: b.label(),
+            status: b.status().label(),
+            total: format_pence(b.total_pence),
+            payments,
+        });
+    }
+    Ok(out)
+}
+
 pub async fn work_order(
     State(state): State<AppState>,
     Extension(member): Extension<Member>,
@@ -1260,6 +1302,11 @@ pub async fn work_order(
     let wo = work_order_for(&mut tx, &member, id).await?;
     let placement = site_placement(wo.site_id, wo.estate_id);
     let issues = ops::issues_of_work_order(&mut tx, id).await?;
+    let bills = if may(&member, "bill.read", placement) {
+        bill_trail(&mut tx, id).await?
+    } else {
+        Vec::new()
+    };
     let invitations = ops::invitations(&mut tx, id).await?;
     let quotations = if member.can("quotation.read") {
         ops::quotations(&mut tx, id).await?
@@ -1340,6 +1387,7 @@ pub async fn work_order(
             .iter()
             .map(|i| (i.id, i.reference.clone(), status_label(i)))
             .collect(),
+        bills,
         invitations: invitations
             .iter()
             .map(|i| InvitationRow {
@@ -1441,7 +1489,10 @@ pub async fn work_order(
         can_override: may(&member, "work_order.override_compliance", placement),
         can_approve: open_quotes && may(&member, "quotation.approve", placement),
         can_update: wo.status().is_awarded_work() && may(&member, "work_order.update", placement),
-        can_close: wo.status().can_close() && may(&member, "work_order.update", placement),
+        // Closed by paying its bills, it is still rated.
+        can_close: (wo.status().can_close()
+            || (wo.status() == WorkOrderStatus::Closed && wo.rating.is_none()))
+            && may(&member, "work_order.update", placement),
         can_cancel: wo.status().can_cancel() && may(&member, "work_order.update", placement),
         rating,
         history,

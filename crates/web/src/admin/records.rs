@@ -90,6 +90,23 @@ pub(super) async fn history(
         .collect())
 }
 
+/// A record's history with its own wording of each event (see `proplink_db::money_history`).
+pub(super) async fn history_in_words(
+    tx: &mut TenantTx,
+    table: &str,
+    id: Uuid,
+    words: fn(&audit::AuditEvent) -> String,
+) -> Result<Vec<HistoryRow>, WebError> {
+    Ok(audit::history(tx, table, &id.to_string())
+        .await?
+        .iter()
+        .map(|e| HistoryRow {
+            when: when_label(e.occurred_at),
+            sentence: words(e),
+        })
+        .collect())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Lists
 
