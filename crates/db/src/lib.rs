@@ -13,6 +13,7 @@ pub mod access;
 pub mod approvals;
 pub mod audit;
 pub mod bank_accounts;
+pub mod bill_intake;
 pub mod bills;
 pub mod chart;
 pub mod cluster;

@@ -3,7 +3,9 @@
 //! invitation (cookie `pl_contractor`, host-only), and every page and action reads the grant
 //! from it. The contractor sees the work order's scope, place, access notes and the documents
 //! staff shared, and nothing else of the organisation; their actions are audited as actor
-//! kind contractor on channel ContractorPort, in the same rows the admin app shows.
+//! kind contractor on channel ContractorPort, in the same rows the admin app shows. Once the
+//! work is complete the awarded contractor sends their invoice with its file, which becomes a
+//! draft bill coded to the work order for the manager to check (`db::bill_intake`).
 //!
 //! A link URL names no organisation; the session cookie carries the organisation's id beside
 //! the session token (the token alone decides: under another organisation's id it finds
@@ -24,6 +26,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use proplink_db::TenantTx;
+use proplink_db::bill_intake::{self, ContractorInvoice};
+use proplink_db::bills::{self, Bill, BillStatus};
+use proplink_db::ledger::LedgerError;
 use proplink_db::links::{self, LinkGrant, LinkRefusal, ResolveError};
 use proplink_db::operations::{self as ops, Attachment, Invitation, QuoteInput, WorkOrder};
 use proplink_db::rate_limit::{self, Decision, Limit};
@@ -31,7 +36,7 @@ use proplink_db::tenant::{Actor, TenantContext};
 use proplink_domain::dates::long_date;
 use proplink_domain::folders::Viewer;
 use proplink_domain::operations::{QuoteAmounts, WorkOrderStatus};
-use proplink_domain::uk::format_pence;
+use proplink_domain::uk::{format_pence, parse_pounds_to_pence, parse_uk_date};
 use proplink_domain::{ActorKind, Channel, OrgId};
 use proplink_files::MediaType;
 use std::net::SocketAddr;
@@ -54,6 +59,8 @@ pub fn router() -> Router<AppState> {
         .route("/job/progress", post(progress))
         .route("/job/photos", post(photos).layer(upload()))
         .route("/job/complete", post(complete).layer(upload()))
+        .route("/job/invoice", post(invoice).layer(upload()))
+        .route("/job/invoices/{id}/document", get(invoice_document))
         .route("/job/files/{id}", get(file))
         .route("/job/files/{id}/thumbnail", get(thumbnail))
         .route("/account/{slug}", get(account_form).post(account_code))
@@ -289,6 +296,36 @@ async fn job_of(s: &mut Session) -> Result<(Invitation, WorkOrder), WebError> {
     Ok((inv, wo))
 }
 
+/// An invoice this contractor sent for the job, and where it has got to.
+struct InvoiceLine {
+    id: Uuid,
+    reference: String,
+    date: String,
+    total: String,
+    state: &'static str,
+    document: bool,
+}
+
+fn invoice_line(b: &Bill) -> InvoiceLine {
+    InvoiceLine {
+        id: b.id,
+        reference: b.supplier_reference.clone(),
+        date: long_date(b.issue_date),
+        total: format_pence(b.total_pence),
+        state: match b.status() {
+            BillStatus::Draft => "received: the manager is checking it",
+            BillStatus::AwaitingApproval => "checked, awaiting approval",
+            BillStatus::Approved if b.paid_pence > 0 => "approved and part paid",
+            BillStatus::Approved => "approved for payment",
+            BillStatus::Scheduled => "approved and in a payment run",
+            BillStatus::Paid => "paid",
+            BillStatus::Held => "on hold: the manager will be in touch",
+            BillStatus::Voided => "not accepted",
+        },
+        document: b.document_key.is_some(),
+    }
+}
+
 struct FileLink {
     id: Uuid,
     name: String,
@@ -316,6 +353,10 @@ struct JobPage {
     can_answer: bool,
     can_quote: bool,
     can_work: bool,
+    /// The work is done: the awarded contractor may send their invoice.
+    can_invoice: bool,
+    invoices: Vec<InvoiceLine>,
+    today: String,
     finished: bool,
     flash: Option<String>,
     problem: Option<String>,
@@ -354,6 +395,16 @@ async fn job(
     };
     let documents = ops::vendor_documents(&mut s.tx, inv.vendor_id).await?;
     let trade = proplink_db::service_categories::name_of(&mut s.tx, &wo.trade).await?;
+    let invoices: Vec<InvoiceLine> = if awarded {
+        bills::for_work_order(&mut s.tx, wo.id)
+            .await?
+            .iter()
+            .filter(|b| b.vendor_id == inv.vendor_id)
+            .map(invoice_line)
+            .collect()
+    } else {
+        Vec::new()
+    };
     s.tx.commit().await?;
     let nonempty = |k: &str| Some(query.get(k).trim().to_owned()).filter(|v| !v.is_empty());
     let status = wo.status();
@@ -453,6 +504,12 @@ async fn job(
         can_quote: matches!(inv.status.as_str(), "invited" | "accepted" | "quoted")
             && status.can_approve(),
         can_work: awarded && status.is_awarded_work(),
+        can_invoice: awarded && bill_intake::takes_invoices(status),
+        invoices,
+        today: {
+            let d = state.now().date();
+            format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year())
+        },
         finished: status == WorkOrderStatus::Cancelled,
         flash: nonempty("flash"),
         problem: nonempty("problem"),
@@ -751,6 +808,127 @@ async fn complete(State(state): State<AppState>, headers: HeaderMap, multipart: 
         "Thank you: the work is marked complete and the manager has been told.",
     )
     .await
+}
+
+/// The invoice form's figures as typed, or the sentence saying what is wrong.
+struct InvoiceFigures {
+    reference: String,
+    date: time::Date,
+    net: i64,
+    vat: i64,
+    total: i64,
+}
+
+fn invoice_figures(v: &FormData) -> Result<InvoiceFigures, String> {
+    let reference = v.get("invoice_number").trim().to_owned();
+    if reference.is_empty() {
+        return Err("Give your invoice number.".into());
+    }
+    let date = match v.get("invoice_date").trim() {
+        "" => return Err("Give the invoice date, e.g. 31/12/2026.".into()),
+        d => parse_uk_date(d).map_err(|e| format!("The invoice date: {e}."))?,
+    };
+    let pence = |key: &str, what: &str, blank: Option<i64>| match (v.get(key).trim(), blank) {
+        ("", Some(b)) => Ok(b),
+        ("", None) => Err(format!("Give the {what}.")),
+        (t, _) => parse_pounds_to_pence(t).map_err(|e| format!("The {what}: {e}.")),
+    };
+    Ok(InvoiceFigures {
+        reference,
+        date,
+        net: pence("net", "net amount", None)?,
+        // No VAT typed: a contractor who is not VAT registered.
+        vat: pence("vat", "VAT", Some(0))?,
+        total: pence("total", "invoice total", None)?,
+    })
+}
+
+/// POST /job/invoice: the awarded contractor's invoice for the completed work, with its file,
+/// saved as a draft bill coded to the work order for the manager to check; the manager is
+/// told. A refusal saves nothing.
+async fn invoice(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Page {
+    let Some(mut s) = session_of(&state, &headers).await? else {
+        return Ok(expired_session());
+    };
+    let posted = match read_form(multipart).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    let (inv, wo) = job_of(&mut s).await?;
+    // Checked before the file is stored (and again, under the work order's lock, when saved).
+    if inv.status != "awarded" {
+        return Ok(problem(
+            "Only the contractor the work was awarded to can send an invoice for it.",
+        ));
+    }
+    if !bill_intake::takes_invoices(wo.status()) {
+        return Ok(problem(&format!(
+            "{} is {}: send your invoice once the work is marked complete.",
+            wo.reference,
+            wo.status().label().to_lowercase()
+        )));
+    }
+    let figures = match invoice_figures(&posted.values) {
+        Ok(f) => f,
+        Err(p) => return Ok(problem(&p)),
+    };
+    let files: Vec<_> = posted.files_in("document").collect();
+    let uploaded_by = inv.vendor_name.clone();
+    let document = match uploads::store_invoice(&state, s.grant.org, &files, &uploaded_by).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return Ok(problem("Attach your invoice (a PDF, JPEG or PNG file).")),
+        Err(p) => return Ok(problem(&p)),
+    };
+    let input = ContractorInvoice {
+        supplier_reference: figures.reference,
+        issue_date: figures.date,
+        net_pence: figures.net,
+        vat_pence: figures.vat,
+        total_pence: figures.total,
+        document,
+    };
+    match bill_intake::from_contractor(&mut s.tx, inv.id, &input, state.now()).await {
+        Ok(_) => {
+            s.tx.commit().await?;
+            Ok(done(&format!(
+                "Thank you: invoice {} has been sent to the manager.",
+                input.supplier_reference.trim()
+            )))
+        }
+        Err(LedgerError::NotFound) => Err(WebError::NotFound),
+        Err(LedgerError::Db(e)) => Err(e.into()),
+        Err(refusal) => Ok(problem(&refusal.to_string())),
+    }
+}
+
+/// GET /job/invoices/{id}/document: the file of an invoice this contractor sent for this job.
+async fn invoice_document(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    let Some(mut s) = session_of(&state, &headers).await? else {
+        return Ok(expired_session());
+    };
+    let id = Uuid::parse_str(&id).map_err(|_| WebError::NotFound)?;
+    let (inv, wo) = job_of(&mut s).await?;
+    let bill = bills::find(&mut s.tx, id)
+        .await?
+        .filter(|b| {
+            inv.status == "awarded"
+                && b.work_order_id == Some(wo.id)
+                && b.vendor_id == inv.vendor_id
+        })
+        .ok_or(WebError::NotFound)?;
+    s.tx.commit().await?;
+    let (Some(key), Some(media)) = (&bill.document_key, &bill.document_type) else {
+        return Err(WebError::NotFound);
+    };
+    let name = bill
+        .document_name
+        .clone()
+        .unwrap_or_else(|| format!("Invoice {}", bill.supplier_reference));
+    uploads::send_stored(&state, key, media, &name, "attachment").await
 }
 
 async fn file(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Page {

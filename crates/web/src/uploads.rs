@@ -9,9 +9,11 @@ use crate::admin::form::FormData;
 use crate::error::WebError;
 use crate::state::AppState;
 use axum::extract::multipart::{Multipart, MultipartError};
+use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use proplink_db::bills::BillDocument;
 use proplink_db::operations::{FileRecord, NewFile};
 use proplink_domain::OrgId;
 use proplink_files::{FileError, MediaType, UploadError};
@@ -82,6 +84,67 @@ pub(crate) async fn read(mut multipart: Multipart) -> Result<Posted, String> {
     Ok(Posted { values, files })
 }
 
+/// Reads a form sent either way: multipart (with files) or URL-encoded (a browser without the
+/// file input, or a client that sends no file), so a form can gain a file input without
+/// breaking those.
+pub(crate) async fn read_any(request: Request) -> Result<Posted, String> {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    if multipart {
+        let m = Multipart::from_request(request, &())
+            .await
+            .map_err(|_| "The form arrived incomplete. Please send it again.".to_owned())?;
+        read(m).await
+    } else {
+        let body = Bytes::from_request(request, &()).await.map_err(|_| {
+            "The form arrived incomplete or too large. Please send it again.".to_owned()
+        })?;
+        Ok(Posted {
+            values: FormData::parse(&body),
+            files: Vec::new(),
+        })
+    }
+}
+
+/// The types a supplier's invoice may be (what the bill table accepts).
+pub(crate) const INVOICE_TYPES: &[MediaType] = &[MediaType::Pdf, MediaType::Jpeg, MediaType::Png];
+
+/// Checks and stores a supplier's invoice: none, or one PDF, JPEG or PNG file (typed by its
+/// content), as the bill records it.
+pub(crate) async fn store_invoice(
+    state: &AppState,
+    org: OrgId,
+    uploads: &[&Upload],
+    uploaded_by: &str,
+) -> Result<Option<BillDocument>, String> {
+    if uploads.len() > 1 {
+        return Err("Attach one file: the supplier's invoice.".into());
+    }
+    let stored = store(
+        state,
+        org,
+        uploads,
+        INVOICE_TYPES,
+        "supplier_invoice",
+        uploaded_by,
+    )
+    .await?;
+    Ok(stored.into_iter().next().map(|f| BillDocument {
+        key: f.object_key,
+        // The bill keeps names of up to 200 characters.
+        name: f.original_name.chars().take(200).collect(),
+        media_type: f.media_type,
+        sha256: f.sha256,
+    }))
+}
+
 /// Checks and stores each file; the rows to record come back in the same order. The first
 /// refused file refuses them all, with its sentence.
 pub(crate) async fn store(
@@ -140,26 +203,36 @@ pub(crate) async fn serve(
     file: &FileRecord,
     thumbnail: bool,
 ) -> Result<Response, WebError> {
-    let Some(store) = state.settings().files.as_ref() else {
-        return Err(WebError::NotFound);
-    };
     let (key, media) = match (thumbnail, &file.thumbnail_key) {
         (true, Some(k)) => (k.as_str(), "image/jpeg"),
         (true, None) => return Err(WebError::NotFound),
         (false, _) => (file.object_key.as_str(), file.media_type.as_str()),
-    };
-    let bytes = match store.get(key).await {
-        Ok(b) => b,
-        Err(FileError::NotFound { .. }) => return Err(WebError::NotFound),
-        Err(e) => return Err(WebError::Internal(format!("reading a stored file: {e}"))),
     };
     let disposition = if media == "application/pdf" {
         "attachment"
     } else {
         "inline"
     };
-    let safe_name: String = file
-        .original_name
+    send_stored(state, key, media, &file.original_name, disposition).await
+}
+
+/// Sends the object under `key` as `media`, named `name`, `inline` or as an `attachment`.
+pub(crate) async fn send_stored(
+    state: &AppState,
+    key: &str,
+    media: &str,
+    name: &str,
+    disposition: &str,
+) -> Result<Response, WebError> {
+    let Some(store) = state.settings().files.as_ref() else {
+        return Err(WebError::NotFound);
+    };
+    let bytes = match store.get(key).await {
+        Ok(b) => b,
+        Err(FileError::NotFound { .. }) => return Err(WebError::NotFound),
+        Err(e) => return Err(WebError::Internal(format!("reading a stored file: {e}"))),
+    };
+    let safe_name: String = name
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {

@@ -1,24 +1,28 @@
 //! Supplier bills in the admin app (issue 7; docs-spec §2.6 "Creditor invoices (bills)"):
-//! Site → Financials → New bill; a bill's page with its lines, the work order it is coded to
-//! beside its approved quotation, warnings of a possible duplicate, its approval and history;
-//! submit, approve, send back, hold, release, void and delete, each by its permission.
+//! Site → Financials → New bill, optionally with the supplier's invoice file (PDF, JPEG or
+//! PNG, typed by its content); a draft's edit page (how a bill sent back by its approver is
+//! corrected); a bill's page with its lines, the work order it is coded to beside its
+//! approved quotation, warnings of a possible duplicate, the supplier's invoice to download,
+//! its approval and history; submit, approve, send back, hold, release, void and delete, each
+//! by its permission.
 
 use super::form::FormData;
 use super::money::{
     self, ApprovalView, LineChoices, amount, approval_view, finish, iso, line_choices, money_error,
     opt_date, signer, uuid_of, writable,
 };
-use super::operations::{back_to, flash_of, query_of};
+use super::operations::{back_to, flash_of, query_of, refused_on};
 use super::records::{self, HistoryRow, Opt, may, parse_id};
 use super::site_money::site_for;
 use super::{Member, Shell};
 use crate::error::WebError;
 use crate::state::AppState;
+use crate::uploads::{self, Posted};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use proplink_db::TenantTx;
@@ -54,6 +58,10 @@ pub struct BillRow {
 struct BillForm {
     shell: Shell,
     site: Site,
+    /// Where the form posts, its heading, and where "cancel" leads.
+    action: String,
+    heading: String,
+    back: String,
     vendors: Vec<Opt>,
     work_orders: Vec<Opt>,
     supplier_reference: String,
@@ -64,7 +72,90 @@ struct BillForm {
     total: String,
     rows: Vec<BillRow>,
     choices: LineChoices,
+    /// The supplier's invoice already on a draft being edited (a new file replaces it).
+    document: Option<String>,
+    /// Why an approver sent the draft back.
+    returned_reason: Option<String>,
     problem: Option<String>,
+}
+
+/// The header fields as typed (or as stored, for an edit).
+#[derive(Default)]
+struct Header {
+    vendor: String,
+    work_order: String,
+    supplier_reference: String,
+    issue_date: String,
+    due_date: String,
+    incurred_on: String,
+    description: String,
+    total: String,
+}
+
+impl Header {
+    fn typed(v: &FormData) -> Self {
+        let get = |k: &str| v.get(k).to_owned();
+        Self {
+            vendor: get("vendor"),
+            work_order: get("work_order"),
+            supplier_reference: get("supplier_reference"),
+            issue_date: get("issue_date"),
+            due_date: get("due_date"),
+            incurred_on: get("incurred_on"),
+            description: get("description"),
+            total: get("total"),
+        }
+    }
+
+    fn stored(b: &Bill) -> Self {
+        Self {
+            vendor: b.vendor_id.to_string(),
+            work_order: b.work_order_id.map(|w| w.to_string()).unwrap_or_default(),
+            supplier_reference: b.supplier_reference.clone(),
+            issue_date: iso(b.issue_date),
+            due_date: iso(b.due_date),
+            incurred_on: b.incurred_on.map(iso).unwrap_or_default(),
+            description: b.description.clone().unwrap_or_default(),
+            total: pounds(b.total_pence),
+        }
+    }
+}
+
+/// How a draft being entered or edited is drawn: its addresses and what it already has.
+struct FormKind {
+    action: String,
+    heading: String,
+    back: String,
+    document: Option<String>,
+    returned_reason: Option<String>,
+}
+
+impl FormKind {
+    fn new_bill(site: Uuid) -> Self {
+        Self {
+            action: format!("/sites/{site}/bills/new"),
+            heading: "New bill".into(),
+            back: format!("/sites/{site}/financials"),
+            document: None,
+            returned_reason: None,
+        }
+    }
+
+    fn edit(b: &Bill) -> Self {
+        Self {
+            action: format!("/bills/{}/edit", b.id),
+            heading: format!("Edit draft bill {}", b.label()),
+            back: format!("/bills/{}", b.id),
+            document: b.document_name.clone(),
+            returned_reason: b.returned_reason.clone(),
+        }
+    }
+}
+
+/// "375.00": pence as the form's amount fields take them.
+fn pounds(pence: i64) -> String {
+    let sign = if pence < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", (pence / 100).abs(), (pence % 100).abs())
 }
 
 async fn choices(
@@ -98,6 +189,58 @@ async fn choices(
     Ok((vendors, work_orders, line_choices(tx, site).await?))
 }
 
+/// Draws the form (in its own transaction, for the choices).
+async fn draw_form(
+    state: &AppState,
+    member: &Member,
+    site: Site,
+    kind: FormKind,
+    header: Header,
+    rows: Vec<BillRow>,
+    problem: Option<String>,
+) -> Page {
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let (vendors, work_orders, choices) =
+        choices(&mut tx, site.id, &header.vendor, &header.work_order).await?;
+    tx.commit().await?;
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        BillForm {
+            shell: Shell::new(member, "/sites"),
+            site,
+            action: kind.action,
+            heading: kind.heading,
+            back: kind.back,
+            vendors,
+            work_orders,
+            supplier_reference: header.supplier_reference,
+            issue_date: header.issue_date,
+            due_date: header.due_date,
+            incurred_on: header.incurred_on,
+            description: header.description,
+            total: header.total,
+            rows,
+            choices,
+            document: kind.document,
+            returned_reason: kind.returned_reason,
+            problem,
+        },
+    )
+        .into_response())
+}
+
+fn blank_rows(from: usize, to: usize) -> impl Iterator<Item = BillRow> {
+    (from..=to).map(|n| BillRow {
+        n,
+        ..BillRow::default()
+    })
+}
+
 /// GET /sites/{id}/bills/new
 pub async fn new_bill(
     State(state): State<AppState>,
@@ -110,30 +253,33 @@ pub async fn new_bill(
     let query = query_of(raw);
     let mut tx = state.db().begin(&member.ctx()).await?;
     let site = site_for(&mut tx, &member, id, "bill.create").await?;
-    let (vendors, work_orders, choices) =
-        choices(&mut tx, id, query.get("vendor"), query.get("work_order")).await?;
     tx.commit().await?;
-    Ok(BillForm {
-        shell: Shell::new(&member, "/sites"),
-        site,
-        vendors,
-        work_orders,
-        supplier_reference: String::new(),
+    let header = Header {
+        vendor: query.get("vendor").to_owned(),
+        work_order: query.get("work_order").to_owned(),
         issue_date: iso(state.now().date()),
-        due_date: String::new(),
-        incurred_on: String::new(),
-        description: String::new(),
-        total: String::new(),
-        rows: (1..=ROWS)
-            .map(|n| BillRow {
-                n,
-                ..BillRow::default()
-            })
-            .collect(),
-        choices,
-        problem: None,
-    }
-    .into_response())
+        ..Header::default()
+    };
+    draw_form(
+        &state,
+        &member,
+        site,
+        FormKind::new_bill(id),
+        header,
+        blank_rows(1, ROWS).collect(),
+        None,
+    )
+    .await
+}
+
+/// How many rows the form posted (its hidden `rows` field), at least [`ROWS`] and at most a
+/// bill's 200 lines.
+fn row_count(v: &FormData) -> usize {
+    v.get("rows")
+        .trim()
+        .parse::<usize>()
+        .unwrap_or(ROWS)
+        .clamp(ROWS, 200)
 }
 
 /// The rows as typed, and the lines they make (blank rows skipped).
@@ -141,7 +287,7 @@ fn read_rows(v: &FormData) -> (Vec<BillRow>, Result<Vec<BillLineInput>, String>)
     let mut rows = Vec::new();
     let mut lines = Vec::new();
     let mut problem = None;
-    for n in 1..=ROWS {
+    for n in 1..=row_count(v) {
         let get = |k: &str| v.get(&format!("{k}_{n}")).to_owned();
         let row = BillRow {
             n,
@@ -207,59 +353,203 @@ fn bill_input(site: Uuid, v: &FormData, lines: Vec<BillLineInput>) -> Result<Bil
     })
 }
 
-/// POST /sites/{id}/bills/new: the draft saved, or the form back with what was typed.
+/// Saves a new draft (`id` None) or a draft's changes from the posted form, with the
+/// supplier's invoice if one is attached; or draws the form again with what was typed.
+async fn save(
+    state: &AppState,
+    member: &Member,
+    site: Site,
+    id: Option<Uuid>,
+    kind: FormKind,
+    posted: &Posted,
+) -> Page {
+    let v = &posted.values;
+    let (rows, lines) = read_rows(v);
+    let outcome: Result<Uuid, String> = match lines.and_then(|l| bill_input(site.id, v, l)) {
+        Err(p) => Err(p),
+        Ok(mut input) => {
+            let files: Vec<_> = posted.files_in("document").collect();
+            match uploads::store_invoice(state, member.org.id, &files, &member.name).await {
+                Err(p) => Err(p),
+                Ok(document) => {
+                    if document.is_some() {
+                        input.source = "upload";
+                    }
+                    input.document = document;
+                    let mut tx = state.db().begin(&member.ctx()).await?;
+                    let who = signer(&mut tx, member).await?;
+                    match bills::save_draft(&mut tx, id, &input, &who).await {
+                        Ok(b) => {
+                            tx.commit().await?;
+                            Ok(b)
+                        }
+                        Err(e) => Err(money_error(e)?),
+                    }
+                }
+            }
+        }
+    };
+    match outcome {
+        Ok(b) => Ok(back_to(
+            &format!("/bills/{b}"),
+            if id.is_some() {
+                "Changes to the draft saved."
+            } else {
+                "Draft bill saved."
+            },
+        )),
+        Err(problem) => {
+            draw_form(
+                state,
+                member,
+                site,
+                kind,
+                Header::typed(v),
+                rows,
+                Some(problem),
+            )
+            .await
+        }
+    }
+}
+
+/// POST /sites/{id}/bills/new: the draft saved, or the form back with what was typed. The
+/// form is multipart when it carries the supplier's invoice; URL-encoded is read too.
 pub async fn create_bill(
     State(state): State<AppState>,
     Extension(member): Extension<Member>,
     Path(id): Path<String>,
-    body: Bytes,
+    request: Request,
 ) -> Page {
     let id = parse_id(&id)?;
     writable(&member)?;
-    let v = FormData::parse(&body);
-    let mut tx = state.db().begin(&member.ctx()).await?;
-    let site = site_for(&mut tx, &member, id, "bill.create").await?;
-    let (rows, lines) = read_rows(&v);
-    let who = signer(&mut tx, &member).await?;
-    let outcome: Result<Uuid, String> = match lines.and_then(|l| bill_input(id, &v, l)) {
-        Ok(input) => match bills::save_draft(&mut tx, None, &input, &who).await {
-            Ok(b) => Ok(b),
-            Err(e) => Err(money_error(e)?),
-        },
-        Err(p) => Err(p),
+    let site = {
+        let mut tx = state.db().begin(&member.ctx()).await?;
+        let site = site_for(&mut tx, &member, id, "bill.create").await?;
+        tx.commit().await?;
+        site
     };
-    match outcome {
-        Ok(b) => {
-            tx.commit().await?;
-            Ok(back_to(&format!("/bills/{b}"), "Draft bill saved."))
-        }
-        Err(problem) => {
-            drop(tx);
-            let mut tx = state.db().begin(&member.ctx()).await?;
-            let (vendors, work_orders, choices) =
-                choices(&mut tx, id, v.get("vendor"), v.get("work_order")).await?;
-            tx.commit().await?;
-            Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                BillForm {
-                    shell: Shell::new(&member, "/sites"),
-                    site,
-                    vendors,
-                    work_orders,
-                    supplier_reference: v.get("supplier_reference").to_owned(),
-                    issue_date: v.get("issue_date").to_owned(),
-                    due_date: v.get("due_date").to_owned(),
-                    incurred_on: v.get("incurred_on").to_owned(),
-                    description: v.get("description").to_owned(),
-                    total: v.get("total").to_owned(),
-                    rows,
-                    choices,
-                    problem: Some(problem),
-                },
+    let posted = match uploads::read_any(request).await {
+        Ok(p) => p,
+        Err(p) => {
+            return draw_form(
+                &state,
+                &member,
+                site,
+                FormKind::new_bill(id),
+                Header::default(),
+                blank_rows(1, ROWS).collect(),
+                Some(p),
             )
-                .into_response())
+            .await;
         }
+    };
+    save(&state, &member, site, None, FormKind::new_bill(id), &posted).await
+}
+
+/// A draft for editing: the member may update the site's bills, and it is still a draft.
+async fn draft_for(
+    state: &AppState,
+    member: &Member,
+    id: Uuid,
+) -> Result<Result<(Bill, Site, Vec<bills::BillLine>), Response>, WebError> {
+    writable(member)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let (b, site) = bill_for(&mut tx, member, id, "bill.update").await?;
+    let lines = bills::lines(&mut tx, id).await?;
+    tx.commit().await?;
+    if b.status() != BillStatus::Draft {
+        return Ok(Err(refused_on(
+            &format!("/bills/{id}"),
+            &format!(
+                "{} is {}: only a draft is changed.",
+                b.label(),
+                b.status().label().to_lowercase()
+            ),
+        )));
     }
+    Ok(Ok((b, site, lines)))
+}
+
+/// GET /bills/{id}/edit: the draft's fields and lines, to correct (a bill sent back by its
+/// approver is a draft again).
+pub async fn edit_bill(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Page {
+    let id = parse_id(&id)?;
+    let (b, site, lines) = match draft_for(&state, &member, id).await? {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused),
+    };
+    let mut rows: Vec<BillRow> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| BillRow {
+            n: i + 1,
+            description: l.description.clone(),
+            account: l.account_id.to_string(),
+            fund: l.fund_id.to_string(),
+            tax: l.tax_rate_id.to_string(),
+            net: pounds(l.net_pence),
+            vat: pounds(l.vat_pence),
+            recoverable: l.vat_recoverable,
+        })
+        .collect();
+    let filled = rows.len();
+    rows.extend(blank_rows(filled + 1, (filled + 1).max(ROWS)));
+    draw_form(
+        &state,
+        &member,
+        site,
+        FormKind::edit(&b),
+        Header::stored(&b),
+        rows,
+        None,
+    )
+    .await
+}
+
+/// POST /bills/{id}/edit: the draft's changes saved through the same checks as a new bill, or
+/// the form back with what was typed. A file attached replaces the supplier's invoice.
+pub async fn update_bill(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Page {
+    let id = parse_id(&id)?;
+    let (b, site, _) = match draft_for(&state, &member, id).await? {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused),
+    };
+    let posted = match uploads::read_any(request).await {
+        Ok(p) => p,
+        Err(p) => return Ok(refused_on(&format!("/bills/{id}"), &p)),
+    };
+    save(&state, &member, site, Some(id), FormKind::edit(&b), &posted).await
+}
+
+/// GET /bills/{id}/document: the supplier's invoice as received, to whoever may read the bill.
+pub async fn document(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    Path(id): Path<String>,
+) -> Page {
+    let id = parse_id(&id)?;
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    let (b, _) = bill_for(&mut tx, &member, id, "bill.read").await?;
+    tx.commit().await?;
+    let (Some(key), Some(media)) = (&b.document_key, &b.document_type) else {
+        return Err(WebError::NotFound);
+    };
+    let name = b
+        .document_name
+        .clone()
+        .unwrap_or_else(|| format!("{} {}", b.vendor_name, b.supplier_reference));
+    // Always a download: an image or PDF from outside never renders in our origin.
+    uploads::send_stored(&state, key, media, &name, "attachment").await
 }
 
 pub struct LineView {
@@ -296,7 +586,14 @@ struct BillPage {
     warnings: Vec<String>,
     approval: Option<ApprovalView>,
     history: Vec<HistoryRow>,
+    /// The payments of this bill: (payment id, "PAY-2026-000004 on 3 June 2026: £450.00 by
+    /// BACS (Paid)"), and the run it is in, if any.
+    payments: Vec<(Uuid, String)>,
+    run: Option<(Uuid, String)>,
     site: Site,
+    /// The supplier's invoice as received: its name and what kind of file it is.
+    document: Option<(String, &'static str)>,
+    can_edit: bool,
     can_submit: bool,
     can_approve: bool,
     can_bypass: bool,
@@ -304,6 +601,7 @@ struct BillPage {
     can_release: bool,
     can_void: bool,
     can_delete: bool,
+    can_pay: bool,
     today: String,
     flash: Option<String>,
     problem: Option<String>,
@@ -347,7 +645,34 @@ pub async fn bill(
         bills::duplicate_warnings(&mut tx, &b).await?
     };
     let approval = approval_view(&mut tx, "bill", id).await?;
-    let history = records::history(&mut tx, "bill", id).await?;
+    let history = records::history_in_words(
+        &mut tx,
+        "bill",
+        id,
+        proplink_db::money_history::bill_sentence,
+    )
+    .await?;
+    let paid_by = proplink_db::payments::payments_for_bill(&mut tx, id).await?;
+    let run = paid_by
+        .iter()
+        .find(|p| p.status == "scheduled")
+        .and_then(|p| p.payment_run_id.zip(p.run_number.clone()));
+    let payments = paid_by
+        .iter()
+        .map(|p| {
+            (
+                p.id,
+                format!(
+                    "{} on {}: {} by {} ({})",
+                    p.number,
+                    proplink_domain::dates::long_date(p.payment_date),
+                    format_pence(p.amount_pence),
+                    p.method_label(),
+                    p.status_label()
+                ),
+            )
+        })
+        .collect();
     let job = match (b.work_order_id, &b.work_order_reference) {
         (Some(wo), Some(reference)) => {
             let quoted = proplink_db::operations::quotations(&mut tx, wo)
@@ -413,6 +738,15 @@ pub async fn bill(
     if b.paid_pence > 0 {
         facts.push(("Paid".into(), format_pence(b.paid_pence)));
     }
+    facts.push((
+        "Received".into(),
+        match b.source.as_str() {
+            "contractorport" => "From the contractor, through ContractorPort",
+            "upload" => "Entered with the supplier's invoice uploaded",
+            _ => "Entered by hand",
+        }
+        .into(),
+    ));
     facts.push(("Entered by".into(), b.created_by.clone()));
     if let Some(s) = &b.submitted_by {
         facts.push(("Submitted by".into(), s.clone()));
@@ -455,6 +789,22 @@ pub async fn bill(
         warnings,
         approval,
         history,
+        payments,
+        run,
+        document: b.document_key.as_ref().map(|_| {
+            (
+                b.document_name
+                    .clone()
+                    .unwrap_or_else(|| "Supplier's invoice".into()),
+                match b.document_type.as_deref() {
+                    Some("application/pdf") => "PDF",
+                    Some("image/jpeg") => "JPEG image",
+                    Some("image/png") => "PNG image",
+                    _ => "file",
+                },
+            )
+        }),
+        can_edit: writable && status == BillStatus::Draft && can("bill.update"),
         can_submit: writable && status == BillStatus::Draft && can("bill.create"),
         can_approve: writable && status == BillStatus::AwaitingApproval && can("bill.approve"),
         can_bypass: writable && status == BillStatus::AwaitingApproval && member.is_owner,
@@ -469,6 +819,10 @@ pub async fn bill(
             )
             && can("bill.void"),
         can_delete: writable && status == BillStatus::Draft && can("bill.create"),
+        can_pay: writable
+            && status == BillStatus::Approved
+            && b.outstanding_pence() > 0
+            && can("bill.pay"),
         today: iso(state.now().date()),
         site,
         flash,

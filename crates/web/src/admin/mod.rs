@@ -789,9 +789,23 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
         (
             "/sites/{id}/bills/new",
             Member,
-            get(bill_pages::new_bill).post(bill_pages::create_bill),
+            get(bill_pages::new_bill)
+                .post(bill_pages::create_bill)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::uploads::UPLOAD_BODY,
+                )),
         ),
         ("/bills/{id}", Member, get(bill_pages::bill)),
+        (
+            "/bills/{id}/edit",
+            Member,
+            get(bill_pages::edit_bill)
+                .post(bill_pages::update_bill)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::uploads::UPLOAD_BODY,
+                )),
+        ),
+        ("/bills/{id}/document", Member, get(bill_pages::document)),
         (
             "/bank-accounts",
             Permission("bank_account.read"),
@@ -842,7 +856,11 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             Permission("payment.read"),
             post(payment_pages::run_action),
         ),
-        ("/supplier-payments/{id}", Member, get(payment_pages::payment)),
+        (
+            "/supplier-payments/{id}",
+            Member,
+            get(payment_pages::payment),
+        ),
         (
             "/supplier-payments/{id}/{action}",
             Member,

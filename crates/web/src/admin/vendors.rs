@@ -177,6 +177,8 @@ struct VendorPage {
     problem: Option<String>,
     can_edit: bool,
     can_archive: bool,
+    /// The supplier's statement spans every site: bill readers who see them all.
+    can_statement: bool,
 }
 
 /// GET /vendors/{id} (`vendor.read`).
@@ -233,6 +235,11 @@ pub async fn show(
         problem,
         can_edit: writable && member.can("vendor.update"),
         can_archive: writable && member.can("vendor.archive"),
+        can_statement: member.can("bill.read")
+            && matches!(
+                member.grants.scope,
+                Some(proplink_domain::permissions::Scope::AllSites)
+            ),
         vendor: VendorRow::new(&v),
     }
     .into_response())
