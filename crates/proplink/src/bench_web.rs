@@ -83,7 +83,15 @@ async fn measure(
     let app = AppPool::new(&cluster.url(APP_ROLE, db), &settings).map_err(e)?;
     let platform = PlatformPool::new(&cluster.url(PLATFORM_ROLE, db), &settings).map_err(e)?;
     println!("Loading the demo organisations …");
-    demo::load_demo_data(&app, &platform, 1, "http://contractorport.localhost", None).await?;
+    demo::load_demo_data(
+        &app,
+        &platform,
+        1,
+        "http://contractorport.localhost",
+        None,
+        &proplink_auth::seal::DataKey::generate(),
+    )
+    .await?;
 
     // A session for Goldcrest's owner, as the hand-off would make it.
     let org = organisation::find_by_slug(&app, "goldcrest")

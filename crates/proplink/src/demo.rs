@@ -126,8 +126,17 @@ async fn run_with(
     let (app, platform) = runtime::connect(&urls.app, Some(&urls.platform)).await?;
     let platform = platform.ok_or("the platform pool is missing")?;
     let contractor_base = config.web_settings().url(&config.domains.contractor, "");
-    let files = config.web_settings_with_secrets(data_dir)?.files;
-    load_demo_data(&app, &platform, scale, &contractor_base, files.as_ref()).await?;
+    let secrets = config.web_settings_with_secrets(data_dir)?;
+    let files = secrets.files;
+    load_demo_data(
+        &app,
+        &platform,
+        scale,
+        &contractor_base,
+        files.as_ref(),
+        &secrets.data_key,
+    )
+    .await?;
     let listener = runtime::bind(config).await?;
     let worker = runtime::build_worker(config, app.clone(), platform.clone(), files)?;
     print_banner(config, urls.psql.as_deref());
@@ -154,6 +163,7 @@ pub async fn load_demo_data(
     scale: usize,
     contractor_base: &str,
     store: Option<&proplink_files::FileStore>,
+    key: &proplink_auth::seal::DataKey,
 ) -> Result<(), String> {
     for (slug, name) in DEMO_ORGS {
         if organisation::find_by_slug(app, slug)
@@ -175,7 +185,7 @@ pub async fn load_demo_data(
         };
         crate::demo_portfolio::load(app, &org, &files).await?;
         crate::demo_operations::load(app, &org, contractor_base, store).await?;
-        crate::demo_money::load(app, &org).await?;
+        crate::demo_money::load(app, &org, key).await?;
     }
     Ok(())
 }

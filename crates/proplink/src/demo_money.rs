@@ -2,12 +2,21 @@
 //! reserve contribution for a dozen flats — most paid, some part paid, some in arrears — the
 //! next half's demands just issued, a ground rent demand in the prescribed notice form, a
 //! goodwill credit note, a draft and a demand awaiting approval, a manual journal waiting for
-//! its approver, and an approval chain for large demands.
+//! its approver, and an approval chain for large demands. Issue 7's payables: the site's client
+//! bank account, suppliers' bank details, the locksmith's bill coded to its work order and paid
+//! in a payment run (with its remittance advice), and the plumber's approved bill waiting for
+//! the next run.
 
+use proplink_auth::seal::DataKey;
 use proplink_db::approvals::{self, Approver, ChainInput, Signer, StepInput};
+use proplink_db::bank_accounts::{self as banks, AccountType, BankAccountInput, FileFormat};
+use proplink_db::bills::{self, BillInput, BillLineInput};
 use proplink_db::ledger;
 use proplink_db::manual_journals as mj;
 use proplink_db::organisation::Organisation;
+use proplink_db::payments::{self, RunInput};
+use proplink_db::people::{self, BankDetails, VendorInput};
+use proplink_db::portfolio::Address;
 use proplink_db::receipt_batches;
 use proplink_db::receivables::{
     self as rx, Allocate, CreditInput, DraftLine, InvoiceInput, ReceiptInput,
@@ -15,6 +24,7 @@ use proplink_db::receivables::{
 use proplink_db::{Actor, AppPool, TenantContext, TenantTx};
 use proplink_domain::ledger::FundKind;
 use proplink_domain::receivables::{InvoiceKind, PaymentMethod, parse_batch_rows};
+use proplink_domain::uk::{AccountNumber, SortCode};
 use proplink_domain::{ActorKind, Channel};
 use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -123,8 +133,9 @@ async fn issue(
     Ok(id)
 }
 
-/// Loads the money demo into `org`, whose portfolio is already loaded.
-pub async fn load(app: &AppPool, org: &Organisation) -> Result<(), String> {
+/// Loads the money demo into `org`, whose portfolio is already loaded. Bank numbers are sealed
+/// with `key`, the server's data key, so payment files can be made from them.
+pub async fn load(app: &AppPool, org: &Organisation, key: &DataKey) -> Result<(), String> {
     let now = OffsetDateTime::now_utc();
     let today = now.date();
     let ctx = TenantContext {
@@ -399,6 +410,202 @@ pub async fn load(app: &AppPool, org: &Organisation) -> Result<(), String> {
     )
     .await
     .map_err(e)?;
+    payables(&mut tx, site, &c, key, now).await?;
     tx.commit().await.map_err(e)?;
+    Ok(())
+}
+
+/// Gives a vendor bank details (sealed with the server's key), keeping everything else.
+async fn bank_details(
+    tx: &mut TenantTx,
+    key: &DataKey,
+    vendor: Uuid,
+    sort_code: &str,
+    account_number: &str,
+) -> Result<String, String> {
+    let v = people::vendor(tx, vendor)
+        .await
+        .map_err(e)?
+        .ok_or_else(|| e("a vendor is missing"))?;
+    people::save_vendor(
+        tx,
+        key,
+        Some(vendor),
+        &VendorInput {
+            name: v.name.clone(),
+            trade: v.trade.clone(),
+            contact_name: v.contact_name.clone(),
+            email: v.email.clone(),
+            phone: v.phone.clone(),
+            company_number: v.company_number.clone(),
+            vat_number: v.vat_number.clone(),
+            address: Address {
+                line_1: v.address_line_1.clone(),
+                line_2: v.address_line_2.clone(),
+                city: v.city.clone(),
+                postcode: v.postcode.clone(),
+            },
+            bank_account_name: Some(format!("{} Ltd", v.name)),
+            bank: Some(BankDetails {
+                sort_code: sort_code.into(),
+                account_number: account_number.into(),
+            }),
+            notes: v.notes.clone(),
+        },
+    )
+    .await
+    .map_err(e)?;
+    Ok(v.name)
+}
+
+/// The site's client account (its existing bank ledger account, so the receipts are in it),
+/// the locksmith paid for the lock job in a payment run, the plumber's bill waiting for the
+/// next run.
+async fn payables(
+    tx: &mut TenantTx,
+    site: Uuid,
+    c: &Codes,
+    key: &DataKey,
+    now: OffsetDateTime,
+) -> Result<(), String> {
+    let today = now.date();
+    let bank = banks::create(
+        tx,
+        key,
+        &BankAccountInput {
+            name: "Goldcrest House Client Account".into(),
+            bank_name: Some("Barclays".into()),
+            account_type: AccountType::Client,
+            sort_code: SortCode::parse("20-32-06").map_err(e)?,
+            account_number: AccountNumber::parse("43987612").map_err(e)?,
+            holder_name: "Goldcrest PM Ltd Client Account".into(),
+            service_user_number: Some("654321".into()),
+            file_format: FileFormat::BacsStandard18,
+            fund_kind: None,
+            sites: vec![site],
+            ledger_account_id: Some(c.bank),
+        },
+    )
+    .await
+    .map_err(e)?;
+    let vendor_named = async |tx: &mut TenantTx, name: &str| -> Result<Option<Uuid>, String> {
+        sqlx::query_scalar("select id from vendor where name = $1")
+            .bind(name)
+            .fetch_optional(tx.conn())
+            .await
+            .map_err(e)
+    };
+    let (Some(locksmith), Some(plumber)) = (
+        vendor_named(tx, "Keyworth Locksmiths").await?,
+        vendor_named(tx, "Bright Spark Plumbing").await?,
+    ) else {
+        return Ok(());
+    };
+    bank_details(tx, key, locksmith, "309634", "21764409").await?;
+    bank_details(tx, key, plumber, "404784", "70872490").await?;
+    let repairs = ledger::control_account(tx, site, "repairs")
+        .await
+        .map_err(e)?
+        .map(|a| a.id)
+        .ok_or_else(|| e("no repairs account"))?;
+    let standard = ledger::tax_rates(tx)
+        .await
+        .map_err(e)?
+        .into_iter()
+        .find(|r| r.treatment == "standard")
+        .map(|r| r.id)
+        .ok_or_else(|| e("no standard rate"))?;
+    let lock_job: Option<Uuid> = sqlx::query_scalar(
+        "select id from work_order where vendor_id = $1 and site_id = $2 order by created_at limit 1",
+    )
+    .bind(locksmith)
+    .bind(site)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(e)?;
+    let entered_by = Signer::unchained("Priya Patel");
+    let approver = Signer::unchained("Olivia Owner");
+    let bill = async |tx: &mut TenantTx,
+                      vendor: Uuid,
+                      reference: &str,
+                      description: &str,
+                      net: i64,
+                      issued: Date,
+                      work_order: Option<Uuid>|
+           -> Result<Uuid, String> {
+        let id = bills::save_draft(
+            tx,
+            None,
+            &BillInput {
+                site_id: site,
+                vendor_id: vendor,
+                work_order_id: work_order,
+                supplier_reference: reference.into(),
+                issue_date: issued,
+                due_date: Some(issued + Duration::days(30)),
+                incurred_on: Some(issued),
+                description: None,
+                lines: vec![BillLineInput {
+                    description: description.into(),
+                    account_id: repairs,
+                    fund_id: c.sc_fund,
+                    tax_rate_id: standard,
+                    net_pence: net,
+                    vat_pence: None,
+                    vat_recoverable: false,
+                }],
+                total_pence: None,
+                source: "admin",
+                document: None,
+            },
+            &entered_by,
+        )
+        .await
+        .map_err(e)?;
+        bills::submit(tx, id, &entered_by, now).await.map_err(e)?;
+        bills::approve(tx, id, &approver, now).await.map_err(e)?;
+        Ok(id)
+    };
+    let lock_bill = bill(
+        tx,
+        locksmith,
+        "KL-2291",
+        "Replace the front door lock cylinder, three keys",
+        9_500,
+        today - Duration::days(12),
+        lock_job,
+    )
+    .await?;
+    bill(
+        tx,
+        plumber,
+        "BSP-5530",
+        "Quarterly check of the booster pumps",
+        18_000,
+        today - Duration::days(5),
+        None,
+    )
+    .await?;
+    let run = payments::schedule_run(
+        tx,
+        key,
+        &RunInput {
+            bank_account_id: bank,
+            payment_date: today,
+            due_by: today + Duration::days(30),
+            bill_ids: vec![lock_bill],
+            override_: None,
+        },
+        &entered_by,
+        now,
+    )
+    .await
+    .map_err(e)?;
+    payments::approve_run(tx, run, &approver, now)
+        .await
+        .map_err(e)?;
+    payments::mark_run_paid(tx, run, "Olivia Owner", now)
+        .await
+        .map_err(e)?;
     Ok(())
 }
