@@ -1092,13 +1092,36 @@ pub struct PaymentFile {
 }
 
 /// Makes the bank file of an approved (or paid) run, in the bank account's format: BACS
-/// Standard 18 or CSV. Nothing is made unless every payment can be sent.
+/// Standard 18 or CSV, and records who made it. Nothing is made unless every payment can be
+/// sent.
 pub async fn payment_file(
     tx: &mut TenantTx,
     key: &DataKey,
     id: Uuid,
     by: &str,
     now: OffsetDateTime,
+) -> Result<PaymentFile, LedgerError> {
+    let file = build_file(tx, key, id, now.date()).await?;
+    sqlx::query(
+        "update payment_run set file_made_by = $3, file_made_at = $4, updated_at = now()
+          where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .bind(by)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(file)
+}
+
+/// The bank file as it would be made on `today`, without recording it: its run page shows the
+/// names and references the bank will see differently before anyone downloads it.
+pub async fn build_file(
+    tx: &mut TenantTx,
+    key: &DataKey,
+    id: Uuid,
+    today: Date,
 ) -> Result<PaymentFile, LedgerError> {
     let run = find_run(tx, id).await?.ok_or(LedgerError::NotFound)?;
     if !matches!(run.status.as_str(), "approved" | "paid") {
@@ -1148,8 +1171,8 @@ pub async fn payment_file(
                 },
                 &Submission {
                     serial,
-                    created_on: now.date(),
-                    processing_date: run.payment_date.max(now.date()),
+                    created_on: today,
+                    processing_date: run.payment_date.max(today),
                 },
                 &credits,
             )
@@ -1172,16 +1195,6 @@ pub async fn payment_file(
             }
         }
     };
-    sqlx::query(
-        "update payment_run set file_made_by = $3, file_made_at = $4, updated_at = now()
-          where organisation_id = $1 and id = $2",
-    )
-    .bind(tx.org().0)
-    .bind(id)
-    .bind(by)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
     Ok(file)
 }
 

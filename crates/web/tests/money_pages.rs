@@ -1419,6 +1419,13 @@ async fn bills_are_paid_in_a_run_approved_by_a_second_person_and_the_trail_reads
         "{}",
         page.body
     );
+    // The run page says beforehand what the bank will be sent differently.
+    assert!(
+        page.body
+            .contains("name sent as &#34;BRIGHT SPARK PLUMB&#34;"),
+        "{}",
+        page.body
+    );
     let file = ann.get(&format!("{run_path}/file")).await;
     assert_eq!(file.status, StatusCode::OK);
     assert!(file.content_type.starts_with("text/plain") && file.body.starts_with("VOL1"));

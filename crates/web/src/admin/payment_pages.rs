@@ -347,6 +347,7 @@ struct RunPage {
     status: &'static str,
     facts: Vec<(String, String)>,
     payments: Vec<RunPayment>,
+    notices: Vec<String>,
     approval: Option<super::money::ApprovalView>,
     history: Vec<super::records::HistoryRow>,
     scheduled: bool,
@@ -397,6 +398,16 @@ pub async fn run(
             bills,
         });
     }
+    // What the bank will be sent differently from how it is recorded, before the download.
+    let notices =
+        if matches!(r.status.as_str(), "approved" | "paid") && member.can("payment.record") {
+            match pay::build_file(&mut tx, &state.settings().data_key, id, today()).await {
+                Ok(file) => file.notices,
+                Err(e) => vec![money_error(e)?],
+            }
+        } else {
+            Vec::new()
+        };
     let approval = super::money::approval_view(&mut tx, "payment_batch", id).await?;
     let history = super::records::history_in_words(
         &mut tx,
@@ -462,6 +473,7 @@ pub async fn run(
         status: r.status_label(),
         facts,
         payments,
+        notices,
         approval,
         history,
         scheduled,
