@@ -479,23 +479,28 @@ pub async fn check_client_money(
     amount: i64,
     override_: Option<&Override>,
 ) -> Result<(), LedgerError> {
-    check_client_money_many(tx, bank, &[(site, fund, amount)], override_).await
+    check_client_money_many(tx, bank, &[(site, fund, amount)], override_, None).await
 }
 
 /// The client-money rule for many payments at once: `needs` is (site, fund, pence to pay),
-/// one entry per site and fund. Every shortfall is named; a site the account does not serve
-/// is refused outright.
+/// one entry per site and fund. What payment runs not yet paid have committed from the account
+/// (other than `exclude_run`, the run being checked) is spoken for: the bank may already have
+/// their files. Every shortfall is named; a site the account does not serve is refused
+/// outright.
 pub async fn check_client_money_many(
     tx: &mut TenantTx,
     bank: &BankAccount,
     needs: &[(Uuid, Uuid, i64)],
     override_: Option<&Override>,
+    exclude_run: Option<Uuid>,
 ) -> Result<(), LedgerError> {
     let sites: Vec<Uuid> = needs.iter().map(|(s, ..)| *s).collect();
-    // (site, site name, fund, fund name, balance, served): every fund of every site asked
-    // about, with its balance in the account's ledger account for the site.
-    let rows: Vec<(Uuid, String, Uuid, String, i64, bool)> = sqlx::query_as(
-        "select s.id, s.name, f.id, f.name, coalesce(b.balance, 0)::bigint, a.id is not null
+    // (site, site name, fund, fund name, balance, committed, served): every fund of every site
+    // asked about, with its balance in the account's ledger account for the site and what runs
+    // not yet paid will take from it.
+    let rows: Vec<(Uuid, String, Uuid, String, i64, i64, bool)> = sqlx::query_as(
+        "select s.id, s.name, f.id, f.name, coalesce(b.balance, 0)::bigint,
+                coalesce(c.committed, 0)::bigint, a.id is not null
            from site s
            join fund f on f.organisation_id = s.organisation_id and f.site_id = s.id
            left join ledger_account a on a.organisation_id = s.organisation_id
@@ -504,16 +509,27 @@ pub async fn check_client_money_many(
                 select sum(l.amount_pence) as balance from journal_line l
                  where l.organisation_id = s.organisation_id and l.site_id = s.id
                    and l.account_id = a.id and l.fund_id = f.id) b on true
+           left join lateral (
+                select sum(pl.amount_pence) as committed from supplier_payment_line pl
+                  join supplier_payment sp on sp.organisation_id = pl.organisation_id
+                       and sp.id = pl.payment_id and sp.status = 'scheduled'
+                       and sp.bank_account_id = $2
+                  join payment_run r on r.organisation_id = sp.organisation_id
+                       and r.id = sp.payment_run_id and r.status in ('scheduled', 'approved')
+                       and r.id is distinct from $4
+                 where pl.organisation_id = s.organisation_id and pl.site_id = s.id
+                   and pl.fund_id = f.id) c on true
           where s.organisation_id = $1 and s.id = any($3)",
     )
     .bind(tx.org().0)
     .bind(bank.id)
     .bind(&sites)
+    .bind(exclude_run)
     .fetch_all(tx.conn())
     .await?;
     let mut problems = Vec::new();
     for (site, fund, amount) in needs {
-        let Some((_, site_name, _, fund_name, balance, served)) =
+        let Some((_, site_name, _, fund_name, balance, committed, served)) =
             rows.iter().find(|(s, _, f, ..)| s == site && f == fund)
         else {
             return Err(refused("Choose one of the site's funds."));
@@ -525,15 +541,26 @@ pub async fn check_client_money_many(
                 bank.name
             )));
         }
-        if balance >= amount {
+        if balance - committed >= *amount {
             continue;
         }
-        problems.push(format!(
-            "{site_name}'s {fund_name} holds {} in {}, less than the {} to pay",
-            format_pence(*balance),
-            bank.name,
-            format_pence(*amount)
-        ));
+        problems.push(if *committed > 0 {
+            format!(
+                "{site_name}'s {fund_name} holds {} in {}, of which {} is already committed to \
+                 payment runs not yet paid, leaving less than the {} to pay",
+                format_pence(*balance),
+                bank.name,
+                format_pence(*committed),
+                format_pence(*amount)
+            )
+        } else {
+            format!(
+                "{site_name}'s {fund_name} holds {} in {}, less than the {} to pay",
+                format_pence(*balance),
+                bank.name,
+                format_pence(*amount)
+            )
+        });
     }
     if problems.is_empty() {
         return Ok(());

@@ -950,6 +950,28 @@ pub async fn hold(tx: &mut TenantTx, id: Uuid, reason: &str) -> Result<(), Ledge
         )));
     }
     let reason = reason_of(reason)?;
+    // A bill whose run's file is made may already be on its way: holding it here would not stop
+    // the bank, and would stop the run being recorded as paid.
+    let filed: Option<(String, OffsetDateTime)> = sqlx::query_as(
+        "select r.number, r.file_made_at from supplier_payment_line l
+           join supplier_payment p on p.organisation_id = l.organisation_id and p.id = l.payment_id
+           join payment_run r on r.organisation_id = p.organisation_id and r.id = p.payment_run_id
+          where l.organisation_id = $1 and l.bill_id = $2 and p.status = 'scheduled'
+            and r.status = 'approved' and r.file_made_at is not null
+          limit 1",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    if let Some((run, at)) = filed {
+        return Err(refused(format!(
+            "{}'s payment is in {run}, whose bank file was made on {}: ask the bank to stop it, \
+             then cancel the run, rather than holding the bill.",
+            bill.label(),
+            proplink_domain::dates::uk_long_date(at)
+        )));
+    }
     sqlx::query(
         "update bill set held_from = status, status = 'held', hold_reason = $3, updated_at = now()
           where organisation_id = $1 and id = $2",

@@ -273,14 +273,53 @@ pub async fn run_payments(tx: &mut TenantTx, run: Uuid) -> Result<Vec<Payment>, 
     .await?)
 }
 
-/// The payments that paid (or were to pay) a bill, oldest first.
-pub async fn payments_for_bill(tx: &mut TenantTx, bill: Uuid) -> Result<Vec<Payment>, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{PAYMENT_SELECT} where p.organisation_id = $1
-            and p.id in (select payment_id from supplier_payment_line
-                          where organisation_id = $1 and bill_id = $2)
-          order by p.created_at"
-    )))
+/// A payment of one bill, with what it paid of that bill (a payment to a supplier may cover
+/// bills of other sites too, which a reader of this bill need not see).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BillPayment {
+    pub id: Uuid,
+    pub number: String,
+    pub payment_run_id: Option<Uuid>,
+    pub run_number: Option<String>,
+    pub payment_date: Date,
+    pub method: String,
+    pub status: String,
+    /// Paid (or to be paid) of this bill.
+    pub for_bill_pence: i64,
+}
+
+impl BillPayment {
+    /// "PAY-2026-000004 on 3 June 2026: £450.00 by BACS (Paid)"
+    pub fn describe(&self) -> String {
+        format!(
+            "{} on {}: {} by {} ({})",
+            self.number,
+            long_date(self.payment_date),
+            format_pence(self.for_bill_pence),
+            Method::parse(&self.method).map_or("Other", Method::label),
+            match self.status.as_str() {
+                "scheduled" => "Scheduled",
+                "paid" => "Paid",
+                "reversed" => "Reversed",
+                _ => "Cancelled",
+            }
+        )
+    }
+}
+
+/// The payments of a bill, oldest first, each with its amount for this bill alone.
+pub async fn payments_of_bill(tx: &mut TenantTx, bill: Uuid) -> Result<Vec<BillPayment>, DbError> {
+    Ok(sqlx::query_as(
+        "select p.id, p.number, p.payment_run_id, r.number as run_number, p.payment_date,
+                p.method, p.status, sum(l.amount_pence)::bigint as for_bill_pence
+           from supplier_payment_line l
+           join supplier_payment p on p.organisation_id = l.organisation_id and p.id = l.payment_id
+           left join payment_run r on r.organisation_id = p.organisation_id
+                and r.id = p.payment_run_id
+          where l.organisation_id = $1 and l.bill_id = $2
+          group by p.organisation_id, p.id, r.number
+          order by p.created_at",
+    )
     .bind(tx.org().0)
     .bind(bill)
     .fetch_all(tx.conn())
@@ -575,9 +614,20 @@ pub async fn schedule_run(
     vendors.sort_unstable();
     vendors.dedup();
     payees(tx, key, &vendors).await?;
+    // The bank details being approved: a digest of each supplier's sealed details now.
+    let seals: HashMap<Uuid, String> = sqlx::query_as::<_, (Uuid, String)>(
+        "select id, encode(sha256(bank_sealed), 'hex') from vendor
+          where organisation_id = $1 and id = any($2) and bank_sealed is not null",
+    )
+    .bind(tx.org().0)
+    .bind(&vendors)
+    .fetch_all(tx.conn())
+    .await?
+    .into_iter()
+    .collect();
     let owed = owed_by_fund(tx, &ids).await?;
     let needs = needs_of(owed.iter().map(|o| (o.site_id, o.fund_id, o.pence)));
-    bank_accounts::check_client_money_many(tx, &bank, &needs, override_.as_ref()).await?;
+    bank_accounts::check_client_money_many(tx, &bank, &needs, override_.as_ref(), None).await?;
 
     let total: i64 = owed.iter().map(|o| o.pence).sum();
     let run = Uuid::now_v7();
@@ -617,19 +667,20 @@ pub async fn schedule_run(
     }
     let (mut l_id, mut l_pay, mut l_bill, mut l_site, mut l_fund, mut l_amount) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let (mut p_id, mut p_number, mut p_vendor, mut p_amount, mut p_reference) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut p_id, mut p_number, mut p_vendor, mut p_amount, mut p_reference, mut p_seal) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for ((_, vendor), lines) in &by_vendor {
         let payment = Uuid::now_v7();
         let number = next_number(tx, "supplier_payment", "PAY", input.payment_date.year()).await?;
         let mut bills_paid: Vec<Uuid> = lines.iter().map(|o| o.bill_id).collect();
         bills_paid.dedup();
-        // The supplier's own invoice number when one bill is paid; our payment number when
-        // several are (the remittance advice lists them).
+        // The supplier's own invoice number when one bill is paid and BACS can carry it; our
+        // payment number otherwise (the remittance advice lists the bills).
         let reference = match bills_paid.as_slice() {
             [only] => vendor_of
                 .get(only)
                 .map(|b| b.supplier_reference.clone())
+                .filter(|r| bacs_reference_ok(r))
                 .unwrap_or_else(|| number.clone()),
             _ => number.clone(),
         };
@@ -638,6 +689,7 @@ pub async fn schedule_run(
         p_vendor.push(*vendor);
         p_amount.push(lines.iter().map(|o| o.pence).sum::<i64>());
         p_reference.push(reference);
+        p_seal.push(seals.get(vendor).cloned());
         for o in lines {
             l_id.push(Uuid::now_v7());
             l_pay.push(payment);
@@ -650,11 +702,12 @@ pub async fn schedule_run(
     sqlx::query(
         "insert into supplier_payment (organisation_id, id, number, payment_run_id, vendor_id,
                 bank_account_id, payment_date, method, reference, amount_pence, status,
-                recorded_by, recorded_by_membership)
+                recorded_by, recorded_by_membership, payee_seal_sha256)
          select $1, p.id, p.number, $2, p.vendor, $3, $4, 'bacs', p.reference, p.amount,
-                'scheduled', $5, $6
-           from unnest($7::uuid[], $8::text[], $9::uuid[], $10::bigint[], $11::text[])
-                as p(id, number, vendor, amount, reference)",
+                'scheduled', $5, $6, p.seal
+           from unnest($7::uuid[], $8::text[], $9::uuid[], $10::bigint[], $11::text[],
+                       $12::text[])
+                as p(id, number, vendor, amount, reference, seal)",
     )
     .bind(tx.org().0)
     .bind(run)
@@ -667,6 +720,7 @@ pub async fn schedule_run(
     .bind(&p_vendor)
     .bind(&p_amount)
     .bind(&p_reference)
+    .bind(&p_seal)
     .execute(tx.conn())
     .await?;
     sqlx::query(
@@ -721,6 +775,13 @@ pub async fn schedule_run(
     )
     .await?;
     Ok(run)
+}
+
+/// Whether a reference reaches the supplier's statement as BACS needs it: enough characters
+/// left once cut to the BACS set and length.
+fn bacs_reference_ok(reference: &str) -> bool {
+    let (sent, _) = bacs::sanitise(reference, bacs::FIELD_WIDTH);
+    sent.chars().filter(|c| *c != ' ').count() >= bacs::MIN_REFERENCE_CHARS
 }
 
 /// A list of refusals as one message: the first few, and how many more.
@@ -810,6 +871,39 @@ fn run_override(run: &PaymentRun) -> Option<Override> {
     }
 }
 
+/// Refuses a run whose suppliers' bank details changed since it was scheduled: whoever
+/// approved or approves it must see the account the money goes to.
+async fn check_payees_unchanged(tx: &mut TenantTx, run: &PaymentRun) -> Result<(), LedgerError> {
+    let changed: Vec<String> = sqlx::query_scalar(
+        "select distinct v.name from supplier_payment p
+           join vendor v on v.organisation_id = p.organisation_id and v.id = p.vendor_id
+          where p.organisation_id = $1 and p.payment_run_id = $2 and p.status = 'scheduled'
+            and p.payee_seal_sha256 is distinct from encode(sha256(v.bank_sealed), 'hex')
+          order by v.name",
+    )
+    .bind(tx.org().0)
+    .bind(run.id)
+    .fetch_all(tx.conn())
+    .await?;
+    if changed.is_empty() {
+        return Ok(());
+    }
+    Err(refused(format!(
+        "The bank details of {} changed after {} was scheduled: cancel the run and schedule it \
+         again, so that the new account is approved.",
+        changed.join(", "),
+        run.number
+    )))
+}
+
+/// Whether `who` scheduled the run (by membership when both are known, else by name).
+fn scheduled_by(run: &PaymentRun, who: &Signer) -> bool {
+    match (run.scheduled_by_membership, who.membership_id) {
+        (Some(a), Some(b)) => a == b,
+        _ => run.scheduled_by == who.name,
+    }
+}
+
 /// Approves a scheduled run as `who`, who did not schedule it: signs the chain if one covers
 /// it; once complete the run is approved and its file can be made. No bill may be on hold and
 /// the client-money rule must still hold.
@@ -828,21 +922,25 @@ pub async fn approve_run(
             run.status_label().to_lowercase()
         )));
     }
-    let own = match (run.scheduled_by_membership, who.membership_id) {
-        (Some(a), Some(b)) => a == b,
-        _ => run.scheduled_by == who.name,
-    };
-    if own {
+    if scheduled_by(&run, who) {
         return Err(refused(
             "You scheduled this run: someone else must approve it.",
         ));
     }
     let (found, needs) = run_state(tx, &run).await?;
     check_run_bills(&found)?;
+    check_payees_unchanged(tx, &run).await?;
     let bank = bank_accounts::find(tx, run.bank_account_id)
         .await?
         .ok_or(LedgerError::NotFound)?;
-    bank_accounts::check_client_money_many(tx, &bank, &needs, run_override(&run).as_ref()).await?;
+    bank_accounts::check_client_money_many(
+        tx,
+        &bank,
+        &needs,
+        run_override(&run).as_ref(),
+        Some(run.id),
+    )
+    .await?;
     match approvals::sign(tx, "payment_batch", id, who, now.date(), now).await? {
         Signed::Waiting(left) => Ok(Approval::Waiting(left)),
         Signed::NoChain | Signed::Complete => {
@@ -888,17 +986,25 @@ pub async fn bypass_run(
     if run.status != "scheduled" {
         return Err(refused("Only a scheduled run is approved."));
     }
-    if run.scheduled_by_membership.is_some() && run.scheduled_by_membership == who.membership_id {
+    if scheduled_by(&run, who) {
         return Err(refused(
             "You scheduled this run: someone else must approve it.",
         ));
     }
     let (found, needs) = run_state(tx, &run).await?;
     check_run_bills(&found)?;
+    check_payees_unchanged(tx, &run).await?;
     let bank = bank_accounts::find(tx, run.bank_account_id)
         .await?
         .ok_or(LedgerError::NotFound)?;
-    bank_accounts::check_client_money_many(tx, &bank, &needs, run_override(&run).as_ref()).await?;
+    bank_accounts::check_client_money_many(
+        tx,
+        &bank,
+        &needs,
+        run_override(&run).as_ref(),
+        Some(run.id),
+    )
+    .await?;
     let label = format!(
         "payment run {} from {} ({})",
         run.number,
@@ -1004,14 +1110,26 @@ pub async fn remove_bill(
     .execute(tx.conn())
     .await?;
     unschedule(tx, &[bill_id]).await?;
-    // The amount changed, so the approval starts again.
+    // The amount (and perhaps the sites) changed, so the approval starts again.
+    let sites: Vec<Uuid> = sqlx::query_scalar(
+        "select distinct l.site_id from supplier_payment_line l
+           join supplier_payment p on p.organisation_id = l.organisation_id and p.id = l.payment_id
+          where l.organisation_id = $1 and p.payment_run_id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(run_id)
+    .fetch_all(tx.conn())
+    .await?;
     approvals::open_request(
         tx,
         &Subject {
             record_type: "payment_batch",
             record_id: run_id,
             amount_pence: run.total_pence - removed,
-            site_id: None,
+            site_id: match sites.as_slice() {
+                [only] => Some(*only),
+                _ => None,
+            },
             category: None,
         },
         run.scheduled_by_membership.or(who.membership_id),
@@ -1041,6 +1159,7 @@ pub async fn cancel_run(
     tx: &mut TenantTx,
     id: Uuid,
     reason: &str,
+    file_not_sent: bool,
     by: &str,
     now: OffsetDateTime,
 ) -> Result<(), LedgerError> {
@@ -1054,6 +1173,16 @@ pub async fn cancel_run(
         )));
     }
     let reason = reason_of(reason)?;
+    // Once its file is made the bank may pay it: its bills go back to unpaid only when someone
+    // says the bank rejected the file or never had it.
+    if let (Some(at), false) = (run.file_made_at, file_not_sent) {
+        return Err(refused(format!(
+            "The bank file of {} was made on {}: cancel the run only if the bank rejected the \
+             file or it was never uploaded, and say so.",
+            run.number,
+            proplink_domain::dates::uk_long_date(at)
+        )));
+    }
     let (found, _) = run_state(tx, &run).await?;
     let ids: Vec<Uuid> = found.iter().map(|b| b.id).collect();
     sqlx::query(
@@ -1124,13 +1253,31 @@ pub async fn build_file(
     today: Date,
 ) -> Result<PaymentFile, LedgerError> {
     let run = find_run(tx, id).await?.ok_or(LedgerError::NotFound)?;
-    if !matches!(run.status.as_str(), "approved" | "paid") {
+    match run.status.as_str() {
+        "approved" => {}
+        "paid" => {
+            return Err(refused(format!(
+                "{} is paid: its file has been to the bank, and another copy could pay it twice.",
+                run.number
+            )));
+        }
+        _ => {
+            return Err(refused(format!(
+                "{} is {}: the bank file is made once the run is approved.",
+                run.number,
+                run.status_label().to_lowercase()
+            )));
+        }
+    }
+    if run.payment_date < today {
         return Err(refused(format!(
-            "{} is {}: the bank file is made once the run is approved.",
+            "{}'s payment date ({}) has passed, and the bank needs a day still to come: cancel \
+             the run and schedule its bills again.",
             run.number,
-            run.status_label().to_lowercase()
+            long_date(run.payment_date)
         )));
     }
+    check_payees_unchanged(tx, &run).await?;
     let bank = bank_accounts::find(tx, run.bank_account_id)
         .await?
         .ok_or(LedgerError::NotFound)?;
@@ -1155,13 +1302,13 @@ pub async fn build_file(
     let file = match FileFormat::parse(&bank.file_format) {
         Some(FileFormat::BacsStandard18) => {
             let own = bank_accounts::numbers(tx, key, bank.id).await?;
+            // 1 to 999999, from the run's number (so a day's files differ).
             let serial = run
                 .number
                 .rsplit('-')
                 .next()
                 .and_then(|n| n.parse::<u32>().ok())
-                .map_or(1, |n| n % 1_000_000)
-                .max(1);
+                .map_or(1, |n| (n.max(1) - 1) % 999_999 + 1);
             let std18 = bacs::standard18(
                 &Originator {
                     sun: bank.service_user_number.clone().unwrap_or_default(),
@@ -1172,7 +1319,7 @@ pub async fn build_file(
                 &Submission {
                     serial,
                     created_on: today,
-                    processing_date: run.payment_date.max(today),
+                    processing_date: run.payment_date,
                 },
                 &credits,
             )
@@ -1407,10 +1554,18 @@ pub async fn mark_run_paid(
     }
     let (found, needs) = run_state(tx, &run).await?;
     check_run_bills(&found)?;
+    check_payees_unchanged(tx, &run).await?;
     let bank = bank_accounts::find(tx, run.bank_account_id)
         .await?
         .ok_or(LedgerError::NotFound)?;
-    bank_accounts::check_client_money_many(tx, &bank, &needs, run_override(&run).as_ref()).await?;
+    bank_accounts::check_client_money_many(
+        tx,
+        &bank,
+        &needs,
+        run_override(&run).as_ref(),
+        Some(run.id),
+    )
+    .await?;
     let payments: Vec<Uuid> = sqlx::query_scalar(
         "select id from supplier_payment
           where organisation_id = $1 and payment_run_id = $2 and status = 'scheduled'
@@ -1530,6 +1685,7 @@ pub async fn pay_bill(
         &bank,
         &needs_of(split.iter().copied()),
         override_.as_ref(),
+        None,
     )
     .await?;
     let payment = Uuid::now_v7();

@@ -1396,11 +1396,19 @@ async fn a_run_changes_before_approval_a_held_bill_stops_it_and_cancelling_frees
     assert_eq!(status_of(&mut tx, "payment_run", run).await, "scheduled");
     // Cancelled: the bills go back to approved (the held one will, when released).
     assert!(
-        refusal(pay::cancel_run(&mut tx, run, " ", "Ann", now()).await).contains("Give the reason")
+        refusal(pay::cancel_run(&mut tx, run, " ", false, "Ann", now()).await)
+            .contains("Give the reason")
     );
-    pay::cancel_run(&mut tx, run, "Paying by cheque instead", "Ann", now())
-        .await
-        .unwrap();
+    pay::cancel_run(
+        &mut tx,
+        run,
+        "Paying by cheque instead",
+        false,
+        "Ann",
+        now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(status_of(&mut tx, "bill", a).await, "approved");
     assert_eq!(status_of(&mut tx, "bill", b).await, "held");
     bills::release(&mut tx, b).await.unwrap();
@@ -1415,6 +1423,149 @@ async fn a_run_changes_before_approval_a_held_bill_stops_it_and_cancelling_frees
     assert!(
         refusal(pay::approve_run(&mut tx, run, &signer("Olivia Owner"), now()).await)
             .contains("only a scheduled run is approved")
+    );
+}
+
+#[tokio::test]
+async fn runs_commit_their_money_and_a_filed_run_is_not_undone_lightly() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Ann")).await.unwrap();
+    let w = world(&mut tx).await;
+    // £1,000 in the bank; a run of £450 approved, and a bill of £600 to pay by hand.
+    let (bank, _) = funded_bank(&mut tx, &w, 100_000).await;
+    let first = approved_bill(&mut tx, &w, w.plumber, "P-1", 37_500, None).await;
+    let second = approved_bill(&mut tx, &w, w.roofer, "R-1", 50_000, None).await;
+    let ann = signer("Ann Accountant");
+    let olivia = signer("Olivia Owner");
+    let run = pay::schedule_run(
+        &mut tx,
+        &w.key,
+        &RunInput {
+            bank_account_id: bank,
+            payment_date: now().date(),
+            due_by: date!(2026 - 12 - 31),
+            bill_ids: vec![first],
+            override_: None,
+        },
+        &ann,
+        now(),
+    )
+    .await
+    .unwrap();
+    pay::approve_run(&mut tx, run, &olivia, now())
+        .await
+        .unwrap();
+    // The run's £450 is spoken for: £550 is left, not enough for £600.
+    let by_hand = ManualPayment {
+        bill_id: second,
+        bank_account_id: bank,
+        payment_date: now().date(),
+        method: Method::FasterPayment,
+        reference: None,
+        amount_pence: None,
+        override_: None,
+    };
+    assert_eq!(
+        refusal(pay::pay_bill(&mut tx, &by_hand, &ann, now()).await),
+        "Goldcrest House's Service charge fund holds £1,000.00 in Goldcrest Client Account, of \
+         which £450.00 is already committed to payment runs not yet paid, leaving less than the \
+         £600.00 to pay: client money of another site or fund cannot pay it."
+    );
+    pay::pay_bill(
+        &mut tx,
+        &ManualPayment {
+            amount_pence: Some(55_000),
+            ..by_hand.clone()
+        },
+        &ann,
+        now(),
+    )
+    .await
+    .unwrap();
+
+    // The file is made: the bill is not held now, the run is not cancelled without saying the
+    // bank never had it.
+    pay::payment_file(&mut tx, &w.key, run, "Ann", now())
+        .await
+        .unwrap();
+    assert!(
+        refusal(bills::hold(&mut tx, first, "Query").await).contains("ask the bank to stop it")
+    );
+    assert!(
+        refusal(pay::cancel_run(&mut tx, run, "Wrong run", false, "Ann", now()).await)
+            .contains("cancel the run only if the bank rejected the file")
+    );
+    // The supplier's bank details change after scheduling: the run is not paid to them.
+    people::save_vendor(
+        &mut tx,
+        &w.key,
+        Some(w.plumber),
+        &VendorInput {
+            name: "Bright Spark Plumbing".into(),
+            trade: "Plumbing".into(),
+            bank: Some(BankDetails {
+                sort_code: "404040".into(),
+                account_number: "99998888".into(),
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    for msg in [
+        refusal(pay::payment_file(&mut tx, &w.key, run, "Ann", now()).await),
+        refusal(pay::mark_run_paid(&mut tx, run, "Ann", now()).await),
+    ] {
+        assert!(
+            msg.contains("The bank details of Bright Spark Plumbing changed after"),
+            "{msg}"
+        );
+    }
+    pay::cancel_run(
+        &mut tx,
+        run,
+        "The bank rejected the file",
+        true,
+        "Ann",
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status_of(&mut tx, "bill", first).await, "approved");
+
+    // The database: a paid payment takes no new line, a cancelled run stays cancelled.
+    let paid: Uuid = sqlx::query_scalar("select id from supplier_payment where status = 'paid'")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    sqlx::query("savepoint raw")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let err = sqlx::query(
+        "insert into supplier_payment_line (organisation_id, id, payment_id, bill_id, site_id,
+                fund_id, amount_pence)
+         select organisation_id, gen_random_uuid(), payment_id, bill_id, site_id, fund_id, 1
+           from supplier_payment_line where payment_id = $1 limit 1",
+    )
+    .bind(paid)
+    .execute(tx.conn())
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("a line is added only"), "{err}");
+    sqlx::query("rollback to savepoint raw")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let err = sqlx::query("update payment_run set status = 'scheduled' where id = $1")
+        .bind(run)
+        .execute(tx.conn())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("does not go from cancelled"),
+        "{err}"
     );
 }
 
@@ -1505,6 +1656,13 @@ mod property {
         let ann = signer("Ann Accountant");
         let t = now();
         let pick = |v: &Vec<Uuid>, i: usize| v.get(i % v.len().max(1)).copied();
+        // Runs counted from the newest: most steps act on the run just scheduled.
+        let recent = |v: &Vec<Uuid>, i: usize| {
+            v.len()
+                .checked_sub(1 + i % v.len().max(1))
+                .and_then(|k| v.get(k))
+                .copied()
+        };
         let result: Result<(), LedgerError> = match op {
             Op::Bill {
                 roofer,
@@ -1581,21 +1739,21 @@ mod property {
                 .await
                 .map(|r| s.runs.push(r))
             }
-            Op::Approve { run } => match pick(&s.runs, *run) {
+            Op::Approve { run } => match recent(&s.runs, *run) {
                 None => return true,
                 Some(r) => pay::approve_run(tx, r, &signer("Olivia Owner"), t)
                     .await
                     .map(|_| ()),
             },
-            Op::MarkPaid { run } => match pick(&s.runs, *run) {
+            Op::MarkPaid { run } => match recent(&s.runs, *run) {
                 None => return true,
                 Some(r) => pay::mark_run_paid(tx, r, "Ann", t)
                     .await
                     .map(|p| s.payments.extend(p)),
             },
-            Op::Cancel { run } => match pick(&s.runs, *run) {
+            Op::Cancel { run } => match recent(&s.runs, *run) {
                 None => return true,
-                Some(r) => pay::cancel_run(tx, r, "Changed our minds", "Ann", t).await,
+                Some(r) => pay::cancel_run(tx, r, "Changed our minds", true, "Ann", t).await,
             },
             Op::Reverse { payment } => match pick(&s.payments, *payment) {
                 None => return true,

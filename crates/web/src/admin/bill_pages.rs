@@ -652,27 +652,12 @@ pub async fn bill(
         proplink_db::money_history::bill_sentence,
     )
     .await?;
-    let paid_by = proplink_db::payments::payments_for_bill(&mut tx, id).await?;
+    let paid_by = proplink_db::payments::payments_of_bill(&mut tx, id).await?;
     let run = paid_by
         .iter()
         .find(|p| p.status == "scheduled")
         .and_then(|p| p.payment_run_id.zip(p.run_number.clone()));
-    let payments = paid_by
-        .iter()
-        .map(|p| {
-            (
-                p.id,
-                format!(
-                    "{} on {}: {} by {} ({})",
-                    p.number,
-                    proplink_domain::dates::long_date(p.payment_date),
-                    format_pence(p.amount_pence),
-                    p.method_label(),
-                    p.status_label()
-                ),
-            )
-        })
-        .collect();
+    let payments = paid_by.iter().map(|p| (p.id, p.describe())).collect();
     let job = match (b.work_order_id, &b.work_order_reference) {
         (Some(wo), Some(reference)) => {
             let quoted = proplink_db::operations::quotations(&mut tx, wo)

@@ -1262,21 +1262,10 @@ pub struct BillTrail {
 async fn bill_trail(tx: &mut TenantTx, work_order: Uuid) -> Result<Vec<BillTrail>, WebError> {
     let mut out = Vec::new();
     for b in proplink_db::bills::for_work_order(tx, work_order).await? {
-        let payments = proplink_db::payments::payments_for_bill(tx, b.id)
+        let payments = proplink_db::payments::payments_of_bill(tx, b.id)
             .await?
             .iter()
-            .map(|p| {
-                (
-                    p.id,
-                    format!(
-                        "{} on {}: {} ({})",
-                        p.number,
-                        proplink_domain::dates::long_date(p.payment_date),
-                        format_pence(p.amount_pence),
-                        p.status_label()
-                    ),
-                )
-            })
+            .map(|p| (p.id, p.describe()))
             .collect();
         out.push(BillTrail {
             id: b.id,

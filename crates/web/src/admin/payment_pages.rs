@@ -355,6 +355,8 @@ struct RunPage {
     can_bypass: bool,
     can_change: bool,
     can_file: bool,
+    /// Its bank file has been made: cancelling needs the bank's rejection confirmed.
+    filed: bool,
     can_pay: bool,
     flash: Option<String>,
     problem: Option<String>,
@@ -399,15 +401,14 @@ pub async fn run(
         });
     }
     // What the bank will be sent differently from how it is recorded, before the download.
-    let notices =
-        if matches!(r.status.as_str(), "approved" | "paid") && member.can("payment.record") {
-            match pay::build_file(&mut tx, &state.settings().data_key, id, today()).await {
-                Ok(file) => file.notices,
-                Err(e) => vec![money_error(e)?],
-            }
-        } else {
-            Vec::new()
-        };
+    let notices = if r.status == "approved" && member.can("payment.record") {
+        match pay::build_file(&mut tx, &state.settings().data_key, id, today()).await {
+            Ok(file) => file.notices,
+            Err(e) => vec![money_error(e)?],
+        }
+    } else {
+        Vec::new()
+    };
     let approval = super::money::approval_view(&mut tx, "payment_batch", id).await?;
     let history = super::records::history_in_words(
         &mut tx,
@@ -480,7 +481,8 @@ pub async fn run(
         can_approve: live && scheduled && member.can("payment.approve_batch"),
         can_bypass: live && scheduled && member.is_owner,
         can_change: live && (scheduled || approved) && member.can("payment.schedule_batch"),
-        can_file: matches!(r.status.as_str(), "approved" | "paid") && member.can("payment.record"),
+        can_file: approved && member.can("payment.record"),
+        filed: r.file_made_at.is_some(),
         can_pay: live && approved && member.can("payment.record"),
         flash,
         problem,
@@ -581,9 +583,16 @@ pub async fn run_action(
         }
         "cancel" => {
             member.require_action("payment.schedule_batch")?;
-            pay::cancel_run(&mut tx, id, v.get("reason"), &member.name, now)
-                .await
-                .map(|()| "Cancelled: its bills are approved and unpaid again.".to_owned())
+            pay::cancel_run(
+                &mut tx,
+                id,
+                v.get("reason"),
+                v.get("file_not_sent") == "yes",
+                &member.name,
+                now,
+            )
+            .await
+            .map(|()| "Cancelled: its bills are approved and unpaid again.".to_owned())
         }
         "paid" => {
             member.require_action("payment.record")?;
@@ -701,10 +710,19 @@ async fn send_remittance(
     };
     let attachment = match state.settings().files.as_ref() {
         Some(files) => {
-            let stored = files
+            let stored = match files
                 .put(tx.org().0, &filename, bytes.into(), &[MediaType::Pdf])
                 .await
-                .map_err(|e| WebError::Internal(format!("storing a PDF: {e}")))?;
+            {
+                Ok(stored) => stored,
+                Err(e) => {
+                    tracing::warn!(error = %e, payment = %p.number, "remittance PDF not stored");
+                    return Ok(Err(format!(
+                        "The remittance advice for {} could not be stored: send it again from the payment's page.",
+                        p.number
+                    )));
+                }
+            };
             vec![Attachment {
                 filename: filename.clone(),
                 media_type: "application/pdf".into(),
