@@ -509,16 +509,18 @@ pub async fn check_client_money_many(
                 select sum(l.amount_pence) as balance from journal_line l
                  where l.organisation_id = s.organisation_id and l.site_id = s.id
                    and l.account_id = a.id and l.fund_id = f.id) b on true
-           left join lateral (
-                select sum(pl.amount_pence) as committed from supplier_payment_line pl
-                  join supplier_payment sp on sp.organisation_id = pl.organisation_id
-                       and sp.id = pl.payment_id and sp.status = 'scheduled'
+           -- Runs not yet paid are few: read from them, not from every payment line.
+           left join (
+                select pl.site_id, pl.fund_id, sum(pl.amount_pence) as committed
+                  from payment_run r
+                  join supplier_payment sp on sp.organisation_id = r.organisation_id
+                       and sp.payment_run_id = r.id and sp.status = 'scheduled'
                        and sp.bank_account_id = $2
-                  join payment_run r on r.organisation_id = sp.organisation_id
-                       and r.id = sp.payment_run_id and r.status in ('scheduled', 'approved')
-                       and r.id is distinct from $4
-                 where pl.organisation_id = s.organisation_id and pl.site_id = s.id
-                   and pl.fund_id = f.id) c on true
+                  join supplier_payment_line pl on pl.organisation_id = sp.organisation_id
+                       and pl.payment_id = sp.id
+                 where r.organisation_id = $1 and r.status in ('scheduled', 'approved')
+                   and r.id is distinct from $4
+                 group by pl.site_id, pl.fund_id) c on c.site_id = s.id and c.fund_id = f.id
           where s.organisation_id = $1 and s.id = any($3)",
     )
     .bind(tx.org().0)
