@@ -119,6 +119,35 @@ pub enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// A payment run of 5,000 bills across 200 sites, step by step, and the creditors list over
+    /// a million bills (issue 7).
+    Payables {
+        #[arg(long, default_value_t = 200)]
+        sites: usize,
+        #[arg(long, default_value_t = 50)]
+        vendors: usize,
+        /// Bills in each measured run.
+        #[arg(long, default_value_t = 5_000)]
+        run_bills: usize,
+        /// Measured runs, each of fresh bills.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Bills of history (most paid).
+        #[arg(long, default_value_t = 1_000_000)]
+        history: usize,
+        /// Years the history spans.
+        #[arg(long, default_value_t = 5)]
+        years: usize,
+        /// Measured calls per creditors case.
+        #[arg(long, default_value_t = 500)]
+        samples: usize,
+        /// Where the throwaway cluster lives (deleted afterwards unless --keep).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Leave the cluster running with its data afterwards, to study queries in psql.
+        #[arg(long)]
+        keep: bool,
+    },
     /// RLS through TenantTx versus an explicit filter; audited versus un-audited inserts.
     Tenancy {
         #[arg(long, default_value_t = 1_000_000)]
@@ -214,6 +243,30 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
                 sites,
                 samples: samples.max(10),
                 demands,
+                dir,
+                keep,
+            })
+            .await
+        }
+        BenchCommand::Payables {
+            sites,
+            vendors,
+            run_bills,
+            runs,
+            history,
+            years,
+            samples,
+            dir,
+            keep,
+        } => {
+            crate::bench_payables::run(crate::bench_payables::Options {
+                sites,
+                vendors,
+                run_bills,
+                runs,
+                history,
+                years,
+                samples: samples.max(10),
                 dir,
                 keep,
             })

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_money;
 mod bench_operations;
+mod bench_payables;
 mod bench_portfolio;
 mod bench_web;
 mod config;
