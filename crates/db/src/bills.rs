@@ -434,7 +434,7 @@ pub async fn save_draft(
     let duplicate: Option<(Option<String>, String)> = sqlx::query_as(
         "select number, status from bill
           where organisation_id = $1 and vendor_id = $2
-            and lower(btrim(supplier_reference)) = lower($3) and status <> 'voided'
+            and supplier_reference_key = lower(btrim($3)) and status <> 'voided'
             and ($4::uuid is null or id <> $4)
           limit 1",
     )

@@ -1546,10 +1546,11 @@ async fn runs_commit_their_money_and_a_filed_run_is_not_undone_lightly() {
     let err = sqlx::query(
         "insert into supplier_payment_line (organisation_id, id, payment_id, bill_id, site_id,
                 fund_id, amount_pence)
-         select organisation_id, gen_random_uuid(), payment_id, bill_id, site_id, fund_id, 1
+         select organisation_id, gen_random_uuid(), payment_id, bill_id, site_id, $2, 1
            from supplier_payment_line where payment_id = $1 limit 1",
     )
     .bind(paid)
+    .bind(w.reserve_fund)
     .execute(tx.conn())
     .await
     .unwrap_err();
