@@ -1359,19 +1359,9 @@ struct PostLine {
     amount_pence: i64,
 }
 
-/// Posts payments' lines: one journal per payment and site, creditors control debited per
-/// bill and fund, the site's ledger account for the bank credited per fund. Sets each line's
-/// journal, adds what was paid to the bills (paid in full → paid), and closes work orders
-/// whose bills are all paid. All or nothing.
-async fn post_payments(
-    tx: &mut TenantTx,
-    bank: &BankAccount,
-    payment_ids: &[Uuid],
-    date: Date,
-    by: &str,
-    now: OffsetDateTime,
-) -> Result<(), LedgerError> {
-    let lines: Vec<PostLine> = sqlx::query_as(
+/// Payments' lines with what posting them needs, by payment, site and bill.
+async fn post_lines(tx: &mut TenantTx, payment_ids: &[Uuid]) -> Result<Vec<PostLine>, DbError> {
+    Ok(sqlx::query_as(
         "select l.payment_id, p.number as payment_number, v.name as vendor_name,
                 l.bill_id, b.number as bill_number, b.work_order_id, l.site_id, l.fund_id,
                 l.amount_pence
@@ -1385,26 +1375,38 @@ async fn post_payments(
     .bind(tx.org().0)
     .bind(payment_ids)
     .fetch_all(tx.conn())
-    .await?;
+    .await?)
+}
+
+/// Each site's creditors control and its ledger account for the bank (a live one, to pay; any,
+/// to reverse what was paid).
+async fn site_accounts(
+    tx: &mut TenantTx,
+    bank: &BankAccount,
+    lines: &[PostLine],
+    live_only: bool,
+) -> Result<(HashMap<Uuid, Uuid>, HashMap<Uuid, Uuid>), LedgerError> {
     let sites: Vec<Uuid> = {
         let mut s: Vec<Uuid> = lines.iter().map(|l| l.site_id).collect();
         s.sort_unstable();
         s.dedup();
         s
     };
-    // Each site's creditors control and its ledger account for this bank.
     let accounts: Vec<(Uuid, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
         "select s.id,
                 (select a.id from ledger_account a where a.organisation_id = s.organisation_id
-                    and a.site_id = s.id and a.control = 'creditors' and a.archived_at is null
-                  limit 1),
+                    and a.site_id = s.id and a.control = 'creditors'
+                    and (a.archived_at is null or not $4)
+                  order by a.archived_at nulls first limit 1),
                 (select a.id from ledger_account a where a.organisation_id = s.organisation_id
-                    and a.site_id = s.id and a.bank_account_id = $3 and a.archived_at is null)
+                    and a.site_id = s.id and a.bank_account_id = $3
+                    and (a.archived_at is null or not $4))
            from site s where s.organisation_id = $1 and s.id = any($2)",
     )
     .bind(tx.org().0)
     .bind(&sites)
     .bind(bank.id)
+    .bind(live_only)
     .fetch_all(tx.conn())
     .await?;
     let mut creditors_of = HashMap::new();
@@ -1422,82 +1424,124 @@ async fn post_payments(
         creditors_of.insert(site, creditors);
         bank_of.insert(site, bank_account);
     }
-    // Group: (payment, site) → its lines, in order.
-    let mut groups: Vec<((Uuid, Uuid), Vec<&PostLine>)> = Vec::new();
+    Ok((creditors_of, bank_of))
+}
+
+/// A site's journal lines for payment lines, `sign` 1 to pay (Dr creditors per bill and fund,
+/// Cr the bank per payment and fund) and -1 to reverse.
+fn payment_lines(
+    group: &[&PostLine],
+    creditors: Uuid,
+    bank_account: Uuid,
+    sign: i64,
+) -> Vec<NewLine> {
+    let mut out: Vec<NewLine> = group
+        .iter()
+        .map(|l| NewLine {
+            account_id: creditors,
+            fund_id: l.fund_id,
+            amount_pence: sign * l.amount_pence,
+            unit_id: None,
+            contact_id: None,
+            work_order_id: l.work_order_id,
+            description: Some(format!(
+                "{} {}",
+                l.vendor_name,
+                l.bill_number.as_deref().unwrap_or("bill")
+            )),
+        })
+        .collect();
+    let mut per_payment_fund: Vec<((Uuid, Uuid), i64, &PostLine)> = Vec::new();
+    for l in group {
+        match per_payment_fund
+            .iter_mut()
+            .find(|(k, ..)| *k == (l.payment_id, l.fund_id))
+        {
+            Some((_, sum, _)) => *sum += l.amount_pence,
+            None => per_payment_fund.push(((l.payment_id, l.fund_id), l.amount_pence, l)),
+        }
+    }
+    for ((_, fund), sum, l) in per_payment_fund {
+        out.push(NewLine {
+            account_id: bank_account,
+            fund_id: fund,
+            amount_pence: -sign * sum,
+            unit_id: None,
+            contact_id: None,
+            work_order_id: None,
+            description: Some(format!("{} to {}", l.payment_number, l.vendor_name)),
+        });
+    }
+    out
+}
+
+/// Posts payments' lines: one journal per site, creditors control debited per bill and fund,
+/// the site's ledger account for the bank credited per payment and fund. Sets each line's
+/// journal, adds what was paid to the bills (paid in full → paid), and closes work orders
+/// whose bills are all paid. All or nothing.
+async fn post_payments(
+    tx: &mut TenantTx,
+    bank: &BankAccount,
+    payment_ids: &[Uuid],
+    run: Option<(Uuid, &str)>,
+    date: Date,
+    by: &str,
+    now: OffsetDateTime,
+) -> Result<(), LedgerError> {
+    let lines = post_lines(tx, payment_ids).await?;
+    let (creditors_of, bank_of) = site_accounts(tx, bank, &lines, true).await?;
+    // One journal per site (a run's payments to every supplier from the site's money post
+    // together); within it, each bill's creditors line and each payment's bank line per fund,
+    // so the bank statement's lines match the payments.
+    let mut groups: Vec<(Uuid, Vec<&PostLine>)> = Vec::new();
     for l in &lines {
-        match groups.last_mut() {
-            Some((k, v)) if *k == (l.payment_id, l.site_id) => v.push(l),
-            _ => groups.push(((l.payment_id, l.site_id), vec![l])),
+        match groups.iter_mut().find(|(site, _)| *site == l.site_id) {
+            Some((_, v)) => v.push(l),
+            None => groups.push((l.site_id, vec![l])),
         }
     }
     let mut journals = Vec::with_capacity(groups.len());
-    for ((_, site), group) in &groups {
+    for (site, group) in &groups {
         let creditors = creditors_of
             .get(site)
             .copied()
             .ok_or(LedgerError::NotFound)?;
         let bank_account = bank_of.get(site).copied().ok_or(LedgerError::NotFound)?;
         let first = group.first().copied().ok_or(LedgerError::NotFound)?;
-        let mut jl: Vec<NewLine> = group
-            .iter()
-            .map(|l| NewLine {
-                account_id: creditors,
-                fund_id: l.fund_id,
-                amount_pence: l.amount_pence,
-                unit_id: None,
-                contact_id: None,
-                work_order_id: l.work_order_id,
-                description: Some(format!(
-                    "{} {}",
-                    l.vendor_name,
-                    l.bill_number.as_deref().unwrap_or("bill")
-                )),
-            })
-            .collect();
-        let mut per_fund: Vec<(Uuid, i64)> = Vec::new();
-        for l in group {
-            match per_fund.iter_mut().find(|(f, _)| *f == l.fund_id) {
-                Some((_, sum)) => *sum += l.amount_pence,
-                None => per_fund.push((l.fund_id, l.amount_pence)),
-            }
-        }
-        for (fund, sum) in per_fund {
-            jl.push(NewLine {
-                account_id: bank_account,
-                fund_id: fund,
-                amount_pence: -sum,
-                unit_id: None,
-                contact_id: None,
-                work_order_id: None,
-                description: Some(format!("{} to {}", first.payment_number, first.vendor_name)),
-            });
-        }
         journals.push(NewJournal {
             site_id: *site,
             date,
-            description: format!(
-                "Payment {} to {} from {}",
-                first.payment_number, first.vendor_name, bank.name
-            ),
-            source_type: "supplier_payment".into(),
-            source_id: Some(first.payment_id),
-            lines: jl,
+            description: match run {
+                Some((_, number)) if group.iter().any(|l| l.payment_id != first.payment_id) => {
+                    format!("Payment run {number} from {}", bank.name)
+                }
+                _ => format!(
+                    "Payment {} to {} from {}",
+                    first.payment_number, first.vendor_name, bank.name
+                ),
+            },
+            source_type: if run.is_some() {
+                "payment_run".into()
+            } else {
+                "supplier_payment".into()
+            },
+            source_id: Some(run.map_or(first.payment_id, |(id, _)| id)),
+            lines: payment_lines(group, creditors, bank_account, 1),
         });
     }
     let posted = ledger::post_many(tx, &journals, by, now).await?;
-    let (mut g_payment, mut g_site, mut g_journal) = (vec![], vec![], vec![]);
-    for (((payment, site), _), (journal, _)) in groups.iter().zip(posted.iter()) {
-        g_payment.push(*payment);
-        g_site.push(*site);
-        g_journal.push(*journal);
-    }
+    let (g_site, g_journal): (Vec<Uuid>, Vec<Uuid>) = groups
+        .iter()
+        .zip(posted.iter())
+        .map(|((site, _), (journal, _))| (*site, *journal))
+        .unzip();
     sqlx::query(
         "update supplier_payment_line l set journal_id = g.journal
-           from unnest($2::uuid[], $3::uuid[], $4::uuid[]) as g(payment, site, journal)
-          where l.organisation_id = $1 and l.payment_id = g.payment and l.site_id = g.site",
+           from unnest($3::uuid[], $4::uuid[]) as g(site, journal)
+          where l.organisation_id = $1 and l.payment_id = any($2) and l.site_id = g.site",
     )
     .bind(tx.org().0)
-    .bind(&g_payment)
+    .bind(payment_ids)
     .bind(&g_site)
     .bind(&g_journal)
     .execute(tx.conn())
@@ -1575,7 +1619,16 @@ pub async fn mark_run_paid(
     .bind(id)
     .fetch_all(tx.conn())
     .await?;
-    post_payments(tx, &bank, &payments, run.payment_date, by, now).await?;
+    post_payments(
+        tx,
+        &bank,
+        &payments,
+        Some((run.id, run.number.as_str())),
+        run.payment_date,
+        by,
+        now,
+    )
+    .await?;
     sqlx::query(
         "update supplier_payment set status = 'paid', paid_at = $3, updated_at = now()
           where organisation_id = $1 and id = any($2)",
@@ -1728,7 +1781,16 @@ pub async fn pay_bill(
         .execute(tx.conn())
         .await?;
     }
-    post_payments(tx, &bank, &[payment], input.payment_date, &who.name, now).await?;
+    post_payments(
+        tx,
+        &bank,
+        &[payment],
+        None,
+        input.payment_date,
+        &who.name,
+        now,
+    )
+    .await?;
     Ok(payment)
 }
 
@@ -1765,34 +1827,56 @@ pub async fn reverse_payment(
             long_date(payment.payment_date)
         )));
     }
-    let journals: Vec<Uuid> = sqlx::query_scalar(
-        "select distinct journal_id from supplier_payment_line
-          where organisation_id = $1 and payment_id = $2 and journal_id is not null",
+    // The payment's own lines posted back, in each site's books (a run's journal holds other
+    // suppliers' payments too, which stand).
+    let bank = bank_accounts::find(tx, payment.bank_account_id)
+        .await?
+        .ok_or(LedgerError::NotFound)?;
+    let lines = post_lines(tx, &[id]).await?;
+    let (creditors_of, bank_of) = site_accounts(tx, &bank, &lines, false).await?;
+    let mut groups: Vec<(Uuid, Vec<&PostLine>)> = Vec::new();
+    for l in &lines {
+        match groups.iter_mut().find(|(site, _)| *site == l.site_id) {
+            Some((_, v)) => v.push(l),
+            None => groups.push((l.site_id, vec![l])),
+        }
+    }
+    let mut journals = Vec::with_capacity(groups.len());
+    for (site, group) in &groups {
+        let creditors = creditors_of
+            .get(site)
+            .copied()
+            .ok_or(LedgerError::NotFound)?;
+        let bank_account = bank_of.get(site).copied().ok_or(LedgerError::NotFound)?;
+        journals.push(NewJournal {
+            site_id: *site,
+            date: on,
+            description: format!(
+                "Payment {} to {} reversed: {reason}",
+                payment.number, payment.vendor_name
+            ),
+            source_type: "supplier_payment_reversal".into(),
+            source_id: Some(id),
+            lines: payment_lines(group, creditors, bank_account, -1),
+        });
+    }
+    let posted = ledger::post_many(tx, &journals, by, now).await?;
+    let (g_site, g_journal): (Vec<Uuid>, Vec<Uuid>) = groups
+        .iter()
+        .zip(posted.iter())
+        .map(|((site, _), (journal, _))| (*site, *journal))
+        .unzip();
+    sqlx::query(
+        "update supplier_payment_line l set reversal_journal_id = g.journal
+           from unnest($3::uuid[], $4::uuid[]) as g(site, journal)
+          where l.organisation_id = $1 and l.payment_id = $2 and l.site_id = g.site",
     )
     .bind(tx.org().0)
     .bind(id)
-    .fetch_all(tx.conn())
+    .bind(&g_site)
+    .bind(&g_journal)
+    .execute(tx.conn())
     .await?;
-    for journal in journals {
-        let (reversal, _) = ledger::reverse(
-            tx,
-            journal,
-            on,
-            &format!("Payment {} reversed: {reason}", payment.number),
-            by,
-            now,
-        )
-        .await?;
-        sqlx::query(
-            "update supplier_payment_line set reversal_journal_id = $3
-              where organisation_id = $1 and journal_id = $2",
-        )
-        .bind(tx.org().0)
-        .bind(journal)
-        .bind(reversal)
-        .execute(tx.conn())
-        .await?;
-    }
     let paid: Vec<(Uuid, i64)> = sqlx::query_as(
         "select bill_id, sum(amount_pence)::bigint from supplier_payment_line
           where organisation_id = $1 and payment_id = $2 group by organisation_id, bill_id",
