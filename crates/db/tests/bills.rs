@@ -1577,7 +1577,7 @@ async fn runs_commit_their_money_and_a_filed_run_is_not_undone_lightly() {
 mod property {
     use super::*;
     use proptest::prelude::*;
-    use proptest::test_runner::{Config, TestRunner};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
     #[derive(Debug, Clone)]
     enum Op {
@@ -1636,7 +1636,7 @@ mod property {
             3 => (0..4usize).prop_map(|run| Op::Approve { run }),
             3 => (0..4usize).prop_map(|run| Op::MarkPaid { run }),
             1 => (0..4usize).prop_map(|run| Op::Cancel { run }),
-            1 => (0..8usize).prop_map(|payment| Op::Reverse { payment }),
+            2 => (0..8usize).prop_map(|payment| Op::Reverse { payment }),
         ]
     }
 
@@ -1756,7 +1756,7 @@ mod property {
                 None => return true,
                 Some(r) => pay::cancel_run(tx, r, "Changed our minds", true, "Ann", t).await,
             },
-            Op::Reverse { payment } => match pick(&s.payments, *payment) {
+            Op::Reverse { payment } => match recent(&s.payments, *payment) {
                 None => return true,
                 Some(p) => pay::reverse_payment(tx, p, t.date(), "Returned", "Ann", t).await,
             },
@@ -1828,11 +1828,16 @@ mod property {
             panic!("a runtime");
         };
         let db = rt.block_on(TestDb::new());
-        let mut runner = TestRunner::new(Config {
-            cases: 40,
-            failure_persistence: None,
-            ..Config::default()
-        });
+        // A fixed seed: CI runs the same sequences every time, so the check below that every
+        // kind of step went through cannot fail by chance.
+        let mut runner = TestRunner::new_with_rng(
+            Config {
+                cases: 40,
+                failure_persistence: None,
+                ..Config::default()
+            },
+            TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+        );
         let case = std::sync::atomic::AtomicUsize::new(0);
         let done = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
         runner
@@ -1842,7 +1847,9 @@ mod property {
                     let org = db.org(&format!("prop{n}"), &format!("Prop {n}")).await;
                     let mut tx = db.app.begin(&db.staff(&org, "Prop")).await.unwrap();
                     let w = world(&mut tx).await;
-                    let bank = funded_bank(&mut tx, &w, 0).await;
+                    // Some service-charge money to start with, so that payments go through
+                    // until the bills outgrow it.
+                    let bank = funded_bank(&mut tx, &w, 100_000).await;
                     let mut s = State {
                         bills: vec![],
                         runs: vec![],
