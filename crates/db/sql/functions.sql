@@ -14,7 +14,8 @@ language sql stable parallel safe as $fn$
     select nullif(current_setting('app.organisation_id', true), '')::uuid
 $fn$;
 
--- The canonical text of one audit event, as hashed into the chain. A JSON array keeps the
+-- The canonical text of one audit event, as hashed into the chain (audit_append writes the same
+-- expression out in full: keep the two alike). A JSON array keeps the
 -- encoding unambiguous (no field can bleed into the next). `proplink audit verify` recomputes
 -- the hash from the stored columns through this same function.
 create or replace function proplink.audit_canonical(
@@ -148,7 +149,8 @@ begin
                                         then '{"old":"[redacted]","new":"[redacted]"}'
                                         else '{"old":' || b.value::text || ',"new":' || c.value::text || '}' end,
                                    ',') || '}', '{}')::jsonb
-                          from jsonb_each(x.n) c join jsonb_each(x.o) b on b.key = c.key
+                          from jsonb_each(x.n) c
+                          cross join lateral (select x.o -> c.key as value) b
                          where c.value is distinct from b.value
                            and not ('-' || c.key) = any(v_redact))
                    end as changes
@@ -160,9 +162,14 @@ begin
             continue when p_op = 'update' and r.changes = '{}'::jsonb;
             v_seq := v_seq + 1;
             v_at := clock_timestamp();
-            v_hash := encode(sha256(convert_to(proplink.audit_canonical(
+            -- audit_canonical's text, written out: called as a function it costs a query per
+            -- event. The audit test checks the two agree (verify recomputes through the
+            -- function).
+            v_hash := encode(sha256(convert_to(jsonb_build_array(
                 v_prev, v_seq, v_org, p_table, r.record, p_op, v_actor_id, v_actor_kind,
-                v_actor_name, v_channel, v_request, v_at, r.changes), 'UTF8')), 'hex');
+                v_actor_name, v_channel, v_request,
+                to_char(v_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                r.changes)::text, 'UTF8')), 'hex');
             v_seqs := v_seqs || v_seq;
             v_records := v_records || r.record;
             v_changes := v_changes || r.changes;
@@ -206,6 +213,11 @@ declare
     v_old jsonb[];
     v_new jsonb[];
     v_pk text[];
+    v_old_sorted jsonb[];
+    v_old_keys jsonb[];
+    v_new_sorted jsonb[];
+    v_new_keys jsonb[];
+    v_new_at bigint[];
 begin
     if tg_op = 'INSERT' then
         select array_agg(to_jsonb(n)) into v_new from new_rows n;
@@ -217,22 +229,32 @@ begin
           cross join unnest(c.conkey) with ordinality k(attnum, ord)
           join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum
          where c.conrelid = tg_relid and c.contype = 'p';
-        with o as (
-            select j, array(select j ->> c from unnest(v_pk) c) as k
-              from (select to_jsonb(o) as j from old_rows o) s
-        ), n as (
-            select j, i, array(select j ->> c from unnest(v_pk) c) as k
-              from (select to_jsonb(n) as j, row_number() over () as i from new_rows n) s
-        )
-        select array_agg(o.j order by n.i), array_agg(n.j order by n.i) into v_old, v_new
-          from n join o on o.k = n.k;
-        -- An update that changed a primary key cannot be paired by it: pair the rows in the
-        -- order PostgreSQL captured them (old and new are captured together, row by row).
-        if coalesce(cardinality(v_new), 0) <> (select count(*) from new_rows) then
-            select array_agg(o.j order by o.i), array_agg(n.j order by n.i) into v_old, v_new
-              from (select to_jsonb(o) as j, row_number() over () as i from old_rows o) o
-              join (select to_jsonb(n) as j, row_number() over () as i from new_rows n) n
-                on n.i = o.i;
+        -- PostgreSQL captures each updated row's old and new versions together, so the two
+        -- transition tables normally pair by position. Pairing is checked by primary key, and
+        -- done by primary key (both sides sorted, then zipped) if positions ever disagree. No
+        -- join: a plan cached from a one-row update would pair a large one in quadratic time.
+        select array_agg(to_jsonb(o)) into v_old from old_rows o;
+        select array_agg(to_jsonb(n)) into v_new from new_rows n;
+        if exists (select from unnest(v_old, v_new) x(o, n)
+                    where x.o is null or x.n is null
+                       or exists (select from unnest(v_pk) c
+                                   where (x.o -> c) is distinct from (x.n -> c))) then
+            select array_agg(s.j order by s.k), array_agg(s.k order by s.k)
+              into v_old_sorted, v_old_keys
+              from (select u.j, (select jsonb_agg(u.j -> c) from unnest(v_pk) c) as k
+                      from unnest(v_old) u(j)) s;
+            select array_agg(s.j order by s.k), array_agg(s.k order by s.k),
+                   array_agg(s.i order by s.k)
+              into v_new_sorted, v_new_keys, v_new_at
+              from (select u.j, u.i, (select jsonb_agg(u.j -> c) from unnest(v_pk) c) as k
+                      from unnest(v_new) with ordinality u(j, i)) s;
+            -- An update that changed a primary key cannot be paired by it: the rows stay paired
+            -- in the order PostgreSQL captured them.
+            if v_old_keys = v_new_keys then
+                select array_agg(x.o order by x.i), array_agg(x.n order by x.i)
+                  into v_old, v_new
+                  from unnest(v_old_sorted, v_new_sorted, v_new_at) x(o, n, i);
+            end if;
         end if;
     end if;
     if coalesce(cardinality(v_old), 0) + coalesce(cardinality(v_new), 0) > 0 then

@@ -147,6 +147,10 @@ pub enum BenchCommand {
         /// Leave the cluster running with its data afterwards, to study queries in psql.
         #[arg(long)]
         keep: bool,
+        /// Also print the statements the runs spent their time in (needs PostgreSQL's
+        /// pg_stat_statements module, shipped with the server).
+        #[arg(long)]
+        statements: bool,
     },
     /// RLS through TenantTx versus an explicit filter; audited versus un-audited inserts.
     Tenancy {
@@ -258,6 +262,7 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
             samples,
             dir,
             keep,
+            statements,
         } => {
             crate::bench_payables::run(crate::bench_payables::Options {
                 sites,
@@ -269,6 +274,7 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
                 samples: samples.max(10),
                 dir,
                 keep,
+                statements,
             })
             .await
         }

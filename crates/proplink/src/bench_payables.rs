@@ -67,6 +67,8 @@ pub struct Options {
     pub samples: usize,
     pub dir: Option<PathBuf>,
     pub keep: bool,
+    /// Print the statements the measured runs spent their time in.
+    pub statements: bool,
 }
 
 /// Select, validate (schedule), file and post one run.
@@ -201,7 +203,12 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
         "shared_buffers = '1GB'",
         "max_wal_size = '1GB'",
         "checkpoint_timeout = '30min'",
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        o.statements
+            .then_some("shared_preload_libraries = 'pg_stat_statements'"),
+    ) {
         exec(&mut su, &format!("alter system set {setting}")).await?;
     }
     exec(
@@ -261,7 +268,13 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
     );
     analyze(cluster, db).await?;
 
+    if o.statements {
+        statements_reset(cluster, db).await?;
+    }
     measure_runs(&app, &org, &world, &shape, today).await?;
+    if o.statements {
+        statements_print(cluster, db).await?;
+    }
     leave_scheduled(&app, &org, &world, &shape, today).await?;
     check_books(cluster, db, &world).await?;
     analyze(cluster, db).await?;
@@ -269,6 +282,50 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
     app.close().await;
     platform.close().await;
     Ok(())
+}
+
+/// Starts counting every statement, nested ones (inside triggers and functions) included.
+async fn statements_reset(cluster: &Cluster, db: &str) -> Result<(), String> {
+    let mut su = PgConnection::connect(&cluster.url(SUPERUSER, db))
+        .await
+        .map_err(e)?;
+    for sql in [
+        "create extension if not exists pg_stat_statements",
+        "alter system set pg_stat_statements.track = 'all'",
+        "select pg_reload_conf()",
+        "select pg_stat_statements_reset()",
+    ] {
+        exec(&mut su, sql).await?;
+    }
+    su.close().await.map_err(e)
+}
+
+/// The statements that took longest since `statements_reset`. A statement's time includes
+/// the triggers and functions it ran, whose own statements are listed too.
+async fn statements_print(cluster: &Cluster, db: &str) -> Result<(), String> {
+    let mut su = PgConnection::connect(&cluster.url(SUPERUSER, db))
+        .await
+        .map_err(e)?;
+    let rows: Vec<(f64, i64, i64, String)> = sqlx::query_as(
+        "select total_exec_time, calls, rows,
+                left(regexp_replace(query, '\\s+', ' ', 'g'), 160)
+           from pg_stat_statements order by total_exec_time desc limit 40",
+    )
+    .fetch_all(&mut su)
+    .await
+    .map_err(e)?;
+    println!(
+        "\nWhere the measured runs spent their time (pg_stat_statements, nested statements \
+         included, so times overlap):"
+    );
+    println!(
+        "  {:>10} {:>8} {:>8}  statement",
+        "total ms", "calls", "rows"
+    );
+    for (ms, calls, rows, query) in rows {
+        println!("  {ms:>10.1} {calls:>8} {rows:>8}  {query}");
+    }
+    su.close().await.map_err(e)
 }
 
 /// The scale of the runs.
