@@ -144,6 +144,8 @@ pub struct PaymentRun {
     pub approved_at: Option<OffsetDateTime>,
     pub file_made_by: Option<String>,
     pub file_made_at: Option<OffsetDateTime>,
+    /// The format of the last bank file made (`bacs_std18` or `csv`).
+    pub file_format: Option<String>,
     pub paid_by: Option<String>,
     pub paid_at: Option<OffsetDateTime>,
     pub cancelled_by: Option<String>,
@@ -166,7 +168,7 @@ impl PaymentRun {
 const RUN_SELECT: &str = "select r.id, r.number, r.bank_account_id, k.name as bank_name,
         r.payment_date, r.due_by, r.status, r.payment_count, r.bill_count, r.total_pence,
         r.scheduled_by, r.scheduled_by_membership, r.scheduled_at, r.approved_by, r.approved_at,
-        r.file_made_by, r.file_made_at, r.paid_by, r.paid_at, r.cancelled_by, r.cancel_reason,
+        r.file_made_by, r.file_made_at, r.file_format, r.paid_by, r.paid_at, r.cancelled_by, r.cancel_reason,
         r.override_by, r.override_reason
    from payment_run r
    join bank_account k on k.organisation_id = r.organisation_id and k.id = r.bank_account_id";
@@ -1218,6 +1220,7 @@ pub struct PaymentFile {
     pub bytes: Vec<u8>,
     /// Every name or reference sent differently from how it is recorded.
     pub notices: Vec<String>,
+    pub format: FileFormat,
 }
 
 /// Makes the bank file of an approved (or paid) run, in the bank account's format: BACS
@@ -1232,13 +1235,15 @@ pub async fn payment_file(
 ) -> Result<PaymentFile, LedgerError> {
     let file = build_file(tx, key, id, now.date()).await?;
     sqlx::query(
-        "update payment_run set file_made_by = $3, file_made_at = $4, updated_at = now()
+        "update payment_run set file_made_by = $3, file_made_at = $4, file_format = $5,
+                updated_at = now()
           where organisation_id = $1 and id = $2",
     )
     .bind(tx.org().0)
     .bind(id)
     .bind(by)
     .bind(now)
+    .bind(file.format.as_str())
     .execute(tx.conn())
     .await?;
     Ok(file)
@@ -1329,6 +1334,7 @@ pub async fn build_file(
                 media_type: "text/plain; charset=us-ascii",
                 bytes: std18.bytes,
                 notices: std18.notices,
+                format: FileFormat::BacsStandard18,
             }
         }
         _ => {
@@ -1339,6 +1345,7 @@ pub async fn build_file(
                 media_type: "text/csv; charset=utf-8",
                 bytes,
                 notices,
+                format: FileFormat::Csv,
             }
         }
     };
@@ -1427,13 +1434,24 @@ async fn site_accounts(
     Ok((creditors_of, bank_of))
 }
 
+/// How a site's journal credits the bank for the payments it posts.
+enum BankCredit<'a> {
+    /// One line per payment and fund, as the bank debits each payment on its own (a single
+    /// payment, a reversal, a run sent to the bank as a CSV of payments).
+    PerPayment,
+    /// One line per fund for the whole run, with this description: a BACS Standard 18 file
+    /// is debited from the account as one contra for the run's total.
+    PerRun(&'a str),
+}
+
 /// A site's journal lines for payment lines, `sign` 1 to pay (Dr creditors per bill and fund,
-/// Cr the bank per payment and fund) and -1 to reverse.
+/// Cr the bank per payment or run and fund) and -1 to reverse.
 fn payment_lines(
     group: &[&PostLine],
     creditors: Uuid,
     bank_account: Uuid,
     sign: i64,
+    credit: &BankCredit,
 ) -> Vec<NewLine> {
     let mut out: Vec<NewLine> = group
         .iter()
@@ -1451,17 +1469,20 @@ fn payment_lines(
             )),
         })
         .collect();
-    let mut per_payment_fund: Vec<((Uuid, Uuid), i64, &PostLine)> = Vec::new();
+    // (payment or none, fund) → the sum and the first line, in the order first met.
+    type Key = (Option<Uuid>, Uuid);
+    let mut credits: Vec<(Key, i64, &PostLine)> = Vec::new();
     for l in group {
-        match per_payment_fund
-            .iter_mut()
-            .find(|(k, ..)| *k == (l.payment_id, l.fund_id))
-        {
+        let key = match credit {
+            BankCredit::PerPayment => (Some(l.payment_id), l.fund_id),
+            BankCredit::PerRun(_) => (None, l.fund_id),
+        };
+        match credits.iter_mut().find(|(k, ..)| *k == key) {
             Some((_, sum, _)) => *sum += l.amount_pence,
-            None => per_payment_fund.push(((l.payment_id, l.fund_id), l.amount_pence, l)),
+            None => credits.push((key, l.amount_pence, l)),
         }
     }
-    for ((_, fund), sum, l) in per_payment_fund {
+    for ((_, fund), sum, l) in credits {
         out.push(NewLine {
             account_id: bank_account,
             fund_id: fund,
@@ -1469,21 +1490,24 @@ fn payment_lines(
             unit_id: None,
             contact_id: None,
             work_order_id: None,
-            description: Some(format!("{} to {}", l.payment_number, l.vendor_name)),
+            description: Some(match credit {
+                BankCredit::PerPayment => format!("{} to {}", l.payment_number, l.vendor_name),
+                BankCredit::PerRun(text) => (*text).to_owned(),
+            }),
         });
     }
     out
 }
 
 /// Posts payments' lines: one journal per site, creditors control debited per bill and fund,
-/// the site's ledger account for the bank credited per payment and fund. Sets each line's
-/// journal, adds what was paid to the bills (paid in full → paid), and closes work orders
-/// whose bills are all paid. All or nothing.
+/// the site's ledger account for the bank credited per payment and fund. Adds what was paid to
+/// the bills (paid in full → paid) and closes work orders whose bills are all paid. All or
+/// nothing.
 async fn post_payments(
     tx: &mut TenantTx,
     bank: &BankAccount,
     payment_ids: &[Uuid],
-    run: Option<(Uuid, &str)>,
+    run: Option<&PaymentRun>,
     date: Date,
     by: &str,
     now: OffsetDateTime,
@@ -1491,8 +1515,17 @@ async fn post_payments(
     let lines = post_lines(tx, payment_ids).await?;
     let (creditors_of, bank_of) = site_accounts(tx, bank, &lines, true).await?;
     // One journal per site (a run's payments to every supplier from the site's money post
-    // together); within it, each bill's creditors line and each payment's bank line per fund,
-    // so the bank statement's lines match the payments.
+    // together); within it, each bill's creditors line and the bank's lines as the bank
+    // statement will show them: per payment and fund, or per fund for a run sent as a BACS
+    // Standard 18 file (one contra debits the run's total).
+    let run_text = run.map(|r| format!("Payment run {} from {}", r.number, bank.name));
+    let sent_as = run.map(|r| r.file_format.as_deref().unwrap_or(&bank.file_format));
+    let credit = match (&run_text, sent_as) {
+        (Some(text), Some(format)) if format == FileFormat::BacsStandard18.as_str() => {
+            BankCredit::PerRun(text)
+        }
+        _ => BankCredit::PerPayment,
+    };
     let mut groups: Vec<(Uuid, Vec<&PostLine>)> = Vec::new();
     for l in &lines {
         match groups.iter_mut().find(|(site, _)| *site == l.site_id) {
@@ -1511,9 +1544,9 @@ async fn post_payments(
         journals.push(NewJournal {
             site_id: *site,
             date,
-            description: match run {
-                Some((_, number)) if group.iter().any(|l| l.payment_id != first.payment_id) => {
-                    format!("Payment run {number} from {}", bank.name)
+            description: match &run_text {
+                Some(text) if group.iter().any(|l| l.payment_id != first.payment_id) => {
+                    text.clone()
                 }
                 _ => format!(
                     "Payment {} to {} from {}",
@@ -1525,27 +1558,13 @@ async fn post_payments(
             } else {
                 "supplier_payment".into()
             },
-            source_id: Some(run.map_or(first.payment_id, |(id, _)| id)),
-            lines: payment_lines(group, creditors, bank_account, 1),
+            source_id: Some(run.map_or(first.payment_id, |r| r.id)),
+            lines: payment_lines(group, creditors, bank_account, 1, &credit),
         });
     }
-    let posted = ledger::post_many(tx, &journals, by, now).await?;
-    let (g_site, g_journal): (Vec<Uuid>, Vec<Uuid>) = groups
-        .iter()
-        .zip(posted.iter())
-        .map(|((site, _), (journal, _))| (*site, *journal))
-        .unzip();
-    sqlx::query(
-        "update supplier_payment_line l set journal_id = g.journal
-           from unnest($3::uuid[], $4::uuid[]) as g(site, journal)
-          where l.organisation_id = $1 and l.payment_id = any($2) and l.site_id = g.site",
-    )
-    .bind(tx.org().0)
-    .bind(payment_ids)
-    .bind(&g_site)
-    .bind(&g_journal)
-    .execute(tx.conn())
-    .await?;
+    // Each line's journal is its site's journal for the run (or the single payment): found by
+    // the journal's source, not copied onto thousands of lines (migration 0045).
+    ledger::post_many(tx, &journals, by, now).await?;
     let mut paid: BTreeMap<Uuid, i64> = BTreeMap::new();
     for l in &lines {
         *paid.entry(l.bill_id).or_default() += l.amount_pence;
@@ -1619,16 +1638,7 @@ pub async fn mark_run_paid(
     .bind(id)
     .fetch_all(tx.conn())
     .await?;
-    post_payments(
-        tx,
-        &bank,
-        &payments,
-        Some((run.id, run.number.as_str())),
-        run.payment_date,
-        by,
-        now,
-    )
-    .await?;
+    post_payments(tx, &bank, &payments, Some(&run), run.payment_date, by, now).await?;
     sqlx::query(
         "update supplier_payment set status = 'paid', paid_at = $3, updated_at = now()
           where organisation_id = $1 and id = any($2)",
@@ -1857,26 +1867,11 @@ pub async fn reverse_payment(
             ),
             source_type: "supplier_payment_reversal".into(),
             source_id: Some(id),
-            lines: payment_lines(group, creditors, bank_account, -1),
+            lines: payment_lines(group, creditors, bank_account, -1, &BankCredit::PerPayment),
         });
     }
-    let posted = ledger::post_many(tx, &journals, by, now).await?;
-    let (g_site, g_journal): (Vec<Uuid>, Vec<Uuid>) = groups
-        .iter()
-        .zip(posted.iter())
-        .map(|((site, _), (journal, _))| (*site, *journal))
-        .unzip();
-    sqlx::query(
-        "update supplier_payment_line l set reversal_journal_id = g.journal
-           from unnest($3::uuid[], $4::uuid[]) as g(site, journal)
-          where l.organisation_id = $1 and l.payment_id = $2 and l.site_id = g.site",
-    )
-    .bind(tx.org().0)
-    .bind(id)
-    .bind(&g_site)
-    .bind(&g_journal)
-    .execute(tx.conn())
-    .await?;
+    // The lines' reversal journals are found by their source (migration 0045).
+    ledger::post_many(tx, &journals, by, now).await?;
     let paid: Vec<(Uuid, i64)> = sqlx::query_as(
         "select bill_id, sum(amount_pence)::bigint from supplier_payment_line
           where organisation_id = $1 and payment_id = $2 group by organisation_id, bill_id",

@@ -955,6 +955,102 @@ async fn count(tx: &mut TenantTx, table: &str) -> i64 {
 }
 
 #[tokio::test]
+async fn a_run_sent_as_csv_credits_the_bank_payment_by_payment() {
+    let db = TestDb::new().await;
+    let org = db.org("goldcrest", "Goldcrest").await;
+    let mut tx = db.app.begin(&db.staff(&org, "Ann")).await.unwrap();
+    let w = world(&mut tx).await;
+    let (bank, _) = funded_bank(&mut tx, &w, 100_000).await;
+    sqlx::query("update bank_account set file_format = 'csv' where id = $1")
+        .bind(bank)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let plumbing = approved_bill(&mut tx, &w, w.plumber, "INV-2001", 10_000, None).await;
+    let roofing = approved_bill(&mut tx, &w, w.roofer, "R-90", 5_000, None).await;
+    let run = pay::schedule_run(
+        &mut tx,
+        &w.key,
+        &RunInput {
+            bank_account_id: bank,
+            payment_date: now().date(),
+            due_by: date!(2026 - 06 - 30),
+            bill_ids: vec![plumbing, roofing],
+            override_: None,
+        },
+        &signer("Ann Accountant"),
+        now(),
+    )
+    .await
+    .unwrap();
+    pay::approve_run(&mut tx, run, &signer("Olivia Owner"), now())
+        .await
+        .unwrap();
+    let file = pay::payment_file(&mut tx, &w.key, run, "Ann", now())
+        .await
+        .unwrap();
+    assert!(file.filename.ends_with(".csv"));
+    pay::mark_run_paid(&mut tx, run, "Ann", now())
+        .await
+        .unwrap();
+    let r = pay::find_run(&mut tx, run).await.unwrap().unwrap();
+    assert_eq!(r.file_format.as_deref(), Some("csv"));
+    let journal: Uuid = sqlx::query_scalar(
+        "select id from journal where source_type = 'payment_run' and source_id = $1",
+    )
+    .bind(run)
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    let payments = pay::run_payments(&mut tx, run).await.unwrap();
+    let posted: Vec<(i64, String)> = ledger::lines(&mut tx, journal)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.amount_pence, l.description.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        posted,
+        vec![
+            (12_000, "Bright Spark Plumbing BIL-2026-000001".to_owned()),
+            (6_000, "Top Roofing BIL-2026-000002".to_owned()),
+            (
+                -12_000,
+                format!("{} to Bright Spark Plumbing", payments[0].number)
+            ),
+            (-6_000, format!("{} to Top Roofing", payments[1].number)),
+        ]
+    );
+    // The format the run was posted for stays as it was.
+    sqlx::query("savepoint raw")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let err = sqlx::query("update payment_run set file_format = 'bacs_std18' where id = $1")
+        .bind(run)
+        .execute(tx.conn())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not change"), "{err}");
+    sqlx::query("rollback to savepoint raw")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    // No new file is made for the paid run, in either format.
+    sqlx::query("update bank_account set file_format = 'bacs_std18' where id = $1")
+        .bind(bank)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    assert!(
+        refusal(pay::payment_file(&mut tx, &w.key, run, "Ann", now()).await)
+            .contains("could pay it twice")
+    );
+    let r = pay::find_run(&mut tx, run).await.unwrap().unwrap();
+    assert_eq!(r.file_format.as_deref(), Some("csv"));
+}
+
+#[tokio::test]
 async fn a_payment_run_is_approved_by_someone_else_filed_paid_and_reversed() {
     let db = TestDb::new().await;
     let org = db.org("goldcrest", "Goldcrest").await;
@@ -1072,6 +1168,46 @@ async fn a_payment_run_is_approved_by_someone_else_filed_paid_and_reversed() {
         .unwrap();
     assert_eq!(in_bank, 100_000 - 63_000);
     assert_eq!(trial_balance_total(&mut tx, w.site).await, 0);
+    // The site's journal for the run: creditors debited bill by bill, and the bank credited
+    // once for the fund, as the one contra of the Standard 18 file debits the account. Every
+    // line of the run finds it (the lines do not store it).
+    let journals: Vec<(Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+        "select distinct j.journal_id, j.reversal_journal_id from supplier_payment_line l
+           join supplier_payment p on p.id = l.payment_id
+          cross join lateral proplink.supplier_payment_line_journals(
+                l.organisation_id, l.payment_id, l.site_id) j
+          where p.payment_run_id = $1",
+    )
+    .bind(run)
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    let [(Some(run_journal), None)] = journals.as_slice() else {
+        panic!("one journal for the run's site, not reversed: {journals:?}");
+    };
+    let posted: Vec<(i64, String)> = ledger::lines(&mut tx, *run_journal)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.amount_pence, l.description.unwrap_or_default()))
+        .collect();
+    let bank_name: String = sqlx::query_scalar("select name from bank_account where id = $1")
+        .bind(bank)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(
+        posted,
+        vec![
+            (45_000, "Bright Spark Plumbing BIL-2026-000001".to_owned()),
+            (12_000, "Top Roofing BIL-2026-000002".to_owned()),
+            (6_000, "Top Roofing BIL-2026-000003".to_owned()),
+            (
+                -63_000,
+                format!("Payment run {} from {bank_name}", r.number)
+            ),
+        ]
+    );
     // The job's only bill is paid: the work order closes (the manager may still rate it).
     assert_eq!(status_of(&mut tx, "work_order", wo).await, "closed");
     ops::close_work_order(&mut tx, wo, 5, Some("Quick and tidy"), None, now())
@@ -1103,6 +1239,47 @@ async fn a_payment_run_is_approved_by_someone_else_filed_paid_and_reversed() {
     assert_eq!(status_of(&mut tx, "work_order", wo).await, "invoiced");
     assert_eq!(balance(&mut tx, w.site, "creditors").await, -45_000);
     assert_eq!(trial_balance_total(&mut tx, w.site).await, 0);
+    // The reversal posts the plumber's own lines back; the roofer's payment stands.
+    let journals: Vec<(Uuid, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+        "select distinct l.payment_id, j.journal_id, j.reversal_journal_id
+           from supplier_payment_line l
+           join supplier_payment p on p.id = l.payment_id
+          cross join lateral proplink.supplier_payment_line_journals(
+                l.organisation_id, l.payment_id, l.site_id) j
+          where p.payment_run_id = $1 order by 1",
+    )
+    .bind(run)
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(journals.len(), 2);
+    assert!(journals.iter().all(|(_, j, _)| *j == Some(*run_journal)));
+    let reversal = journals
+        .iter()
+        .find(|(p, ..)| *p == plumber_payment)
+        .and_then(|(_, _, r)| *r)
+        .expect("the plumber's lines have their reversal");
+    assert!(
+        journals
+            .iter()
+            .all(|(p, _, r)| (*p == plumber_payment) == r.is_some())
+    );
+    let back: Vec<(i64, String)> = ledger::lines(&mut tx, reversal)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.amount_pence, l.description.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        back,
+        vec![
+            (-45_000, "Bright Spark Plumbing BIL-2026-000001".to_owned()),
+            (
+                45_000,
+                format!("{} to Bright Spark Plumbing", payments[0].number)
+            ),
+        ]
+    );
     assert!(
         refusal(pay::reverse_payment(&mut tx, plumber_payment, today, "Again", "Ann", now()).await)
             .contains("only a paid payment is reversed")
@@ -1136,7 +1313,7 @@ async fn a_payment_run_is_approved_by_someone_else_filed_paid_and_reversed() {
         .unwrap();
     for sql in [
         "update supplier_payment_line set amount_pence = amount_pence + 1",
-        "update supplier_payment_line set journal_id = null where journal_id is not null",
+        "update supplier_payment_line set fund_id = fund_id",
         "delete from supplier_payment_line",
     ] {
         let err = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
@@ -1809,6 +1986,20 @@ mod property {
         .await
         .unwrap();
         assert_eq!(wrong, 0, "payments whose lines or run are off");
+        // Every line of a paid or reversed payment has its site's posting journal, and a
+        // reversal journal exactly when the payment was reversed; a scheduled one has neither.
+        let wrong: i64 = sqlx::query_scalar(
+            "select count(*) from supplier_payment_line l
+               join supplier_payment p on p.id = l.payment_id
+              cross join lateral proplink.supplier_payment_line_journals(
+                    l.organisation_id, l.payment_id, l.site_id) j
+              where (j.journal_id is not null) <> (p.status in ('paid', 'reversed'))
+                 or (j.reversal_journal_id is not null) <> (p.status = 'reversed')",
+        )
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        assert_eq!(wrong, 0, "payment lines whose journals are off");
         // Creditors control is what the posted bills still owe.
         let owed: i64 = sqlx::query_scalar(
             "select coalesce(sum(total_pence - paid_pence), 0)::bigint from bill

@@ -1089,8 +1089,10 @@ impl HistoryPlan {
                 });
             }
         }
-        // A journal per payment and site (as mark_run_paid posts it): creditors debited bill
-        // by bill, the site's ledger account for the bank credited.
+        // A journal per payment and site, with the payment as its source (as a single payment
+        // posts; mark_run_paid posts one per run and site, and a line's journal is found from
+        // either source): creditors debited bill by bill, the site's ledger account for the
+        // bank credited.
         for ((m, v), bills) in &paid {
             let (Some(payment), Some(reference)) = (
                 self.payments.get(&(*m, *v)),
@@ -1140,7 +1142,6 @@ impl HistoryPlan {
                     .field(site.id)
                     .field(site.service_charge_fund)
                     .field(bill.amount)
-                    .field(journal)
                     .end();
             }
             batch.journal_line(
@@ -1305,7 +1306,7 @@ const COLUMNS: [&str; 7] = [
     "bill_line (organisation_id, id, bill_id, site_id, line_no, description, account_id, \
      fund_id, tax_rate_id, net_pence, vat_pence, vat_recoverable)",
     "supplier_payment_line (organisation_id, id, payment_id, bill_id, site_id, fund_id, \
-     amount_pence, journal_id)",
+     amount_pence)",
 ];
 
 impl Batch {
@@ -1739,10 +1740,9 @@ async fn measure_runs(
             let mut tx = app.begin(&staff(org, CLERK)).await.map_err(e)?;
             let row = sqlx::query_as(
                 "select r.number,
-                        (select count(distinct l.journal_id) from supplier_payment_line l
-                           join supplier_payment p on p.organisation_id = l.organisation_id
-                                and p.id = l.payment_id
-                          where p.organisation_id = r.organisation_id and p.payment_run_id = r.id),
+                        (select count(*) from journal j
+                          where j.organisation_id = r.organisation_id
+                            and j.source_type = 'payment_run' and j.source_id = r.id),
                         r.total_pence
                    from payment_run r where r.organisation_id = $1 and r.id = $2",
             )
