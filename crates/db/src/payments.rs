@@ -1500,9 +1500,9 @@ fn payment_lines(
 }
 
 /// Posts payments' lines: one journal per site, creditors control debited per bill and fund,
-/// the site's ledger account for the bank credited per payment and fund. Adds what was paid to
-/// the bills (paid in full → paid) and closes work orders whose bills are all paid. All or
-/// nothing.
+/// the site's ledger account for the bank credited per payment and fund (per fund for a run
+/// sent as BACS Standard 18). Adds what was paid to the bills (paid in full → paid) and closes
+/// work orders whose bills are all paid. All or nothing.
 async fn post_payments(
     tx: &mut TenantTx,
     bank: &BankAccount,
