@@ -937,6 +937,33 @@ async fn approved_bill(
     id
 }
 
+/// A journal's lines as (pence, description), in line order.
+async fn journal_lines(tx: &mut TenantTx, journal: Uuid) -> Vec<(i64, String)> {
+    ledger::lines(tx, journal)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.amount_pence, l.description.unwrap_or_default()))
+        .collect()
+}
+
+/// For each payment of a run, its lines' posting and reversal journals (the lines do not store
+/// them: `proplink.supplier_payment_line_journals` finds them by the journals' source).
+async fn run_journals(tx: &mut TenantTx, run: Uuid) -> Vec<(Uuid, Option<Uuid>, Option<Uuid>)> {
+    sqlx::query_as(
+        "select distinct l.payment_id, j.journal_id, j.reversal_journal_id
+           from supplier_payment_line l
+           join supplier_payment p on p.id = l.payment_id
+          cross join lateral proplink.supplier_payment_line_journals(
+                l.organisation_id, l.payment_id, l.site_id) j
+          where p.payment_run_id = $1 order by 1",
+    )
+    .bind(run)
+    .fetch_all(tx.conn())
+    .await
+    .unwrap()
+}
+
 async fn status_of(tx: &mut TenantTx, table: &str, id: Uuid) -> String {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "select status from {table} where id = $1"
@@ -995,22 +1022,14 @@ async fn a_run_sent_as_csv_credits_the_bank_payment_by_payment() {
         .unwrap();
     let r = pay::find_run(&mut tx, run).await.unwrap().unwrap();
     assert_eq!(r.file_format.as_deref(), Some("csv"));
-    let journal: Uuid = sqlx::query_scalar(
-        "select id from journal where source_type = 'payment_run' and source_id = $1",
-    )
-    .bind(run)
-    .fetch_one(tx.conn())
-    .await
-    .unwrap();
+    let journals = run_journals(&mut tx, run).await;
+    let [(_, Some(journal), None), (_, Some(same), None)] = journals.as_slice() else {
+        panic!("two payments posted, not reversed: {journals:?}");
+    };
+    assert_eq!(journal, same, "one journal for the run's site");
     let payments = pay::run_payments(&mut tx, run).await.unwrap();
-    let posted: Vec<(i64, String)> = ledger::lines(&mut tx, journal)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| (l.amount_pence, l.description.unwrap_or_default()))
-        .collect();
     assert_eq!(
-        posted,
+        journal_lines(&mut tx, *journal).await,
         vec![
             (12_000, "Bright Spark Plumbing BIL-2026-000001".to_owned()),
             (6_000, "Top Roofing BIL-2026-000002".to_owned()),
@@ -1171,33 +1190,18 @@ async fn a_payment_run_is_approved_by_someone_else_filed_paid_and_reversed() {
     // The site's journal for the run: creditors debited bill by bill, and the bank credited
     // once for the fund, as the one contra of the Standard 18 file debits the account. Every
     // line of the run finds it (the lines do not store it).
-    let journals: Vec<(Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
-        "select distinct j.journal_id, j.reversal_journal_id from supplier_payment_line l
-           join supplier_payment p on p.id = l.payment_id
-          cross join lateral proplink.supplier_payment_line_journals(
-                l.organisation_id, l.payment_id, l.site_id) j
-          where p.payment_run_id = $1",
-    )
-    .bind(run)
-    .fetch_all(tx.conn())
-    .await
-    .unwrap();
-    let [(Some(run_journal), None)] = journals.as_slice() else {
-        panic!("one journal for the run's site, not reversed: {journals:?}");
+    let journals = run_journals(&mut tx, run).await;
+    let [(_, Some(run_journal), None), (_, Some(same), None)] = journals.as_slice() else {
+        panic!("two payments posted, not reversed: {journals:?}");
     };
-    let posted: Vec<(i64, String)> = ledger::lines(&mut tx, *run_journal)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| (l.amount_pence, l.description.unwrap_or_default()))
-        .collect();
+    assert_eq!(run_journal, same, "one journal for the run's site");
     let bank_name: String = sqlx::query_scalar("select name from bank_account where id = $1")
         .bind(bank)
         .fetch_one(tx.conn())
         .await
         .unwrap();
     assert_eq!(
-        posted,
+        journal_lines(&mut tx, *run_journal).await,
         vec![
             (45_000, "Bright Spark Plumbing BIL-2026-000001".to_owned()),
             (12_000, "Top Roofing BIL-2026-000002".to_owned()),
@@ -1240,18 +1244,7 @@ async fn a_payment_run_is_approved_by_someone_else_filed_paid_and_reversed() {
     assert_eq!(balance(&mut tx, w.site, "creditors").await, -45_000);
     assert_eq!(trial_balance_total(&mut tx, w.site).await, 0);
     // The reversal posts the plumber's own lines back; the roofer's payment stands.
-    let journals: Vec<(Uuid, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
-        "select distinct l.payment_id, j.journal_id, j.reversal_journal_id
-           from supplier_payment_line l
-           join supplier_payment p on p.id = l.payment_id
-          cross join lateral proplink.supplier_payment_line_journals(
-                l.organisation_id, l.payment_id, l.site_id) j
-          where p.payment_run_id = $1 order by 1",
-    )
-    .bind(run)
-    .fetch_all(tx.conn())
-    .await
-    .unwrap();
+    let journals = run_journals(&mut tx, run).await;
     assert_eq!(journals.len(), 2);
     assert!(journals.iter().all(|(_, j, _)| *j == Some(*run_journal)));
     let reversal = journals
@@ -1264,14 +1257,8 @@ async fn a_payment_run_is_approved_by_someone_else_filed_paid_and_reversed() {
             .iter()
             .all(|(p, _, r)| (*p == plumber_payment) == r.is_some())
     );
-    let back: Vec<(i64, String)> = ledger::lines(&mut tx, reversal)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| (l.amount_pence, l.description.unwrap_or_default()))
-        .collect();
     assert_eq!(
-        back,
+        journal_lines(&mut tx, reversal).await,
         vec![
             (-45_000, "Bright Spark Plumbing BIL-2026-000001".to_owned()),
             (
