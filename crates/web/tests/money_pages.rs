@@ -1398,6 +1398,11 @@ async fn bills_are_paid_in_a_run_approved_by_a_second_person_and_the_trail_reads
         "{}",
         page.body
     );
+    assert!(
+        page.body.contains("£450.00 to 1 supplier for 1 bill<"),
+        "{}",
+        page.body
+    );
     let run_path = run_path.split('?').next().unwrap().to_owned();
     // Not the scheduler; not a manager without the permission; another accountant.
     let (_, page) = ann

@@ -426,10 +426,12 @@ pub async fn run(
         (
             "Total".to_owned(),
             format!(
-                "{} to {} suppliers for {} bills",
+                "{} to {} supplier{} for {} bill{}",
                 format_pence(r.total_pence),
                 r.payment_count,
-                r.bill_count
+                if r.payment_count == 1 { "" } else { "s" },
+                r.bill_count,
+                if r.bill_count == 1 { "" } else { "s" }
             ),
         ),
         (
