@@ -177,6 +177,39 @@ pub async fn history(
     .await?)
 }
 
+/// A supplier bill's history, newest first: its own events, and the events of its lines in
+/// payment runs (put into a run, taken out of one). Since migration 0046 that step lives on the
+/// run's payment lines, not on the bill; lines of single payments are left out, as the bill's
+/// own events already say it was paid.
+pub async fn bill_history(tx: &mut TenantTx, bill: Uuid) -> Result<Vec<AuditEvent>, DbError> {
+    Ok(sqlx::query_as(concat!(
+        "select ",
+        event_columns!(),
+        " from (select ",
+        event_columns!(),
+        " from audit_event
+                 where organisation_id = $1 and table_name = 'bill' and record_id = $2
+                union all
+                select ",
+        event_columns!(),
+        " from audit_event e
+                 where e.organisation_id = $1 and e.table_name = 'supplier_payment_line'
+                   and coalesce(e.changes #>> '{bill_id,new}', e.changes #>> '{bill_id,old}')
+                       = $2
+                   and not exists (
+                       select from supplier_payment p
+                        where p.organisation_id = e.organisation_id
+                          and p.id = coalesce(e.changes #>> '{payment_id,new}',
+                                              e.changes #>> '{payment_id,old}')::uuid
+                          and p.payment_run_id is null)) h
+          order by seq desc"
+    ))
+    .bind(tx.org().0)
+    .bind(bill.to_string())
+    .fetch_all(tx.conn())
+    .await?)
+}
+
 /// The organisation's most recent events, newest first.
 pub async fn recent(tx: &mut TenantTx, limit: i64) -> Result<Vec<AuditEvent>, DbError> {
     Ok(sqlx::query_as(concat!(

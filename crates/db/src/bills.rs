@@ -129,6 +129,7 @@ pub struct Bill {
     pub due_date: Date,
     pub incurred_on: Option<Date>,
     pub description: Option<String>,
+    /// The stored state: a bill in a run is stored as approved (see `in_run`).
     pub status: String,
     pub held_from: Option<String>,
     pub hold_reason: Option<String>,
@@ -151,11 +152,18 @@ pub struct Bill {
     pub approved_by: Option<String>,
     pub returned_reason: Option<String>,
     pub created_at: OffsetDateTime,
+    /// Whether a payment still to be made holds the bill: a payment run awaiting approval or
+    /// approved and not yet paid (migration 0046).
+    pub in_run: bool,
 }
 
 impl Bill {
+    /// Where the bill is: scheduled while an approved bill is in a run not yet paid.
     pub fn status(&self) -> BillStatus {
-        BillStatus::parse(&self.status).unwrap_or(BillStatus::Draft)
+        match BillStatus::parse(&self.status).unwrap_or(BillStatus::Draft) {
+            BillStatus::Approved if self.in_run => BillStatus::Scheduled,
+            stored => stored,
+        }
     }
 
     pub fn outstanding_pence(&self) -> i64 {
@@ -188,18 +196,42 @@ pub struct BillLine {
     pub vat_recoverable: bool,
 }
 
-pub(crate) const SELECT: &str = "select b.id, b.site_id, s.name as site_name, b.vendor_id,
+/// Whether a payment still to be made holds bill `b` (see `Bill::in_run`).
+macro_rules! in_run {
+    () => {
+        "exists (select from supplier_payment_line l
+                   join supplier_payment p on p.organisation_id = l.organisation_id
+                    and p.id = l.payment_id and p.status = 'scheduled'
+                  where l.organisation_id = b.organisation_id and l.bill_id = b.id)"
+    };
+}
+
+/// Whether a payment still to be made holds bill `b`, in SQL.
+pub const IN_RUN: &str = in_run!();
+
+/// Bill `b`'s state as `Bill::status` reads it, for filtering in SQL.
+pub const STATUS: &str = concat!(
+    "(case when b.status = 'approved' and ",
+    in_run!(),
+    " then 'scheduled' else b.status end)"
+);
+
+pub(crate) const SELECT: &str = concat!(
+    "select b.id, b.site_id, s.name as site_name, b.vendor_id,
         v.name as vendor_name, b.work_order_id, w.reference as work_order_reference,
         b.supplier_reference, b.number, b.issue_date, b.due_date, b.incurred_on, b.description,
         b.status, b.held_from, b.hold_reason, b.void_reason, b.net_pence, b.vat_pence,
         b.total_pence, b.paid_pence, b.source, b.document_key, b.document_name,
         b.document_type, b.document_sha256, b.journal_id, b.void_journal_id, b.created_by,
         b.created_by_membership, b.submitted_by, b.submitted_by_membership, b.approved_by,
-        b.returned_reason, b.created_at
+        b.returned_reason, b.created_at, ",
+    in_run!(),
+    " as in_run
    from bill b
    join site s on s.organisation_id = b.organisation_id and s.id = b.site_id
    join vendor v on v.organisation_id = b.organisation_id and v.id = b.vendor_id
-   left join work_order w on w.organisation_id = b.organisation_id and w.id = b.work_order_id";
+   left join work_order w on w.organisation_id = b.organisation_id and w.id = b.work_order_id",
+);
 
 pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<Bill>, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -247,7 +279,7 @@ pub async fn for_site(
 ) -> Result<Vec<Bill>, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} where b.organisation_id = $1 and b.site_id = $2
-            and ($3::text is null or b.status = $3)
+            and ($3::text is null or {STATUS} = $3)
           order by b.issue_date desc, b.created_at desc limit $4"
     )))
     .bind(tx.org().0)
@@ -431,13 +463,13 @@ pub async fn save_draft(
         ));
     }
     // The same supplier invoice entered twice is refused.
-    let duplicate: Option<(Option<String>, String)> = sqlx::query_as(
-        "select number, status from bill
-          where organisation_id = $1 and vendor_id = $2
-            and supplier_reference_key = lower(btrim($3)) and status <> 'voided'
-            and ($4::uuid is null or id <> $4)
-          limit 1",
-    )
+    let duplicate: Option<(Option<String>, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select b.number, {STATUS} from bill b
+          where b.organisation_id = $1 and b.vendor_id = $2
+            and b.supplier_reference_key = lower(btrim($3)) and b.status <> 'voided'
+            and ($4::uuid is null or b.id <> $4)
+          limit 1"
+    )))
     .bind(tx.org().0)
     .bind(input.vendor_id)
     .bind(reference)
@@ -642,19 +674,20 @@ async fn check_work_order(
 /// Other bills from the same supplier for the same amount on the same day: perhaps the same
 /// invoice entered twice under another number.
 pub async fn duplicate_warnings(tx: &mut TenantTx, bill: &Bill) -> Result<Vec<String>, DbError> {
-    let twins: Vec<(Option<String>, String, String)> = sqlx::query_as(
-        "select number, supplier_reference, status from bill
-          where organisation_id = $1 and vendor_id = $2 and total_pence = $3 and issue_date = $4
-            and id <> $5 and status <> 'voided'
-          order by created_at",
-    )
-    .bind(tx.org().0)
-    .bind(bill.vendor_id)
-    .bind(bill.total_pence)
-    .bind(bill.issue_date)
-    .bind(bill.id)
-    .fetch_all(tx.conn())
-    .await?;
+    let twins: Vec<(Option<String>, String, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select b.number, b.supplier_reference, {STATUS} from bill b
+          where b.organisation_id = $1 and b.vendor_id = $2 and b.total_pence = $3
+            and b.issue_date = $4 and b.id <> $5 and b.status <> 'voided'
+          order by b.created_at"
+        )))
+        .bind(tx.org().0)
+        .bind(bill.vendor_id)
+        .bind(bill.total_pence)
+        .bind(bill.issue_date)
+        .bind(bill.id)
+        .fetch_all(tx.conn())
+        .await?;
     Ok(twins
         .into_iter()
         .map(|(number, reference, status)| {
@@ -973,7 +1006,8 @@ pub async fn hold(tx: &mut TenantTx, id: Uuid, reason: &str) -> Result<(), Ledge
         )));
     }
     sqlx::query(
-        "update bill set held_from = status, status = 'held', hold_reason = $3, updated_at = now()
+        "update bill set held_from = 'approved', status = 'held', hold_reason = $3,
+                updated_at = now()
           where organisation_id = $1 and id = $2",
     )
     .bind(tx.org().0)
@@ -984,7 +1018,7 @@ pub async fn hold(tx: &mut TenantTx, id: Uuid, reason: &str) -> Result<(), Ledge
     Ok(())
 }
 
-/// Releases a held bill to where it was.
+/// Releases a held bill: approved again, and scheduled if its run still holds it.
 pub async fn release(tx: &mut TenantTx, id: Uuid) -> Result<(), LedgerError> {
     let bill = find_for_update(tx, id).await?;
     if bill.status() != BillStatus::Held {
@@ -1027,7 +1061,7 @@ pub async fn void(
                 "The bill is in a payment run: take it out of the run first.",
             ));
         }
-        BillStatus::Held if bill.held_from.as_deref() == Some("scheduled") => {
+        BillStatus::Held if bill.in_run => {
             return Err(refused(
                 "The bill is in a payment run: take it out of the run first.",
             ));

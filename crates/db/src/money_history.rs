@@ -53,6 +53,22 @@ pub fn bill_sentence(e: &AuditEvent) -> String {
     }
 }
 
+/// An event of a bill's history (`audit::bill_history`) in words: the bill's own, or one of
+/// its payment-run lines' (the step that used to be the bill's "scheduled" status).
+pub fn bill_history_sentence(e: &AuditEvent) -> String {
+    if e.table_name != "supplier_payment_line" {
+        return bill_sentence(e);
+    }
+    match e.operation.as_str() {
+        "insert" => e.sentence_with(&match pence(e.new_value("amount_pence")) {
+            Some(p) => format!("put it in a payment run to pay {}", format_pence(p)),
+            None => "put it in a payment run".to_owned(),
+        }),
+        "delete" => e.sentence_with("took it out of a payment run"),
+        _ => e.sentence(),
+    }
+}
+
 fn bill_update(e: &AuditEvent) -> Option<String> {
     if let Some((from, to)) = status_move(e) {
         return Some(match (from, to) {

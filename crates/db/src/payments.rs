@@ -95,14 +95,14 @@ pub struct PayableBill {
     pub vendor_has_bank: bool,
 }
 
-/// Approved bills with money owing, due on or before `due_by`, of the sites the bank account
-/// holds money for; by supplier, then due date.
+/// Approved bills with money owing and in no run, due on or before `due_by`, of the sites the
+/// bank account holds money for; by supplier, then due date.
 pub async fn payable_bills(
     tx: &mut TenantTx,
     bank: Uuid,
     due_by: Date,
 ) -> Result<Vec<PayableBill>, DbError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select b.id, b.number, b.site_id, s.name as site_name, b.vendor_id,
                 v.name as vendor_name, b.supplier_reference, b.issue_date, b.due_date,
                 b.total_pence - b.paid_pence as outstanding_pence,
@@ -115,9 +115,11 @@ pub async fn payable_bills(
             and exists (select from ledger_account a where a.organisation_id = b.organisation_id
                           and a.site_id = b.site_id and a.bank_account_id = $2
                           and a.archived_at is null)
+            and not {}
           order by v.name, b.due_date, b.number
           limit 20000",
-    )
+        bills::IN_RUN
+    )))
     .bind(tx.org().0)
     .bind(bank)
     .bind(due_by)
@@ -344,10 +346,10 @@ pub struct PaidBill {
 }
 
 pub async fn paid_bills(tx: &mut TenantTx, payment: Uuid) -> Result<Vec<PaidBill>, DbError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select b.id as bill_id, b.number as bill_number, b.supplier_reference, b.site_id,
                 s.name as site_name, b.issue_date, b.work_order_id,
-                w.reference as work_order_reference, b.status as bill_status,
+                w.reference as work_order_reference, {} as bill_status,
                 sum(l.amount_pence)::bigint as amount_pence
            from supplier_payment_line l
            join bill b on b.organisation_id = l.organisation_id and b.id = l.bill_id
@@ -356,7 +358,8 @@ pub async fn paid_bills(tx: &mut TenantTx, payment: Uuid) -> Result<Vec<PaidBill
           where l.organisation_id = $1 and l.payment_id = $2
           group by b.organisation_id, b.id, s.name, w.reference
           order by b.number",
-    )
+        bills::STATUS
+    )))
     .bind(tx.org().0)
     .bind(payment)
     .fetch_all(tx.conn())
@@ -550,7 +553,8 @@ async fn payees(
 
 /// Schedules a run: every bill must be approved and owing, its site's money held in the bank
 /// account, its supplier's bank details fit for a bank file, and the client-money rule met for
-/// every site and fund. One payment per supplier; the bills become scheduled. Returns the run.
+/// every site and fund. One payment per supplier; its lines are what makes the bills read as
+/// scheduled (no bill is written: migration 0046). Returns the run.
 pub async fn schedule_run(
     tx: &mut TenantTx,
     key: &DataKey,
@@ -747,14 +751,6 @@ pub async fn schedule_run(
         .bind(i32::try_from(p_id.len()).unwrap_or(i32::MAX))
         .execute(tx.conn())
         .await?;
-    sqlx::query(
-        "update bill set status = 'scheduled', updated_at = now()
-          where organisation_id = $1 and id = any($2)",
-    )
-    .bind(tx.org().0)
-    .bind(&ids)
-    .execute(tx.conn())
-    .await?;
     let sites: Vec<Uuid> = {
         let mut s: Vec<Uuid> = found.iter().map(|b| b.site_id).collect();
         s.sort_unstable();
@@ -1022,9 +1018,9 @@ pub async fn bypass_run(
     Ok(())
 }
 
-/// Takes a bill out of a run not yet approved: it goes back to approved (a held bill stays
-/// held, to go back to approved when released). The last bill is not taken out: cancel the
-/// run instead.
+/// Takes a bill out of a run not yet approved: its line goes and it reads as approved again (a
+/// held bill stays held, to go back to approved when released). The last bill is not taken
+/// out: cancel the run instead.
 pub async fn remove_bill(
     tx: &mut TenantTx,
     run_id: Uuid,
@@ -1111,7 +1107,6 @@ pub async fn remove_bill(
     .bind(removed)
     .execute(tx.conn())
     .await?;
-    unschedule(tx, &[bill_id]).await?;
     // The amount (and perhaps the sites) changed, so the approval starts again.
     let sites: Vec<Uuid> = sqlx::query_scalar(
         "select distinct l.site_id from supplier_payment_line l
@@ -1140,23 +1135,8 @@ pub async fn remove_bill(
     Ok(())
 }
 
-/// Bills leaving a run go back to approved (or, held, will go back to approved).
-async fn unschedule(tx: &mut TenantTx, ids: &[Uuid]) -> Result<(), DbError> {
-    sqlx::query(
-        "update bill set status = case when status = 'scheduled' then 'approved' else status end,
-                held_from = case when status = 'held' then 'approved' else held_from end,
-                updated_at = now()
-          where organisation_id = $1 and id = any($2) and status in ('scheduled', 'held')",
-    )
-    .bind(tx.org().0)
-    .bind(ids)
-    .execute(tx.conn())
-    .await?;
-    Ok(())
-}
-
-/// Cancels a run not yet paid, with a reason: its payments are cancelled and its bills go back
-/// to approved.
+/// Cancels a run not yet paid, with a reason: its payments are cancelled and its bills read as
+/// approved again.
 pub async fn cancel_run(
     tx: &mut TenantTx,
     id: Uuid,
@@ -1185,8 +1165,9 @@ pub async fn cancel_run(
             proplink_domain::dates::uk_long_date(at)
         )));
     }
-    let (found, _) = run_state(tx, &run).await?;
-    let ids: Vec<Uuid> = found.iter().map(|b| b.id).collect();
+    // The bills are locked, so nobody holds or voids one while its run is cancelled; they are
+    // not written: with their payments cancelled they read as approved again.
+    run_state(tx, &run).await?;
     sqlx::query(
         "update supplier_payment set status = 'cancelled', updated_at = now()
           where organisation_id = $1 and payment_run_id = $2 and status = 'scheduled'",
@@ -1207,7 +1188,6 @@ pub async fn cancel_run(
     .bind(&reason)
     .execute(tx.conn())
     .await?;
-    unschedule(tx, &ids).await?;
     approvals::withdraw(tx, "payment_batch", id).await?;
     Ok(())
 }
@@ -1573,7 +1553,7 @@ async fn post_payments(
     sqlx::query(
         "update bill b set paid_pence = b.paid_pence + p.amount,
                 status = case when b.paid_pence + p.amount = b.total_pence then 'paid'
-                              when b.status = 'scheduled' then 'approved' else b.status end,
+                              else b.status end,
                 updated_at = now()
            from unnest($2::uuid[], $3::bigint[]) as p(bill, amount)
           where b.organisation_id = $1 and b.id = p.bill",

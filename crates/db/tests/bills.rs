@@ -964,7 +964,17 @@ async fn run_journals(tx: &mut TenantTx, run: Uuid) -> Vec<(Uuid, Option<Uuid>, 
     .unwrap()
 }
 
+/// A record's status; a bill's as the product reads it (scheduled while a run holds it).
 async fn status_of(tx: &mut TenantTx, table: &str, id: Uuid) -> String {
+    if table == "bill" {
+        return bills::find(tx, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status()
+            .as_str()
+            .to_owned();
+    }
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "select status from {table} where id = $1"
     )))
@@ -1135,6 +1145,31 @@ async fn a_payment_run_is_approved_by_someone_else_filed_paid_and_reversed() {
     for b in [plumbing, roof_a, roof_b] {
         assert_eq!(status_of(&mut tx, "bill", b).await, "scheduled");
     }
+    // Scheduling wrote no bill: the run's lines are what makes them scheduled (migration
+    // 0046). They are offered for no other run, and each bill's history says it went in.
+    let stored: Vec<String> =
+        sqlx::query_scalar("select distinct status from bill where id = any($1)")
+            .bind(vec![plumbing, roof_a, roof_b])
+            .fetch_all(tx.conn())
+            .await
+            .unwrap();
+    assert_eq!(stored, vec!["approved".to_owned()]);
+    let offered = pay::payable_bills(&mut tx, bank, due_by).await.unwrap();
+    assert!(
+        offered
+            .iter()
+            .all(|b| ![plumbing, roof_a, roof_b].contains(&b.id))
+    );
+    let history = proplink_db::audit::bill_history(&mut tx, plumbing)
+        .await
+        .unwrap();
+    assert_eq!(history[0].table_name, "supplier_payment_line");
+    assert!(
+        proplink_db::money_history::bill_history_sentence(&history[0])
+            .contains("put it in a payment run to pay £450.00 via "),
+        "{}",
+        proplink_db::money_history::bill_history_sentence(&history[0])
+    );
     // Nothing posts before the bank confirms; no file before approval.
     assert_eq!(balance(&mut tx, w.site, "creditors").await, -63_000);
     assert!(
@@ -1563,10 +1598,30 @@ async fn a_run_changes_before_approval_a_held_bill_stops_it_and_cancelling_frees
         (1, 2, 18_000)
     );
     assert_eq!(status_of(&mut tx, "bill", c).await, "approved");
-    // A bill put on hold in the run stops its approval.
+    let words: Vec<String> = proplink_db::audit::bill_history(&mut tx, c)
+        .await
+        .unwrap()
+        .iter()
+        .map(proplink_db::money_history::bill_history_sentence)
+        .collect();
+    assert!(
+        words[0].contains("took it out of a payment run"),
+        "{words:?}"
+    );
+    assert!(words[1].contains("put it in a payment run"), "{words:?}");
+    // A bill held in the run and released is scheduled again, in the same run.
+    bills::hold(&mut tx, a, "Checking the VAT").await.unwrap();
+    assert_eq!(status_of(&mut tx, "bill", a).await, "held");
+    bills::release(&mut tx, a).await.unwrap();
+    assert_eq!(status_of(&mut tx, "bill", a).await, "scheduled");
+    // A bill put on hold in the run stops its approval, and is not voided while in the run.
     bills::hold(&mut tx, b, "Query on the invoice")
         .await
         .unwrap();
+    assert!(
+        refusal(bills::void(&mut tx, b, "Wrong", now().date(), "Ann", now()).await)
+            .contains("payment run")
+    );
     let msg = refusal(pay::approve_run(&mut tx, run, &signer("Olivia Owner"), now()).await);
     assert!(msg.contains("is on hold (Query on the invoice)"), "{msg}");
     assert_eq!(status_of(&mut tx, "payment_run", run).await, "scheduled");

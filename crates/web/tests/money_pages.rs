@@ -1462,6 +1462,14 @@ async fn bills_are_paid_in_a_run_approved_by_a_second_person_and_the_trail_reads
         .fetch_one(&mut su)
         .await
         .unwrap();
+    // The bill's history tells the run in words, though scheduling wrote no bill.
+    let page = ann.get(&format!("/bills/{first}")).await;
+    for said in [
+        "Ann Accountant put it in a payment run to pay £450.00 via admin",
+        "recorded it paid in full via admin",
+    ] {
+        assert!(page.body.contains(said), "{said}: {}", page.body);
+    }
 
     // The payment's page reads back to the bill; the reversal re-opens it.
     let pay_path = format!("/supplier-payments/{payment}");

@@ -645,13 +645,10 @@ pub async fn bill(
         bills::duplicate_warnings(&mut tx, &b).await?
     };
     let approval = approval_view(&mut tx, "bill", id).await?;
-    let history = records::history_in_words(
-        &mut tx,
-        "bill",
-        id,
-        proplink_db::money_history::bill_sentence,
-    )
-    .await?;
+    let history = records::in_words(
+        &proplink_db::audit::bill_history(&mut tx, id).await?,
+        proplink_db::money_history::bill_history_sentence,
+    );
     let paid_by = proplink_db::payments::payments_of_bill(&mut tx, id).await?;
     let run = paid_by
         .iter()

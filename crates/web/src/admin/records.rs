@@ -97,14 +97,24 @@ pub(super) async fn history_in_words(
     id: Uuid,
     words: fn(&audit::AuditEvent) -> String,
 ) -> Result<Vec<HistoryRow>, WebError> {
-    Ok(audit::history(tx, table, &id.to_string())
-        .await?
+    Ok(in_words(
+        &audit::history(tx, table, &id.to_string()).await?,
+        words,
+    ))
+}
+
+/// Events, as `history_in_words` shows them.
+pub(super) fn in_words(
+    events: &[audit::AuditEvent],
+    words: fn(&audit::AuditEvent) -> String,
+) -> Vec<HistoryRow> {
+    events
         .iter()
         .map(|e| HistoryRow {
             when: when_label(e.occurred_at),
             sentence: words(e),
         })
-        .collect())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
