@@ -27,6 +27,9 @@ pub struct Folder {
     pub contractor_access: bool,
     pub regulator_access: bool,
     pub archived_at: Option<OffsetDateTime>,
+    /// Shared with one building's or one unit's residents only.
+    pub building_id: Option<Uuid>,
+    pub unit_id: Option<Uuid>,
     /// Current (not replaced) files in it.
     pub files: i64,
     /// Current files whose expiry date has passed or falls within 30 days.
@@ -46,6 +49,7 @@ impl Folder {
 
 const FOLDER_COLUMNS: &str = "f.id, f.site_id, s.name as site_name, s.estate_id, f.name,
     f.default_key, f.resident_audience, f.contractor_access, f.regulator_access, f.archived_at,
+    f.building_id, f.unit_id,
     (select count(*) from stored_file x where x.organisation_id = f.organisation_id
         and x.folder_id = f.id and x.replaced_at is null) as files,
     (select count(*) from stored_file x where x.organisation_id = f.organisation_id

@@ -40,6 +40,7 @@ pub mod profile;
 pub mod rate_limit;
 pub mod receipt_batches;
 pub mod receivables;
+pub mod resident;
 pub mod search;
 pub mod service_categories;
 pub mod session_cache;

@@ -294,6 +294,20 @@ pub async fn find_issue(tx: &mut TenantTx, id: Uuid) -> Result<Option<Issue>, Db
         .await?)
 }
 
+/// The issues a contact reported (their ResidencePort requests), newest first.
+pub async fn issues_reported_by(tx: &mut TenantTx, contact: Uuid) -> Result<Vec<Issue>, DbError> {
+    let sql = format!(
+        "select {ISSUE_COLUMNS} from issue i {ISSUE_JOINS}
+          where i.organisation_id = $1 and i.reporter_contact_id = $2
+          order by i.created_at desc limit 200"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tx.org().0)
+        .bind(contact)
+        .fetch_all(tx.conn())
+        .await?)
+}
+
 /// The issue queue's filters.
 #[derive(Debug, Clone, Default)]
 pub struct IssueQuery {

@@ -104,6 +104,24 @@ impl TenantTx {
         Ok(())
     }
 
+    /// Changes who the rest of this transaction acts as (the audit trigger reads the actor at
+    /// each statement). For work done on someone's behalf once they are known inside the
+    /// transaction: a resident's session found, or a provider's confirmation of a payment a
+    /// resident started.
+    pub async fn act_as(&mut self, actor: &Actor, channel: Channel) -> Result<(), DbError> {
+        sqlx::query(
+            "select set_config('app.actor_id', $1, true), set_config('app.actor_kind', $2, true),
+                    set_config('app.actor_name', $3, true), set_config('app.channel', $4, true)",
+        )
+        .bind(actor.id.map(|id| id.to_string()).unwrap_or_default())
+        .bind(actor.kind.as_str())
+        .bind(actor.name.as_deref().unwrap_or_default().replace('\0', ""))
+        .bind(channel.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     /// The connection, for repository functions' queries.
     pub fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx

@@ -4,4 +4,5 @@
 
 pub mod geo;
 pub mod mail;
+pub mod payments;
 pub mod pdf;

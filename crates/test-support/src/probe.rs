@@ -1389,6 +1389,152 @@ async fn seed_receivables(
     )
     .await
     .unwrap();
+    seed_residence(tx, site, unit, leaseholder, [issued[1], issued[0]], now).await;
+}
+
+/// Issue 8's tables: Mr Smith's ResidencePort account, a card payment that posted its
+/// receipt, a Direct Debit mandate with a collection, a notice he read, a message on an issue,
+/// a change to his details waiting, and folders shared with one building and one unit.
+async fn seed_residence(
+    tx: &mut TenantTx,
+    site: Uuid,
+    unit: Uuid,
+    leaseholder: Uuid,
+    [invoice, collected]: [Uuid; 2],
+    now: sqlx::types::time::OffsetDateTime,
+) {
+    use proplink_db::resident::{self, *};
+    let account = resident::invite(
+        tx,
+        leaseholder,
+        "http://example.invalid/",
+        "Probe",
+        "Jane Doe",
+        now,
+    )
+    .await
+    .unwrap();
+    let found = proplink_db::receivables::find_invoice(tx, invoice)
+        .await
+        .unwrap()
+        .unwrap();
+    let payment = Uuid::now_v7();
+    let session = format!("cs_test_{}", payment.simple());
+    resident::record_card_checkout(
+        tx,
+        &NewCardPayment {
+            id: payment,
+            invoice: &found,
+            account_id: account,
+            contact_id: found.contact_id,
+            test_mode: true,
+            amount_pence: 5_000,
+            session_ref: &session,
+            checkout_url: "/test-mode/checkout/x",
+        },
+    )
+    .await
+    .unwrap();
+    let applied = resident::apply_outcome(
+        tx,
+        payment,
+        &Outcome::Paid {
+            amount_pence: 5_000,
+            on: now.date(),
+            payment_ref: Some("pi_test_probe".into()),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(applied, Applied::Receipted { .. }), "{applied:?}");
+    let mandate = resident::start_mandate(
+        tx,
+        &NewMandate {
+            site_id: site,
+            unit_id: unit,
+            contact_id: leaseholder,
+            account_id: account,
+            test_mode: true,
+            billing_request_ref: "BRQ000PROBE",
+            flow_url: "/test-mode/direct-debit/x",
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        resident::apply_mandate_status(tx, mandate, Some("MD000PROBE"), "active", None)
+            .await
+            .unwrap()
+    );
+    let mandate = resident::find_mandate(tx, mandate).await.unwrap().unwrap();
+    resident::record_collection(
+        tx,
+        &NewCollection {
+            mandate: &mandate,
+            invoice_id: collected,
+            amount_pence: 1_000,
+            payment_ref: "PM000PROBE",
+            charge_date: Some(now.date()),
+        },
+    )
+    .await
+    .unwrap();
+    let building: Uuid = sqlx::query_scalar("select building_id from unit where id = $1")
+        .bind(unit)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    let notice = resident::publish_notice(
+        tx,
+        &NewNotice {
+            site_id: site,
+            building_id: Some(building),
+            title: "Lift out of service",
+            body: "The lift is being repaired on Monday.",
+            email_copy: true,
+        },
+        "Jane Doe",
+        "http://example.invalid/",
+        "Probe",
+        now,
+    )
+    .await
+    .unwrap();
+    resident::mark_read(tx, notice, account, now).await.unwrap();
+    let issue: Uuid = sqlx::query_scalar("select id from issue order by created_at limit 1")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    resident::add_message(tx, issue, "staff", "Jane Doe", "A plumber is booked.", now)
+        .await
+        .unwrap();
+    let mut details = resident::details(tx, leaseholder).await.unwrap().unwrap();
+    details.last_name = Some("Smith-Jones".into());
+    assert!(
+        resident::change_details(tx, leaseholder, account, &details, now)
+            .await
+            .unwrap()
+    );
+    let folders: Vec<Uuid> = sqlx::query_scalar(
+        "select id from site_folder where site_id = $1 order by position limit 2",
+    )
+    .bind(site)
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    sqlx::query("update site_folder set building_id = $2 where id = $1")
+        .bind(folders[0])
+        .bind(building)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    sqlx::query("update site_folder set unit_id = $2 where id = $1")
+        .bind(folders[1])
+        .bind(unit)
+        .execute(tx.conn())
+        .await
+        .unwrap();
 }
 
 /// A fresh value shaped like a stored token hash.
@@ -1532,8 +1678,15 @@ pub async fn assert_isolated(db: &TestDb, a: &Organisation, b: &Organisation) {
             if relabelled.get("id").is_some() {
                 relabelled["id"] = serde_json::json!(Uuid::now_v7());
             }
-            // Globally unique secrets would collide first; only the references are on trial.
-            for unique in ["token_hash", "code_hash"] {
+            // Globally unique secrets (and providers' references, unique per organisation)
+            // would collide first; only the references are on trial.
+            for unique in [
+                "token_hash",
+                "code_hash",
+                "provider_ref",
+                "billing_request_ref",
+                "mandate_ref",
+            ] {
                 if relabelled.get(unique).is_some() {
                     relabelled[unique] = serde_json::json!(random_hash());
                 }
@@ -1545,6 +1698,11 @@ pub async fn assert_isolated(db: &TestDb, a: &Organisation, b: &Organisation) {
                 if *table == "ticket_category" {
                     relabelled["name"] = serde_json::json!(fresh);
                 }
+            }
+            // An account's address is unique per organisation and portal.
+            if *table == "portal_account" {
+                relabelled["email"] =
+                    serde_json::json!(format!("probe.{}@example.com", &random_hash()[..8]));
             }
             // Names unique per organisation.
             if *table == "approval_chain" {

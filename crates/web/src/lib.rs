@@ -12,13 +12,14 @@ pub mod host;
 pub mod login;
 mod middleware;
 mod pages;
+mod residence;
 pub mod session;
 mod state;
 mod uploads;
 mod webhooks;
 
 pub use host::{Domains, FrontDoor};
-pub use state::{AppState, WebSettings};
+pub use state::{AppState, PaymentSettings, WebSettings};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -34,6 +35,7 @@ struct Doors {
     login: Router,
     api: Router,
     contractor: Router,
+    residence: Router,
 }
 
 /// Builds the whole application.
@@ -51,6 +53,7 @@ pub fn app(state: AppState) -> Router {
     let admin = admin.fallback(pages::not_found).with_state(state.clone());
     let api = Router::new()
         .route("/webhooks/sendgrid", post(webhooks::sendgrid))
+        .route("/webhooks/stripe/{org}", post(webhooks::stripe))
         .fallback(pages::not_found)
         .with_state(state.clone());
     let login = login::router(&state)
@@ -59,11 +62,15 @@ pub fn app(state: AppState) -> Router {
     let contractor = contractor::router()
         .fallback(pages::not_found)
         .with_state(state.clone());
+    let residence = residence::router()
+        .fallback(pages::not_found)
+        .with_state(state.clone());
     let doors = Doors {
         admin,
         login,
         api,
         contractor,
+        residence,
     };
 
     let dispatch = Router::new()
@@ -94,6 +101,14 @@ async fn dispatch(State((state, doors)): State<(AppState, Doors)>, mut req: Requ
                 tracing::Span::current().record("org", org.slug.as_str());
                 req.extensions_mut().insert(org);
                 doors.admin
+            }
+            Err(resp) => return resp,
+        },
+        Some(FrontDoor::ResidencePort(slug)) => match host::resolve_org(&state, slug).await {
+            Ok(org) => {
+                tracing::Span::current().record("org", org.slug.as_str());
+                req.extensions_mut().insert(org);
+                doors.residence
             }
             Err(resp) => return resp,
         },

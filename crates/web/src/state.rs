@@ -47,6 +47,47 @@ pub struct WebSettings {
     /// Money documents go to Gotenberg (HTML to PDF) when set; otherwise typst renders them
     /// in-process (the embedded default).
     pub gotenberg: Option<proplink_integrations::pdf::GotenbergClient>,
+    /// Card payments and Direct Debits for ResidencePort (DESIGN.md §7).
+    pub payments: PaymentSettings,
+}
+
+/// The payment providers. With no Stripe (or GoCardless) account configured, the embedded
+/// test-mode provider completes the same flows locally and signs its events with the test
+/// secret, so they go through the same webhook handlers.
+#[derive(Clone)]
+pub struct PaymentSettings {
+    pub stripe: Option<Arc<proplink_integrations::payments::stripe::Stripe>>,
+    pub stripe_webhook: proplink_integrations::payments::stripe::WebhookSecret,
+    pub gocardless: Option<Arc<proplink_integrations::payments::gocardless::GoCardless>>,
+    pub gocardless_webhook: proplink_integrations::payments::gocardless::WebhookSecret,
+}
+
+impl PaymentSettings {
+    /// Test mode for both, with secrets made for this process.
+    pub fn test_mode() -> Self {
+        let secret = |prefix: &str| {
+            let (token, _) = proplink_auth::links::new_token();
+            SecretString::from(format!("{prefix}{token}"))
+        };
+        Self {
+            stripe: None,
+            stripe_webhook: proplink_integrations::payments::stripe::WebhookSecret::new(secret(
+                "whsec_test_",
+            )),
+            gocardless: None,
+            gocardless_webhook: proplink_integrations::payments::gocardless::WebhookSecret::new(
+                secret("gc_test_"),
+            ),
+        }
+    }
+
+    pub fn card_test_mode(&self) -> bool {
+        self.stripe.is_none()
+    }
+
+    pub fn direct_debit_test_mode(&self) -> bool {
+        self.gocardless.is_none()
+    }
 }
 
 impl WebSettings {
@@ -66,6 +107,7 @@ impl WebSettings {
             geocoder: None,
             files: None,
             gotenberg: None,
+            payments: PaymentSettings::test_mode(),
         }
     }
 

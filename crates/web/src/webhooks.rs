@@ -5,14 +5,18 @@ use crate::error::current_request_id;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use proplink_db::jobs::{self, NewJob};
+use proplink_db::ledger::LedgerError;
+use proplink_db::organisation::Organisation;
+use proplink_db::resident::{self, Outcome};
 use proplink_db::{Actor, DbError, TenantContext, webhook};
 use proplink_domain::Channel;
 use proplink_integrations::mail::PROVIDER_EVENT_JOB;
 use proplink_integrations::mail::sendgrid::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use proplink_integrations::payments::stripe as stripe_api;
 use serde_json::json;
 
 fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
@@ -124,4 +128,127 @@ async fn store_unrouted(
         Some(note),
     )
     .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Card payments (Stripe) for ResidencePort
+
+/// POST api.<base>/webhooks/stripe/{org}: Stripe's events for one organisation's payments.
+pub async fn stripe(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(slug) = proplink_domain::OrgSlug::parse(&slug) else {
+        return refuse(StatusCode::NOT_FOUND, "no such organisation");
+    };
+    let org = match crate::host::resolve_org(&state, &slug).await {
+        Ok(org) => org,
+        Err(_) => return refuse(StatusCode::NOT_FOUND, "no such organisation"),
+    };
+    let header = headers
+        .get(stripe_api::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    match stripe_event(&state, &org, header, &body).await {
+        Ok(summary) => (StatusCode::OK, Json(summary)).into_response(),
+        Err((status, message)) => refuse(status, message),
+    }
+}
+
+/// Verifies, stores once and applies one Stripe event (the embedded test-mode provider calls
+/// this too, with events it signed). The event is stored and applied in one transaction, so
+/// a redelivery finds it stored and changes nothing; an error answers 5xx and Stripe retries.
+pub(crate) async fn stripe_event(
+    state: &AppState,
+    org: &Organisation,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<serde_json::Value, (StatusCode, String)> {
+    let secret = &state.settings().payments.stripe_webhook;
+    if let Err(e) = secret.verify(signature, body, state.now().unix_timestamp()) {
+        tracing::warn!(error = %e, org = %org.slug, "Stripe webhook refused");
+        return Err((StatusCode::BAD_REQUEST, e.to_string()));
+    }
+    let event = stripe_api::parse_event(body).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+    let raw: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    let unavailable = |e: DbError| {
+        tracing::error!(error = %e, event_id = %event.id, "Stripe event not applied");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the event could not be recorded; please retry".to_owned(),
+        )
+    };
+    let ctx = TenantContext {
+        org: org.id,
+        actor: Actor::webhook("Stripe"),
+        channel: Channel::Api,
+        request_id: current_request_id(),
+    };
+    let mut tx = state.db().begin(&ctx).await.map_err(unavailable)?;
+    if !webhook::store_once_tx(&mut tx, "stripe", &event.id, &raw)
+        .await
+        .map_err(unavailable)?
+    {
+        let _ = tx.rollback().await;
+        return Ok(json!({ "received": event.id, "duplicate": true }));
+    }
+    let Some(session) = event.checkout_session() else {
+        tx.commit().await.map_err(unavailable)?;
+        return Ok(
+            json!({ "received": event.id, "applied": false, "note": "not a payment event" }),
+        );
+    };
+    if session.metadata.get("proplink_org").map(String::as_str) != Some(&org.id.0.to_string()) {
+        tx.commit().await.map_err(unavailable)?;
+        return Ok(
+            json!({ "received": event.id, "applied": false, "note": "not this organisation's payment" }),
+        );
+    }
+    let Some(payment) = resident::payment_by_ref(&mut tx, "stripe", &session.id)
+        .await
+        .map_err(unavailable)?
+    else {
+        tx.commit().await.map_err(unavailable)?;
+        return Ok(
+            json!({ "received": event.id, "applied": false, "note": "no payment started with this session" }),
+        );
+    };
+    let created =
+        time::OffsetDateTime::from_unix_timestamp(event.created).unwrap_or_else(|_| state.now());
+    let on = crate::residence::uk_today(created);
+    let outcome = match (event.kind.as_str(), session.payment_status.as_str()) {
+        ("checkout.session.completed", "paid")
+        | ("checkout.session.async_payment_succeeded", _) => Outcome::Paid {
+            amount_pence: session.amount_total.unwrap_or(payment.amount_pence),
+            on,
+            payment_ref: session.payment_intent.clone(),
+        },
+        ("checkout.session.completed", _) => Outcome::Submitted { charge_date: None },
+        ("checkout.session.async_payment_failed", _) => Outcome::Failed {
+            reason: "the card payment did not go through".into(),
+        },
+        _ => Outcome::Expired,
+    };
+    // What follows is the resident's payment: recorded in their name, on ResidencePort.
+    tx.act_as(
+        &crate::residence::resident_actor(payment.account_id, &payment.payer_name),
+        Channel::ResidencePort,
+    )
+    .await
+    .map_err(unavailable)?;
+    let applied = match resident::apply_outcome(&mut tx, payment.id, &outcome, state.now()).await {
+        Ok(a) => a,
+        Err(LedgerError::Db(e)) => return Err(unavailable(e)),
+        Err(e) => {
+            tracing::error!(error = %e, event_id = %event.id, "Stripe event refused by the books");
+            return Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the payment could not be posted; it will be retried".to_owned(),
+            ));
+        }
+    };
+    tx.commit().await.map_err(unavailable)?;
+    Ok(json!({ "received": event.id, "applied": format!("{applied:?}") }))
 }

@@ -23,7 +23,7 @@ mod invitation;
 mod leases;
 mod maintenance;
 mod money;
-mod money_pdf;
+pub(crate) mod money_pdf;
 mod operations;
 mod payment_pages;
 mod receipt_batch_pages;

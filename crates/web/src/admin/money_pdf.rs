@@ -30,7 +30,7 @@ use uuid::Uuid;
 type Page = Result<Response, WebError>;
 
 /// The organisation as it heads its documents: trading name and registered office.
-pub(super) async fn organisation(
+pub(crate) async fn organisation(
     tx: &mut TenantTx,
     member_org: &str,
 ) -> Result<Organisation, WebError> {
@@ -85,7 +85,7 @@ fn period_words(from: Option<Date>, to: Option<Date>) -> Option<String> {
     }
 }
 
-pub(super) async fn invoice_document(
+pub(crate) async fn invoice_document(
     tx: &mut TenantTx,
     inv: &Invoice,
     unit: &Unit,
@@ -133,7 +133,7 @@ pub(super) async fn invoice_document(
 }
 
 /// Renders with Gotenberg when configured, else typst on a blocking thread.
-pub(super) async fn render(
+pub(crate) async fn render(
     state: &AppState,
     doc: Document,
 ) -> Result<(Vec<u8>, &'static str), WebError> {
@@ -153,7 +153,7 @@ pub(super) async fn render(
 }
 
 /// What a stored or fresh PDF is, for an answer or an attachment.
-pub(super) struct Pdf {
+pub(crate) struct Pdf {
     pub bytes: Vec<u8>,
     pub attachment: Option<Attachment>,
 }
@@ -163,7 +163,7 @@ pub(super) struct Pdf {
     clippy::too_many_arguments,
     reason = "the record's identity, spelt out"
 )]
-pub(super) async fn stored_or_fresh(
+pub(crate) async fn stored_or_fresh(
     state: &AppState,
     tx: &mut TenantTx,
     record_type: &str,
@@ -239,7 +239,7 @@ pub(super) async fn stored_or_fresh(
     })
 }
 
-fn pdf_response(bytes: Vec<u8>, filename: &str) -> Response {
+pub(crate) fn pdf_response(bytes: Vec<u8>, filename: &str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
@@ -438,36 +438,12 @@ pub async fn statement_pdf(
     // A statement reaching today can still change: it is rendered afresh, not stored.
     let render_only = to >= today;
     let build = async |tx: &mut TenantTx| -> Result<Document, WebError> {
-        let st = rx::statement(tx, id, from, to)
-            .await
-            .map_err(|e| WebError::Internal(e.to_string()))?;
         let holder = people::unit_leases(tx, id)
             .await?
             .into_iter()
             .find(|l| l.ends_on.is_none())
             .and_then(|l| l.holder_ids.first().copied());
-        Ok(Document::Statement(Statement {
-            org: organisation(tx, &org_name).await?,
-            to: party(tx, holder, &unit.name).await?,
-            unit: format!("{} ({})", unit.name, unit.reference),
-            site: format!("{} {}", unit.site_reference, unit.site_name),
-            from,
-            to_date: to,
-            opening_pence: st.opening_pence,
-            rows: st
-                .rows
-                .iter()
-                .map(|r| StatementRow {
-                    date: r.date,
-                    description: r.description.clone(),
-                    debit_pence: r.amount_pence.max(0),
-                    credit_pence: (-r.amount_pence).max(0),
-                    balance_pence: r.balance_pence,
-                })
-                .collect(),
-            closing_pence: st.closing_pence,
-            overdue_pence: st.overdue_pence,
-        }))
+        statement_document(tx, &unit, from, to, &org_name, holder).await
     };
     let bytes = if render_only {
         let document = build(&mut tx).await?;
@@ -489,4 +465,41 @@ pub async fn statement_pdf(
     };
     tx.commit().await?;
     Ok(pdf_response(bytes, &filename))
+}
+
+/// A unit's statement from `from` to `to` as a document addressed to `holder` (the admin
+/// statement and ResidencePort's are the same document).
+pub(crate) async fn statement_document(
+    tx: &mut TenantTx,
+    unit: &Unit,
+    from: Date,
+    to: Date,
+    org_name: &str,
+    holder: Option<Uuid>,
+) -> Result<Document, WebError> {
+    let st = rx::statement(tx, unit.id, from, to)
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    Ok(Document::Statement(Statement {
+        org: organisation(tx, org_name).await?,
+        to: party(tx, holder, &unit.name).await?,
+        unit: format!("{} ({})", unit.name, unit.reference),
+        site: format!("{} {}", unit.site_reference, unit.site_name),
+        from,
+        to_date: to,
+        opening_pence: st.opening_pence,
+        rows: st
+            .rows
+            .iter()
+            .map(|r| StatementRow {
+                date: r.date,
+                description: r.description.clone(),
+                debit_pence: r.amount_pence.max(0),
+                credit_pence: (-r.amount_pence).max(0),
+                balance_pence: r.balance_pence,
+            })
+            .collect(),
+        closing_pence: st.closing_pence,
+        overdue_pence: st.overdue_pence,
+    }))
 }

@@ -1,0 +1,588 @@
+//! ResidencePort over HTTP (issue 8): a leaseholder signs in with an e-mailed code, reads their
+//! statement, pays an invoice by card through the embedded test-mode provider (the amount is
+//! the server's, the receipt posts once through the signed webhook and is audited in their
+//! name), raises a request with a photo, reads a notice and changes their details. Another
+//! organisation's ids answer 404; webhooks with bad, missing or stale signatures answer 400 and
+//! record nothing; a redelivered event changes nothing twice.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use proplink_test_support::TestDb;
+use proplink_test_support::people as staff_people;
+use proplink_web::AppState;
+use std::net::SocketAddr;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+struct Reply {
+    status: StatusCode,
+    location: String,
+    set_cookie: String,
+    content_type: String,
+    body: String,
+}
+
+/// A client on one host with one cookie.
+struct Client {
+    app: Router,
+    host: String,
+    cookie: String,
+}
+
+enum Form<'a> {
+    None,
+    Url(&'a [(&'a str, &'a str)]),
+    Multipart(&'a [(&'a str, &'a str)], &'a [(&'a str, &'a str, Vec<u8>)]),
+}
+
+impl Client {
+    async fn send(&self, method: &str, path: &str, form: Form<'_>) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, &self.host)
+            .header(header::COOKIE, &self.cookie)
+            .header("sec-fetch-site", "same-origin");
+        let body = match form {
+            Form::None => Body::empty(),
+            Form::Url(pairs) => {
+                req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                Body::from(
+                    form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(pairs)
+                        .finish(),
+                )
+            }
+            Form::Multipart(fields, files) => {
+                let boundary = "----proplinktestboundary";
+                let mut b = Vec::new();
+                for (k, v) in fields {
+                    b.extend_from_slice(
+                        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                            .as_bytes(),
+                    );
+                }
+                for (k, name, bytes) in files {
+                    b.extend_from_slice(
+                        format!(
+                            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                    b.extend_from_slice(bytes);
+                    b.extend_from_slice(b"\r\n");
+                }
+                b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+                req = req.header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                );
+                Body::from(b)
+            }
+        };
+        let mut req = req.body(body).unwrap();
+        let peer: SocketAddr = "203.0.113.20:40000".parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let h = |name| {
+            resp.headers()
+                .get(name)
+                .map(|v: &header::HeaderValue| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let (location, set_cookie, content_type) = (
+            h(header::LOCATION),
+            h(header::SET_COOKIE),
+            h(header::CONTENT_TYPE),
+        );
+        let bytes = axum::body::to_bytes(resp.into_body(), 32 << 20)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            location,
+            set_cookie,
+            content_type,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, Form::None).await
+    }
+
+    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Reply {
+        self.send("POST", path, Form::Url(pairs)).await
+    }
+}
+
+fn portal(state: &AppState, slug: &str, cookie: &str) -> Client {
+    Client {
+        app: proplink_web::app(state.clone()),
+        host: format!("{slug}.residenceport.localhost"),
+        cookie: cookie.to_owned(),
+    }
+}
+
+async fn scalar<T>(db: &TestDb, sql: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
+    let mut su = db.superuser().await;
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&mut su)
+        .await
+        .unwrap()
+}
+
+/// Signs Mr Smith in on `slug`'s portal with the code e-mailed to him; the cookie.
+async fn sign_in(db: &TestDb, state: &AppState, slug: &str) -> String {
+    let door = portal(state, slug, "");
+    let asked = door
+        .post("/sign-in", &[("email", "smith@example.com")])
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(
+        asked
+            .body
+            .contains("If this address belongs to a resident here")
+    );
+    let body: String = scalar(
+        db,
+        &format!(
+            "select m.body_text from email_message m join organisation o on o.id = m.organisation_id
+              where o.slug = '{slug}' and m.category = 'sign_in_code' and m.to_address = 'smith@example.com'
+              order by m.created_at desc limit 1"
+        ),
+    )
+    .await;
+    let code = body
+        .split_whitespace()
+        .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap()
+        .to_owned();
+    let wrong = door
+        .post(
+            "/sign-in/verify",
+            &[("email", "smith@example.com"), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let done = door
+        .post(
+            "/sign-in/verify",
+            &[("email", "smith@example.com"), ("code", code.as_str())],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    done.set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// An approved £`pence` service charge demand on `unit`, addressed to its leaseholder (under
+/// the £100 above which the probe's approval chain applies).
+async fn demand(
+    db: &TestDb,
+    org: &proplink_db::organisation::Organisation,
+    unit: Uuid,
+    pence: i64,
+) {
+    use proplink_db::approvals::Signer;
+    use proplink_db::ledger;
+    use proplink_db::receivables::{self as rx, DraftLine, InvoiceInput};
+    let mut tx = db.app.begin(&db.staff(org, "Loader")).await.unwrap();
+    let site: Uuid = proplink_db::portfolio::unit(&mut tx, unit)
+        .await
+        .unwrap()
+        .unwrap()
+        .site_id;
+    let contact: Uuid = proplink_db::people::unit_leases(&mut tx, unit)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.ends_on.is_none())
+        .and_then(|l| l.holder_ids.first().copied())
+        .unwrap();
+    let income = ledger::control_account(&mut tx, site, "service_charge_income")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let fund = ledger::fund_of_kind(
+        &mut tx,
+        site,
+        proplink_domain::ledger::FundKind::ServiceCharge,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .id;
+    let exempt = ledger::tax_rates(&mut tx)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.treatment == "exempt")
+        .unwrap()
+        .id;
+    let today = time::OffsetDateTime::now_utc().date();
+    let id = rx::save_invoice_draft(
+        &mut tx,
+        None,
+        &InvoiceInput {
+            unit_id: unit,
+            contact_id: contact,
+            kind: proplink_domain::receivables::InvoiceKind::ServiceCharge,
+            reference: Some("Reserve top-up".into()),
+            issue_date: Some(today),
+            due_date: Some(today + time::Duration::days(30)),
+            lines: vec![DraftLine {
+                description: "Reserve fund top-up".into(),
+                account_id: income,
+                fund_id: fund,
+                tax_rate_id: exempt,
+                net_pence: pence,
+                period_from: None,
+                period_to: None,
+            }],
+        },
+        "Loader",
+    )
+    .await
+    .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    rx::submit_invoice(&mut tx, id, &Signer::unchained("Loader"), now)
+        .await
+        .unwrap();
+    rx::approve_invoice(&mut tx, id, &Signer::unchained("Approver"), now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_leaseholder_signs_in_reads_their_statement_pays_by_card_and_raises_a_request() {
+    let db = TestDb::new().await;
+    let a = db.org("goldcrest", "Goldcrest Property").await;
+    let b = db.org("rival", "Rival Estates").await;
+    proplink_test_support::probe::seed(&db, &a).await;
+    proplink_test_support::probe::seed(&db, &b).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+
+    // Someone unknown is told the same and gets no code.
+    let anon = portal(&state, "goldcrest", "");
+    let home = anon.get("/").await;
+    assert_eq!(home.location, "/sign-in");
+    let unknown = anon
+        .post("/sign-in", &[("email", "nobody@example.com")])
+        .await;
+    assert!(
+        unknown
+            .body
+            .contains("If this address belongs to a resident here")
+    );
+    let sent: i64 = scalar(
+        &db,
+        "select count(*) from email_message where to_address = 'nobody@example.com'",
+    )
+    .await;
+    assert_eq!(sent, 0);
+
+    let cookie = sign_in(&db, &state, "goldcrest").await;
+    let me = portal(&state, "goldcrest", &cookie);
+    let home = me.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("Riverside Court"), "{}", home.body);
+    assert!(home.body.contains("Lift out of service"));
+
+    // The statement of Mr Smith's unit, and its PDF.
+    let unit: Uuid = scalar(
+        &db,
+        "select u.id from unit u join organisation o on o.id = u.organisation_id
+          join lease l on l.unit_id = u.id and l.organisation_id = u.organisation_id
+          join lease_holder h on h.lease_id = l.id and h.organisation_id = l.organisation_id
+          join contact c on c.id = h.contact_id and c.organisation_id = h.organisation_id
+         where o.slug = 'goldcrest' and c.last_name = 'Smith' limit 1",
+    )
+    .await;
+    let statement = me.get(&format!("/units/{unit}/statement")).await;
+    assert_eq!(statement.status, StatusCode::OK, "{}", statement.body);
+    assert!(statement.body.contains("Closing balance"));
+    let pdf = me.get(&format!("/units/{unit}/statement.pdf")).await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.content_type, "application/pdf");
+
+    // Pay an open invoice by card; a tampered amount in the form is ignored.
+    demand(&db, &a, unit, 8_750).await;
+    let invoice: Uuid = scalar(&db, "select i.id from debtor_invoice i join organisation o on o.id = i.organisation_id
+         where o.slug = 'goldcrest' and i.status in ('approved', 'sent', 'part_paid')
+           and i.total_pence - i.paid_pence >= 100
+           and not exists (select from resident_payment p where p.invoice_id = i.id and p.status in ('pending', 'submitted'))
+         order by i.number limit 1").await;
+    let owed: i64 = scalar(
+        &db,
+        &format!("select total_pence - paid_pence from debtor_invoice where id = '{invoice}'"),
+    )
+    .await;
+    let page = me.get(&format!("/invoices/{invoice}")).await;
+    assert!(page.body.contains("test mode"), "{}", page.body);
+    let started = me
+        .post(&format!("/invoices/{invoice}/pay"), &[("amount", "1")])
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    assert!(
+        started.location.starts_with("/test-mode/checkout/"),
+        "{}",
+        started.location
+    );
+    let checkout = me.get(&started.location).await;
+    assert!(checkout.body.contains("TEST MODE"));
+    let paid = me.post(&started.location, &[("action", "pay")]).await;
+    assert_eq!(paid.status, StatusCode::SEE_OTHER);
+    let payment = me.get(&paid.location).await;
+    assert!(payment.body.contains("Paid"), "{}", payment.body);
+    let after: i64 = scalar(
+        &db,
+        &format!("select total_pence - paid_pence from debtor_invoice where id = '{invoice}'"),
+    )
+    .await;
+    assert_eq!(after, 0, "the invoice was {owed} and is settled");
+    let received: i64 = scalar(
+        &db,
+        &format!(
+            "select r.amount_pence from receipt r join resident_payment p on p.receipt_id = r.id
+          where p.invoice_id = '{invoice}' and p.status = 'paid'"
+        ),
+    )
+    .await;
+    assert_eq!(received, owed, "the server's amount, not the form's");
+    // Audited in Mr Smith's name, on ResidencePort.
+    let (kind, channel): (String, String) = {
+        let mut su = db.superuser().await;
+        sqlx::query_as("select actor_kind, channel from audit_event where table_name = 'receipt' and operation = 'insert'
+             and record_id = (select receipt_id::text from resident_payment where invoice_id = $1 and status = 'paid')")
+            .bind(invoice)
+            .fetch_one(&mut su)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        (kind.as_str(), channel.as_str()),
+        ("leaseholder", "residenceport")
+    );
+    let receipt_mail: i64 = scalar(
+        &db,
+        "select count(*) from email_message where category = 'receipt_confirmation'
+          and to_address = 'smith@example.com'",
+    )
+    .await;
+    assert!(receipt_mail >= 1);
+
+    // Webhooks: a bad, missing or stale signature is refused and nothing is stored; a replay of
+    // a signed event changes nothing twice.
+    let api = Client {
+        app: proplink_web::app(state.clone()),
+        host: "api.proplink.localhost".into(),
+        cookie: String::new(),
+    };
+    let session: String = scalar(&db, &format!("select provider_ref from resident_payment where invoice_id = '{invoice}' and status = 'paid'")).await;
+    let org_id: Uuid = scalar(&db, "select id from organisation where slug = 'goldcrest'").await;
+    let event = serde_json::json!({
+        "id": "evt_replayed_1", "object": "event", "type": "checkout.session.completed",
+        "created": time::OffsetDateTime::now_utc().unix_timestamp(), "livemode": false,
+        "data": { "object": { "id": session, "object": "checkout.session", "status": "complete",
+            "payment_status": "paid", "amount_total": owed, "currency": "gbp",
+            "payment_intent": "pi_replayed", "metadata": { "proplink_org": org_id.to_string() } } }
+    })
+    .to_string();
+    let stored_before: i64 = scalar(
+        &db,
+        "select count(*) from webhook_event where provider = 'stripe'",
+    )
+    .await;
+    let webhook = |signature: Option<String>, body: String| {
+        let api = &api;
+        async move {
+            let mut req = Request::builder()
+                .method("POST")
+                .uri("/webhooks/stripe/goldcrest")
+                .header(header::HOST, &api.host)
+                .header(header::CONTENT_TYPE, "application/json");
+            if let Some(s) = signature {
+                req = req.header("stripe-signature", s);
+            }
+            let mut req = req.body(Body::from(body)).unwrap();
+            req.extensions_mut().insert(ConnectInfo(
+                "203.0.113.20:40000".parse::<SocketAddr>().unwrap(),
+            ));
+            let resp = api.app.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let secret = &state.settings().payments.stripe_webhook;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (status, _) = webhook(None, event.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = webhook(
+        Some(format!("t={now},v1={}", "0".repeat(64))),
+        event.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = webhook(
+        Some(secret.sign(event.as_bytes(), now - 3600)),
+        event.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let tampered = event.replace(&owed.to_string(), "1");
+    let (status, _) = webhook(Some(secret.sign(event.as_bytes(), now)), tampered).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let stored_after: i64 = scalar(
+        &db,
+        "select count(*) from webhook_event where provider = 'stripe'",
+    )
+    .await;
+    assert_eq!(stored_before, stored_after, "refused events are not stored");
+    let receipts_before: i64 = scalar(&db, "select count(*) from receipt").await;
+    let (status, first) = webhook(Some(secret.sign(event.as_bytes(), now)), event.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert!(
+        first.contains("Unchanged"),
+        "an already paid payment stays as it is: {first}"
+    );
+    let (status, again) = webhook(Some(secret.sign(event.as_bytes(), now)), event.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(again.contains("duplicate"), "{again}");
+    let receipts_after: i64 = scalar(&db, "select count(*) from receipt").await;
+    assert_eq!(receipts_before, receipts_after);
+
+    // Another organisation's invoice, unit, notice or request: 404, as if missing.
+    let foreign_invoice: Uuid = scalar(
+        &db,
+        "select i.id from debtor_invoice i join organisation o on o.id = i.organisation_id
+         where o.slug = 'rival' and i.status <> 'draft' limit 1",
+    )
+    .await;
+    let foreign_unit: Uuid = scalar(&db, "select u.id from unit u join organisation o on o.id = u.organisation_id where o.slug = 'rival' limit 1").await;
+    let foreign_notice: Uuid = scalar(&db, "select n.id from notice n join organisation o on o.id = n.organisation_id where o.slug = 'rival' limit 1").await;
+    let foreign_issue: Uuid = scalar(&db, "select i.id from issue i join organisation o on o.id = i.organisation_id where o.slug = 'rival' limit 1").await;
+    for path in [
+        format!("/invoices/{foreign_invoice}"),
+        format!("/invoices/{foreign_invoice}/pdf"),
+        format!("/units/{foreign_unit}/statement"),
+        format!("/notices/{foreign_notice}"),
+        format!("/requests/{foreign_issue}"),
+        "/invoices/not-an-id".to_owned(),
+    ] {
+        assert_eq!(me.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(
+        me.post(&format!("/invoices/{foreign_invoice}/pay"), &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Goldcrest's cookie means nothing on the rival's portal.
+    let elsewhere = portal(&state, "rival", &cookie).get("/").await;
+    assert_eq!(elsewhere.location, "/sign-in");
+
+    // A request with a photo: the same issue row the admin app shows.
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(PNG)
+        .unwrap();
+    let unit_place = format!("unit:{unit}");
+    let raised = me
+        .send(
+            "POST",
+            "/requests",
+            Form::Multipart(
+                &[
+                    ("place", unit_place.as_str()),
+                    ("category", "water_leak"),
+                    ("title", "Leak in the main hallway ceiling"),
+                    ("description", "Dripping by the front door."),
+                ],
+                &[("photos", "leak.png", png)],
+            ),
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::SEE_OTHER, "{}", raised.body);
+    let request = me.get(&raised.location).await;
+    assert!(request.body.contains("Leak in the main hallway ceiling"));
+    assert!(request.body.contains("leak.png"));
+    let channel: String = scalar(
+        &db,
+        "select channel from issue where title = 'Leak in the main hallway ceiling'",
+    )
+    .await;
+    assert_eq!(channel, "residenceport");
+    let bad = me
+        .send(
+            "POST",
+            "/requests",
+            Form::Multipart(
+                &[
+                    ("place", "unit:00000000-0000-0000-0000-000000000000"),
+                    ("category", "water_leak"),
+                    ("title", "x"),
+                ],
+                &[],
+            ),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A notice is read, and the read is recorded.
+    let notice: Uuid = scalar(&db, "select n.id from notice n join organisation o on o.id = n.organisation_id where o.slug = 'goldcrest' limit 1").await;
+    assert!(
+        me.get(&format!("/notices/{notice}"))
+            .await
+            .body
+            .contains("The lift is being repaired")
+    );
+
+    // Details: a new address waits for the manager; a bad postcode is refused.
+    let refused = me
+        .post(
+            "/profile",
+            &[
+                ("last_name", "Smith"),
+                ("postcode", "NOT A POSTCODE"),
+                ("correspondence", "email"),
+            ],
+        )
+        .await;
+    assert!(
+        refused.body.contains("not a UK postcode"),
+        "{}",
+        refused.body
+    );
+    let saved = me
+        .post(
+            "/profile",
+            &[
+                ("last_name", "Smith"),
+                ("address_line_1", "2 New Road"),
+                ("city", "Leeds"),
+                ("postcode", "ls1 4ap"),
+                ("correspondence", "post"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location, "/profile?saved=2");
+
+    // Signing out ends the session.
+    me.post("/sign-out", &[]).await;
+    assert_eq!(me.get("/").await.location, "/sign-in");
+}
