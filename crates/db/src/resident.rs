@@ -754,8 +754,10 @@ pub async fn apply_outcome(
                     } else {
                         Allocate::Lines(lines)
                     },
+                    // A card payment is the resident's own act in ResidencePort; a Direct Debit
+                    // is collected under their mandate.
                     channel: if p.provider == "stripe" {
-                        "stripe"
+                        "residenceport"
                     } else {
                         "gocardless"
                     },
@@ -1892,4 +1894,29 @@ pub async fn issue_reporter(tx: &mut TenantTx, issue: Uuid) -> Result<Option<Uui
     .fetch_optional(tx.conn())
     .await?
     .flatten())
+}
+
+/// A contact's ResidencePort account as the contact page shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountSummary {
+    pub id: Uuid,
+    pub email: String,
+    pub status: String,
+    pub invited_at: Option<OffsetDateTime>,
+    pub invited_by: Option<String>,
+    pub last_signed_in_at: Option<OffsetDateTime>,
+}
+
+pub async fn account_summary(
+    tx: &mut TenantTx,
+    contact: Uuid,
+) -> Result<Option<AccountSummary>, DbError> {
+    Ok(sqlx::query_as(
+        "select id, email, status, invited_at, invited_by, last_signed_in_at from portal_account
+          where organisation_id = $1 and portal = 'residenceport' and contact_id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(contact)
+    .fetch_optional(tx.conn())
+    .await?)
 }

@@ -41,6 +41,47 @@ pub struct Config {
     pub maps: MapsConfig,
     #[serde(default)]
     pub pdf: PdfConfig,
+    #[serde(default)]
+    pub payments: PaymentsConfig,
+}
+
+/// Card payments (Stripe) and Direct Debits (GoCardless) for ResidencePort. Each provider
+/// unset means its embedded test-mode provider: the same flows completed locally, labelled
+/// "test mode", no money moving.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsConfig {
+    pub stripe: Option<StripeConfig>,
+    pub gocardless: Option<GoCardlessConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// `sk_live_…` or `sk_test_…`.
+    pub secret_key: String,
+    /// The webhook endpoint's signing secret, `whsec_…`.
+    pub webhook_secret: String,
+    #[serde(default = "default_stripe_url")]
+    pub base_url: String,
+}
+
+fn default_stripe_url() -> String {
+    proplink_integrations::payments::stripe::DEFAULT_BASE_URL.to_owned()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoCardlessConfig {
+    pub access_token: String,
+    /// The webhook endpoint's secret from the GoCardless dashboard.
+    pub webhook_secret: String,
+    #[serde(default = "default_gocardless_url")]
+    pub base_url: String,
+}
+
+fn default_gocardless_url() -> String {
+    proplink_integrations::payments::gocardless::DEFAULT_BASE_URL.to_owned()
 }
 
 /// How money documents become PDFs: in-process with typst (the embedded default), or through
@@ -148,6 +189,7 @@ impl Default for Config {
             data_key: None,
             maps: MapsConfig::default(),
             pdf: PdfConfig::default(),
+            payments: PaymentsConfig::default(),
         }
     }
 }
@@ -274,12 +316,37 @@ impl Config {
             ),
             None => None,
         };
+        s.payments = self.payment_settings()?;
         let files = data_dir.join("files");
         s.files = Some(
             proplink_files::FileStore::local(&files)
                 .map_err(|e| format!("cannot use {} for uploaded files: {e}", files.display()))?,
         );
         Ok(s)
+    }
+
+    /// The configured payment providers; each one unset stays in test mode.
+    pub fn payment_settings(&self) -> Result<proplink_web::PaymentSettings, String> {
+        use proplink_integrations::payments::{gocardless, stripe};
+        let mut p = proplink_web::PaymentSettings::test_mode();
+        if let Some(c) = &self.payments.stripe {
+            let client = stripe::Stripe::new(&c.base_url, SecretString::from(c.secret_key.clone()))
+                .map_err(|e| format!("payments.stripe is not valid: {e}"))?;
+            p.stripe = Some(std::sync::Arc::new(client));
+            p.stripe_webhook =
+                stripe::WebhookSecret::new(SecretString::from(c.webhook_secret.clone()));
+        }
+        if let Some(c) = &self.payments.gocardless {
+            let client = gocardless::GoCardless::new(
+                &c.base_url,
+                SecretString::from(c.access_token.clone()),
+            )
+            .map_err(|e| format!("payments.gocardless is not valid: {e}"))?;
+            p.gocardless = Some(std::sync::Arc::new(client));
+            p.gocardless_webhook =
+                gocardless::WebhookSecret::new(SecretString::from(c.webhook_secret.clone()));
+        }
+        Ok(p)
     }
 
     pub fn data_key(&self, data_dir: &Path) -> Result<DataKey, String> {

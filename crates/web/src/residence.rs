@@ -42,7 +42,7 @@ use std::net::SocketAddr;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-mod pay;
+pub(crate) mod pay;
 
 /// The resident's session cookie (host-only: one per organisation's portal).
 pub const COOKIE: &str = "pl_resident";

@@ -582,7 +582,354 @@ async fn a_leaseholder_signs_in_reads_their_statement_pays_by_card_and_raises_a_
         .await;
     assert_eq!(saved.location, "/profile?saved=2");
 
+    // The manager reads the payment in words on the invoice, with the card attempt beside it.
+    let manager = staff(&state, &db, &a).await;
+    let invoice_page = manager.get(&format!("/invoices/{invoice}")).await;
+    assert!(
+        invoice_page.body.contains(&format!(
+            "paid {} by card via ResidencePort on",
+            proplink_domain::uk::format_pence(owed)
+        )),
+        "{}",
+        invoice_page.body
+    );
+    assert!(invoice_page.body.contains("[test mode]"));
+
     // Signing out ends the session.
     me.post("/sign-out", &[]).await;
     assert_eq!(me.get("/").await.location, "/sign-in");
+}
+
+async fn staff(
+    state: &AppState,
+    db: &TestDb,
+    org: &proplink_db::organisation::Organisation,
+) -> Client {
+    let m = staff_people::member(
+        db,
+        org,
+        "priya@goldcrest.example",
+        "Priya Patel",
+        proplink_domain::permissions::BuiltInRole::Manager,
+        proplink_domain::permissions::Scope::AllSites,
+    )
+    .await;
+    let token = staff_people::session(db, org, &m).await;
+    Client {
+        app: proplink_web::app(state.clone()),
+        host: format!("{}.proplink.localhost", org.slug),
+        cookie: format!("pl_session={token}"),
+    }
+}
+
+#[tokio::test]
+async fn managers_invite_residents_publish_notices_see_who_read_them_and_accept_their_changes() {
+    let db = TestDb::new().await;
+    let a = db.org("goldcrest", "Goldcrest Property").await;
+    let b = db.org("rival", "Rival Estates").await;
+    proplink_test_support::probe::seed(&db, &a).await;
+    proplink_test_support::probe::seed(&db, &b).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let manager = staff(&state, &db, &a).await;
+    let smith: Uuid = scalar(
+        &db,
+        "select c.id from contact c join organisation o on o.id = c.organisation_id
+          where o.slug = 'goldcrest' and c.last_name = 'Smith' and c.first_name = 'John'",
+    )
+    .await;
+    let site: Uuid = scalar(
+        &db,
+        "select s.id from site s join organisation o on o.id = s.organisation_id where o.slug = 'goldcrest' limit 1",
+    )
+    .await;
+
+    // The contact page shows the account the probe made and offers to send it again.
+    let page = manager.get(&format!("/contacts/{smith}")).await;
+    assert!(page.body.contains("ResidencePort"), "{}", page.body);
+    assert!(page.body.contains("smith@example.com"));
+    let again = manager
+        .post(&format!("/contacts/{smith}/residenceport"), &[])
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert!(
+        manager
+            .get(&again.location)
+            .await
+            .body
+            .contains("Invited to ResidencePort")
+    );
+    let invitations: i64 = scalar(
+        &db,
+        "select count(*) from email_message where category = 'residenceport_invitation' and to_address = 'smith@example.com'",
+    )
+    .await;
+    assert!(invitations >= 2, "the probe's and this one");
+    // A contact without a unit cannot be invited: the page says why.
+    let created = manager
+        .post(
+            "/contacts/new",
+            &[
+                ("kind", "person"),
+                ("first_name", "Nina"),
+                ("last_name", "Nohome"),
+                ("emails", "nina@example.com"),
+                ("correspondence", "email"),
+                ("country", "United Kingdom"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let vendorish = created
+        .location
+        .trim_start_matches("/contacts/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let refused = manager
+        .post(&format!("/contacts/{vendorish}/residenceport"), &[])
+        .await;
+    let shown = manager.get(&refused.location).await;
+    assert!(
+        shown.body.contains("needs at least one unit link")
+            || shown.body.contains("has no e-mail address"),
+        "{}",
+        shown.body
+    );
+    // Turned off: the resident's sign-in code is no longer sent.
+    let off = manager
+        .post(
+            &format!("/contacts/{smith}/residenceport/status"),
+            &[("active", "no")],
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::SEE_OTHER);
+    let status: String = scalar(
+        &db,
+        "select a.status from portal_account a join organisation o on o.id = a.organisation_id
+          where o.slug = 'goldcrest' and a.portal = 'residenceport' and a.email = 'smith@example.com'",
+    )
+    .await;
+    assert_eq!(status, "deactivated");
+    manager
+        .post(
+            &format!("/contacts/{smith}/residenceport/status"),
+            &[("active", "yes")],
+        )
+        .await;
+    // Bulk: everyone on the site with an address and no account.
+    let bulk = manager
+        .post(&format!("/sites/{site}/residenceport-invites"), &[])
+        .await;
+    assert!(
+        manager
+            .get(&bulk.location)
+            .await
+            .body
+            .contains("ResidencePort")
+    );
+
+    // A notice, published for the site, read by the resident, with the read shown to managers.
+    let published = manager
+        .post(
+            &format!("/sites/{site}/notices"),
+            &[
+                ("title", "Fire alarm test on Friday"),
+                ("body", "The alarm will sound at 10:00 for five minutes."),
+                ("email_copy", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        published.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        published.body
+    );
+    let empty = manager
+        .post(
+            &format!("/sites/{site}/notices"),
+            &[("title", ""), ("body", "x")],
+        )
+        .await;
+    assert!(
+        empty.body.contains("Give the notice a title"),
+        "{}",
+        empty.body
+    );
+    let copies: i64 = scalar(
+        &db,
+        "select count(*) from email_message where subject = 'Building notice: Fire alarm test on Friday'",
+    )
+    .await;
+    assert!(copies >= 1);
+    let notice: Uuid = scalar(
+        &db,
+        "select id from notice where title = 'Fire alarm test on Friday'",
+    )
+    .await;
+    let cookie = sign_in(&db, &state, "goldcrest").await;
+    let me = portal(&state, "goldcrest", &cookie);
+    assert!(
+        me.get("/notices")
+            .await
+            .body
+            .contains("Fire alarm test on Friday")
+    );
+    me.get(&format!("/notices/{notice}")).await;
+    let receipts = manager.get(&format!("/notices/{notice}")).await;
+    assert!(receipts.body.contains("Read by 1"), "{}", receipts.body);
+    assert!(receipts.body.contains("smith@example.com"));
+    let withdrawn = manager
+        .post(&format!("/notices/{notice}/withdraw"), &[])
+        .await;
+    assert_eq!(withdrawn.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        me.get(&format!("/notices/{notice}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A change of address waits for the manager, who accepts it: the contact changes.
+    me.post(
+        "/profile",
+        &[
+            ("last_name", "Smith"),
+            ("first_name", "John"),
+            ("address_line_1", "9 Canal Wharf"),
+            ("city", "Leeds"),
+            ("postcode", "LS11 5PS"),
+            ("correspondence", "email"),
+        ],
+    )
+    .await;
+    let before: Option<String> = scalar(
+        &db,
+        &format!("select address_line_1 from contact where id = '{smith}'"),
+    )
+    .await;
+    assert_ne!(before.as_deref(), Some("9 Canal Wharf"));
+    let list = manager.get("/resident-changes").await;
+    assert!(list.body.contains("9 Canal Wharf"), "{}", list.body);
+    let change: Uuid = scalar(
+        &db,
+        &format!(
+            "select id from profile_change where contact_id = '{smith}' and status = 'pending'"
+        ),
+    )
+    .await;
+    let accepted = manager
+        .post(
+            &format!("/resident-changes/{change}"),
+            &[("decision", "accept")],
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER);
+    let after: Option<String> = scalar(
+        &db,
+        &format!("select address_line_1 from contact where id = '{smith}'"),
+    )
+    .await;
+    assert_eq!(after.as_deref(), Some("9 Canal Wharf"));
+    let twice = manager
+        .post(
+            &format!("/resident-changes/{change}"),
+            &[("decision", "accept")],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::NOT_FOUND);
+
+    // A request, answered by the manager, and the answer seen by the resident.
+    let unit: Uuid = scalar(&db, &format!("select l.unit_id from lease l join lease_holder h on h.lease_id = l.id and h.organisation_id = l.organisation_id where h.contact_id = '{smith}' limit 1")).await;
+    let place = format!("unit:{unit}");
+    let raised = me.post("/requests", &[]).await;
+    assert_ne!(raised.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let raised = me
+        .send(
+            "POST",
+            "/requests",
+            Form::Multipart(
+                &[
+                    ("place", place.as_str()),
+                    ("category", "heating"),
+                    ("title", "No hot water"),
+                ],
+                &[],
+            ),
+        )
+        .await;
+    let issue = raised.location.trim_start_matches("/requests/").to_owned();
+    let replied = manager
+        .post(
+            &format!("/issues/{issue}/messages"),
+            &[("body", "An engineer will call tomorrow morning.")],
+        )
+        .await;
+    assert_eq!(replied.status, StatusCode::SEE_OTHER);
+    assert!(
+        manager
+            .get(&format!("/issues/{issue}"))
+            .await
+            .body
+            .contains("An engineer will call")
+    );
+    assert!(
+        me.get(&format!("/requests/{issue}"))
+            .await
+            .body
+            .contains("An engineer will call")
+    );
+    me.post(
+        &format!("/requests/{issue}/messages"),
+        &[("body", "Thank you, I will be in.")],
+    )
+    .await;
+    assert!(
+        manager
+            .get(&format!("/issues/{issue}"))
+            .await
+            .body
+            .contains("I will be in")
+    );
+
+    // Every ResidencePort route with the other organisation's ids answers 404.
+    let foreign = |sql: &'static str| scalar::<Uuid>(&db, sql);
+    let f_unit = foreign("select u.id from unit u join organisation o on o.id = u.organisation_id where o.slug = 'rival' limit 1").await;
+    let f_invoice = foreign("select i.id from debtor_invoice i join organisation o on o.id = i.organisation_id where o.slug = 'rival' limit 1").await;
+    let f_payment = foreign("select p.id from resident_payment p join organisation o on o.id = p.organisation_id where o.slug = 'rival' limit 1").await;
+    let f_issue = foreign("select i.id from issue i join organisation o on o.id = i.organisation_id where o.slug = 'rival' limit 1").await;
+    let f_notice = foreign("select n.id from notice n join organisation o on o.id = n.organisation_id where o.slug = 'rival' limit 1").await;
+    let f_file = foreign("select f.id from stored_file f join organisation o on o.id = f.organisation_id where o.slug = 'rival' limit 1").await;
+    for path in [
+        format!("/units/{f_unit}/statement"),
+        format!("/units/{f_unit}/statement.pdf"),
+        format!("/invoices/{f_invoice}"),
+        format!("/invoices/{f_invoice}/pdf"),
+        format!("/payments/{f_payment}"),
+        format!("/test-mode/checkout/{f_payment}"),
+        format!("/requests/{f_issue}"),
+        format!("/requests/{f_issue}/photos/{f_file}"),
+        format!("/notices/{f_notice}"),
+        format!("/documents/{f_file}"),
+    ] {
+        assert_eq!(
+            me.get(&path).await.status,
+            StatusCode::NOT_FOUND,
+            "GET {path}"
+        );
+    }
+    for path in [
+        format!("/invoices/{f_invoice}/pay"),
+        format!("/test-mode/checkout/{f_payment}"),
+        format!("/requests/{f_issue}/messages"),
+    ] {
+        assert_eq!(
+            me.post(&path, &[("action", "pay"), ("body", "x")])
+                .await
+                .status,
+            StatusCode::NOT_FOUND,
+            "POST {path}"
+        );
+    }
+    // The other organisation's notices and requests are not listed either.
+    assert!(!me.get("/requests").await.body.contains("rival"));
 }

@@ -27,6 +27,7 @@ pub(crate) mod money_pdf;
 mod operations;
 mod payment_pages;
 mod receipt_batch_pages;
+mod residents;
 pub(crate) use operations::{human_size, parse_document};
 pub(crate) use records::uk_date;
 mod people;
@@ -988,6 +989,51 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             "/contacts/{id}/erase",
             Permission("contact.erase"),
             get(people::confirm_erase).post(people::erase),
+        ),
+        (
+            "/contacts/{id}/residenceport",
+            Permission("contact.update"),
+            post(residents::invite),
+        ),
+        (
+            "/contacts/{id}/residenceport/status",
+            Permission("contact.update"),
+            post(residents::set_status),
+        ),
+        (
+            "/resident-changes",
+            Permission("contact.read"),
+            get(residents::changes),
+        ),
+        (
+            "/resident-changes/{id}",
+            Permission("contact.update"),
+            post(residents::decide),
+        ),
+        (
+            "/sites/{id}/residenceport-invites",
+            Permission("contact.update"),
+            post(residents::invite_site),
+        ),
+        (
+            "/sites/{id}/notices",
+            Permission("communication.read"),
+            get(residents::site_notices).post(residents::publish),
+        ),
+        (
+            "/notices/{id}",
+            Permission("communication.read"),
+            get(residents::notice),
+        ),
+        (
+            "/notices/{id}/withdraw",
+            Permission("communication.send"),
+            post(residents::withdraw),
+        ),
+        (
+            "/issues/{id}/messages",
+            Permission("issue.update"),
+            post(residents::reply),
         ),
         (
             "/contacts/{id}/personal-data.zip",

@@ -698,6 +698,8 @@ struct InvoicePage {
     statutory_unverified: bool,
     approval: Option<ApprovalView>,
     events: Vec<String>,
+    /// Card payments and Direct Debit collections started in ResidencePort.
+    online: Vec<String>,
     history: Vec<HistoryRow>,
     credit_sources: Vec<CreditChoice>,
     draft: bool,
@@ -784,6 +786,7 @@ pub async fn invoice(
     let statutory = rx::demand_statutory_text(&mut tx, &inv).await?;
     let approval = approval_view(&mut tx, "debtor_invoice", id).await?;
     let events = rx::invoice_events(&mut tx, id).await?;
+    let online = proplink_db::resident::payments_of_invoice(&mut tx, id).await?;
     let history = records::history(&mut tx, "debtor_invoice", id).await?;
     let mut credit_sources = Vec::new();
     if inv.status().is_open_or_settled() && inv.balance_pence() > 0 {
@@ -907,6 +910,28 @@ pub async fn invoice(
         statutory_unverified,
         approval,
         events: events.into_iter().map(|e| e.sentence).collect(),
+        online: online
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}: {} {} by {} — {}{}{}",
+                    proplink_domain::dates::uk_long_date(p.created_at),
+                    if p.method == "card" {
+                        "card payment of"
+                    } else {
+                        "Direct Debit of"
+                    },
+                    format_pence(p.amount_pence),
+                    p.payer_name,
+                    crate::residence::payment_status_label(&p.status).to_lowercase(),
+                    p.failure_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default(),
+                    if p.test_mode { " [test mode]" } else { "" }
+                )
+            })
+            .collect(),
         history,
         credit_sources,
         draft: status == InvoiceStatus::Draft,

@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 type Page = Result<Response, WebError>;
 
-fn site_placement(site: Uuid, estate: Option<Uuid>) -> Placement {
+pub(super) fn site_placement(site: Uuid, estate: Option<Uuid>) -> Placement {
     Placement::Site { site, estate }
 }
 
@@ -181,7 +181,11 @@ pub(crate) fn human_size(bytes: i64) -> String {
 // ---------------------------------------------------------------------------------------------
 // Issues
 
-async fn issue_for(tx: &mut TenantTx, member: &Member, id: Uuid) -> Result<Issue, WebError> {
+pub(super) async fn issue_for(
+    tx: &mut TenantTx,
+    member: &Member,
+    id: Uuid,
+) -> Result<Issue, WebError> {
     let issue = ops::find_issue(tx, id).await?.ok_or(WebError::NotFound)?;
     check(
         member,
@@ -653,6 +657,9 @@ pub struct IssuePage {
     history: Vec<records::HistoryRow>,
     flash: Option<String>,
     problem: Option<String>,
+    /// Messages with the resident who reported it (ResidencePort).
+    messages: Vec<(String, String, String)>,
+    can_message: bool,
 }
 
 pub async fn issue(
@@ -674,6 +681,11 @@ pub async fn issue(
         None => None,
     };
     let history = records::history(&mut tx, "issue", id).await?;
+    let messages = proplink_db::resident::messages(&mut tx, id).await?;
+    let reported_by_resident = proplink_db::resident::issue_reporter(&mut tx, id)
+        .await?
+        .is_some()
+        && issue.channel == "residenceport";
     tx.commit().await?;
     let placement = site_placement(issue.site_id, issue.estate_id);
     let (flash, problem) = flash_of(&query);
@@ -725,6 +737,19 @@ pub async fn issue(
         history,
         flash,
         problem,
+        messages: messages
+            .iter()
+            .map(|m| {
+                (
+                    m.author_name.clone(),
+                    proplink_domain::dates::uk_long_date(m.created_at),
+                    m.body.clone(),
+                )
+            })
+            .collect(),
+        can_message: reported_by_resident
+            && !member.read_only()
+            && may(&member, "issue.update", placement),
         issue: IssueRow::new(&issue),
     }
     .into_response())

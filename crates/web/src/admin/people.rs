@@ -321,6 +321,19 @@ struct ContactPage {
     can_merge: bool,
     can_export: bool,
     can_add_officer: bool,
+    residenceport: Option<ResidentAccount>,
+    can_invite_resident: bool,
+    flash: Option<String>,
+    problem: Option<String>,
+}
+
+/// The contact's ResidencePort account, as the contact page shows it.
+struct ResidentAccount {
+    email: String,
+    status: &'static str,
+    active: bool,
+    invited: Option<String>,
+    last_signed_in: Option<String>,
 }
 
 fn period(starts: time::Date, ends: Option<time::Date>) -> String {
@@ -383,6 +396,7 @@ pub async fn show(
         }
     }
     let history = records::history(&mut tx, "contact", id).await?;
+    let account = proplink_db::resident::account_summary(&mut tx, id).await?;
     tx.commit().await?;
 
     let text = |v: Option<String>| records::or_not_recorded(v);
@@ -469,6 +483,31 @@ pub async fn show(
         can_export: member.can("contact.export"),
         can_add_officer: writable && c.kind == "company" && member.can("contact.update"),
         can_erase: writable && member.can("contact.erase"),
+        residenceport: account.map(|a| ResidentAccount {
+            email: a.email,
+            status: if a.status == "active" {
+                "active"
+            } else {
+                "turned off"
+            },
+            active: a.status == "active",
+            invited: a.invited_at.map(|t| {
+                format!(
+                    "{} by {}",
+                    proplink_domain::dates::uk_long_date(t),
+                    a.invited_by.unwrap_or_default()
+                )
+            }),
+            last_signed_in: a
+                .last_signed_in_at
+                .map(proplink_domain::dates::uk_long_date),
+        }),
+        can_invite_resident: writable
+            && !archived
+            && c.kind == "person"
+            && member.can("contact.update"),
+        flash: Some(query.get("flash").trim().to_owned()).filter(|s| !s.is_empty()),
+        problem: Some(query.get("problem").trim().to_owned()).filter(|s| !s.is_empty()),
         erased_on: c.erased_at.map(|at| long_date(at.date())),
     }
     .into_response())
