@@ -119,6 +119,8 @@ pub struct OperationsSweep {
     /// `http://contractorport.example:8080`: the start of the links invitations carry.
     pub contractor_base: String,
     pub every: std::time::Duration,
+    /// Direct Debit collections of newly issued demands (GoCardless, or its test mode).
+    pub payments: proplink_web::PaymentSettings,
 }
 
 impl OperationsSweep {
@@ -174,6 +176,23 @@ impl OperationsSweep {
                 }
                 Err(e) => tracing::warn!(org = %org.slug, error = %e, "operations sweep refused"),
             }
+            match proplink_web::direct_debit::collect(
+                &self.app,
+                &self.payments,
+                org,
+                None,
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(org = %org.slug, collections = n, "Direct Debit collections started")
+                }
+                Err(e) => {
+                    tracing::warn!(org = %org.slug, error = %e, "Direct Debit collections failed")
+                }
+            }
         }
         Ok(())
     }
@@ -223,6 +242,7 @@ pub fn build_worker(
         platform: platform_for_sweep,
         contractor_base: config.web_settings().url(&config.domains.contractor, ""),
         every: std::time::Duration::from_secs(3600),
+        payments: config.payment_settings()?,
     };
     Ok(Background {
         worker,

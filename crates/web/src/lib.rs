@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod contractor;
+pub mod direct_debit;
 pub mod error;
 pub mod host;
 pub mod login;
@@ -54,6 +55,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/webhooks/sendgrid", post(webhooks::sendgrid))
         .route("/webhooks/stripe/{org}", post(webhooks::stripe))
+        .route("/webhooks/gocardless/{org}", post(webhooks::gocardless))
         .fallback(pages::not_found)
         .with_state(state.clone());
     let login = login::router(&state)

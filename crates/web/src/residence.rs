@@ -42,6 +42,7 @@ use std::net::SocketAddr;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+mod dd;
 pub(crate) mod pay;
 
 /// The resident's session cookie (host-only: one per organisation's portal).
@@ -66,6 +67,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/test-mode/checkout/{id}",
             get(pay::test_checkout).post(pay::test_checkout_submit),
+        )
+        .route("/direct-debit", get(dd::page).post(dd::start))
+        .route(
+            "/test-mode/direct-debit/{id}",
+            get(dd::test_page).post(dd::test_confirm),
         )
         .route(
             "/requests",
@@ -629,7 +635,7 @@ fn request_row(i: &ops::Issue) -> RequestRow {
 // ---------------------------------------------------------------------------------------------
 // Statement and documents of money
 
-fn query_map(raw: Option<String>) -> std::collections::HashMap<String, String> {
+pub(crate) fn query_map(raw: Option<String>) -> std::collections::HashMap<String, String> {
     form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .into_owned()
         .collect()

@@ -252,3 +252,41 @@ pub(crate) async fn stripe_event(
     tx.commit().await.map_err(unavailable)?;
     Ok(json!({ "received": event.id, "applied": format!("{applied:?}") }))
 }
+
+/// POST api.<base>/webhooks/gocardless/{org}: GoCardless's event deliveries for one
+/// organisation's mandates and collections. A mandate that became active is collected from at
+/// once.
+pub async fn gocardless(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(slug) = proplink_domain::OrgSlug::parse(&slug) else {
+        return refuse(StatusCode::NOT_FOUND, "no such organisation");
+    };
+    let org = match crate::host::resolve_org(&state, &slug).await {
+        Ok(org) => org,
+        Err(_) => return refuse(StatusCode::NOT_FOUND, "no such organisation"),
+    };
+    let header = headers
+        .get(proplink_integrations::payments::gocardless::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let payments = &state.settings().payments;
+    let now = state.now();
+    match crate::direct_debit::events(state.db(), payments, &org, header, &body, now).await {
+        Ok(handled) => {
+            for mandate in handled.activated {
+                if let Err(e) =
+                    crate::direct_debit::collect(state.db(), payments, &org, Some(mandate), now)
+                        .await
+                {
+                    // The worker's sweep collects it later.
+                    tracing::warn!(error = %e, org = %org.slug, "collection after activation failed");
+                }
+            }
+            (StatusCode::OK, Json(handled.summary)).into_response()
+        }
+        Err((status, message)) => refuse(status, message),
+    }
+}

@@ -933,3 +933,179 @@ async fn managers_invite_residents_publish_notices_see_who_read_them_and_accept_
     // The other organisation's notices and requests are not listed either.
     assert!(!me.get("/requests").await.body.contains("rival"));
 }
+
+#[tokio::test]
+async fn a_direct_debit_collects_due_demands_and_a_failed_collection_reopens_the_demand() {
+    let db = TestDb::new().await;
+    let a = db.org("goldcrest", "Goldcrest Property").await;
+    proplink_test_support::probe::seed(&db, &a).await;
+    let state = staff_people::state(&db, staff_people::web_settings()).await;
+    let _manager = staff(&state, &db, &a).await;
+    let unit: Uuid = scalar(&db, "select l.unit_id from lease l join lease_holder h on h.lease_id = l.id and h.organisation_id = l.organisation_id
+          join contact c on c.id = h.contact_id and c.organisation_id = h.organisation_id
+         where c.first_name = 'John' and c.last_name = 'Smith' and l.ends_on is null limit 1").await;
+    demand(&db, &a, unit, 6_000).await;
+    let invoice: Uuid = scalar(
+        &db,
+        "select id from debtor_invoice where reference = 'Reserve top-up'",
+    )
+    .await;
+    // The probe's own mandate for this unit is ended so that this one can be set up.
+    {
+        let mut su = db.superuser().await;
+        sqlx::query("update dd_mandate set status = 'cancelled'")
+            .execute(&mut su)
+            .await
+            .unwrap();
+    }
+    let cookie = sign_in(&db, &state, "goldcrest").await;
+    let me = portal(&state, "goldcrest", &cookie);
+    let page = me.get("/direct-debit").await;
+    assert!(page.body.contains("Set up a Direct Debit"), "{}", page.body);
+    let unit_text = unit.to_string();
+    let started = me
+        .post("/direct-debit", &[("unit", unit_text.as_str())])
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    assert!(
+        started.location.starts_with("/test-mode/direct-debit/"),
+        "{}",
+        started.location
+    );
+    let form = me.get(&started.location).await;
+    assert!(form.body.contains("TEST MODE"));
+    let bad = me
+        .post(
+            &started.location,
+            &[
+                ("holder", "John Smith"),
+                ("sort_code", "12-34"),
+                ("account_number", "12345678"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("A sort code has 6 digits"));
+    let done = me
+        .post(
+            &started.location,
+            &[
+                ("holder", "John Smith"),
+                ("sort_code", "12-34-56"),
+                ("account_number", "12345678"),
+            ],
+        )
+        .await;
+    assert_eq!(done.location, "/direct-debit?done=1");
+    assert!(me.get("/direct-debit").await.body.contains("Active"));
+    // The due demand was collected and posted as a Direct Debit receipt.
+    let balance: i64 = scalar(
+        &db,
+        &format!("select total_pence - paid_pence from debtor_invoice where id = '{invoice}'"),
+    )
+    .await;
+    assert_eq!(balance, 0);
+    let (status, payment_ref): (String, String) = {
+        let mut su = db.superuser().await;
+        sqlx::query_as("select status, provider_ref from resident_payment where invoice_id = $1 and method = 'direct_debit'")
+            .bind(invoice)
+            .fetch_one(&mut su)
+            .await
+            .unwrap()
+    };
+    assert_eq!(status, "paid");
+    let method: String = scalar(&db, &format!("select r.method from receipt r join resident_payment p on p.receipt_id = r.id where p.invoice_id = '{invoice}'")).await;
+    assert_eq!(method, "direct_debit");
+
+    // GoCardless's deliveries: a bad signature is refused and stores nothing.
+    let api = Client {
+        app: proplink_web::app(state.clone()),
+        host: "api.proplink.localhost".into(),
+        cookie: String::new(),
+    };
+    let deliver = |signature: Option<String>, body: String| {
+        let api = &api;
+        async move {
+            let mut req = Request::builder()
+                .method("POST")
+                .uri("/webhooks/gocardless/goldcrest")
+                .header(header::HOST, &api.host)
+                .header(header::CONTENT_TYPE, "application/json");
+            if let Some(s) = signature {
+                req = req.header("webhook-signature", s);
+            }
+            let mut req = req.body(Body::from(body)).unwrap();
+            req.extensions_mut().insert(ConnectInfo(
+                "203.0.113.20:40000".parse::<SocketAddr>().unwrap(),
+            ));
+            let resp = api.app.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    // A batch: the collection came back (a late failure), and an event about someone else's
+    // payment that is not ours.
+    let batch = serde_json::json!({ "events": [
+        { "id": "EV0001LATE", "created_at": "2026-11-25T09:00:00.000Z", "resource_type": "payments",
+          "action": "failed", "links": { "payment": payment_ref },
+          "details": { "origin": "bank", "cause": "insufficient_funds", "description": "The customer's account had insufficient funds." } },
+        { "id": "EV0002OTHER", "created_at": "2026-11-25T09:00:00.000Z", "resource_type": "payments",
+          "action": "confirmed", "links": { "payment": "PM_NOT_OURS" },
+          "details": { "origin": "gocardless", "cause": "payment_confirmed", "description": "" } }
+    ]})
+    .to_string();
+    let secret = &state.settings().payments.gocardless_webhook;
+    let before: i64 = scalar(
+        &db,
+        "select count(*) from webhook_event where provider = 'gocardless'",
+    )
+    .await;
+    let (status, _) = deliver(None, batch.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = deliver(Some("00".repeat(32)), batch.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = deliver(
+        Some(secret.sign(batch.as_bytes())),
+        batch.replace("insufficient", "plenty of"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let after: i64 = scalar(
+        &db,
+        "select count(*) from webhook_event where provider = 'gocardless'",
+    )
+    .await;
+    assert_eq!(before, after);
+    let (status, body) = deliver(Some(secret.sign(batch.as_bytes())), batch.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Reversed"), "{body}");
+    assert!(body.contains("ignored"), "{body}");
+    // The demand is open again, the receipt reversed, the resident and managers told.
+    let balance: i64 = scalar(
+        &db,
+        &format!("select total_pence - paid_pence from debtor_invoice where id = '{invoice}'"),
+    )
+    .await;
+    assert_eq!(balance, 6_000);
+    let told: i64 = scalar(
+        &db,
+        "select count(*) from email_message where category = 'payment_failed'",
+    )
+    .await;
+    assert!(told >= 2, "the resident and at least one manager");
+    let resident_told: i64 = scalar(&db, "select count(*) from email_message where category = 'payment_failed' and to_address = 'smith@example.com' and body_text like '%insufficient funds%'").await;
+    assert_eq!(resident_told, 1);
+    // Redelivered: nothing happens twice.
+    let (status, again) = deliver(Some(secret.sign(batch.as_bytes())), batch.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again.matches("duplicate").count(), 2, "{again}");
+    let reversed: i64 = scalar(
+        &db,
+        "select count(*) from receipt where status = 'reversed' and method = 'direct_debit'",
+    )
+    .await;
+    assert_eq!(reversed, 1);
+}
