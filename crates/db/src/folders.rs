@@ -481,3 +481,54 @@ pub async fn viewer_may_open(
         && file.replaced_at.is_none()
         && may_view(folder.access(), file.shown_to_residents, viewer))
 }
+
+/// Whom among the site's residents a folder reaches: everyone on the site, one building's, or
+/// one unit's. The choices: ("", "The whole site"), ("building:<id>", …), ("unit:<id>", …).
+pub async fn reach_choices(
+    tx: &mut TenantTx,
+    site: Uuid,
+) -> Result<Vec<(String, String)>, DbError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "select 'building:' || b.id, 'Residents of ' || b.name || ' only'
+           from building b where b.organisation_id = $1 and b.site_id = $2 and b.archived_at is null
+         union all
+         select * from (select 'unit:' || u.id, 'Residents of ' || u.name || ' (' || u.reference || ') only'
+           from unit u where u.organisation_id = $1 and u.site_id = $2 and u.archived_at is null
+          order by u.reference limit 2000) units",
+    )
+    .bind(tx.org().0)
+    .bind(site)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut out = vec![(String::new(), "Residents of the whole site".to_owned())];
+    out.extend(rows);
+    Ok(out)
+}
+
+/// Shares a folder with the whole site's residents, or one building's or one unit's (its
+/// audience still decides which of them).
+pub async fn set_reach(
+    tx: &mut TenantTx,
+    id: Uuid,
+    building: Option<Uuid>,
+    unit: Option<Uuid>,
+) -> Result<(), OpsError> {
+    let updated = sqlx::query(
+        "update site_folder set building_id = $3, unit_id = $4, updated_at = now()
+          where organisation_id = $1 and id = $2
+            and (building_id is distinct from $3 or unit_id is distinct from $4)",
+    )
+    .bind(tx.org().0)
+    .bind(id)
+    .bind(building)
+    .bind(unit)
+    .execute(tx.conn())
+    .await;
+    match updated.map_err(DbError::from) {
+        Ok(_) => Ok(()),
+        Err(DbError::MissingReference { .. } | DbError::Invalid { .. }) => Err(OpsError::Invalid(
+            "Choose one of this site's buildings or units, or the whole site.".into(),
+        )),
+        Err(e) => Err(OpsError::Db(e)),
+    }
+}

@@ -277,22 +277,36 @@ pub async fn start_session(
     Ok(id)
 }
 
+/// How stale "last seen" may be before a request writes it again. Reading a page writes
+/// nothing otherwise (a write per page view would make every view wait for the WAL to reach
+/// the disk); the idle timeout is measured to within this.
+pub const LAST_SEEN_GRANULARITY: Duration = Duration::minutes(1);
+
+#[derive(sqlx::FromRow)]
+struct LiveSession {
+    session_id: Uuid,
+    last_seen_at: OffsetDateTime,
+    id: Uuid,
+    email: String,
+    name: String,
+    status: String,
+}
+
 /// The account behind a live portal session of `portal` in this organisation (the account
-/// still active), noting the request.
+/// still active), noting the request (at most once a minute).
 pub async fn find_session(
     tx: &mut TenantTx,
     portal: Portal,
     token_hash: &str,
     now: OffsetDateTime,
 ) -> Result<Option<PortalAccount>, DbError> {
-    let found: Option<PortalAccount> = sqlx::query_as(
-        "update portal_session s set last_seen_at = $3
-           from portal_account a
+    let found: Option<LiveSession> = sqlx::query_as(
+        "select s.id as session_id, s.last_seen_at, a.id, a.email, a.name, a.status
+           from portal_session s
+           join portal_account a on a.organisation_id = s.organisation_id and a.id = s.account_id
           where s.organisation_id = $1 and s.token_hash = $2 and s.ended_at is null
             and s.absolute_expires_at > $3 and s.last_seen_at > $4
-            and a.organisation_id = s.organisation_id and a.id = s.account_id
-            and a.status = 'active' and a.portal = $5
-      returning a.id, a.email, a.name, a.status",
+            and a.status = 'active' and a.portal = $5",
     )
     .bind(tx.org().0)
     .bind(token_hash)
@@ -301,7 +315,25 @@ pub async fn find_session(
     .bind(portal.as_str())
     .fetch_optional(tx.conn())
     .await?;
-    Ok(found)
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    if found.last_seen_at <= now - LAST_SEEN_GRANULARITY {
+        sqlx::query(
+            "update portal_session set last_seen_at = $3 where organisation_id = $1 and id = $2",
+        )
+        .bind(tx.org().0)
+        .bind(found.session_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(Some(PortalAccount {
+        id: found.id,
+        email: found.email,
+        name: found.name,
+        status: found.status,
+    }))
 }
 
 pub async fn end_session(

@@ -122,6 +122,32 @@ impl TenantTx {
         Ok(())
     }
 
+    /// Marks a point to come back to: what follows can be undone alone
+    /// ([`Self::undo_to_mark`]) or kept ([`Self::keep_since_mark`]). One mark at a time.
+    pub async fn mark(&mut self) -> Result<(), DbError> {
+        sqlx::query("savepoint proplink_mark")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn keep_since_mark(&mut self) -> Result<(), DbError> {
+        sqlx::query("release savepoint proplink_mark")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn undo_to_mark(&mut self) -> Result<(), DbError> {
+        sqlx::query("rollback to savepoint proplink_mark")
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("release savepoint proplink_mark")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// The connection, for repository functions' queries.
     pub fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx
@@ -139,6 +165,13 @@ impl TenantTx {
     /// Commits a write that changes nothing a cached session holds (a session's "last seen").
     pub(crate) async fn commit_keeping_sessions(self) -> Result<(), DbError> {
         self.tx.commit().await.map_err(DbError::from)
+    }
+
+    /// Commits a portal visitor's transaction (a resident's page or action). A portal session
+    /// can change no staff member's access, so the cached staff sessions stay: without this
+    /// every resident's page view would send the organisation's staff back to the database.
+    pub async fn commit_portal(self) -> Result<(), DbError> {
+        self.commit_keeping_sessions().await
     }
 
     pub async fn rollback(self) -> Result<(), DbError> {

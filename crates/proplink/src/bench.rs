@@ -25,6 +25,31 @@ pub enum BenchCommand {
         samples: u32,
     },
     /// The signed-in dashboard and the login page under `wrk` (requests/s, p50, p99).
+    /// ResidencePort: residents' home and statement pages under load (p99), and the
+    /// throughput of signed payment webhooks (first deliveries and duplicates).
+    Residence {
+        /// Residents signed in at once, each loading pages in turn.
+        #[arg(long, default_value_t = 100)]
+        residents: usize,
+        /// Seconds of page loads.
+        #[arg(long, default_value_t = 15)]
+        secs: u64,
+        /// Each resident's pause between pages, in milliseconds (then a run with none).
+        #[arg(long, default_value_t = 1_000)]
+        think_ms: u64,
+        /// Signed payment events to deliver (then deliver again).
+        #[arg(long, default_value_t = 2_000)]
+        events: usize,
+        /// Webhook deliveries in flight at once.
+        #[arg(long, default_value_t = 8)]
+        senders: usize,
+        /// Database connections in the server's pool.
+        #[arg(long, default_value_t = 20)]
+        pool: u32,
+        /// Where the throwaway cluster lives (deleted afterwards).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     Web {
         /// Seconds per measured run.
         #[arg(long, default_value_t = 15)]
@@ -170,6 +195,26 @@ pub enum BenchCommand {
 pub async fn run(cmd: BenchCommand) -> Result<(), String> {
     match cmd {
         BenchCommand::Argon2 { samples } => argon2(samples.max(1)).await,
+        BenchCommand::Residence {
+            residents,
+            secs,
+            think_ms,
+            events,
+            senders,
+            pool,
+            dir,
+        } => {
+            crate::bench_residence::run(crate::bench_residence::Options {
+                residents,
+                secs,
+                think_ms,
+                events,
+                senders,
+                pool,
+                dir,
+            })
+            .await
+        }
         BenchCommand::Web {
             secs,
             connections,

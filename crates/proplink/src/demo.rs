@@ -11,6 +11,8 @@ use proplink_domain::{ActorKind, Channel, OrgSlug};
 use std::io::Write;
 use std::path::Path;
 
+use crate::demo_residence;
+
 /// The demo organisations: (slug, name).
 pub const DEMO_ORGS: [(&str, &str); 2] = [
     ("goldcrest", "Goldcrest Estates"),
@@ -125,14 +127,13 @@ async fn run_with(
         .map_err(|e| e.to_string())?;
     let (app, platform) = runtime::connect(&urls.app, Some(&urls.platform)).await?;
     let platform = platform.ok_or("the platform pool is missing")?;
-    let contractor_base = config.web_settings().url(&config.domains.contractor, "");
     let secrets = config.web_settings_with_secrets(data_dir)?;
     let files = secrets.files;
     load_demo_data(
         &app,
         &platform,
         scale,
-        &contractor_base,
+        DemoLinks::of(config),
         files.as_ref(),
         &secrets.data_key,
     )
@@ -156,15 +157,55 @@ async fn run_with(
     served.map_err(|e| format!("the server stopped: {e}"))
 }
 
+/// Where the demo's e-mails send people: ContractorPort, and each organisation's ResidencePort.
+pub struct DemoLinks {
+    /// `http://contractorport.localhost:8080`.
+    contractor_base: String,
+    /// `http://{org}.residenceport.localhost:8080`, `{org}` standing for the slug.
+    residence_portal: String,
+}
+
+impl DemoLinks {
+    /// The addresses the configured server answers on.
+    fn of(config: &Config) -> Self {
+        let web = config.web_settings();
+        Self {
+            contractor_base: web.url(&config.domains.contractor, ""),
+            residence_portal: web.url(&format!("{{org}}.{}", config.domains.residence), ""),
+        }
+    }
+
+    fn residence_portal(&self, slug: &str) -> String {
+        self.residence_portal.replace("{org}", slug)
+    }
+}
+
+/// ContractorPort's base address alone: ResidencePort on its default domain, same scheme and port.
+impl From<&str> for DemoLinks {
+    fn from(contractor_base: &str) -> Self {
+        let domains = proplink_web::Domains::default();
+        let residence = contractor_base.replacen(
+            &domains.contractor,
+            &format!("{{org}}.{}", domains.residence),
+            1,
+        );
+        Self {
+            contractor_base: contractor_base.to_owned(),
+            residence_portal: residence,
+        }
+    }
+}
+
 /// Loads the demo organisations once; later runs find them and change nothing.
 pub async fn load_demo_data(
     app: &AppPool,
     platform: &PlatformPool,
     scale: usize,
-    contractor_base: &str,
+    links: impl Into<DemoLinks>,
     store: Option<&proplink_files::FileStore>,
     key: &proplink_auth::seal::DataKey,
 ) -> Result<(), String> {
+    let links = links.into();
     for (slug, name) in DEMO_ORGS {
         if organisation::find_by_slug(app, slug)
             .await
@@ -184,8 +225,11 @@ pub async fn load_demo_data(
             _ => crate::demo_portfolio::Generator::acme(),
         };
         crate::demo_portfolio::load(app, &org, &files).await?;
-        crate::demo_operations::load(app, &org, contractor_base, store).await?;
+        crate::demo_operations::load(app, &org, &links.contractor_base, store).await?;
         crate::demo_money::load(app, &org, key).await?;
+        if org.slug.as_str() == "goldcrest" {
+            demo_residence::load(app, &org, &links.residence_portal(org.slug.as_str())).await?;
+        }
     }
     Ok(())
 }
@@ -234,6 +278,11 @@ fn print_banner(config: &Config, psql: Option<&str>) {
             "  {name:<22}admin app: http://{slug}.{admin}:{port}/  ·  its mail: http://{slug}.{admin}:{port}/dev/mailbox"
         );
     }
+    println!(
+        "  ResidencePort:        http://goldcrest.{}:{port}/  ·  sign in as {} with the code from Goldcrest's mail",
+        config.domains.residence,
+        demo_residence::DEMO_RESIDENT_EMAIL
+    );
     println!(
         "  Health:               http://login.{admin}:{port}/healthz  ·  readiness: /readyz  ·  metrics: /metrics"
     );

@@ -33,19 +33,20 @@ fn e<E: std::fmt::Display>(err: E) -> String {
     format!("the demo's money: {err}")
 }
 
-struct Codes {
-    income: Uuid,
+/// The site's ledger accounts, funds and tax rates the demo's demands and receipts use.
+pub(crate) struct Codes {
+    pub(crate) income: Uuid,
     reserve_income: Uuid,
     ground_rent: Uuid,
-    sc_fund: Uuid,
+    pub(crate) sc_fund: Uuid,
     reserve_fund: Uuid,
     ground_rent_fund: Uuid,
-    exempt: Uuid,
+    pub(crate) exempt: Uuid,
     outside: Uuid,
-    bank: Uuid,
+    pub(crate) bank: Uuid,
 }
 
-async fn codes(tx: &mut TenantTx, site: Uuid) -> Result<Codes, String> {
+pub(crate) async fn codes(tx: &mut TenantTx, site: Uuid) -> Result<Codes, String> {
     ledger::ensure_books(tx, site).await.map_err(e)?;
     ledger::ensure_tax_rates(tx).await.map_err(e)?;
     let mut control = async |c: &str| -> Result<Uuid, String> {
@@ -94,7 +95,12 @@ async fn codes(tx: &mut TenantTx, site: Uuid) -> Result<Codes, String> {
     })
 }
 
-fn half_year(c: &Codes, from: Date, to: Date) -> Vec<DraftLine> {
+/// The first day of the half year the demo's service charge demands are for.
+pub(crate) fn half_year_start(today: Date) -> Date {
+    today - Duration::days(75)
+}
+
+pub(crate) fn half_year(c: &Codes, from: Date, to: Date) -> Vec<DraftLine> {
     vec![
         DraftLine {
             description: "Service charge on account".into(),
@@ -118,7 +124,7 @@ fn half_year(c: &Codes, from: Date, to: Date) -> Vec<DraftLine> {
 }
 
 /// Drafts, submits, approves and sends a demand as the loader.
-async fn issue(
+pub(crate) async fn issue(
     tx: &mut TenantTx,
     input: InvoiceInput,
     now: OffsetDateTime,
@@ -173,7 +179,7 @@ pub async fn load(app: &AppPool, org: &Organisation, key: &DataKey) -> Result<()
     let loader = Signer::unchained("the demo loader");
     let by = "the demo loader";
     // The half year that started about two months ago, and the next one just demanded.
-    let first_from = today - Duration::days(75);
+    let first_from = half_year_start(today);
     let first_to = first_from + Duration::days(182);
     for (i, &(_, unit, holder)) in units.iter().enumerate() {
         let demand = |issued: Date, due: Date, from: Date, to: Date| InvoiceInput {

@@ -5,6 +5,7 @@ mod bench_money;
 mod bench_operations;
 mod bench_payables;
 mod bench_portfolio;
+mod bench_residence;
 mod bench_web;
 mod config;
 mod demo;
@@ -12,6 +13,7 @@ mod demo_money;
 mod demo_operations;
 mod demo_people;
 mod demo_portfolio;
+mod demo_residence;
 mod embedded;
 mod runtime;
 

@@ -428,6 +428,15 @@ fn demo_runs_end_to_end_refuses_a_second_copy_and_stops_cleanly() {
         "{mailbox}"
     );
 
+    // A failed check stops the demo before failing the test, so no server outlives it.
+    let resident =
+        std::panic::catch_unwind(|| demo_resident_signs_in_to_residenceport(port, &banner));
+    if let Err(failure) = resident {
+        nix_kill_int(demo.id());
+        let _ = demo.wait();
+        std::panic::resume_unwind(failure);
+    }
+
     let second = proplink()
         .arg("--data-dir")
         .arg(&dir)
@@ -462,6 +471,94 @@ fn demo_runs_end_to_end_refuses_a_second_copy_and_stops_cleanly() {
         .unwrap();
     assert_eq!(stdout(&out).lines().count(), 2, "{}", stdout(&out));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A GET with a cookie.
+fn http_get_with(port: u16, host: &str, path: &str, cookie: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+/// The README's demo resident signs in to Goldcrest's ResidencePort with the code from
+/// Goldcrest's development mailbox and finds what the README promises: a balance to pay, the
+/// notices, the shared documents, his request and his invitation.
+fn demo_resident_signs_in_to_residenceport(port: u16, banner: &str) {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let email = "john.smith@example.com";
+    assert!(
+        readme.contains("http://goldcrest.residenceport.localhost:8080/") && readme.contains(email),
+        "the README names the demo resident and his portal"
+    );
+    let portal = format!("goldcrest.residenceport.localhost:{port}");
+    assert!(banner.contains(&format!("http://{portal}/")), "{banner}");
+    let asked = http_post(port, &portal, "/sign-in", "email=john.smith%40example.com");
+    assert!(
+        asked.contains("If this address belongs to a resident here"),
+        "{asked}"
+    );
+    let mailbox_host = format!("goldcrest.proplink.localhost:{port}");
+    let mailbox = http_get(port, &mailbox_host, "/dev/mailbox");
+    let row_of = |subject: &str| {
+        mailbox
+            .split("<tr>")
+            .find(|row| row.contains(email) && row.contains(subject))
+            .map(str::to_owned)
+    };
+    assert!(
+        row_of("Your ResidencePort account with Goldcrest Estates").is_some(),
+        "the invitation is in the mailbox: {mailbox}"
+    );
+    let row = row_of("Your ResidencePort sign-in code").unwrap_or_else(|| panic!("{mailbox}"));
+    let id = row
+        .split("href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap();
+    let message = http_get(port, &mailbox_host, id);
+    let body = message.split("<pre class=\"pl-body\">").nth(1).unwrap();
+    let code = body
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("{message}"));
+    let signed = http_post(
+        port,
+        &portal,
+        "/sign-in/verify",
+        &format!("email=john.smith%40example.com&code={code}"),
+    );
+    assert!(signed.starts_with("HTTP/1.1 303"), "{signed}");
+    let cookie = signed
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap();
+    let home = http_get_with(port, &portal, "/", cookie);
+    for said in [
+        "Hello, Mr John Smith",
+        "Penthouse 1",
+        "£184.50",
+        "Lift out of service on Monday",
+        "Window cleaning on Thursday",
+        "Bike store door does not lock",
+    ] {
+        assert!(home.contains(said), "{said}: {home}");
+    }
+    let documents = http_get_with(port, &portal, "/documents", cookie);
+    for said in ["EICR 2024.pdf", "Year-end pack 2025.pdf"] {
+        assert!(documents.contains(said), "{said}: {documents}");
+    }
+    assert!(
+        !documents.contains("Fire risk assessment"),
+        "staff-only files stay staff-only: {documents}"
+    );
 }
 
 fn nix_kill_int(pid: u32) {

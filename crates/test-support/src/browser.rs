@@ -165,6 +165,17 @@ impl Page {
         &self.inner
     }
 
+    /// Brings the tab to the front, as a person switching tabs would. Chromium delivers
+    /// synthetic mouse clicks only to the tab in front: with several tabs open, switch before
+    /// clicking in another.
+    pub async fn bring_to_front(&self) {
+        match tokio::time::timeout(TIMEOUT, self.inner.bring_to_front()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("bringing a tab to the front: {e}"),
+            Err(_) => panic!("bringing a tab to the front: no answer within {TIMEOUT:?}"),
+        }
+    }
+
     /// Navigates to `url` and waits for it to load.
     pub async fn goto(&self, url: &str) {
         match tokio::time::timeout(TIMEOUT, self.inner.goto(url)).await {
@@ -365,6 +376,33 @@ impl Page {
         }
     }
 
+    /// Fetches `url` (relative to the page) from inside the page, with its cookies, as a click
+    /// on a download link would, and reports what came back.
+    pub async fn fetch(&self, url: &str) -> Fetched {
+        let js = format!(
+            "(async () => {{ const r = await fetch({}, {{ credentials: 'same-origin' }}); \
+               const b = new Uint8Array(await r.arrayBuffer()); \
+               return JSON.stringify({{ status: r.status, \
+                 content_type: r.headers.get('content-type') || '', \
+                 disposition: r.headers.get('content-disposition') || '', \
+                 size: b.length, \
+                 start: String.fromCharCode(...b.slice(0, 16)) }}); }})()",
+            js_string(url)
+        );
+        let json = self.evaluate_string(&js).await;
+        let v: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("fetching {url}: {e} in {json}"));
+        let text = |key: &str| v[key].as_str().unwrap_or_default().to_owned();
+        let number = |key: &str| v[key].as_u64().unwrap_or_default();
+        Fetched {
+            status: u16::try_from(number("status")).unwrap_or_default(),
+            content_type: text("content_type"),
+            disposition: text("disposition"),
+            size: number("size"),
+            start: text("start"),
+        }
+    }
+
     async fn find(&self, css: &str) -> Result<chromiumoxide::Element, String> {
         self.inner
             .find_element(css)
@@ -414,6 +452,109 @@ impl Page {
             Ok(Ok(Some(url))) => url,
             _ => "<unknown URL>".to_owned(),
         }
+    }
+}
+
+/// Signs a resident in to ResidencePort as a person would: the e-mail address on the sign-in
+/// page of `portal` (`http://<org>.residenceport.localhost:<port>`), then the 6-digit code
+/// e-mailed to it (read from the outbox); returns once their home page has loaded.
+pub async fn resident_signs_in(page: &Page, db: &crate::TestDb, portal: &str, email: &str) {
+    page.goto(&format!("{portal}/sign-in")).await;
+    page.fill("#resident-email", email).await;
+    page.click_and_wait_navigation(r#"form[action="/sign-in"] [type=submit]"#)
+        .await;
+    page.wait_for_text(
+        "#sign-in-message",
+        "If this address belongs to a resident here",
+    )
+    .await;
+    let mut su = db.superuser().await;
+    let body: String = sqlx::query_scalar(
+        "select body_text from email_message where category = 'sign_in_code' and to_address = $1
+          order by created_at desc limit 1",
+    )
+    .bind(email)
+    .fetch_one(&mut su)
+    .await
+    .unwrap_or_else(|e| panic!("no sign-in code was e-mailed to {email}: {e}"));
+    let code = body
+        .split_whitespace()
+        .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no code in the e-mail to {email}: {body}"));
+    page.fill("#resident-code", code).await;
+    page.click_and_wait_navigation(r#"form[action="/sign-in/verify"] [type=submit]"#)
+        .await;
+    page.wait_for("#balance-due").await;
+}
+
+/// What [`Page::fetch`] got back.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: String,
+    /// The `Content-Disposition` header, or empty.
+    pub disposition: String,
+    /// The body's length in bytes.
+    pub size: u64,
+    /// The body's first 16 bytes, one character each (`%PDF-1.4`, PNG's signature).
+    pub start: String,
+}
+
+/// A 2 × 1 pixel PNG, so the server has a real image to decode and thumbnail.
+pub const TINY_PNG: [u8; 72] = [
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 2, 0, 0, 0, 1, 8, 2, 0,
+    0, 0, 123, 64, 232, 221, 0, 0, 0, 15, 73, 68, 65, 84, 120, 156, 99, 144, 245, 187, 241, 255,
+    255, 127, 0, 11, 149, 4, 65, 239, 129, 131, 79, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+];
+
+/// The smallest PDF the upload checks accept.
+pub const TINY_PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
+
+/// Files on disk for a browser to upload (a file input takes paths), removed on drop.
+pub struct UploadFiles {
+    dir: PathBuf,
+}
+
+impl UploadFiles {
+    /// An empty directory of its own under the system's temporary directory.
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "proplink-browser-files-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("create the upload directory {}: {e}", dir.display()));
+        Self { dir }
+    }
+
+    /// Writes `bytes` as `name`; its path.
+    pub fn add(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+
+    /// A photo ([`TINY_PNG`]) called `name`.
+    pub fn png(&self, name: &str) -> PathBuf {
+        self.add(name, &TINY_PNG)
+    }
+
+    /// A PDF ([`TINY_PDF`]) called `name`.
+    pub fn pdf(&self, name: &str) -> PathBuf {
+        self.add(name, TINY_PDF)
+    }
+}
+
+impl Default for UploadFiles {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for UploadFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

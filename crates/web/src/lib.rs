@@ -13,6 +13,7 @@ pub mod host;
 pub mod login;
 mod middleware;
 mod pages;
+mod payment_events;
 mod residence;
 pub mod session;
 mod state;

@@ -172,11 +172,11 @@ pub(crate) async fn signed_in(
     let mut tx = state.db().begin(&anonymous(org)).await?;
     let Some(account) = portal::find_session(&mut tx, Portal::ResidencePort, &hash, now).await?
     else {
-        tx.commit().await?;
+        tx.commit_portal().await?;
         return Ok(None);
     };
     let Some(contact) = resident::contact_of(&mut tx, account.id).await? else {
-        tx.commit().await?;
+        tx.commit_portal().await?;
         return Ok(None);
     };
     tx.act_as(
@@ -298,7 +298,7 @@ async fn sign_in_form(
     headers: HeaderMap,
 ) -> Page {
     if let Some(r) = signed_in(&state, &headers, &org).await? {
-        r.tx.commit().await?;
+        r.tx.commit_portal().await?;
         return Ok(Redirect::to("/").into_response());
     }
     Ok(SignInPage {
@@ -370,7 +370,7 @@ async fn send_code(
     }
     let mut tx = state.db().begin(&anonymous(&org)).await?;
     resident::request_code(&mut tx, state.code_key(), &email, &org.name, state.now()).await?;
-    tx.commit().await?;
+    tx.commit_portal().await?;
     Ok(SignInPage {
         chrome: Chrome::of(&state, &org, None),
         email: Some(email.as_str().to_owned()),
@@ -422,7 +422,7 @@ async fn verify_code(
     .await?;
     let CodeOutcome::Accepted { account_id } = outcome else {
         // A refusal counts a try: keep it.
-        tx.commit().await?;
+        tx.commit_portal().await?;
         let message = match outcome {
             CodeOutcome::Refused(r) => r.public_message().to_owned(),
             CodeOutcome::Accepted { .. } => String::new(),
@@ -439,7 +439,7 @@ async fn verify_code(
     };
     let (token, hash) = proplink_auth::links::new_token();
     portal::start_session(&mut tx, account_id, &hash, now).await?;
-    tx.commit().await?;
+    tx.commit_portal().await?;
     let cookie = session::set(
         COOKIE,
         &format!("{}.{token}", org.id.0),
@@ -463,7 +463,7 @@ async fn sign_out(State(state): State<AppState>, Extension(org): Org, headers: H
     {
         let mut tx = state.db().begin(&anonymous(&org)).await?;
         portal::end_session(&mut tx, &hash, state.now()).await?;
-        tx.commit().await?;
+        tx.commit_portal().await?;
     }
     Ok((
         StatusCode::SEE_OTHER,
@@ -617,7 +617,7 @@ async fn home(State(state): State<AppState>, Extension(org): Org, headers: Heade
             .collect(),
         notices: notices.iter().map(notice_row).collect(),
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -788,7 +788,7 @@ async fn statement(
             .map(|i| invoice_row(i, r.today))
             .collect(),
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -808,7 +808,7 @@ async fn statement_pdf(
     let document =
         money_pdf::statement_document(&mut r.tx, &unit, from, to, &org.name, Some(r.contact))
             .await?;
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     let (bytes, _) = money_pdf::render(&state, document).await?;
     let filename = format!(
         "statement-{}-{}-{}.pdf",
@@ -920,7 +920,7 @@ pub(crate) async fn invoice_page(
             .collect(),
         message,
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -963,7 +963,7 @@ async fn invoice_pdf(
         async |tx| money_pdf::invoice_document(tx, &inv, &unit, &org.name).await,
     )
     .await?;
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(money_pdf::pdf_response(pdf.bytes, &filename))
 }
 
@@ -984,7 +984,7 @@ async fn requests(State(state): State<AppState>, Extension(org): Org, headers: H
         chrome: Chrome::of(&state, &org, Some(&r)),
         requests: found.iter().map(request_row).collect(),
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -1079,7 +1079,7 @@ async fn request_form(
 ) -> Page {
     let r = resident_or_sign_in!(state, headers, org);
     let page = request_form_page(&state, &org, &r, &FormData::default(), None);
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -1116,7 +1116,7 @@ async fn raise_request(
         Ok(p) => p,
         Err(problem) => {
             let page = request_form_page(&state, &org, &r, &FormData::default(), Some(problem));
-            r.tx.commit().await?;
+            r.tx.commit_portal().await?;
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
     };
@@ -1130,12 +1130,12 @@ async fn raise_request(
             r,
             "Choose where the problem is: your home or a communal area.",
         );
-        r.tx.commit().await?;
+        r.tx.commit_portal().await?;
         return Ok(resp);
     };
     let Some(category) = IssueCategory::parse(v.get("category")) else {
         let (r, resp) = refuse(r, "Choose what kind of problem it is.");
-        r.tx.commit().await?;
+        r.tx.commit_portal().await?;
         return Ok(resp);
     };
     let title = v.get("title").trim();
@@ -1144,12 +1144,12 @@ async fn raise_request(
             r,
             "Say in a few words what is wrong (up to 200 characters).",
         );
-        r.tx.commit().await?;
+        r.tx.commit_portal().await?;
         return Ok(resp);
     }
     if v.get("description").chars().count() > 5000 {
         let (r, resp) = refuse(r, "The description is at most 5,000 characters.");
-        r.tx.commit().await?;
+        r.tx.commit_portal().await?;
         return Ok(resp);
     }
     let photos: Vec<_> = posted.files_in("photos").collect();
@@ -1166,7 +1166,7 @@ async fn raise_request(
         Ok(s) => s,
         Err(problem) => {
             let (r, resp) = refuse(r, &problem);
-            r.tx.commit().await?;
+            r.tx.commit_portal().await?;
             return Ok(resp);
         }
     };
@@ -1200,7 +1200,7 @@ async fn raise_request(
     for f in &stored {
         ops::record_file(&mut r.tx, Attachment::Issue(id), f, now).await?;
     }
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(Redirect::to(&format!("/requests/{id}")).into_response())
 }
 
@@ -1283,7 +1283,7 @@ async fn request_view(
             .collect(),
         problem,
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -1320,7 +1320,7 @@ async fn request_message(
     .await
     {
         Ok(_) => {
-            r.tx.commit().await?;
+            r.tx.commit_portal().await?;
             Ok(Redirect::to(&format!("/requests/{}", issue.id)).into_response())
         }
         Err(proplink_db::ledger::LedgerError::Refused(problem)) => {
@@ -1344,7 +1344,7 @@ async fn request_photo(
         .into_iter()
         .find(|f| f.id == file)
         .ok_or(WebError::NotFound)?;
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     uploads::serve(&state, &found, false).await
 }
 
@@ -1365,7 +1365,7 @@ async fn notices(State(state): State<AppState>, Extension(org): Org, headers: He
         chrome: Chrome::of(&state, &org, Some(&r)),
         notices: found.iter().map(notice_row).collect(),
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -1405,7 +1405,7 @@ async fn notice_page(
             .filter(|p| !p.is_empty())
             .collect(),
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -1470,7 +1470,7 @@ async fn documents(State(state): State<AppState>, Extension(org): Org, headers: 
             })
             .collect(),
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -1495,8 +1495,8 @@ async fn document(
         state.now(),
     )
     .await?;
-    r.tx.commit().await?;
-    uploads::serve(&state, &file, true).await
+    r.tx.commit_portal().await?;
+    uploads::serve(&state, &file, false).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1533,7 +1533,7 @@ async fn profile_page(
         message,
         problem,
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -1634,7 +1634,7 @@ async fn save_profile(
     let waiting = resident::change_details(&mut r.tx, contact, account, &details, state.now())
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?;
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(Redirect::to(if waiting {
         "/profile?saved=2"
     } else {

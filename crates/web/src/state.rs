@@ -142,6 +142,8 @@ struct Inner {
     clock_offset: AtomicI64,
     /// Organisations by subdomain, each kept for [`ORG_CACHE_TTL`].
     orgs: Mutex<HashMap<String, (Organisation, Instant)>>,
+    /// Verified payment events, applied in batches per organisation.
+    payment_events: crate::payment_events::PaymentEvents,
 }
 
 /// How long a resolved organisation is reused before it is read again. A status change (read-only,
@@ -171,6 +173,7 @@ impl AppState {
             code_key,
             clock_offset: AtomicI64::new(0),
             orgs: Mutex::new(HashMap::new()),
+            payment_events: crate::payment_events::PaymentEvents::default(),
         })))
     }
 
@@ -199,6 +202,10 @@ impl AppState {
         if let Ok(mut orgs) = self.0.orgs.lock() {
             orgs.insert(org.slug.clone(), (org.clone(), Instant::now()));
         }
+    }
+
+    pub(crate) fn payment_events(&self) -> &crate::payment_events::PaymentEvents {
+        &self.0.payment_events
     }
 
     pub fn hasher(&self) -> &PasswordHasherPool {

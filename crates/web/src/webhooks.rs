@@ -156,9 +156,11 @@ pub async fn stripe(
     }
 }
 
-/// Verifies, stores once and applies one Stripe event (the embedded test-mode provider calls
-/// this too, with events it signed). The event is stored and applied in one transaction, so
-/// a redelivery finds it stored and changes nothing; an error answers 5xx and Stripe retries.
+/// Verifies one Stripe event, then has it stored once and applied (the embedded test-mode
+/// provider calls this too, with events it signed). Verified events of one organisation are
+/// applied in small batches, one transaction for all the events that arrived together, each
+/// under its own savepoint ([`crate::payment_events`]): a redelivery finds the event stored and
+/// changes nothing; an event that cannot be applied answers 5xx alone and Stripe retries it.
 pub(crate) async fn stripe_event(
     state: &AppState,
     org: &Organisation,
@@ -173,50 +175,37 @@ pub(crate) async fn stripe_event(
     let event = stripe_api::parse_event(body).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
     let raw: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
-    let unavailable = |e: DbError| {
-        tracing::error!(error = %e, event_id = %event.id, "Stripe event not applied");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the event could not be recorded; please retry".to_owned(),
-        )
-    };
-    let ctx = TenantContext {
-        org: org.id,
-        actor: Actor::webhook("Stripe"),
-        channel: Channel::Api,
-        request_id: current_request_id(),
-    };
-    let mut tx = state.db().begin(&ctx).await.map_err(unavailable)?;
-    if !webhook::store_once_tx(&mut tx, "stripe", &event.id, &raw)
-        .await
-        .map_err(unavailable)?
-    {
-        let _ = tx.rollback().await;
+    state.payment_events().submit(state, org, event, raw).await
+}
+
+/// Stores one verified Stripe event once and applies it, inside the batch's transaction and
+/// under a savepoint the caller keeps or undoes. `Ok(None)`: stored before (a redelivery).
+pub(crate) async fn apply_stripe_event(
+    tx: &mut proplink_db::TenantTx,
+    org: &Organisation,
+    event: &stripe_api::Event,
+    raw: &serde_json::Value,
+    now: time::OffsetDateTime,
+) -> Result<serde_json::Value, LedgerError> {
+    if !webhook::store_once_tx(tx, "stripe", &event.id, raw).await? {
         return Ok(json!({ "received": event.id, "duplicate": true }));
     }
     let Some(session) = event.checkout_session() else {
-        tx.commit().await.map_err(unavailable)?;
         return Ok(
             json!({ "received": event.id, "applied": false, "note": "not a payment event" }),
         );
     };
     if session.metadata.get("proplink_org").map(String::as_str) != Some(&org.id.0.to_string()) {
-        tx.commit().await.map_err(unavailable)?;
         return Ok(
             json!({ "received": event.id, "applied": false, "note": "not this organisation's payment" }),
         );
     }
-    let Some(payment) = resident::payment_by_ref(&mut tx, "stripe", &session.id)
-        .await
-        .map_err(unavailable)?
-    else {
-        tx.commit().await.map_err(unavailable)?;
+    let Some(payment) = resident::payment_by_ref(tx, "stripe", &session.id).await? else {
         return Ok(
             json!({ "received": event.id, "applied": false, "note": "no payment started with this session" }),
         );
     };
-    let created =
-        time::OffsetDateTime::from_unix_timestamp(event.created).unwrap_or_else(|_| state.now());
+    let created = time::OffsetDateTime::from_unix_timestamp(event.created).unwrap_or(now);
     let on = crate::residence::uk_today(created);
     let outcome = match (event.kind.as_str(), session.payment_status.as_str()) {
         ("checkout.session.completed", "paid")
@@ -236,21 +225,11 @@ pub(crate) async fn stripe_event(
         &crate::residence::resident_actor(payment.account_id, &payment.payer_name),
         Channel::ResidencePort,
     )
-    .await
-    .map_err(unavailable)?;
-    let applied = match resident::apply_outcome(&mut tx, payment.id, &outcome, state.now()).await {
-        Ok(a) => a,
-        Err(LedgerError::Db(e)) => return Err(unavailable(e)),
-        Err(e) => {
-            tracing::error!(error = %e, event_id = %event.id, "Stripe event refused by the books");
-            return Err((
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the payment could not be posted; it will be retried".to_owned(),
-            ));
-        }
-    };
-    tx.commit().await.map_err(unavailable)?;
-    Ok(json!({ "received": event.id, "applied": format!("{applied:?}") }))
+    .await?;
+    let applied = resident::apply_outcome(tx, payment.id, &outcome, now).await;
+    // The next event of the batch starts as the provider again.
+    tx.act_as(&Actor::webhook("Stripe"), Channel::Api).await?;
+    Ok(json!({ "received": event.id, "applied": format!("{:?}", applied?) }))
 }
 
 /// POST api.<base>/webhooks/gocardless/{org}: GoCardless's event deliveries for one

@@ -891,6 +891,91 @@ async fn managers_invite_residents_publish_notices_see_who_read_them_and_accept_
             .contains("I will be in")
     );
 
+    // Shared documents: the compliance certificate shown to residents is listed; its folder
+    // shared with another organisation's unit is refused, with the unit's own it still shows,
+    // and with a building the resident does not live in it disappears.
+    let docs = me.get("/documents").await;
+    assert!(docs.body.contains("href=\"/documents/"), "{}", docs.body);
+    let compliance: Uuid = scalar(
+        &db,
+        "select f.id from site_folder f join organisation o on o.id = f.organisation_id
+         where o.slug = 'goldcrest' and f.default_key = 'compliance'",
+    )
+    .await;
+    let f_unit_early: Uuid = scalar(&db, "select u.id from unit u join organisation o on o.id = u.organisation_id where o.slug = 'rival' limit 1").await;
+    let foreign_reach = format!("unit:{f_unit_early}");
+    let refused = manager
+        .post(
+            &format!("/folders/{compliance}"),
+            &[
+                ("name", "Compliance"),
+                ("residents", "none"),
+                ("reach", foreign_reach.as_str()),
+            ],
+        )
+        .await;
+    assert!(
+        refused.location.contains("problem="),
+        "{}",
+        refused.location
+    );
+    let own_reach = format!("unit:{unit}");
+    manager
+        .post(
+            &format!("/folders/{compliance}"),
+            &[
+                ("name", "Compliance"),
+                ("residents", "none"),
+                ("reach", own_reach.as_str()),
+            ],
+        )
+        .await;
+    assert!(
+        me.get("/documents")
+            .await
+            .body
+            .contains("href=\"/documents/")
+    );
+    let other_building: Uuid = {
+        let mut tx = db.app.begin(&db.staff(&a, "Loader")).await.unwrap();
+        let id = proplink_db::portfolio::save_building(
+            &mut tx,
+            None,
+            site,
+            &proplink_db::portfolio::BuildingInput {
+                reference: "BLK-Z".into(),
+                name: "Block Z".into(),
+                height_cm: None,
+                storeys: None,
+                residential_units: None,
+                build_year: None,
+                construction_type: None,
+                hrb_override: None,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    let elsewhere = format!("building:{other_building}");
+    manager
+        .post(
+            &format!("/folders/{compliance}"),
+            &[
+                ("name", "Compliance"),
+                ("residents", "none"),
+                ("reach", elsewhere.as_str()),
+            ],
+        )
+        .await;
+    assert!(
+        !me.get("/documents")
+            .await
+            .body
+            .contains("href=\"/documents/")
+    );
+
     // Every ResidencePort route with the other organisation's ids answers 404.
     let foreign = |sql: &'static str| scalar::<Uuid>(&db, sql);
     let f_unit = foreign("select u.id from unit u join organisation o on o.id = u.organisation_id where o.slug = 'rival' limit 1").await;

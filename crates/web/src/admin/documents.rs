@@ -200,6 +200,8 @@ pub struct FolderPage {
     access: String,
     archived: bool,
     audiences: Vec<Opt>,
+    /// Whom among the site's residents it reaches (the whole site, a building, a unit).
+    reach: Vec<Opt>,
     contractors: bool,
     regulator: bool,
     files: Vec<FileRow>,
@@ -223,9 +225,15 @@ pub async fn folder(
     let mut tx = state.db().begin(&member.ctx()).await?;
     let f = folder_for(&mut tx, &member, id, "file.read").await?;
     let files = folders::files(&mut tx, id, true).await?;
+    let reach = folders::reach_choices(&mut tx, f.site_id).await?;
     tx.commit().await?;
     let (flash, problem) = flash_of(&query);
     let access = f.access();
+    let reached = match (f.building_id, f.unit_id) {
+        (Some(b), _) => format!("building:{b}"),
+        (_, Some(u)) => format!("unit:{u}"),
+        _ => String::new(),
+    };
     let live = f.archived_at.is_none() && !member.read_only();
     Ok(FolderPage {
         shell: Shell::new(&member, "/sites"),
@@ -238,6 +246,10 @@ pub async fn folder(
         audiences: ResidentAudience::ALL
             .iter()
             .map(|a| Opt::new(a.as_str(), a.label(), access.residents.as_str()))
+            .collect(),
+        reach: reach
+            .iter()
+            .map(|(value, label)| Opt::new(value.as_str(), label.as_str(), &reached))
             .collect(),
         contractors: access.contractors,
         regulator: access.regulator,
@@ -272,9 +284,19 @@ pub async fn update_folder(
         contractors: v.get("contractors") == "yes",
         regulator: v.get("regulator") == "yes",
     };
+    let (building, unit) = match v.get("reach").split_once(':') {
+        None => (None, None),
+        Some(("building", b)) => (Some(parse_id(b)?), None),
+        Some(("unit", u)) => (None, Some(parse_id(u)?)),
+        Some(_) => return Err(WebError::NotFound),
+    };
     let mut tx = state.db().begin(&member.ctx()).await?;
     folder_for(&mut tx, &member, id, "file.update").await?;
-    match folders::update(&mut tx, id, v.get("name"), access).await {
+    let saved = match folders::update(&mut tx, id, v.get("name"), access).await {
+        Ok(()) => folders::set_reach(&mut tx, id, building, unit).await,
+        Err(e) => Err(e),
+    };
+    match saved {
         Ok(()) => {
             tx.commit().await?;
             Ok(back_to(

@@ -71,7 +71,7 @@ pub(super) async fn page(
         test_mode: state.settings().payments.direct_debit_test_mode(),
         message,
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -121,7 +121,7 @@ pub(super) async fn start(
                 Ok((br, url)) => (br, url, false),
                 Err(e) => {
                     tracing::error!(error = %e, "GoCardless refused to start a mandate");
-                    r.tx.commit().await?;
+                    r.tx.commit_portal().await?;
                     return Ok((
                         StatusCode::SERVICE_UNAVAILABLE,
                         "The Direct Debit service is not answering just now. Nothing was set up; please try again later.",
@@ -161,7 +161,7 @@ pub(super) async fn start(
         }
         Err(e) => return Err(e.into()),
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     let next = if test_mode {
         format!("/test-mode/direct-debit/{id}")
     } else {
@@ -212,7 +212,7 @@ pub(super) async fn test_page(
         name: r.account.name.clone(),
         problem: None,
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -249,10 +249,10 @@ pub(super) async fn test_confirm(
             name: v.get("holder").to_owned(),
             problem: Some(problem),
         };
-        r.tx.commit().await?;
+        r.tx.commit_portal().await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     let now = state.now();
     let mandate_ref = format!("MD_TEST_{}", Uuid::now_v7().simple());
     let body = direct_debit::test_events(

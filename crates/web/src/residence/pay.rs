@@ -124,7 +124,7 @@ pub(super) async fn start_card(
         },
     )
     .await?;
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(Redirect::to(&checkout_url).into_response())
 }
 
@@ -181,7 +181,7 @@ pub(super) async fn payment(
         test_mode: p.test_mode,
         reason: p.failure_reason.clone(),
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -217,7 +217,7 @@ pub(super) async fn test_checkout(
     let mut r = resident_or_sign_in!(state, headers, org);
     let p = open_test_payment(&mut r, &id).await?;
     if p.status != "pending" {
-        r.tx.commit().await?;
+        r.tx.commit_portal().await?;
         return Ok(Redirect::to(&format!("/payments/{}", p.id)).into_response());
     }
     let invoice = proplink_db::receivables::find_invoice(&mut r.tx, p.invoice_id)
@@ -230,7 +230,7 @@ pub(super) async fn test_checkout(
         amount: format_pence(p.amount_pence),
         description: format!("{} for unit {}", invoice.label(), invoice.unit_reference),
     };
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     Ok(page.into_response())
 }
 
@@ -248,7 +248,7 @@ pub(super) async fn test_checkout_submit(
         return Ok(to_sign_in());
     };
     let p = open_test_payment(&mut r, &id).await?;
-    r.tx.commit().await?;
+    r.tx.commit_portal().await?;
     let form = crate::admin::form::FormData::parse(&body);
     if form.get("action") != "pay" {
         return Ok(Redirect::to(&format!("/invoices/{}", p.invoice_id)).into_response());
