@@ -48,7 +48,7 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Holding {
     pub unit_id: Uuid,
     pub site_id: Uuid,
@@ -57,7 +57,6 @@ pub struct Holding {
     pub unit_name: String,
     pub site_name: String,
     pub building_name: Option<String>,
-    #[sqlx(rename = "role")]
     pub role_key: String,
     pub starts_on: Date,
     /// The first day it no longer applies (exclusive), if it has ended or will.
@@ -93,41 +92,90 @@ impl Holding {
 
 /// The contact's holdings that have started by `today`: current ones first, then ended ones,
 /// newest first within each unit.
+///
+/// Two steps, so no plan can start from the organisation's units: the holding periods (by
+/// the contact's index on leases held and occupancies), then those units by primary key.
 pub async fn holdings(
     tx: &mut TenantTx,
     contact: Uuid,
     today: Date,
 ) -> Result<Vec<Holding>, DbError> {
-    Ok(sqlx::query_as(
-        "with held as (
-             select l.unit_id, 'leaseholder' as role, l.starts_on, l.ends_on
-               from lease_holder h
-               join lease l on l.organisation_id = h.organisation_id and l.id = h.lease_id
-              where h.organisation_id = $1 and h.contact_id = $2 and l.starts_on <= $3
-             union all
-             select o.unit_id, o.kind, o.starts_on, o.ends_on
-               from occupancy o
-              where o.organisation_id = $1 and o.contact_id = $2 and o.starts_on <= $3)
-         select u.id as unit_id, u.site_id, u.building_id, u.reference as unit_reference,
-                u.name as unit_name, s.name as site_name, b.name as building_name, held.role,
-                held.starts_on, held.ends_on,
-                exists (select from company_officer co
-                         where co.organisation_id = $1 and co.person_id = $2
-                           and co.company_id = s.management_company_id and co.position = 'director'
-                           and (co.appointed_on is null or co.appointed_on <= $3)
-                           and (co.resigned_on is null or co.resigned_on > $3)) as director
-           from held
-           join unit u on u.organisation_id = $1 and u.id = held.unit_id
-           join site s on s.organisation_id = $1 and s.id = u.site_id
-           left join building b on b.organisation_id = $1 and b.id = u.building_id
-          order by (held.ends_on is null or held.ends_on > $3) desc, s.name, u.reference,
-                   held.starts_on desc",
+    let held: Vec<(Uuid, String, Date, Option<Date>)> = sqlx::query_as(
+        "select l.unit_id, 'leaseholder', l.starts_on, l.ends_on
+           from lease_holder h
+           join lease l on l.organisation_id = h.organisation_id and l.id = h.lease_id
+          where h.organisation_id = $1 and h.contact_id = $2 and l.starts_on <= $3
+         union all
+         select o.unit_id, o.kind, o.starts_on, o.ends_on
+           from occupancy o
+          where o.organisation_id = $1 and o.contact_id = $2 and o.starts_on <= $3",
     )
     .bind(tx.org().0)
     .bind(contact)
     .bind(today)
     .fetch_all(tx.conn())
-    .await?)
+    .await?;
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut units: Vec<Uuid> = held.iter().map(|h| h.0).collect();
+    units.sort();
+    units.dedup();
+    type Place = (
+        Uuid,
+        Uuid,
+        Option<Uuid>,
+        String,
+        String,
+        String,
+        Option<String>,
+        bool,
+    );
+    let places: Vec<Place> = sqlx::query_as(
+        "select u.id, u.site_id, u.building_id, u.reference, u.name, s.name, b.name,
+                exists (select from company_officer co
+                         where co.organisation_id = $1 and co.person_id = $3
+                           and co.company_id = s.management_company_id and co.position = 'director'
+                           and (co.appointed_on is null or co.appointed_on <= $4)
+                           and (co.resigned_on is null or co.resigned_on > $4))
+           from unit u
+           join site s on s.organisation_id = u.organisation_id and s.id = u.site_id
+           left join building b on b.organisation_id = u.organisation_id and b.id = u.building_id
+          where u.organisation_id = $1 and u.id = any($2)",
+    )
+    .bind(tx.org().0)
+    .bind(&units)
+    .bind(contact)
+    .bind(today)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut out: Vec<Holding> = held
+        .into_iter()
+        .filter_map(|(unit, role, starts_on, ends_on)| {
+            let p = places.iter().find(|p| p.0 == unit)?;
+            Some(Holding {
+                unit_id: unit,
+                site_id: p.1,
+                building_id: p.2,
+                unit_reference: p.3.clone(),
+                unit_name: p.4.clone(),
+                site_name: p.5.clone(),
+                building_name: p.6.clone(),
+                role_key: role,
+                starts_on,
+                ends_on,
+                director: p.7,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.is_current(today)
+            .cmp(&a.is_current(today))
+            .then_with(|| a.site_name.cmp(&b.site_name))
+            .then_with(|| a.unit_reference.cmp(&b.unit_reference))
+            .then_with(|| b.starts_on.cmp(&a.starts_on))
+    });
+    Ok(out)
 }
 
 /// Whether a resident with these holdings may see an invoice: it is addressed to them, or it

@@ -43,6 +43,9 @@ pub enum BenchCommand {
         /// Webhook deliveries in flight at once.
         #[arg(long, default_value_t = 8)]
         senders: usize,
+        /// Print where the saturated page run and the first deliveries spent their time.
+        #[arg(long)]
+        statements: bool,
         /// Database connections in the server's pool.
         #[arg(long, default_value_t = 20)]
         pool: u32,
@@ -203,8 +206,10 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
             senders,
             pool,
             dir,
+            statements,
         } => {
             crate::bench_residence::run(crate::bench_residence::Options {
+                statements,
                 residents,
                 secs,
                 think_ms,

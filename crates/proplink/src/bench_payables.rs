@@ -285,7 +285,7 @@ async fn bench(cluster: &Cluster, o: &Options) -> Result<(), String> {
 }
 
 /// Starts counting every statement, nested ones (inside triggers and functions) included.
-async fn statements_reset(cluster: &Cluster, db: &str) -> Result<(), String> {
+pub(crate) async fn statements_reset(cluster: &Cluster, db: &str) -> Result<(), String> {
     let mut su = PgConnection::connect(&cluster.url(SUPERUSER, db))
         .await
         .map_err(e)?;
@@ -302,7 +302,7 @@ async fn statements_reset(cluster: &Cluster, db: &str) -> Result<(), String> {
 
 /// The statements that took longest since `statements_reset`. A statement's time includes
 /// the triggers and functions it ran, whose own statements are listed too.
-async fn statements_print(cluster: &Cluster, db: &str) -> Result<(), String> {
+pub(crate) async fn statements_print(cluster: &Cluster, db: &str) -> Result<(), String> {
     let mut su = PgConnection::connect(&cluster.url(SUPERUSER, db))
         .await
         .map_err(e)?;

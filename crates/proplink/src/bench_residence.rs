@@ -40,6 +40,8 @@ pub struct Options {
     pub senders: usize,
     pub pool: u32,
     pub dir: Option<PathBuf>,
+    /// Print the statements each phase spent its time in (pg_stat_statements).
+    pub statements: bool,
 }
 
 pub async fn run(o: Options) -> Result<(), String> {
@@ -68,7 +70,17 @@ async fn measure(cluster: &Cluster, o: &Options) -> Result<(), String> {
         .map_err(e)?;
     setup::ensure_roles(&mut su).await.map_err(e)?;
     setup::ensure_database(&mut su, db).await.map_err(e)?;
+    if o.statements {
+        sqlx::query("alter system set shared_preload_libraries = 'pg_stat_statements'")
+            .execute(&mut su)
+            .await
+            .map_err(e)?;
+    }
     su.close().await.map_err(e)?;
+    if o.statements {
+        cluster.stop().map_err(e)?;
+        cluster.start().map_err(e)?;
+    }
     setup::migrate(&cluster.url(OWNER_ROLE, db))
         .await
         .map_err(e)?;
@@ -88,6 +100,15 @@ async fn measure(cluster: &Cluster, o: &Options) -> Result<(), String> {
         &proplink_auth::seal::DataKey::generate(),
     )
     .await?;
+    // Statistics as autovacuum keeps them on a running server (a fresh load has none yet).
+    let mut owner = PgConnection::connect(&cluster.url(OWNER_ROLE, db))
+        .await
+        .map_err(e)?;
+    sqlx::query("analyze")
+        .execute(&mut owner)
+        .await
+        .map_err(e)?;
+    owner.close().await.map_err(e)?;
     let org = organisation::find_by_slug(&app, "goldcrest")
         .await
         .map_err(e)?
@@ -218,6 +239,9 @@ async fn measure(cluster: &Cluster, o: &Options) -> Result<(), String> {
         ),
     ] {
         println!("  {} residents {label}:", residents.len());
+        if o.statements && pause.is_zero() {
+            crate::bench_payables::statements_reset(cluster, db).await?;
+        }
         let (home, statement, failures) = pages(
             &client,
             &base,
@@ -226,6 +250,9 @@ async fn measure(cluster: &Cluster, o: &Options) -> Result<(), String> {
             pause,
         )
         .await?;
+        if o.statements && pause.is_zero() {
+            crate::bench_payables::statements_print(cluster, db).await?;
+        }
         report("home page", &home, o.secs);
         report("unit statement", &statement, o.secs);
         if failures > 0 {
@@ -304,7 +331,13 @@ async fn measure(cluster: &Cluster, o: &Options) -> Result<(), String> {
         bodies.len(),
         o.senders
     );
+    if o.statements {
+        crate::bench_payables::statements_reset(cluster, db).await?;
+    }
     let (elapsed, failed) = deliver(&client, &url, &secret, &bodies, o.senders).await;
+    if o.statements {
+        crate::bench_payables::statements_print(cluster, db).await?;
+    }
     println!(
         "  first delivery (verify, store, post a receipt, queue its e-mail): {:>8.0} events/s ({} in {:.2} s, {failed} refused)",
         bodies.len() as f64 / elapsed.as_secs_f64(),

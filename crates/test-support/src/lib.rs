@@ -285,6 +285,7 @@ impl Drop for TestDb {
 }
 
 pub mod browser;
+pub mod http;
 pub mod people;
 pub mod probe;
 
