@@ -25,6 +25,9 @@ pub struct Profile {
     pub email_footer: Option<String>,
     pub modules: Vec<String>,
     pub setup_completed_at: Option<OffsetDateTime>,
+    /// The logo's object-store key and media type.
+    pub logo_key: Option<String>,
+    pub logo_media_type: Option<String>,
 }
 
 impl Profile {
@@ -48,7 +51,7 @@ async fn ensure(tx: &mut TenantTx) -> Result<(), DbError> {
 pub async fn get(tx: &mut TenantTx) -> Result<Profile, DbError> {
     let found: Option<Profile> = sqlx::query_as(
         "select trading_name, registered_name, company_number, vat_number, registered_office,
-                brand_colour, email_footer, modules, setup_completed_at
+                brand_colour, email_footer, modules, setup_completed_at, logo_key, logo_media_type
            from organisation_profile where organisation_id = $1",
     )
     .bind(tx.org().0)
@@ -123,6 +126,20 @@ pub async fn complete_setup(tx: &mut TenantTx, now: OffsetDateTime) -> Result<()
     )
     .bind(tx.org().0)
     .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Sets (or with None, removes) the organisation's logo.
+pub async fn save_logo(tx: &mut TenantTx, logo: Option<(&str, &str)>) -> Result<(), DbError> {
+    ensure(tx).await?;
+    sqlx::query(
+        "update organisation_profile set logo_key = $2, logo_media_type = $3 where organisation_id = $1",
+    )
+    .bind(tx.org().0)
+    .bind(logo.map(|l| l.0))
+    .bind(logo.map(|l| l.1))
     .execute(tx.conn())
     .await?;
     Ok(())

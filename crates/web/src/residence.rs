@@ -55,6 +55,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/brand.css", get(brand_css))
+        .route("/brand/logo", get(brand_logo))
         .route("/sign-in", get(sign_in_form).post(send_code))
         .route("/sign-in/verify", post(verify_code))
         .route("/sign-out", post(sign_out))
@@ -238,7 +239,7 @@ async fn brand_css(State(state): State<AppState>, Extension(org): Org) -> Page {
     let mut tx = state.db().begin(&anonymous(&org)).await?;
     let profile = proplink_db::profile::get(&mut tx).await?;
     tx.end_reading();
-    let css = match profile.brand_colour.as_deref().and_then(parse_hex) {
+    let mut css = match profile.brand_colour.as_deref().and_then(parse_hex) {
         Some((r, g, b)) => {
             let ink = if luminance(r, g, b) > 0.45 {
                 "#1b2430"
@@ -249,6 +250,12 @@ async fn brand_css(State(state): State<AppState>, Extension(org): Org) -> Page {
         }
         None => String::from("/* no brand colour set */\n"),
     };
+    if profile.logo_key.is_some() {
+        // The header's logo, as a background so no page needs to know whether there is one.
+        css.push_str(
+            ".pl-brand-logo { display: inline-block; width: 10rem; height: 2.5rem; background: url(/brand/logo) left center / contain no-repeat; }\n",
+        );
+    }
     Ok((
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
@@ -257,6 +264,22 @@ async fn brand_css(State(state): State<AppState>, Extension(org): Org) -> Page {
         css,
     )
         .into_response())
+}
+
+/// GET /brand/logo: the organisation's logo, or 404 when it has none.
+async fn brand_logo(State(state): State<AppState>, Extension(org): Org) -> Page {
+    let mut tx = state.db().begin(&anonymous(&org)).await?;
+    let profile = proplink_db::profile::get(&mut tx).await?;
+    tx.end_reading();
+    let (Some(key), Some(media)) = (profile.logo_key, profile.logo_media_type) else {
+        return Err(WebError::NotFound);
+    };
+    let mut resp = uploads::send_stored(&state, &key, &media, "logo", "inline").await?;
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(resp)
 }
 
 fn parse_hex(s: &str) -> Option<(u8, u8, u8)> {

@@ -502,12 +502,33 @@ async fn staff(
     db: &TestDb,
     org: &proplink_db::organisation::Organisation,
 ) -> Client {
+    staff_as(
+        state,
+        db,
+        org,
+        "Priya Patel",
+        proplink_domain::permissions::BuiltInRole::Manager,
+    )
+    .await
+}
+
+async fn staff_as(
+    state: &AppState,
+    db: &TestDb,
+    org: &proplink_db::organisation::Organisation,
+    name: &str,
+    role: proplink_domain::permissions::BuiltInRole,
+) -> Client {
+    let email = format!(
+        "{}@goldcrest.example",
+        name.to_lowercase().replace(' ', ".")
+    );
     let m = staff_people::member(
         db,
         org,
-        "priya@goldcrest.example",
-        "Priya Patel",
-        proplink_domain::permissions::BuiltInRole::Manager,
+        &email,
+        name,
+        role,
         proplink_domain::permissions::Scope::AllSites,
     )
     .await;
@@ -872,6 +893,61 @@ async fn managers_invite_residents_publish_notices_see_who_read_them_and_accept_
             .body
             .contains("href=\"/documents/")
     );
+
+    // Branding: a logo uploaded in Settings shows in the portal's header; a PDF is refused,
+    // and a manager (no organisation settings) may not change it.
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(PNG)
+        .unwrap();
+    let forbidden = manager
+        .send(
+            "POST",
+            "/settings/organisation/logo",
+            Form::Multipart(&[], &[("logo", "logo.png", png.clone())]),
+        )
+        .await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    let manager = staff_as(
+        &state,
+        &db,
+        &a,
+        "Adam Admin",
+        proplink_domain::permissions::BuiltInRole::Administrator,
+    )
+    .await;
+    let refused = manager
+        .send(
+            "POST",
+            "/settings/organisation/logo",
+            Form::Multipart(&[], &[("logo", "logo.pdf", b"%PDF-1.4\n%%EOF\n".to_vec())]),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let uploaded = manager
+        .send(
+            "POST",
+            "/settings/organisation/logo",
+            Form::Multipart(&[], &[("logo", "logo.png", png)]),
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::SEE_OTHER, "{}", uploaded.body);
+    assert!(me.get("/brand.css").await.body.contains("url(/brand/logo)"));
+    let logo = me.get("/brand/logo").await;
+    assert_eq!(logo.status, StatusCode::OK);
+    assert_eq!(logo.content_type, "image/png");
+    // The other organisation's portal has no logo of its own.
+    assert_eq!(
+        portal(&state, "rival", "").get("/brand/logo").await.status,
+        StatusCode::NOT_FOUND
+    );
+    manager
+        .send(
+            "POST",
+            "/settings/organisation/logo",
+            Form::Multipart(&[("remove", "yes")], &[]),
+        )
+        .await;
+    assert_eq!(me.get("/brand/logo").await.status, StatusCode::NOT_FOUND);
 
     // Every ResidencePort route with the other organisation's ids answers 404.
     let foreign = |sql: &'static str| scalar::<Uuid>(&db, sql);

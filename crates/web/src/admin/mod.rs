@@ -381,6 +381,13 @@ pub fn routes() -> Vec<(&'static str, Access, MethodRouter<AppState>)> {
             get(settings::organisation).post(settings::save_organisation),
         ),
         (
+            "/settings/organisation/logo",
+            Permission("settings.read"),
+            post(settings::save_logo).layer(axum::extract::DefaultBodyLimit::max(
+                crate::uploads::UPLOAD_BODY,
+            )),
+        ),
+        (
             "/settings/modules",
             Permission("settings.read"),
             get(settings::modules).post(settings::save_modules),

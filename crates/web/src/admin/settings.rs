@@ -479,6 +479,8 @@ struct OrganisationPage {
     errors: FieldErrors,
     company: Vec<TextField>,
     branding: Vec<TextField>,
+    has_logo: bool,
+    logo_problem: Option<String>,
 }
 
 impl OrganisationPage {
@@ -494,6 +496,8 @@ impl OrganisationPage {
             company: company.fields(&errors),
             branding: branding.fields(&errors),
             errors,
+            has_logo: false,
+            logo_problem: None,
         }
     }
 }
@@ -511,9 +515,75 @@ pub async fn organisation(
         &BrandingForm::from_profile(&profile),
         FieldErrors::default(),
     );
+    page.has_logo = profile.logo_key.is_some();
     page.shell.flash =
         query.flash("Organisation details saved. New e-mails and documents use them from now on.");
     Ok(page.into_response())
+}
+
+/// The largest logo accepted: it is shown small, in a page header.
+const LOGO_MAX_BYTES: usize = 1024 * 1024;
+
+/// POST /settings/organisation/logo (multipart): the logo shown in ResidencePort's header (PNG,
+/// JPEG or WebP up to 1 MB, checked by its content), or `remove=yes` to take it away.
+pub async fn save_logo(
+    State(state): State<AppState>,
+    Extension(member): Extension<Member>,
+    multipart: axum::extract::Multipart,
+) -> Result<Response, WebError> {
+    member.require_action("settings.update_organisation")?;
+    let refuse = async |problem: String| -> Result<Response, WebError> {
+        let profile = load_profile(&state, &member).await?;
+        let mut page = OrganisationPage::new(
+            &member,
+            &CompanyForm::from_profile(&profile),
+            &BrandingForm::from_profile(&profile),
+            FieldErrors::default(),
+        );
+        page.has_logo = profile.logo_key.is_some();
+        page.logo_problem = Some(problem);
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    };
+    let posted = match crate::uploads::read(multipart).await {
+        Ok(p) => p,
+        Err(problem) => return refuse(problem).await,
+    };
+    let logo = if posted.values.get("remove") == "yes" {
+        None
+    } else {
+        let Some(file) = posted.files_in("logo").next() else {
+            return refuse("Choose an image file for the logo.".into()).await;
+        };
+        if file.bytes.len() > LOGO_MAX_BYTES {
+            return refuse("A logo is at most 1 MB: save it smaller and try again.".into()).await;
+        }
+        let Some(store) = state.settings().files.as_ref() else {
+            return refuse("File storage is not set up on this server.".into()).await;
+        };
+        let allowed = [
+            proplink_files::MediaType::Png,
+            proplink_files::MediaType::Jpeg,
+            proplink_files::MediaType::Webp,
+        ];
+        match store
+            .put(member.org.id.0, &file.name, file.bytes.clone(), &allowed)
+            .await
+        {
+            Ok(stored) => Some((stored.key, stored.media_type.mime().to_owned())),
+            Err(proplink_files::UploadError::Store(inner)) => {
+                return Err(WebError::Internal(format!("storing a logo: {inner}")));
+            }
+            Err(refused) => return refuse(refused.to_string()).await,
+        }
+    };
+    let mut tx = state.db().begin(&member.ctx()).await?;
+    profile::save_logo(
+        &mut tx,
+        logo.as_ref().map(|(k, m)| (k.as_str(), m.as_str())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/settings/organisation?saved=1").into_response())
 }
 
 /// POST /settings/organisation
