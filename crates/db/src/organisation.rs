@@ -96,6 +96,20 @@ pub async fn find_by_slug(pool: &AppPool, slug: &str) -> Result<Option<Organisat
     Ok(row.map(Into::into))
 }
 
+/// Looks an organisation up by its id (any status): a provider's event names ours in its
+/// metadata.
+pub async fn find_by_id(pool: &AppPool, id: OrgId) -> Result<Option<Organisation>, DbError> {
+    let row: Option<OrgRow> = sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from organisation where id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(pool.raw())
+    .await?;
+    Ok(row.map(Into::into))
+}
+
 pub async fn list(pool: &PlatformPool) -> Result<Vec<Organisation>, DbError> {
     let rows: Vec<OrgRow> = sqlx::query_as(concat!(
         "select ",

@@ -609,6 +609,30 @@ pub async fn payable_pence(tx: &mut TenantTx, invoice: &Invoice) -> Result<i64, 
     Ok((invoice.balance_pence() - pending.unwrap_or(0)).max(0))
 }
 
+/// A card payment this resident started on this invoice for this amount since `since` that
+/// is still waiting: paying twice would take the money twice, so they are sent back to it.
+pub async fn open_card_payment(
+    tx: &mut TenantTx,
+    invoice: Uuid,
+    account: Uuid,
+    amount_pence: i64,
+    since: OffsetDateTime,
+) -> Result<Option<ResidentPayment>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PAYMENT_SELECT} where p.organisation_id = $1 and p.invoice_id = $2 and p.account_id = $3
+            and p.method = 'card' and p.status = 'pending' and p.amount_pence = $4
+            and p.created_at > $5 and p.checkout_url is not null
+          order by p.created_at desc limit 1"
+    )))
+    .bind(tx.org().0)
+    .bind(invoice)
+    .bind(account)
+    .bind(amount_pence)
+    .bind(since)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
 pub async fn record_card_checkout(
     tx: &mut TenantTx,
     p: &NewCardPayment<'_>,
@@ -908,17 +932,22 @@ async fn reverse(
         .ok_or(LedgerError::NotFound)?;
     let reason: String = format!("Payment returned: {reason}")
         .chars()
+        .filter(|c| !c.is_control())
         .take(300)
         .collect();
-    receivables::reverse_receipt(
-        tx,
-        receipt,
-        on.max(found.received_on),
-        &reason,
-        &p.payer_name,
-        now,
-    )
-    .await?;
+    // Staff may already have reversed it by hand (the bank told them first): then only the
+    // payment is marked.
+    if found.status == "posted" {
+        receivables::reverse_receipt(
+            tx,
+            receipt,
+            on.max(found.received_on),
+            &reason,
+            &p.payer_name,
+            now,
+        )
+        .await?;
+    }
     sqlx::query(
         "update resident_payment set status = 'charged_back', failure_reason = $3, updated_at = now()
           where organisation_id = $1 and id = $2",
@@ -1313,6 +1342,36 @@ pub async fn record_collection(tx: &mut TenantTx, c: &NewCollection<'_>) -> Resu
     Ok(id)
 }
 
+/// A collection the provider has accepted: its payment's reference replaces the placeholder.
+pub async fn collection_started(
+    tx: &mut TenantTx,
+    payment: Uuid,
+    provider_ref: &str,
+    charge_date: Option<Date>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "update resident_payment set provider_ref = $3, charge_date = coalesce($4, charge_date),
+                updated_at = now()
+          where organisation_id = $1 and id = $2",
+    )
+    .bind(tx.org().0)
+    .bind(payment)
+    .bind(provider_ref)
+    .bind(charge_date)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// A collection the provider refused to start: it is failed, so the next sweep tries afresh.
+pub async fn collection_not_started(
+    tx: &mut TenantTx,
+    payment: Uuid,
+    reason: &str,
+) -> Result<(), DbError> {
+    set_status(tx, payment, "failed", Some(reason), None, None).await
+}
+
 /// Every active mandate of the organisation, for the collection sweep.
 pub async fn active_mandates(tx: &mut TenantTx) -> Result<Vec<Mandate>, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -1620,6 +1679,14 @@ pub async fn add_message(
     if body.is_empty() || body.chars().count() > 5000 {
         return Err(LedgerError::Refused(
             "Write a message of up to 5,000 characters.".into(),
+        ));
+    }
+    if body
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(LedgerError::Refused(
+            "The message has characters that cannot be printed.".into(),
         ));
     }
     let id = Uuid::now_v7();

@@ -204,7 +204,22 @@ async fn apply(
             let Some(reference) = event.link("payment") else {
                 return Ok(Applied::Ignored);
             };
-            let Some(p) = resident::payment_by_ref(tx, "gocardless", reference).await? else {
+            let mut found = resident::payment_by_ref(tx, "gocardless", reference).await?;
+            if found.is_none() {
+                // Started, but its reference never reached us (the process stopped between the
+                // provider's answer and our write): our id is in the payment's metadata.
+                if let Some(ours) = event
+                    .resource_metadata
+                    .get("proplink_payment")
+                    .and_then(|id| Uuid::parse_str(id).ok())
+                    && let Some(p) = resident::find_payment(tx, ours).await?
+                    && p.provider_ref.starts_with("STARTING_")
+                {
+                    resident::collection_started(tx, p.id, reference, None).await?;
+                    found = resident::payment_by_ref(tx, "gocardless", reference).await?;
+                }
+            }
+            let Some(p) = found else {
                 return Ok(Applied::Ignored);
             };
             let on = event_date(event, now);
@@ -276,12 +291,38 @@ pub async fn collect(
         let Some(mandate_ref) = mandate.mandate_ref.clone() else {
             continue;
         };
+        if payments.gocardless.is_some() == mandate.test_mode {
+            // A test-mode mandate on a server now connected to GoCardless (or the reverse).
+            continue;
+        }
         let charge_date = due_date.filter(|d| *d > today);
+        // The row first, under a placeholder reference: whatever happens to the provider's
+        // answer, the collection is on record and its id is the request's idempotency key.
+        let mut tx = db.begin(&ctx).await.map_err(|e| e.to_string())?;
+        let placeholder = format!("STARTING_{}", Uuid::now_v7().simple());
+        let recorded = resident::record_collection(
+            &mut tx,
+            &NewCollection {
+                mandate: &mandate,
+                invoice_id: invoice,
+                amount_pence: amount,
+                payment_ref: &placeholder,
+                charge_date: Some(charge_date.unwrap_or(today)),
+            },
+        )
+        .await;
+        let payment = match recorded {
+            Ok(id) => id,
+            // Another sweep (or the activation) got there first.
+            Err(DbError::Duplicate { .. }) => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        tx.commit().await.map_err(|e| e.to_string())?;
         let payment_ref = match &payments.gocardless {
-            Some(client) if !mandate.test_mode => {
+            Some(client) => {
                 let mut metadata = std::collections::BTreeMap::new();
                 metadata.insert("proplink_org".to_owned(), org.id.0.to_string());
-                metadata.insert("proplink_invoice".to_owned(), invoice.to_string());
+                metadata.insert("proplink_payment".to_owned(), payment.to_string());
                 let input = PaymentInput {
                     amount_pence: amount,
                     charge_date,
@@ -290,34 +331,29 @@ pub async fn collect(
                     metadata,
                     mandate_id: mandate_ref.clone(),
                 };
-                match client
-                    .create_payment(&input, &format!("collect-{invoice}-{}", mandate.id))
-                    .await
-                {
+                match client.create_payment(&input, &payment.to_string()).await {
                     Ok(p) => p.id,
                     Err(e) => {
                         tracing::warn!(error = %e, org = %org.slug, "a Direct Debit collection was not started");
+                        let mut tx = db.begin(&ctx).await.map_err(|e| e.to_string())?;
+                        resident::collection_not_started(
+                            &mut tx,
+                            payment,
+                            &format!("GoCardless did not start it: {e}"),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                        tx.commit().await.map_err(|e| e.to_string())?;
                         continue;
                     }
                 }
             }
-            Some(_) => continue,
-            None if mandate.test_mode => format!("PM_TEST_{}", Uuid::now_v7().simple()),
-            None => continue,
+            None => format!("PM_TEST_{}", Uuid::now_v7().simple()),
         };
         let mut tx = db.begin(&ctx).await.map_err(|e| e.to_string())?;
-        resident::record_collection(
-            &mut tx,
-            &NewCollection {
-                mandate: &mandate,
-                invoice_id: invoice,
-                amount_pence: amount,
-                payment_ref: &payment_ref,
-                charge_date: Some(charge_date.unwrap_or(today)),
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        resident::collection_started(&mut tx, payment, &payment_ref, None)
+            .await
+            .map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
         started += 1;
         if mandate.test_mode {

@@ -55,6 +55,7 @@ pub fn app(state: AppState) -> Router {
     let admin = admin.fallback(pages::not_found).with_state(state.clone());
     let api = Router::new()
         .route("/webhooks/sendgrid", post(webhooks::sendgrid))
+        .route("/webhooks/stripe", post(webhooks::stripe_any))
         .route("/webhooks/stripe/{org}", post(webhooks::stripe))
         .route("/webhooks/gocardless/{org}", post(webhooks::gocardless))
         .fallback(pages::not_found)

@@ -1134,8 +1134,10 @@ async fn raise_request(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Page {
+    // The body first: a slow upload holds no database connection.
+    let posted = uploads::read(multipart).await;
     let r = resident_or_sign_in!(state, headers, org);
-    let posted = match uploads::read(multipart).await {
+    let posted = match posted {
         Ok(p) => p,
         Err(problem) => {
             let page = request_form_page(&state, &org, &r, &FormData::default(), Some(problem));
@@ -1167,6 +1169,14 @@ async fn raise_request(
             r,
             "Say in a few words what is wrong (up to 200 characters).",
         );
+        r.tx.commit_portal().await?;
+        return Ok(resp);
+    }
+    if [v.get("title"), v.get("description")].iter().any(|t| {
+        t.chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    }) {
+        let (r, resp) = refuse(r, "The text has characters that cannot be printed.");
         r.tx.commit_portal().await?;
         return Ok(resp);
     }

@@ -156,6 +156,58 @@ pub async fn stripe(
     }
 }
 
+/// POST api.<base>/webhooks/stripe: Stripe's events for every organisation (one endpoint for
+/// the platform's account). After the signature, the organisation is the one our metadata on
+/// the Checkout Session names; an event naming none of ours is acknowledged and not stored.
+pub async fn stripe_any(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = headers
+        .get(stripe_api::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let secret = &state.settings().payments.stripe_webhook;
+    if let Err(e) = secret.verify(header, &body, state.now().unix_timestamp()) {
+        tracing::warn!(error = %e, "Stripe webhook refused");
+        return refuse(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    let event = match stripe_api::parse_event(&body) {
+        Ok(e) => e,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+    };
+    let org = match event
+        .metadata("proplink_org")
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+    {
+        Some(id) => {
+            proplink_db::organisation::find_by_id(state.db(), proplink_domain::OrgId(id)).await
+        }
+        None => Ok(None),
+    };
+    let org = match org {
+        Ok(Some(org)) => org,
+        Ok(None) => {
+            return (
+                StatusCode::OK,
+                Json(json!({ "received": event.id, "applied": false, "note": "not a payment of ours" })),
+            )
+                .into_response();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Stripe event not routed");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the event could not be recorded; please retry",
+            );
+        }
+    };
+    match stripe_event(&state, &org, header, &body).await {
+        Ok(summary) => (StatusCode::OK, Json(summary)).into_response(),
+        Err((status, message)) => refuse(status, message),
+    }
+}
+
 /// Verifies one Stripe event, then has it stored once and applied (the embedded test-mode
 /// provider calls this too, with events it signed). Verified events of one organisation are
 /// applied in small batches, one transaction for all the events that arrived together, each
@@ -187,6 +239,13 @@ pub(crate) async fn apply_stripe_event(
     raw: &serde_json::Value,
     now: time::OffsetDateTime,
 ) -> Result<serde_json::Value, LedgerError> {
+    // Another organisation's event is not stored here: stored, it would read as a duplicate
+    // when it reaches its own organisation.
+    if event.metadata("proplink_org") != Some(org.id.0.to_string().as_str()) {
+        return Ok(
+            json!({ "received": event.id, "applied": false, "note": "not this organisation's payment" }),
+        );
+    }
     if !webhook::store_once_tx(tx, "stripe", &event.id, raw).await? {
         return Ok(json!({ "received": event.id, "duplicate": true }));
     }
@@ -195,11 +254,6 @@ pub(crate) async fn apply_stripe_event(
             json!({ "received": event.id, "applied": false, "note": "not a payment event" }),
         );
     };
-    if session.metadata.get("proplink_org").map(String::as_str) != Some(&org.id.0.to_string()) {
-        return Ok(
-            json!({ "received": event.id, "applied": false, "note": "not this organisation's payment" }),
-        );
-    }
     let Some(payment) = resident::payment_by_ref(tx, "stripe", &session.id).await? else {
         return Ok(
             json!({ "received": event.id, "applied": false, "note": "no payment started with this session" }),

@@ -238,6 +238,9 @@ async fn a_leaseholder_signs_in_reads_their_statement_pays_by_card_and_raises_a_
         "{}",
         started.location
     );
+    // Pressing Pay again goes back to the same checkout: one payment can be taken, not two.
+    let again = me.post(&format!("/invoices/{invoice}/pay"), &[]).await;
+    assert_eq!(again.location, started.location);
     let checkout = me.get(&started.location).await;
     assert!(checkout.body.contains("TEST MODE"));
     let paid = me.post(&started.location, &[("action", "pay")]).await;
@@ -363,6 +366,45 @@ async fn a_leaseholder_signs_in_reads_their_statement_pays_by_card_and_raises_a_
     assert!(again.contains("duplicate"), "{again}");
     let receipts_after: i64 = scalar(&db, "select count(*) from receipt").await;
     assert_eq!(receipts_before, receipts_after);
+    // The platform's one endpoint routes by our metadata: the same event is found stored; an
+    // event naming no organisation of ours is acknowledged and not stored.
+    let routed = |signature: String, body: String| {
+        let api = &api;
+        async move {
+            let mut req = Request::builder()
+                .method("POST")
+                .uri("/webhooks/stripe")
+                .header(header::HOST, &api.host)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("stripe-signature", signature)
+                .body(Body::from(body))
+                .unwrap();
+            req.extensions_mut().insert(ConnectInfo(
+                "203.0.113.20:40000".parse::<SocketAddr>().unwrap(),
+            ));
+            let resp = api.app.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let (status, body) = routed(secret.sign(event.as_bytes(), now), event.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("duplicate"), "{body}");
+    let stranger = event
+        .replace("evt_replayed_1", "evt_stranger_1")
+        .replace(&org_id.to_string(), &Uuid::now_v7().to_string());
+    let (status, body) = routed(secret.sign(stranger.as_bytes(), now), stranger.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("not a payment of ours"), "{body}");
+    let stored: i64 = scalar(
+        &db,
+        "select count(*) from webhook_event where event_id = 'evt_stranger_1'",
+    )
+    .await;
+    assert_eq!(stored, 0);
 
     // Another organisation's invoice, unit, notice or request: 404, as if missing.
     let foreign_invoice: Uuid = scalar(
@@ -1160,6 +1202,34 @@ async fn a_direct_debit_collects_due_demands_and_a_failed_collection_reopens_the
     let (status, again) = deliver(Some(secret.sign(batch.as_bytes())), batch.clone()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again.matches("duplicate").count(), 2, "{again}");
+    // The next collection takes the re-opened demand once, however often it runs.
+    let payments = &state.settings().payments;
+    let started = proplink_web::direct_debit::collect(
+        &db.app,
+        payments,
+        &a,
+        None,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(started, 1);
+    let again = proplink_web::direct_debit::collect(
+        &db.app,
+        payments,
+        &a,
+        None,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, 0);
+    let balance: i64 = scalar(
+        &db,
+        &format!("select total_pence - paid_pence from debtor_invoice where id = '{invoice}'"),
+    )
+    .await;
+    assert_eq!(balance, 0);
     let reversed: i64 = scalar(
         &db,
         "select count(*) from receipt where status = 'reversed' and method = 'direct_debit'",

@@ -116,9 +116,18 @@ pub async fn invite_site(
     let mut invited = 0;
     let mut skipped = Vec::new();
     for (contact, name) in resident::uninvited_on_site(&mut tx, id, now.date()).await? {
+        // Each under its own savepoint: a refusal (an address another resident already uses)
+        // undoes only that one.
+        tx.mark().await?;
         match resident::invite(&mut tx, contact, &url, &member.org.name, &member.name, now).await {
-            Ok(_) => invited += 1,
-            Err(InviteError::Refused(r)) => skipped.push(format!("{name}: {r}")),
+            Ok(_) => {
+                tx.keep_since_mark().await?;
+                invited += 1;
+            }
+            Err(InviteError::Refused(r)) => {
+                tx.undo_to_mark().await?;
+                skipped.push(format!("{name}: {r}"));
+            }
             Err(InviteError::Db(e)) => return Err(e.into()),
         }
     }

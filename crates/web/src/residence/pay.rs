@@ -59,8 +59,30 @@ pub(super) async fn start_card(
         };
         return invoice_page(&state, &org, r, invoice, Some(message)).await;
     }
+    // A checkout this resident opened for the same amount within Stripe's 24 hours: back to
+    // it, rather than a second one that could be paid as well.
+    if let Some(open) = resident::open_card_payment(
+        &mut r.tx,
+        invoice.id,
+        r.account.id,
+        amount,
+        state.now() - time::Duration::hours(23),
+    )
+    .await?
+        && let Some(url) = open.checkout_url.clone()
+    {
+        r.tx.commit_portal().await?;
+        return Ok(Redirect::to(&url).into_response());
+    }
     let payment = Uuid::now_v7();
     let portal = portal_url(&state, &org);
+    let (account, account_name, email) = (
+        r.account.id,
+        r.account.name.clone(),
+        r.account.email.clone(),
+    );
+    // No database connection is held while Stripe answers.
+    r.tx.commit_portal().await?;
     let (session_ref, checkout_url, test_mode) = match &state.settings().payments.stripe {
         Some(stripe) => {
             let request = CheckoutRequest {
@@ -71,7 +93,7 @@ pub(super) async fn start_card(
                     invoice.label(),
                     invoice.unit_reference
                 ),
-                customer_email: Some(r.account.email.clone()),
+                customer_email: Some(email),
                 success_url: format!("{portal}/payments/{payment}"),
                 cancel_url: format!("{portal}/invoices/{}", invoice.id),
                 client_reference_id: payment.to_string(),
@@ -99,6 +121,9 @@ pub(super) async fn start_card(
                     } else {
                         "The card payment service refused to start this payment. Nothing was charged; please contact us."
                     };
+                    let Some(r) = signed_in(&state, &headers, &org).await? else {
+                        return Ok(to_sign_in());
+                    };
                     return invoice_page(&state, &org, r, invoice, Some(message.into())).await;
                 }
             }
@@ -109,14 +134,20 @@ pub(super) async fn start_card(
             true,
         ),
     };
-    let (account, contact) = (r.account.id, invoice.contact_id);
+    let ctx = proplink_db::TenantContext {
+        org: org.id,
+        actor: super::resident_actor(Some(account), &account_name),
+        channel: proplink_domain::Channel::ResidencePort,
+        request_id: crate::error::current_request_id(),
+    };
+    let mut tx = state.db().begin(&ctx).await?;
     resident::record_card_checkout(
-        &mut r.tx,
+        &mut tx,
         &NewCardPayment {
             id: payment,
             invoice: &invoice,
             account_id: account,
-            contact_id: contact,
+            contact_id: invoice.contact_id,
             test_mode,
             amount_pence: amount,
             session_ref: &session_ref,
@@ -124,7 +155,7 @@ pub(super) async fn start_card(
         },
     )
     .await?;
-    r.tx.commit_portal().await?;
+    tx.commit_portal().await?;
     Ok(Redirect::to(&checkout_url).into_response())
 }
 
