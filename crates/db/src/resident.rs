@@ -355,8 +355,7 @@ async fn ensure_account(
     .fetch_optional(tx.conn())
     .await?;
     let id = match existing {
-        Some((id, Some(other))) if other != contact => {
-            let _ = id;
+        Some((_, Some(other))) if other != contact => {
             return Err(InviteRefusal::EmailTaken.into());
         }
         Some((id, _)) => {

@@ -76,9 +76,19 @@ fn last_sunday_0100(year: i32, month: time::Month) -> Option<OffsetDateTime> {
     Some(sunday.with_hms(1, 0, 0).ok()?.assume_utc())
 }
 
+/// The UK civil date of an instant ("today" in the UK when it is now).
+pub fn uk_date(t: OffsetDateTime) -> Date {
+    t.to_offset(uk_offset(t)).date()
+}
+
 /// "10 May 2026" for an instant, read in UK civil time.
 pub fn uk_long_date(t: OffsetDateTime) -> String {
-    long_date(t.to_offset(uk_offset(t)).date())
+    long_date(uk_date(t))
+}
+
+/// "2026-05-10": a date as HTML date inputs and file names want it.
+pub fn iso_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 #[cfg(test)]

@@ -135,8 +135,8 @@ fn event_date(event: &gc::Event, now: OffsetDateTime) -> Date {
         &event.created_at,
         &time::format_description::well_known::Rfc3339,
     )
-    .map(crate::residence::uk_today)
-    .unwrap_or_else(|_| crate::residence::uk_today(now))
+    .map(proplink_domain::dates::uk_date)
+    .unwrap_or_else(|_| proplink_domain::dates::uk_date(now))
 }
 
 async fn apply(
@@ -285,7 +285,7 @@ pub async fn collect(
         }
     }
     tx.rollback().await.map_err(|e| e.to_string())?;
-    let today = crate::residence::uk_today(now);
+    let today = proplink_domain::dates::uk_date(now);
     let mut started = 0;
     for (mandate, invoice, amount, due_date, number) in due {
         let Some(mandate_ref) = mandate.mandate_ref.clone() else {

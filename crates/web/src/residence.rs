@@ -32,14 +32,14 @@ use proplink_db::rate_limit::{self, Decision, Limit};
 use proplink_db::receivables::{self as rx, Invoice};
 use proplink_db::resident::{self, Holding, Role};
 use proplink_db::tenant::{Actor, TenantContext};
-use proplink_domain::dates::{long_date, uk_long_date, uk_offset};
+use proplink_domain::dates::{iso_date, long_date, uk_date, uk_long_date};
 use proplink_domain::folders::Viewer;
 use proplink_domain::operations::{IssueCategory, IssueStatus, Priority, ReporterKind};
 use proplink_domain::uk::{format_pence, parse_uk_date};
 use proplink_domain::{ActorKind, Channel, EmailAddress};
 use proplink_files::MediaType;
 use std::net::SocketAddr;
-use time::{Date, OffsetDateTime};
+use time::Date;
 use uuid::Uuid;
 
 mod dd;
@@ -185,7 +185,7 @@ pub(crate) async fn signed_in(
         Channel::ResidencePort,
     )
     .await?;
-    let today = now.to_offset(uk_offset(now)).date();
+    let today = uk_date(now);
     let holdings = resident::holdings(&mut tx, contact, today).await?;
     Ok(Some(Resident {
         account,
@@ -710,10 +710,6 @@ fn period(
     }
 }
 
-fn iso(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
 struct StatementLine {
     date: String,
     description: String,
@@ -771,8 +767,8 @@ async fn statement(
         place: holding.place(),
         from: long_date(from),
         to: long_date(to),
-        from_iso: iso(from),
-        to_iso: iso(to),
+        from_iso: iso_date(from),
+        to_iso: iso_date(to),
         problem,
         opening: format_pence(st.opening_pence),
         lines: st
@@ -836,8 +832,8 @@ async fn statement_pdf(
     let filename = format!(
         "statement-{}-{}-{}.pdf",
         unit.reference.replace(' ', "-"),
-        iso(from),
-        iso(to)
+        iso_date(from),
+        iso_date(to)
     );
     Ok(money_pdf::pdf_response(bytes, &filename))
 }
@@ -1498,7 +1494,7 @@ async fn documents(State(state): State<AppState>, Extension(org): Org, headers: 
                 folder: folder.name.clone(),
                 place: folder.site_name.clone(),
                 name: f.original_name.clone(),
-                size: human_size(f.size_bytes),
+                size: crate::admin::operations::human_size(f.size_bytes),
                 added: uk_long_date(f.created_at),
             })
             .collect(),
@@ -1674,18 +1670,4 @@ async fn save_profile(
         "/profile?saved=1"
     })
     .into_response())
-}
-
-/// Today in the UK.
-pub(crate) fn uk_today(now: OffsetDateTime) -> Date {
-    now.to_offset(uk_offset(now)).date()
-}
-
-/// "2.4 MB", "120 KB".
-fn human_size(bytes: i64) -> String {
-    if bytes >= 1_000_000 {
-        format!("{:.1} MB", bytes as f64 / 1_000_000.0)
-    } else {
-        format!("{} KB", (bytes + 999) / 1000)
-    }
 }

@@ -167,14 +167,9 @@ pub async fn stripe_any(
     let header = headers
         .get(stripe_api::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
-    let secret = &state.settings().payments.stripe_webhook;
-    if let Err(e) = secret.verify(header, &body, state.now().unix_timestamp()) {
-        tracing::warn!(error = %e, "Stripe webhook refused");
-        return refuse(StatusCode::BAD_REQUEST, e.to_string());
-    }
-    let event = match stripe_api::parse_event(&body) {
-        Ok(e) => e,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+    let (event, raw) = match verify_stripe(&state, header, &body) {
+        Ok(verified) => verified,
+        Err((status, message)) => return refuse(status, message),
     };
     let org = match event
         .metadata("proplink_org")
@@ -202,36 +197,51 @@ pub async fn stripe_any(
             );
         }
     };
-    match stripe_event(&state, &org, header, &body).await {
+    match state
+        .payment_events()
+        .submit(&state, &org, event, raw)
+        .await
+    {
         Ok(summary) => (StatusCode::OK, Json(summary)).into_response(),
         Err((status, message)) => refuse(status, message),
     }
 }
 
-/// Verifies one Stripe event, then has it stored once and applied (the embedded test-mode
-/// provider calls this too, with events it signed). Verified events of one organisation are
-/// applied in small batches, one transaction for all the events that arrived together, each
-/// under its own savepoint ([`crate::payment_events`]): a redelivery finds the event stored and
-/// changes nothing; an event that cannot be applied answers 5xx alone and Stripe retries it.
+/// Checks `Stripe-Signature` on the raw body, then reads the event (never the other way round).
+fn verify_stripe(
+    state: &AppState,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<(stripe_api::Event, serde_json::Value), (StatusCode, String)> {
+    let secret = &state.settings().payments.stripe_webhook;
+    if let Err(e) = secret.verify(signature, body, state.now().unix_timestamp()) {
+        tracing::warn!(error = %e, "Stripe webhook refused");
+        return Err((StatusCode::BAD_REQUEST, e.to_string()));
+    }
+    let event = stripe_api::parse_event(body).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+    let raw: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    Ok((event, raw))
+}
+
+/// Verifies one Stripe event for this organisation, then has it stored once and applied (the
+/// embedded test-mode provider calls this too, with events it signed). Verified events of one
+/// organisation are applied in small batches, one transaction for all the events that arrived
+/// together, each under its own savepoint ([`crate::payment_events`]): a redelivery finds the
+/// event stored and changes nothing; an event that cannot be applied answers 5xx alone and
+/// Stripe retries it.
 pub(crate) async fn stripe_event(
     state: &AppState,
     org: &Organisation,
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<serde_json::Value, (StatusCode, String)> {
-    let secret = &state.settings().payments.stripe_webhook;
-    if let Err(e) = secret.verify(signature, body, state.now().unix_timestamp()) {
-        tracing::warn!(error = %e, org = %org.slug, "Stripe webhook refused");
-        return Err((StatusCode::BAD_REQUEST, e.to_string()));
-    }
-    let event = stripe_api::parse_event(body).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
-    let raw: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    let (event, raw) = verify_stripe(state, signature, body)?;
     state.payment_events().submit(state, org, event, raw).await
 }
 
 /// Stores one verified Stripe event once and applies it, inside the batch's transaction and
-/// under a savepoint the caller keeps or undoes. `Ok(None)`: stored before (a redelivery).
+/// under a savepoint the caller keeps or undoes; a redelivery answers "duplicate".
 pub(crate) async fn apply_stripe_event(
     tx: &mut proplink_db::TenantTx,
     org: &Organisation,
@@ -260,7 +270,7 @@ pub(crate) async fn apply_stripe_event(
         );
     };
     let created = time::OffsetDateTime::from_unix_timestamp(event.created).unwrap_or(now);
-    let on = crate::residence::uk_today(created);
+    let on = proplink_domain::dates::uk_date(created);
     let outcome = match (event.kind.as_str(), session.payment_status.as_str()) {
         ("checkout.session.completed", "paid")
         | ("checkout.session.async_payment_succeeded", _) => Outcome::Paid {

@@ -24,7 +24,7 @@ mod leases;
 mod maintenance;
 mod money;
 pub(crate) mod money_pdf;
-mod operations;
+pub(crate) mod operations;
 mod payment_pages;
 mod receipt_batch_pages;
 mod residents;

@@ -61,7 +61,7 @@ pub(super) fn writable(member: &Member) -> Result<(), WebError> {
 }
 
 pub(super) fn iso(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    proplink_domain::dates::iso_date(d)
 }
 
 fn pounds(pence: i64) -> String {
